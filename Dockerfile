@@ -1,0 +1,12 @@
+# One image for the three services; docker-compose.yml picks the service with `--service`.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY schemas ./schemas
+COPY services ./services
+COPY kit ./kit
+COPY safetymon ./safetymon
+RUN pip install --no-cache-dir . && useradd --create-home safetymon
+USER safetymon
+ENV SAFETYMON_DATA_DIR=/data SAFETYMON_LOG_FORMAT=json
+ENTRYPOINT ["safetymon"]

@@ -1,0 +1,46 @@
+# The two commands of the quick start are `make demo` and `make test`; both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NATS_URL ?= $(or $(SAFETYMON_NATS_URL),nats://127.0.0.1:4222)
+
+.PHONY: demo test test-fast lint fmt bench up down clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,lint]"
+	@touch $(STAMP)
+
+demo: $(STAMP) ## set up, start the services on embedded defaults, run the demo trial feed
+	$(BIN)/safetymon demo
+
+test: $(STAMP) ## set up, then every layer: unit, contract, integration (real NATS + SMTP), e2e
+	@scripts/ensure-nats.sh "$(NATS_URL)" "$(BIN)/nats-server"
+	SAFETYMON_NATS_URL="$(NATS_URL)" $(BIN)/pytest -q
+	$(MAKE) --no-print-directory lint
+
+lint: $(STAMP) ## ruff + mypy + import contracts
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP) ## the benchmarks in bench/, printing their figures
+	@scripts/ensure-nats.sh "$(NATS_URL)" "$(BIN)/nats-server"
+	SAFETYMON_NATS_URL="$(NATS_URL)" $(BIN)/python bench/ingest_throughput.py
+	SAFETYMON_NATS_URL="$(NATS_URL)" $(BIN)/python bench/alert_latency.py
+
+up: ## docker compose, for machines that have a Docker engine
+	docker compose up --build -d
+
+down:
+	docker compose down
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

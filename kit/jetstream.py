@@ -1,0 +1,197 @@
+"""JetStream plumbing every service shares: streams, confirmed pipelined publish, batch consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message handed to a batch handler, with what JetStream knows about it."""
+
+    data: bytes
+    subject: str
+    stream_seq: int
+    num_delivered: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to publish with a deduplication id."""
+
+    subject: str
+    data: bytes
+    msg_id: str
+
+
+BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
+
+
+async def ensure_stream(
+    js: JetStreamContext, *, name: str, subjects: str, duplicate_window: float
+) -> None:
+    """Create the stream if it is missing; never change an existing one.
+
+    Streams are the log's transport: deletes and purges are denied, and a second
+    declaration with another config must not silently overwrite the first.
+    """
+    try:
+        await js.stream_info(name)
+    except nats.js.errors.NotFoundError:
+        config = StreamConfig(
+            name=name,
+            subjects=[subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD,
+            duplicate_window=duplicate_window,
+            deny_delete=True,
+            deny_purge=True,
+        )
+        with contextlib.suppress(nats.js.errors.BadRequestError):
+            # Another service created it between our look and our add: theirs stands.
+            await js.add_stream(config)
+
+
+async def publish_confirmed(
+    js: JetStreamContext, messages: Sequence[Outgoing], *, stream: str, wait: float = 10.0
+) -> None:
+    """Publish all messages pipelined and return once JetStream has stored every one.
+
+    Raises on the first failure; callers mark nothing as published unless this returns,
+    and a republish is harmless because of the Nats-Msg-Id deduplication.
+    """
+    futures = [
+        await js.publish_async(
+            message.subject, message.data, stream=stream, headers={"Nats-Msg-Id": message.msg_id}
+        )
+        for message in messages
+    ]
+    if futures:
+        await asyncio.wait_for(asyncio.gather(*futures), wait)
+
+
+def _backoff(num_delivered: int) -> float:
+    return float(min(30.0, 0.25 * 2 ** min(num_delivered, 8)))
+
+
+class BatchConsumer:
+    """Durable pull consumer that hands ordered batches to a handler and acks after it returns.
+
+    Acknowledgement happens only after the handler has committed its effects; if the
+    handler raises, the whole batch is nak'd with backoff and redelivered (never
+    terminated), so a failure delays messages but never drops them.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        stream: str,
+        durable: str,
+        handler: BatchHandler,
+        max_batch: int = 200,  # must be >= 2: one long-polled plus the rest
+        ack_wait: float = 30.0,
+    ) -> None:
+        self._js = js
+        self._stream = stream
+        self._durable = durable
+        self._handler = handler
+        self._max_batch = max_batch
+        self._ack_wait = ack_wait
+        self._running = False
+
+    async def run(self) -> None:
+        """Fetch and handle batches until `stop()` is called."""
+        config = ConsumerConfig(
+            durable_name=self._durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self._ack_wait,
+            max_deliver=-1,  # never give up: poison is dead-lettered by the handler, not here
+            max_ack_pending=self._max_batch * 4,
+        )
+        sub = await self._js.pull_subscribe(
+            subject="", durable=self._durable, stream=self._stream, config=config
+        )
+        self._running = True
+        try:
+            while self._running:
+                messages = await self._fetch(sub)
+                if messages:
+                    await self._dispatch(messages)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    def stop(self) -> None:
+        """Ask the loop to finish after the batch in hand."""
+        self._running = False
+
+    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+        # A long poll for the first message, then take whatever else is already there:
+        # a plain fetch(N) would hold an early SAE until N arrive or the timeout passes.
+        try:
+            first = await sub.fetch(1, timeout=1.0)
+        except (nats.errors.TimeoutError, TimeoutError):
+            return []
+        try:
+            rest = await sub.fetch(self._max_batch - 1, timeout=0.005)
+        except (nats.errors.TimeoutError, TimeoutError):
+            rest = []
+        return [*first, *rest]
+
+    async def _dispatch(self, messages: list[Msg]) -> None:
+        deliveries = [
+            Delivery(
+                data=msg.data,
+                subject=msg.subject,
+                stream_seq=msg.metadata.sequence.stream,
+                num_delivered=msg.metadata.num_delivered,
+            )
+            for msg in messages
+        ]
+        try:
+            await self._handler(deliveries)
+        except Exception as exc:  # any failure: redeliver later, never drop (see class doc)
+            delay = _backoff(max(d.num_delivered for d in deliveries))
+            log.warning(
+                "batch_redelivery_scheduled",
+                durable=self._durable,
+                size=len(messages),
+                delay_s=delay,
+                error=type(exc).__name__,
+            )
+            for msg in messages:
+                await msg.nak(delay=delay)
+            return
+        for msg in messages:
+            await msg.ack()
+
+
+def headers_of(msg: Msg) -> Mapping[str, str]:
+    """Headers of a message, empty when it has none."""
+    return msg.headers or {}

@@ -1,0 +1,1 @@
+"""safetymon command line and quick-start runner: wires the three services together."""

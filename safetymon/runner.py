@@ -1,0 +1,189 @@
+"""Run the services together in one process on embedded defaults (the quick start)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Literal, Protocol
+
+import nats
+import structlog
+
+from safetymon.embedded import EmbeddedNats, SmtpSink
+from schemas import NOTIFY_DURABLE, RULES_DURABLE, Subjects
+
+log = structlog.get_logger(__name__)
+ServiceName = Literal["ingest", "rules", "notify"]
+ALL_SERVICES: tuple[ServiceName, ...] = ("ingest", "rules", "notify")
+
+
+class Service(Protocol):
+    """What the runner needs of a service."""
+
+    async def start(self) -> None: ...  # noqa: D102
+    async def stop(self) -> None: ...  # noqa: D102
+
+
+def default_routing() -> Path:
+    """The demo routing file shipped with the package."""
+    return Path(str(resources.files("safetymon.demo").joinpath("routing.toml")))
+
+
+@dataclass
+class Stack:
+    """Running services and the embedded infrastructure they use."""
+
+    data_dir: Path
+    nats_url: str
+    namespace: str
+    smtp: tuple[str, int]
+    mail_dir: Path | None
+    routing: Path
+    services: dict[str, Service] = field(default_factory=dict)
+    _nats: EmbeddedNats | None = None
+    _sink: SmtpSink | None = None
+
+    @property
+    def http_port(self) -> int | None:
+        """Port of the ingest HTTP API, when ingest runs here."""
+        ingest = self.services.get("ingest")
+        return getattr(ingest, "http_port", None)
+
+    async def stop(self) -> None:
+        """Stop services in reverse order, then the embedded infrastructure."""
+        for name in reversed(list(self.services)):
+            try:
+                await self.services[name].stop()
+            except Exception:  # one failing stop must not leave the others running
+                log.exception("service_stop_failed", service=name)
+        if self._sink is not None:
+            self._sink.stop()
+        if self._nats is not None:
+            self._nats.stop()
+
+    async def settled(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109 - a deadline is the point
+        """Wait until every fact and signal has been consumed and every email sent."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        nc = await nats.connect(self.nats_url)
+        try:
+            while asyncio.get_running_loop().time() < deadline:
+                if await self._quiet(nc.jetstream()):
+                    return
+                await asyncio.sleep(0.2)
+        finally:
+            await nc.close()
+        msg = f"pipeline did not settle within {timeout} s"
+        raise TimeoutError(msg)
+
+    async def _quiet(self, js: nats.js.JetStreamContext) -> bool:
+        subjects = Subjects(self.namespace)
+        checks = ((subjects.facts_stream, RULES_DURABLE), (subjects.signals_stream, NOTIFY_DURABLE))
+        for stream, durable in checks:
+            try:
+                info = await js.consumer_info(stream, durable)
+            except nats.js.errors.NotFoundError:
+                return False
+            if info.num_pending or info.num_ack_pending:
+                return False
+        ingest = self.services.get("ingest")
+        relay_idle = ingest is None or await _ingest_drained(ingest)
+        notify = self.services.get("notify")
+        unsent = 0 if notify is None else await notify.unsent_count()  # type: ignore[attr-defined]
+        return relay_idle and unsent == 0
+
+
+async def _ingest_drained(ingest: Service) -> bool:
+    try:
+        await ingest.drained(0.01)  # type: ignore[attr-defined]
+    except TimeoutError:
+        return False
+    return True
+
+
+async def start_stack(
+    services: Sequence[ServiceName] = ALL_SERVICES,
+    *,
+    data_dir: Path | None = None,
+    http_port: int | None = None,
+) -> Stack:
+    """Start the named services; NATS and SMTP are embedded when not configured."""
+    from services.ingest.config import Settings as IngestSettings
+    from services.ingest.main import build_service as build_ingest
+    from services.notify.config import Settings as NotifySettings
+    from services.notify.main import build_service as build_notify
+    from services.rules.config import Settings as RulesSettings
+    from services.rules.main import build_service as build_rules
+
+    data_dir = data_dir or Path(os.environ.get("SAFETYMON_DATA_DIR", "data"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    embedded_nats = None
+    nats_url = os.environ.get("SAFETYMON_NATS_URL")
+    if not nats_url:
+        embedded_nats = EmbeddedNats(data_dir)
+        embedded_nats.start()
+        nats_url = embedded_nats.url
+        log.info("embedded_nats_started", url=nats_url, store=str(embedded_nats.store_dir))
+    sink = None
+    if not os.environ.get("SAFETYMON_SMTP_HOST") and "notify" in services:
+        sink = SmtpSink(data_dir / "mail")
+        sink.start()
+        log.info("smtp_sink_started", port=sink.port, mail_dir=str(sink.mail_dir))
+    routing = Path(os.environ.get("SAFETYMON_ROUTING") or default_routing())
+    common = {"data_dir": data_dir, "nats_url": nats_url}
+    smtp = {"smtp_host": sink.host, "smtp_port": sink.port} if sink else {}
+    ingest_settings = IngestSettings(
+        **common, **({"http_port": http_port} if http_port is not None else {})
+    )
+    stack = Stack(
+        data_dir=data_dir,
+        nats_url=nats_url,
+        namespace=ingest_settings.namespace,
+        smtp=(sink.host, sink.port) if sink else ("", 0),
+        mail_dir=sink.mail_dir if sink else None,
+        routing=routing,
+        _nats=embedded_nats,
+        _sink=sink,
+    )
+    builders = {
+        "ingest": lambda: build_ingest(ingest_settings),
+        "rules": lambda: build_rules(RulesSettings(**common)),
+        "notify": lambda: build_notify(NotifySettings(**common, **smtp, routing=routing)),
+    }
+    try:
+        for name in ALL_SERVICES:
+            if name in services:
+                service = builders[name]()
+                await service.start()
+                stack.services[name] = service
+    except BaseException:
+        await stack.stop()
+        raise
+    return stack
+
+
+async def run_until_stopped(services: Sequence[ServiceName]) -> None:
+    """`safetymon up`: run until SIGINT/SIGTERM, then stop cleanly."""
+    stack = await start_stack(services)
+    log.info(
+        "safetymon_up",
+        services=list(stack.services),
+        nats=stack.nats_url,
+        http_port=stack.http_port,
+        mail_dir=str(stack.mail_dir) if stack.mail_dir else None,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await stack.stop()

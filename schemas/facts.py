@@ -1,0 +1,323 @@
+"""Facts that arrive from sources: enrolment, treatment, labs, vitals, assessments, AEs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+from uuid import UUID
+
+from pydantic import Field, FiniteFloat, model_validator
+
+from schemas._base import ClinicalFact, Code, Contract, ShortText, UtcDatetime
+
+
+class Arm(StrEnum):
+    """Randomised arms of NCT01724398."""
+
+    CONVENTIONAL = "A"
+    UC_MSC = "B"
+    PLASMA_EXCHANGE = "C"
+    UC_MSC_AND_PLASMA_EXCHANGE = "D"
+
+
+class Treatment(StrEnum):
+    """Protocol procedures and the treatments the rules need to see."""
+
+    UC_MSC_INFUSION = "uc_msc_infusion"
+    PLASMA_EXCHANGE = "plasma_exchange"
+    RBC_TRANSFUSION = "rbc_transfusion"
+    RENAL_REPLACEMENT = "renal_replacement_therapy"
+    VASOPRESSOR = "vasopressor"
+    LIVER_TRANSPLANT = "liver_transplant"
+
+
+class SeriousnessCriterion(StrEnum):
+    """ICH E2A seriousness criteria."""
+
+    DEATH = "death"
+    LIFE_THREATENING = "life_threatening"
+    HOSPITALISATION = "hospitalisation"
+    PROLONGED_HOSPITALISATION = "prolonged_hospitalisation"
+    DISABILITY = "disability"
+    CONGENITAL_ANOMALY = "congenital_anomaly"
+    IMPORTANT_MEDICAL_EVENT = "important_medical_event"
+
+
+class Causality(StrEnum):
+    """Investigator's causality assessment against one product or procedure."""
+
+    NOT_RELATED = "not_related"
+    UNLIKELY = "unlikely"
+    POSSIBLE = "possible"
+    PROBABLE = "probable"
+    DEFINITE = "definite"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class Expectedness(StrEnum):
+    """Expectedness against the reference safety information (UC-MSC IB)."""
+
+    EXPECTED = "expected"
+    UNEXPECTED = "unexpected"
+    UNKNOWN = "unknown"
+
+
+class Outcome(StrEnum):
+    """AE outcome (CDISC AEOUT vocabulary, lower-cased)."""
+
+    RECOVERED = "recovered"
+    RECOVERING = "recovering"
+    NOT_RECOVERED = "not_recovered"
+    RECOVERED_WITH_SEQUELAE = "recovered_with_sequelae"
+    FATAL = "fatal"
+    UNKNOWN = "unknown"
+
+
+class Quantity(Contract):
+    """A measured value as sent, with the normalised value ingest adds beside it."""
+
+    value: FiniteFloat
+    unit: Annotated[str, Field(min_length=1, max_length=32)]
+    comparator: Literal["<", "<=", ">", ">="] | None = None
+    normalised_value: FiniteFloat | None = Field(
+        default=None, description="Set by ingest: the value in the canonical unit."
+    )
+    normalised_unit: str | None = Field(default=None, description="Set by ingest.")
+
+
+class ParticipantEnrolledPayload(Contract):
+    """Randomisation of a participant; occurred_at is the randomisation time."""
+
+    arm: Arm
+    baseline_meld: Annotated[int, Field(ge=6, le=40)] | None = None
+    sex: Literal["F", "M"] | None = Field(default=None, description="For MELD 3.0 only.")
+
+
+class TreatmentAdministeredPayload(Contract):
+    """A procedure or treatment; occurred_at is its start."""
+
+    treatment: Treatment
+    ended_at: UtcDatetime | None = None
+    sequence_number: Annotated[int, Field(ge=1, le=99)] | None = None
+    dose_cells_per_kg: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    volume_ml: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    replacement_fluid: Literal["ffp", "albumin", "ffp_albumin", "other"] | None = None
+
+    @model_validator(mode="after")
+    def _procedure_details_present(self) -> Self:
+        if self.treatment is Treatment.UC_MSC_INFUSION and self.dose_cells_per_kg is None:
+            msg = "dose_cells_per_kg is required for a UC-MSC infusion"
+            raise ValueError(msg)
+        if self.treatment is Treatment.PLASMA_EXCHANGE and self.volume_ml is None:
+            msg = "volume_ml is required for a plasma exchange"
+            raise ValueError(msg)
+        return self
+
+
+class LabResultRecordedPayload(Contract):
+    """A laboratory result; occurred_at is the specimen collection time."""
+
+    loinc: Annotated[str, Field(pattern=r"^\d{1,7}-\d$")]
+    result: Quantity
+    reference_low: FiniteFloat | None = Field(default=None, description="In result.unit.")
+    reference_high: FiniteFloat | None = Field(default=None, description="In result.unit.")
+    normalised_reference_low: FiniteFloat | None = Field(
+        default=None, description="Set by ingest: reference_low in the canonical unit."
+    )
+    normalised_reference_high: FiniteFloat | None = Field(
+        default=None, description="Set by ingest: reference_high in the canonical unit."
+    )
+    specimen: Literal["serum", "plasma", "blood", "ascitic_fluid", "urine", "other"] = "serum"
+
+
+VitalSign = Literal[
+    "temperature",
+    "heart_rate",
+    "respiratory_rate",
+    "systolic_bp",
+    "diastolic_bp",
+    "mean_arterial_pressure",
+    "spo2",
+    "gcs",
+]
+
+
+class VitalSignsRecordedPayload(Contract):
+    """One set of vital signs taken together; occurred_at is the observation time."""
+
+    observations: dict[VitalSign, Quantity] = Field(min_length=1)
+
+
+class ClinicalAssessmentRecordedPayload(Contract):
+    """A bedside assessment: West Haven grade and ascites."""
+
+    west_haven_grade: Annotated[int, Field(ge=0, le=4)] | None = None
+    ascites: Literal["none", "mild", "moderate", "severe"] | None = None
+
+    @model_validator(mode="after")
+    def _something_assessed(self) -> Self:
+        if self.west_haven_grade is None and self.ascites is None:
+            msg = "at least one of west_haven_grade or ascites is required"
+            raise ValueError(msg)
+        return self
+
+
+class AdverseEventPayload(Contract):
+    """Current state of one AE; occurred_at is onset. Updates carry the full state again."""
+
+    ae_ref: Code = Field(description="The AE's id at the site; stable across updates.")
+    term: ShortText = Field(description="Reported term (no narrative, no identifiers).")
+    meddra_llt_code: Annotated[str, Field(pattern=r"^\d{8}$")] | None = None
+    ctcae_grade: Annotated[int, Field(ge=1, le=5)]
+    seriousness_criteria: tuple[SeriousnessCriterion, ...] = ()
+    planned_admission_for_procedure: bool = Field(
+        default=False, description="Admission planned for UC-MSC/PE: not an SAE (SAE-01)."
+    )
+    relatedness_uc_msc: Causality = Causality.NOT_APPLICABLE
+    relatedness_plasma_exchange: Causality = Causality.NOT_APPLICABLE
+    expectedness: Expectedness = Expectedness.UNKNOWN
+    outcome: Outcome = Outcome.UNKNOWN
+    awareness_at: UtcDatetime | None = Field(
+        default=None, description="Investigator first aware; starts the 24 h clock."
+    )
+
+
+class ParticipantWithdrawnPayload(Contract):
+    """Withdrawal from the trial (a category, never free text)."""
+
+    reason: Literal["consent_withdrawn", "investigator_decision", "lost_to_follow_up", "other"]
+
+
+class DeathRecordedPayload(Contract):
+    """A death; occurred_at is the time of death."""
+
+    cause_category: Literal["liver_failure", "infection", "bleeding", "other", "unknown"]
+    related_ae_ref: Code | None = None
+
+
+class SAEReportedToSponsorPayload(Contract):
+    """The investigator's SAE report reached the sponsor (stops the SAE-02 clock)."""
+
+    ae_ref: Code
+
+
+class FactCorrectedPayload(Contract):
+    """Supersede an earlier fact: a replacement payload, or none to retract it."""
+
+    supersedes_event_id: UUID
+    reason: ShortText
+    replacement: dict[str, object] | None = Field(
+        default=None, description="The corrected payload, validated as the superseded type's."
+    )
+
+
+class ParticipantEnrolled(ClinicalFact):
+    """A participant was randomised to an arm."""
+
+    event_type: Literal["participant_enrolled"] = "participant_enrolled"
+    payload: ParticipantEnrolledPayload
+
+
+class TreatmentAdministered(ClinicalFact):
+    """A UC-MSC infusion, plasma exchange or other treatment was given."""
+
+    event_type: Literal["treatment_administered"] = "treatment_administered"
+    payload: TreatmentAdministeredPayload
+
+
+class LabResultRecorded(ClinicalFact):
+    """A laboratory result was reported."""
+
+    event_type: Literal["lab_result_recorded"] = "lab_result_recorded"
+    payload: LabResultRecordedPayload
+
+
+class VitalSignsRecorded(ClinicalFact):
+    """Vital signs were taken."""
+
+    event_type: Literal["vital_signs_recorded"] = "vital_signs_recorded"
+    payload: VitalSignsRecordedPayload
+
+
+class ClinicalAssessmentRecorded(ClinicalFact):
+    """A clinical assessment (West Haven, ascites) was made."""
+
+    event_type: Literal["clinical_assessment_recorded"] = "clinical_assessment_recorded"
+    payload: ClinicalAssessmentRecordedPayload
+
+
+class AdverseEventReported(ClinicalFact):
+    """An adverse event was first reported."""
+
+    event_type: Literal["adverse_event_reported"] = "adverse_event_reported"
+    payload: AdverseEventPayload
+
+
+class AdverseEventUpdated(ClinicalFact):
+    """A reported adverse event changed (grade, seriousness, causality, outcome)."""
+
+    event_type: Literal["adverse_event_updated"] = "adverse_event_updated"
+    payload: AdverseEventPayload
+
+
+class ParticipantWithdrawn(ClinicalFact):
+    """A participant left the trial."""
+
+    event_type: Literal["participant_withdrawn"] = "participant_withdrawn"
+    payload: ParticipantWithdrawnPayload
+
+
+class DeathRecorded(ClinicalFact):
+    """A participant died."""
+
+    event_type: Literal["death_recorded"] = "death_recorded"
+    payload: DeathRecordedPayload
+
+
+class SAEReportedToSponsor(ClinicalFact):
+    """An SAE report was sent to the sponsor."""
+
+    event_type: Literal["sae_reported_to_sponsor"] = "sae_reported_to_sponsor"
+    payload: SAEReportedToSponsorPayload
+
+
+class FactCorrected(ClinicalFact):
+    """An earlier fact was corrected or retracted (who: actor; when: recorded_at; why: reason)."""
+
+    event_type: Literal["fact_corrected"] = "fact_corrected"
+    payload: FactCorrectedPayload
+
+
+ARRIVING_FACTS: tuple[type[ClinicalFact], ...] = (
+    ParticipantEnrolled,
+    TreatmentAdministered,
+    LabResultRecorded,
+    VitalSignsRecorded,
+    ClinicalAssessmentRecorded,
+    AdverseEventReported,
+    AdverseEventUpdated,
+    ParticipantWithdrawn,
+    DeathRecorded,
+    SAEReportedToSponsor,
+    FactCorrected,
+)
+
+
+class Submission(Contract):
+    """What a source sends: a fact without the fields ingest assigns.
+
+    Ingest derives `event_id` from (source, source_ref), stamps `recorded_at` and `actor`,
+    normalises units, and validates `payload` against the type named by `event_type`.
+    """
+
+    event_type: Annotated[str, Field(min_length=1, max_length=64)]
+    schema_version: int = 1
+    trial_id: Code
+    site_id: Code
+    participant_id: Code
+    occurred_at: UtcDatetime
+    source: Code
+    source_ref: Annotated[str, Field(min_length=1, max_length=200)]
+    causation_id: UUID | None = None
+    correlation_id: UUID | None = None
+    payload: dict[str, object]

@@ -1,0 +1,56 @@
+"""Subject, stream and durable names shared by the services — names only, no I/O.
+
+A namespace keeps deployments (and test runs) that share one NATS server apart:
+namespace "safetymon" gives stream SAFETYMON_FACTS and subjects safetymon.ingest.<type>.v1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+DEFAULT_NAMESPACE: Final = "safetymon"
+#: How long JetStream remembers a Nats-Msg-Id; consumers dedupe by event id beyond it.
+DUPLICATE_WINDOW_SECONDS: Final = 3600.0
+RULES_DURABLE: Final = "rules-evaluator"
+NOTIFY_DURABLE: Final = "notify-router"
+
+
+@dataclass(frozen=True, slots=True)
+class Subjects:
+    """Names derived from one namespace (lower-case letters, digits, '_')."""
+
+    namespace: str = DEFAULT_NAMESPACE
+
+    def __post_init__(self) -> None:
+        if not self.namespace or not all(c.isalnum() or c == "_" for c in self.namespace):
+            msg = f"namespace {self.namespace!r} must be letters, digits or '_'"
+            raise ValueError(msg)
+
+    @property
+    def facts_stream(self) -> str:
+        """Stream holding every arriving fact."""
+        return f"{self.namespace.upper()}_FACTS"
+
+    @property
+    def facts_filter(self) -> str:
+        """Subject filter of the facts stream."""
+        return f"{self.namespace}.ingest.>"
+
+    @property
+    def signals_stream(self) -> str:
+        """Stream holding every signal the rules raise."""
+        return f"{self.namespace.upper()}_SIGNALS"
+
+    @property
+    def signals_filter(self) -> str:
+        """Subject filter of the signals stream."""
+        return f"{self.namespace}.rules.>"
+
+    def fact_subject(self, event_type: str, schema_version: int = 1) -> str:
+        """Subject a fact of this type is published on."""
+        return f"{self.namespace}.ingest.{event_type}.v{schema_version}"
+
+    def signal_subject(self, event_type: str, schema_version: int = 1) -> str:
+        """Subject a signal fact is published on."""
+        return f"{self.namespace}.rules.{event_type}.v{schema_version}"

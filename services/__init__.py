@@ -1,0 +1,1 @@
+"""Services of safetymon; each is independent and talks to the others only over NATS."""

@@ -1,0 +1,1 @@
+"""Ingest service: validate, normalise, dedupe, append to the hash-chained log, publish."""

@@ -1,0 +1,193 @@
+"""The hash-chained log in the ingest service's own DuckDB file (one writer thread)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import duckdb
+import pyarrow as pa
+
+from kit.duckdb_worker import DuckDBWorker, transaction
+from schemas import GENESIS_HASH
+from services.ingest.core.chain import Entry, LogHead, chain
+from services.ingest.core.errors import TransientError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS event_log (
+    seq BIGINT PRIMARY KEY,
+    event_id UUID NOT NULL UNIQUE,
+    event_type VARCHAR NOT NULL,
+    trial_id VARCHAR NOT NULL,
+    site_id VARCHAR,
+    participant_id VARCHAR,
+    occurred_at TIMESTAMPTZ NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL,
+    source VARCHAR NOT NULL,
+    source_ref VARCHAR NOT NULL,
+    content VARCHAR NOT NULL,
+    prev_hash VARCHAR NOT NULL,
+    hash VARCHAR NOT NULL,
+    UNIQUE (source, source_ref)
+);
+CREATE TABLE IF NOT EXISTS relay_position (name VARCHAR PRIMARY KEY, seq BIGINT NOT NULL);
+INSERT OR IGNORE INTO relay_position VALUES ('jetstream', 0);
+"""
+
+_COLUMNS = (
+    "seq, event_id, event_type, trial_id, site_id, participant_id, occurred_at, recorded_at,"
+    " source, source_ref, content, prev_hash, hash"
+)
+
+
+_CAST = (
+    "seq, event_id::UUID, event_type, trial_id, site_id, participant_id,"
+    " occurred_at::TIMESTAMPTZ, recorded_at::TIMESTAMPTZ, source, source_ref, content,"
+    " prev_hash, hash"
+)
+
+
+class DuckDBEventLog:
+    """EventLog on DuckDB: batch appends as one Arrow insert inside one transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = DuckDBWorker(path)
+        self._head: LogHead | None = None
+
+    def open(self) -> None:
+        """Open the file (this process becomes its only writer)."""
+        try:
+            self._db.open(SCHEMA)
+        except duckdb.IOException as exc:
+            msg = f"cannot open {self._db.path}: is another ingest process using it? ({exc})"
+            raise TransientError(msg) from exc
+        self._head = self._db.run_sync(_read_head)
+
+    def close(self) -> None:
+        """Close the file."""
+        self._db.close()
+
+    async def existing(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
+        """Event ids already logged for these (source, source_ref) keys."""
+        if not keys:
+            return {}
+        table = pa.table({"source": [k[0] for k in keys], "source_ref": [k[1] for k in keys]})
+
+        def query(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], UUID]:
+            con.register("wanted_keys", table)
+            try:
+                rows = con.execute(
+                    "SELECT e.source, e.source_ref, e.event_id FROM event_log e"
+                    " JOIN wanted_keys w ON e.source = w.source AND e.source_ref = w.source_ref"
+                ).fetchall()
+            finally:
+                con.unregister("wanted_keys")
+            return {(row[0], row[1]): row[2] for row in rows}
+
+        return await self._run(query)
+
+    async def describe(self, event_ids: Sequence[UUID]) -> dict[UUID, tuple[str, str]]:
+        """(event_type, participant_id) of logged events."""
+        if not event_ids:
+            return {}
+
+        def query(con: duckdb.DuckDBPyConnection) -> dict[UUID, tuple[str, str]]:
+            rows = con.execute(
+                "SELECT event_id, event_type, participant_id FROM event_log"
+                " WHERE event_id IN (SELECT unnest(?::UUID[]))",
+                [[str(i) for i in event_ids]],
+            ).fetchall()
+            return {row[0]: (row[1], row[2]) for row in rows}
+
+        return await self._run(query)
+
+    async def append(self, wires: Sequence[dict[str, Any]]) -> list[Entry]:
+        """Chain after the head and insert every fact in one transaction."""
+        head = self._head or LogHead(0, GENESIS_HASH)
+        entries = chain(wires, head)
+        table = _arrow(wires, entries)
+
+        def insert(con: duckdb.DuckDBPyConnection) -> None:
+            def body() -> None:
+                con.register("new_entries", table)
+                try:
+                    con.execute(f"INSERT INTO event_log ({_COLUMNS}) SELECT {_CAST} FROM new_entries")
+                finally:
+                    con.unregister("new_entries")
+
+            transaction(con, body)
+
+        await self._run(insert)
+        self._head = LogHead(entries[-1].seq, entries[-1].hash)
+        return entries
+
+    async def read_after(self, seq: int, limit: int) -> list[Entry]:
+        """Entries after `seq`, in order."""
+
+        def query(con: duckdb.DuckDBPyConnection) -> list[Entry]:
+            rows = con.execute(
+                "SELECT seq, event_id, event_type, source, source_ref, content, prev_hash, hash"
+                " FROM event_log WHERE seq > ? ORDER BY seq LIMIT ?",
+                [seq, limit],
+            ).fetchall()
+            return [
+                Entry(r[0], r[1], r[2], r[3], r[4], r[5].encode("utf-8"), r[6], r[7]) for r in rows
+            ]
+
+        return await self._run(query)
+
+    async def head(self) -> LogHead:
+        """Last position and hash."""
+        return self._head or LogHead(0, GENESIS_HASH)
+
+    async def published_position(self) -> int:
+        """Highest seq JetStream confirmed."""
+
+        def query(con: duckdb.DuckDBPyConnection) -> int:
+            row = con.execute("SELECT seq FROM relay_position WHERE name = 'jetstream'").fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._run(query)
+
+    async def mark_published(self, seq: int) -> None:
+        """Advance the confirmed position."""
+        await self._run(
+            lambda con: con.execute(
+                "UPDATE relay_position SET seq = ? WHERE name = 'jetstream' AND seq < ?", [seq, seq]
+            )
+        )
+
+    async def _run(self, fn: Any) -> Any:  # noqa: ANN401 - typed at each call site
+        try:
+            return await self._db.run(fn)
+        except duckdb.ConstraintException:
+            raise
+        except duckdb.Error as exc:
+            raise TransientError(f"DuckDB: {type(exc).__name__}") from exc
+
+
+def _read_head(con: duckdb.DuckDBPyConnection) -> LogHead:
+    row = con.execute("SELECT seq, hash FROM event_log ORDER BY seq DESC LIMIT 1").fetchone()
+    return LogHead(int(row[0]), str(row[1])) if row else LogHead(0, GENESIS_HASH)
+
+
+def _arrow(wires: Sequence[dict[str, Any]], entries: Sequence[Entry]) -> pa.Table:
+    return pa.table(
+        {
+            "seq": pa.array([e.seq for e in entries], pa.int64()),
+            "event_id": [str(e.event_id) for e in entries],
+            "event_type": [e.event_type for e in entries],
+            "trial_id": [w["trial_id"] for w in wires],
+            "site_id": [w.get("site_id") for w in wires],
+            "participant_id": [w.get("participant_id") for w in wires],
+            "occurred_at": [w["occurred_at"] for w in wires],
+            "recorded_at": [w["recorded_at"] for w in wires],
+            "source": [e.source for e in entries],
+            "source_ref": [e.source_ref for e in entries],
+            "content": [e.content.decode("utf-8") for e in entries],
+            "prev_hash": [e.prev_hash for e in entries],
+            "hash": [e.hash for e in entries],
+        }
+    )

@@ -1,0 +1,193 @@
+"""Ingest use-cases: accept a batch of submissions and append it; relay the log to JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+import structlog
+
+from schemas import FactCorrected
+from services.ingest.core.accept import Rejection, accept, correction_errors
+from services.ingest.core.chain import Entry
+from services.ingest.core.errors import FieldError, TransientError
+from services.ingest.ports import Clock, EventLog, Publisher
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one submitted item."""
+
+    index: int
+    status: Literal["accepted", "duplicate", "rejected"]
+    event_id: UUID | None = None
+    seq: int | None = None
+    errors: tuple[FieldError, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON form returned by the HTTP API and the CLI."""
+        body: dict[str, Any] = {"index": self.index, "status": self.status}
+        if self.event_id is not None:
+            body["event_id"] = str(self.event_id)
+        if self.seq is not None:
+            body["seq"] = self.seq
+        if self.errors:
+            body["errors"] = [{"field": e.field, "reason": e.reason} for e in self.errors]
+        return body
+
+
+class Ingest:
+    """Validate, normalise, dedupe and append submissions; hand new entries to the relay."""
+
+    def __init__(self, *, log: EventLog, relay: Relay, clock: Clock) -> None:
+        self._log = log
+        self._relay = relay
+        self._clock = clock
+        # One append at a time: dedupe-then-append must not interleave with another batch.
+        self._lock = asyncio.Lock()
+
+    async def submit(self, items: Sequence[object], *, actor: str) -> list[Outcome]:
+        """Process items in order; each is accepted, a duplicate, or rejected with reasons."""
+        recorded_at = self._clock.now()
+        results = [accept(item, recorded_at=recorded_at, actor=actor) for item in items]
+        async with self._lock:
+            outcomes, wires = await self._decide(results)
+            entries = await self._log.append(wires) if wires else []
+        by_id = {entry.event_id: entry for entry in entries}
+        final = [
+            _with_seq(o, by_id[o.event_id]) if o.status == "accepted" and o.event_id else o
+            for o in outcomes
+        ]
+        if entries:
+            self._relay.offer(entries)
+            log.info("facts_appended", count=len(entries), last_seq=entries[-1].seq)
+        rejected = sum(o.status == "rejected" for o in final)
+        if rejected:
+            log.info("facts_rejected", count=rejected, actor=actor)
+        return final
+
+    async def _decide(
+        self, results: Sequence[Any]
+    ) -> tuple[list[Outcome], list[dict[str, Any]]]:
+        facts = [r.fact for r in results if not isinstance(r, Rejection)]
+        known = await self._log.existing([(f.source, f.source_ref) for f in facts])
+        targets = await self._log.describe(
+            [f.payload.supersedes_event_id for f in facts if isinstance(f, FactCorrected)]
+        )
+        outcomes: list[Outcome] = []
+        wires: list[dict[str, Any]] = []
+        seen: dict[tuple[str, str], UUID] = {}
+        for index, result in enumerate(results):
+            if isinstance(result, Rejection):
+                outcomes.append(Outcome(index, "rejected", errors=result.errors))
+                continue
+            fact = result.fact
+            key = (fact.source, fact.source_ref)
+            if key in known or key in seen:
+                outcomes.append(Outcome(index, "duplicate", known.get(key) or seen[key]))
+                continue
+            if isinstance(fact, FactCorrected):
+                errors = correction_errors(fact, targets.get(fact.payload.supersedes_event_id))
+                if errors:
+                    outcomes.append(Outcome(index, "rejected", fact.event_id, errors=errors))
+                    continue
+            seen[key] = fact.event_id
+            wires.append(result.wire)
+            outcomes.append(Outcome(index, "accepted", fact.event_id))
+        return outcomes, wires
+
+
+def _with_seq(outcome: Outcome, entry: Entry) -> Outcome:
+    return Outcome(outcome.index, outcome.status, outcome.event_id, entry.seq)
+
+
+class Relay:
+    """Publish the log to JetStream in order and record how far JetStream has confirmed.
+
+    New entries arrive in memory for low latency; anything not in memory (a restart, a
+    backlog past `memory_cap`) is read back from the log, so an appended entry is always
+    published eventually, even if the process dies between append and publish.
+    """
+
+    def __init__(
+        self, *, log: EventLog, publisher: Publisher, chunk: int = 500, memory_cap: int = 50_000
+    ) -> None:
+        self._log = log
+        self._publisher = publisher
+        self._chunk = chunk
+        self._memory_cap = memory_cap
+        self._pending: deque[Entry] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._position = 0
+        self._running = False
+
+    @property
+    def position(self) -> int:
+        """Highest seq confirmed by JetStream."""
+        return self._position
+
+    def offer(self, entries: Sequence[Entry]) -> None:
+        """Hand over freshly appended entries (dropped here past the cap; read back later)."""
+        if len(self._pending) + len(entries) <= self._memory_cap:
+            self._pending.extend(entries)
+        self._idle.clear()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Publish until stopped; retries with backoff while the broker is unavailable."""
+        self._position = await self._log.published_position()
+        self._running = True
+        self._wake.set()
+        failures = 0
+        while self._running:
+            try:
+                published = await self._cycle()
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - the relay must outlive any failure
+                # An unexpected error is retried like a transient one but logged as an
+                # error: a stalled relay means alerts stop flowing, so someone must look.
+                failures += 1
+                delay = min(10.0, 0.1 * 2**failures)
+                level = log.warning if isinstance(exc, TransientError) else log.error
+                level("relay_publish_retry", error=type(exc).__name__, delay_s=delay)
+                await asyncio.sleep(delay)
+                continue
+            if not published:
+                self._idle.set()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=5.0)
+
+    def stop(self) -> None:
+        """Stop after the cycle in hand."""
+        self._running = False
+        self._wake.set()
+
+    async def drained(self, timeout: float) -> None:  # noqa: ASYNC109 - a deadline is the point
+        """Wait until everything offered so far is confirmed."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def _cycle(self) -> int:
+        while self._pending and self._pending[0].seq <= self._position:
+            self._pending.popleft()
+        if self._pending and self._pending[0].seq == self._position + 1:
+            batch = [self._pending.popleft() for _ in range(min(self._chunk, len(self._pending)))]
+            if batch[-1].seq != batch[0].seq + len(batch) - 1:  # a gap: fill it from the log
+                self._pending.extendleft(reversed(batch))
+                batch = await self._log.read_after(self._position, self._chunk)
+        else:
+            batch = await self._log.read_after(self._position, self._chunk)
+        if not batch:
+            return 0
+        await self._publisher.publish(batch)
+        self._position = batch[-1].seq
+        await self._log.mark_published(self._position)
+        return len(batch)

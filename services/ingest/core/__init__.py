@@ -1,0 +1,1 @@
+"""Pure core of the ingest service: validation, unit normalisation. No I/O."""

@@ -1,0 +1,29 @@
+"""Errors of the ingest core: a rejection names the field and the reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class IngestError(Exception):
+    """Root of the ingest service's errors."""
+
+
+class TransientError(IngestError):
+    """A dependency (DuckDB, NATS) is unavailable; the caller may retry."""
+
+
+class PermanentError(IngestError):
+    """The input can never succeed as sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One reason an event was rejected: the dotted field path and why."""
+
+    field: str
+    reason: str
+
+
+class UnknownUnitError(PermanentError):
+    """A unit that is not recognised, or not convertible to the analyte's canonical unit."""

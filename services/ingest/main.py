@@ -1,0 +1,124 @@
+"""Composition root of the ingest service: the only module that names concrete adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import structlog
+import uvicorn
+from faststream.nats import NatsBroker
+
+from kit.jetstream import ensure_stream
+from schemas import DUPLICATE_WINDOW_SECONDS, Subjects
+from services.ingest.adapters.clock import SystemClock
+from services.ingest.adapters.duckdb_log import DuckDBEventLog
+from services.ingest.adapters.http_api import build_http_app
+from services.ingest.adapters.nats_publisher import JetStreamPublisher
+from services.ingest.app import Ingest, Outcome, Relay
+from services.ingest.config import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class IngestService:
+    """The ingest service: HTTP API + log + relay to JetStream. Nothing connects until start()."""
+
+    def __init__(self, settings: Settings, *, http: bool = True) -> None:
+        self.settings = settings
+        self._subjects = Subjects(settings.namespace)
+        self._http_enabled = http
+        self._broker = NatsBroker(settings.nats_url, max_reconnect_attempts=-1)
+        self._log = DuckDBEventLog(settings.duckdb_path)
+        self._ingest: Ingest | None = None
+        self._relay: Relay | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._server: uvicorn.Server | None = None
+        self.http_port: int | None = None
+
+    async def start(self) -> None:
+        """Connect, open the log, start the relay (republishing anything unconfirmed) and HTTP."""
+        await self._broker.connect()
+        js = self._broker.connection.jetstream()
+        await ensure_stream(
+            js,
+            name=self._subjects.facts_stream,
+            subjects=self._subjects.facts_filter,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        )
+        self._log.open()
+        self._relay = Relay(
+            log=self._log,
+            publisher=JetStreamPublisher(js, self._subjects),
+            chunk=self.settings.publish_batch,
+        )
+        self._ingest = Ingest(log=self._log, relay=self._relay, clock=SystemClock())
+        self._tasks.append(asyncio.create_task(self._relay.run(), name="ingest-relay"))
+        if self._http_enabled:
+            await self._start_http()
+        log.info("ingest_started", http_port=self.http_port, namespace=self.settings.namespace)
+
+    async def submit(self, items: Sequence[object], *, actor: str) -> list[Outcome]:
+        """Submit items in-process (CLI --direct, demo, benchmarks)."""
+        if self._ingest is None:
+            raise RuntimeError("ingest service is not started")
+        return await self._ingest.submit(items, actor=actor)
+
+    async def drained(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - a deadline is the point
+        """Wait until JetStream has confirmed everything appended so far."""
+        if self._relay is not None:
+            await self._relay.drained(timeout)
+
+    async def stop(self) -> None:
+        """Stop HTTP, let the relay finish its cycle, close the log and the connection."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._relay is not None:
+            with contextlib.suppress(TimeoutError):
+                await self._relay.drained(5.0)
+            self._relay.stop()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, 10.0)
+        self._tasks.clear()
+        self._log.close()
+        await self._broker.stop()
+        log.info("ingest_stopped")
+
+    async def _start_http(self) -> None:
+        assert self._ingest is not None  # noqa: S101 - set by start() just before
+        api = build_http_app(self._ingest, self._log)
+        config = uvicorn.Config(
+            api,
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._tasks.append(asyncio.create_task(self._server.serve(), name="ingest-http"))
+        while not self._server.started:
+            if self._tasks[-1].done():
+                await self._tasks[-1]  # surfaces the bind error
+                msg = f"HTTP server stopped while starting on port {self.settings.http_port}"
+                raise RuntimeError(msg)
+            await asyncio.sleep(0.01)
+        sockets = self._server.servers[0].sockets
+        self.http_port = int(sockets[0].getsockname()[1])
+
+
+def build_service(settings: Settings | None = None, *, http: bool = True) -> IngestService:
+    """Build (not start) the ingest service from settings (environment when omitted)."""
+    return IngestService(settings or Settings(), http=http)
+
+
+async def run(settings: Settings | None = None) -> None:
+    """Run the ingest service alone until cancelled."""
+    service = build_service(settings)
+    await service.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await service.stop()

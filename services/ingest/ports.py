@@ -1,0 +1,58 @@
+"""What the ingest use-cases need from the outside world."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from services.ingest.core.chain import Entry, LogHead
+
+
+class EventLog(Protocol):
+    """The hash-chained, append-only log (the ingest service's own DuckDB file)."""
+
+    async def existing(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
+        """Event ids already in the log for these (source, source_ref) keys."""
+        ...
+
+    async def describe(self, event_ids: Sequence[UUID]) -> dict[UUID, tuple[str, str]]:
+        """(event_type, participant_id) of logged events, for corrections."""
+        ...
+
+    async def append(self, wires: Sequence[dict[str, Any]]) -> list[Entry]:
+        """Chain and append facts in one transaction; all or nothing."""
+        ...
+
+    async def read_after(self, seq: int, limit: int) -> list[Entry]:
+        """Entries with seq > `seq`, in order."""
+        ...
+
+    async def head(self) -> LogHead:
+        """The last entry's position and hash."""
+        ...
+
+    async def published_position(self) -> int:
+        """Highest seq JetStream has confirmed."""
+        ...
+
+    async def mark_published(self, seq: int) -> None:
+        """Record that every entry up to `seq` is confirmed by JetStream."""
+        ...
+
+
+class Publisher(Protocol):
+    """Confirmed publishing of log entries (Nats-Msg-Id = event id)."""
+
+    async def publish(self, entries: Sequence[Entry]) -> None:
+        """Return only when the broker has stored every entry."""
+        ...
+
+
+class Clock(Protocol):
+    """Source of recorded_at: when safetymon learned a fact."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...

@@ -1,0 +1,136 @@
+"""Fixtures shared by every test layer: the real NATS server, a real SMTP server, namespaces."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from uuid import uuid4
+
+import nats
+import pytest
+import structlog
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from schemas import Subjects
+
+NATS_URL = os.environ.get("SAFETYMON_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (aiosmtpd cannot take port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ReceivedMail:
+    """One message as the SMTP server received it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> Message:
+        return message_from_bytes(self.raw)
+
+
+@dataclass
+class SmtpRecorder:
+    """aiosmtpd handler that keeps every accepted message; optionally refuses with a code."""
+
+    received: list[ReceivedMail] = field(default_factory=list)
+    refuse_with: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        if self.refuse_with:
+            return self.refuse_with
+        with self._lock:
+            self.received.append(
+                ReceivedMail(
+                    str(envelope.mail_from), list(envelope.rcpt_tos), bytes(envelope.content or b"")
+                )
+            )
+        return "250 2.0.0 Ok: queued as TEST" + uuid4().hex[:8].upper()
+
+    def snapshot(self) -> list[ReceivedMail]:
+        with self._lock:
+            return list(self.received)
+
+    async def wait_for(self, count: int, timeout: float = 20.0) -> list[ReceivedMail]:
+        """Wait until at least `count` messages arrived; fail with what did arrive."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.snapshot()
+            if len(got) >= count:
+                return got
+            await asyncio.sleep(0.02)
+        got = self.snapshot()
+        msg = f"expected {count} messages, got {len(got)}: {[m.rcpt_tos for m in got]}"
+        raise AssertionError(msg)
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    recorder: SmtpRecorder
+    controller: Controller
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real aiosmtpd server on a free port, recording what it accepts."""
+    recorder = SmtpRecorder()
+    port = free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, recorder, controller)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def nats_url() -> str:
+    """URL of the real NATS server with JetStream (`make test` starts one when none answers)."""
+    host, _, port = NATS_URL.removeprefix("nats://").partition(":")
+    try:
+        socket.create_connection((host, int(port or 4222)), timeout=1).close()
+    except OSError as exc:
+        msg = f"no NATS server at {NATS_URL}: run the tests with `make test`, which starts one"
+        raise RuntimeError(msg) from exc
+    return NATS_URL
+
+
+@pytest.fixture
+async def namespace(nats_url: str) -> AsyncIterator[str]:
+    """A namespace of our own on the shared server; its streams are deleted afterwards."""
+    ns = f"t{uuid4().hex[:12]}"
+    yield ns
+    subjects = Subjects(ns)
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    for stream in (subjects.facts_stream, subjects.signals_stream):
+        try:
+            await js.delete_stream(stream)
+        except nats.js.errors.NotFoundError:
+            pass
+    await nc.close()
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
