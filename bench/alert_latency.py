@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import statistics
@@ -101,24 +102,29 @@ async def main() -> None:
                 next_at += interval
                 await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
         deadline = time.perf_counter() + 30
-        while len([p for p in sent if p in stamper.accepted]) < len(sent) and time.perf_counter() < deadline:
+        while (
+            len([p for p in sent if p in stamper.accepted]) < len(sent)
+            and time.perf_counter() < deadline
+        ):
             await asyncio.sleep(0.05)
     finally:
         await stack.stop()
         controller.stop()
         nc = await nats.connect(NATS_URL)
         for stream in (f"{namespace.upper()}_FACTS", f"{namespace.upper()}_SIGNALS"):
-            try:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
                 await nc.jetstream().delete_stream(stream)
-            except nats.js.errors.NotFoundError:
-                pass
         await nc.close()
-    latencies = sorted((stamper.accepted[p] - t) * 1000 for p, t in sent.items() if p in stamper.accepted)
+    latencies = sorted(
+        (stamper.accepted[p] - t) * 1000 for p, t in sent.items() if p in stamper.accepted
+    )
     missing = len(sent) - len(latencies)
     quantiles = statistics.quantiles(latencies, n=100)
     print(f"alerts: {len(sent)} at {args.rate}/s  delivered: {len(latencies)}  missing: {missing}")
-    print(f"HTTP SAE -> SMTP accepted (ms): p50 {quantiles[49]:.1f}  p90 {quantiles[89]:.1f}  "
-          f"p99 {quantiles[98]:.1f}  max {latencies[-1]:.1f}")
+    print(
+        f"HTTP SAE -> SMTP accepted (ms): p50 {quantiles[49]:.1f}  p90 {quantiles[89]:.1f}  "
+        f"p99 {quantiles[98]:.1f}  max {latencies[-1]:.1f}"
+    )
 
 
 if __name__ == "__main__":

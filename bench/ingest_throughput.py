@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import tempfile
 import time
@@ -28,14 +29,14 @@ async def _drop_streams(namespace: str) -> None:
     nc = await nats.connect(NATS_URL)
     js = nc.jetstream()
     for stream in (f"{namespace.upper()}_FACTS", f"{namespace.upper()}_PLAIN"):
-        try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(stream)
-        except nats.js.errors.NotFoundError:
-            pass
     await nc.close()
 
 
-async def plain_publish(payloads: list[tuple[str, bytes, str]], namespace: str, window: int) -> float:
+async def plain_publish(
+    payloads: list[tuple[str, bytes, str]], namespace: str, window: int
+) -> float:
     """Events/s of js.publish_async with `window` in flight, confirmed, same payload bytes."""
     nc = await nats.connect(NATS_URL)
     js = nc.jetstream()
@@ -44,7 +45,9 @@ async def plain_publish(payloads: list[tuple[str, bytes, str]], namespace: str, 
     started = time.perf_counter()
     for start in range(0, len(payloads), window):
         futures = [
-            await js.publish_async(f"{namespace}.plain.{subject}", data, headers={"Nats-Msg-Id": msg_id})
+            await js.publish_async(
+                f"{namespace}.plain.{subject}", data, headers={"Nats-Msg-Id": msg_id}
+            )
             for subject, data, msg_id in payloads[start : start + window]
         ]
         await asyncio.gather(*futures)
@@ -53,18 +56,24 @@ async def plain_publish(payloads: list[tuple[str, bytes, str]], namespace: str, 
     return len(payloads) / elapsed
 
 
-async def ingest_in_process(events: list[dict[str, object]], namespace: str, batch: int) -> tuple[float, list[tuple[str, bytes, str]]]:
+async def ingest_in_process(
+    events: list[dict[str, object]], namespace: str, batch: int
+) -> tuple[float, list[tuple[str, bytes, str]]]:
     """Events/s from submit() to the last PubAck; returns the published payloads too."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    service = build_service(Settings(data_dir=data_dir, nats_url=NATS_URL, namespace=namespace), http=False)
+    service = build_service(
+        Settings(data_dir=data_dir, nats_url=NATS_URL, namespace=namespace), http=False
+    )
     await service.start()
     started = time.perf_counter()
     for start in range(0, len(events), batch):
         outcomes = await service.submit(events[start : start + batch], actor="bench")
-        assert all(o.status == "accepted" for o in outcomes), [o for o in outcomes if o.status != "accepted"][:3]
+        assert all(o.status == "accepted" for o in outcomes), [
+            o for o in outcomes if o.status != "accepted"
+        ][:3]
     await service.drained(600)
     elapsed = time.perf_counter() - started
-    entries = await service._log.read_after(0, len(events))  # noqa: SLF001 - the bench reuses the exact bytes
+    entries = await service._log.read_after(0, len(events))
     await service.stop()
     payloads = [(e.event_type, e.wire(), str(e.event_id)) for e in entries]
     return len(events) / elapsed, payloads
@@ -73,10 +82,14 @@ async def ingest_in_process(events: list[dict[str, object]], namespace: str, bat
 async def ingest_over_http(events: list[dict[str, object]], namespace: str, batch: int) -> float:
     """Events/s through the HTTP API (batch events per request) to the last PubAck."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-http-"))
-    service = build_service(Settings(data_dir=data_dir, nats_url=NATS_URL, namespace=namespace, http_port=0))
+    service = build_service(
+        Settings(data_dir=data_dir, nats_url=NATS_URL, namespace=namespace, http_port=0)
+    )
     await service.start()
     started = time.perf_counter()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}", timeout=300) as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{service.http_port}", timeout=300
+    ) as client:
         for start in range(0, len(events), batch):
             response = await client.post("/v1/events", json=events[start : start + batch])
             assert response.json()["accepted"] == len(events[start : start + batch])
@@ -104,8 +117,14 @@ async def main() -> None:
     size = sum(len(p[1]) for p in payloads) / len(payloads)
     print(f"events: {len(events)}  mean payload: {size:.0f} B  server: {NATS_URL}")
     print(f"plain nats-py publish_async ({args.window} in flight): {plain_rate:10.0f} events/s")
-    print(f"ingest in-process (validate+DuckDB+publish):      {ingest_rate:10.0f} events/s  ({ingest_rate / plain_rate:.0%} of plain)")
-    print(f"ingest over HTTP ({args.batch}/request):               {http_rate:10.0f} events/s  ({http_rate / plain_rate:.0%} of plain)")
+    print(
+        f"ingest in-process (validate+DuckDB+publish):      {ingest_rate:10.0f} events/s"
+        f"  ({ingest_rate / plain_rate:.0%} of plain)"
+    )
+    print(
+        f"ingest over HTTP ({args.batch}/request):               {http_rate:10.0f} events/s"
+        f"  ({http_rate / plain_rate:.0%} of plain)"
+    )
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ class BatchConsumer:
         durable: str,
         handler: BatchHandler,
         max_batch: int = 200,  # must be >= 2: one long-polled plus the rest
-        ack_wait: float = 30.0,
+        ack_wait: float = 10.0,  # a batch commits in milliseconds; after a crash, redeliver soon
     ) -> None:
         self._js = js
         self._stream = stream
@@ -123,6 +123,8 @@ class BatchConsumer:
         self._max_batch = max_batch
         self._ack_wait = ack_wait
         self._running = False
+        #: Set once the durable consumer exists and the first fetch is about to be made.
+        self.ready = asyncio.Event()
 
     async def run(self) -> None:
         """Fetch and handle batches until `stop()` is called."""
@@ -134,16 +136,18 @@ class BatchConsumer:
             max_deliver=-1,  # never give up: poison is dead-lettered by the handler, not here
             max_ack_pending=self._max_batch * 4,
         )
+        self._running = True  # before the first await: a stop() during start-up must count
         sub = await self._js.pull_subscribe(
             subject="", durable=self._durable, stream=self._stream, config=config
         )
-        self._running = True
+        self.ready.set()
         try:
             while self._running:
                 messages = await self._fetch(sub)
                 if messages:
                     await self._dispatch(messages)
         finally:
+            await _release_buffered(sub)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
@@ -190,6 +194,19 @@ class BatchConsumer:
             return
         for msg in messages:
             await msg.ack()
+
+
+async def _release_buffered(sub: JetStreamContext.PullSubscription) -> None:
+    # A message that reached the client after the last fetch timed out sits in nats-py's
+    # local queue; unsubscribing would leave it to the server's ack_wait (30 s) before
+    # redelivery. Nak it now so another consumer instance gets it at once.
+    queue = sub._sub._pending_queue  # nats-py exposes no public way to drain it
+    while not queue.empty():
+        msg = queue.get_nowait()
+        if msg.headers and msg.headers.get("Status"):
+            continue  # a status message of an expired pull request, not a delivery
+        with contextlib.suppress(Exception):
+            await msg.nak()
 
 
 def headers_of(msg: Msg) -> Mapping[str, str]:

@@ -7,17 +7,27 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 
 from kit.logging import configure_logging
+from safetymon.runner import ServiceName
 
 app = typer.Typer(help="Safety monitoring and alerting for clinical trials.", no_args_is_help=True)
 schema_app = typer.Typer(help="Event contracts.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 console = Console(stderr=True)
+LogFormat = Literal["json", "console", "auto"]
+
+
+def _log_format(default: LogFormat) -> LogFormat:
+    value = os.environ.get("SAFETYMON_LOG_FORMAT", default)
+    if value not in ("json", "console", "auto"):
+        msg = f"SAFETYMON_LOG_FORMAT must be json, console or auto, not {value!r}"
+        raise typer.BadParameter(msg)
+    return value  # type: ignore[return-value] # narrowed by the membership test above
 
 
 class ServiceChoice(StrEnum):
@@ -37,16 +47,17 @@ def up(
     """Run the services until interrupted (NATS and SMTP embedded when not configured)."""
     from safetymon.runner import ALL_SERVICES, run_until_stopped
 
-    configure_logging(os.environ.get("SAFETYMON_LOG_FORMAT", "auto"))  # type: ignore[arg-type]
-    services = (service.value,) if service else ALL_SERVICES
-    asyncio.run(run_until_stopped(services))  # type: ignore[arg-type]
+    configure_logging(_log_format("auto"))
+    services: tuple[ServiceName, ...] = (service.value,) if service else ALL_SERVICES
+    asyncio.run(run_until_stopped(services))
 
 
 @app.command()
 def ingest(
     files: Annotated[list[Path], typer.Argument(help="JSON Lines files, one event per line.")],
     url: Annotated[
-        str | None, typer.Option(help="Ingest API base URL (default: http://127.0.0.1:$SAFETYMON_HTTP_PORT).")
+        str | None,
+        typer.Option(help="Ingest API base URL (default: http://127.0.0.1:$SAFETYMON_HTTP_PORT)."),
     ] = None,
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Events per request.")] = 1000,
 ) -> None:
@@ -84,7 +95,7 @@ def demo(
     """Run the demo trial feed through all services and print what was flagged."""
     from safetymon.demo_run import run_demo
 
-    configure_logging(os.environ.get("SAFETYMON_LOG_FORMAT", "console"), level="WARNING")  # type: ignore[arg-type]
+    configure_logging(_log_format("console"), level="WARNING")
     asyncio.run(
         run_demo(participants=participants, seed=seed, keep_running=keep_running, console=console)
     )

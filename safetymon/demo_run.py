@@ -56,7 +56,7 @@ async def _signals(stack: Stack) -> list[Any]:
     js = nc.jetstream()
     stream = Subjects(stack.namespace).signals_stream
     total = (await js.stream_info(stream)).state.messages
-    signals = []
+    signals: list[Any] = []
     if total:
         sub = await js.pull_subscribe("", stream=stream)  # ephemeral: reads, acks nothing durable
         while len(signals) < total:

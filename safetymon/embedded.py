@@ -32,7 +32,7 @@ def nats_server_binary() -> str:
         return str(local)
     found = shutil.which("nats-server")
     if found is None:
-        msg = "nats-server not found: install the project (`make demo` does) or set SAFETYMON_NATS_URL"
+        msg = "nats-server not found: run make demo (it installs one) or set SAFETYMON_NATS_URL"
         raise RuntimeError(msg)
     return found
 
@@ -101,7 +101,8 @@ class _EmlWriter:
         self.count = 0
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd hook
-        raw = bytes(envelope.content or b"")
+        content = envelope.content or b""
+        raw = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         message = message_from_bytes(raw, policy=default_policy)
         message_id = re.sub(r"[^A-Za-z0-9.@_-]", "", str(message.get("Message-ID", "")))[:80]
         self.count += 1

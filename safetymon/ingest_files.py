@@ -53,9 +53,18 @@ def _send(
             lines.append(number)
         except json.JSONDecodeError as exc:
             totals["rejected"] += 1
-            totals["errors"].append({"file": str(path), "line": number, "errors": [
-                {"field": "(line)", "reason": f"not valid JSON: {exc.msg} at column {exc.colno}"}
-            ]})
+            totals["errors"].append(
+                {
+                    "file": str(path),
+                    "line": number,
+                    "errors": [
+                        {
+                            "field": "(line)",
+                            "reason": f"not valid JSON: {exc.msg} at column {exc.colno}",
+                        }
+                    ],
+                }
+            )
     if not items:
         return
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -134,11 +134,14 @@ async def start_stack(
         sink.start()
         log.info("smtp_sink_started", port=sink.port, mail_dir=str(sink.mail_dir))
     routing = Path(os.environ.get("SAFETYMON_ROUTING") or default_routing())
-    common = {"data_dir": data_dir, "nats_url": nats_url}
-    smtp = {"smtp_host": sink.host, "smtp_port": sink.port} if sink else {}
-    ingest_settings = IngestSettings(
-        **common, **({"http_port": http_port} if http_port is not None else {})
-    )
+    ingest_settings = IngestSettings(data_dir=data_dir, nats_url=nats_url)
+    if http_port is not None:
+        ingest_settings = ingest_settings.model_copy(update={"http_port": http_port})
+    notify_settings = NotifySettings(data_dir=data_dir, nats_url=nats_url, routing=routing)
+    if sink is not None:
+        notify_settings = notify_settings.model_copy(
+            update={"smtp_host": sink.host, "smtp_port": sink.port}
+        )
     stack = Stack(
         data_dir=data_dir,
         nats_url=nats_url,
@@ -149,10 +152,10 @@ async def start_stack(
         _nats=embedded_nats,
         _sink=sink,
     )
-    builders = {
+    builders: dict[str, Callable[[], Service]] = {
         "ingest": lambda: build_ingest(ingest_settings),
-        "rules": lambda: build_rules(RulesSettings(**common)),
-        "notify": lambda: build_notify(NotifySettings(**common, **smtp, routing=routing)),
+        "rules": lambda: build_rules(RulesSettings(data_dir=data_dir, nats_url=nats_url)),
+        "notify": lambda: build_notify(notify_settings),
     }
     try:
         for name in ALL_SERVICES:

@@ -10,7 +10,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 #: Pseudonymous codes only: letters, digits and a few separators, never a name.
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+#: One line of text: no control characters, so it can never inject an email header.
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 

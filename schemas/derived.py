@@ -68,7 +68,7 @@ class NotificationPayload(Contract):
 
     notification_id: UUID
     signal_id: UUID
-    role: Literal["investigator", "safety_officer", "dsmb_chair", "dsmb", "backup"]
+    role: Role
     address: Annotated[str, Field(min_length=3, max_length=254)]
     urgency: Urgency
     smtp_reply: Annotated[str, Field(max_length=500)] | None = None

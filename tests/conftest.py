@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+from email.policy import default as default_policy
 from uuid import uuid4
 
 import nats
@@ -41,7 +43,12 @@ class ReceivedMail:
 
     @property
     def message(self) -> Message:
-        return message_from_bytes(self.raw)
+        return message_from_bytes(self.raw, policy=default_policy)
+
+
+def _raw(envelope: Envelope) -> bytes:
+    content = envelope.content or b""
+    return content.encode("utf-8") if isinstance(content, str) else bytes(content)
 
 
 @dataclass
@@ -57,9 +64,7 @@ class SmtpRecorder:
             return self.refuse_with
         with self._lock:
             self.received.append(
-                ReceivedMail(
-                    str(envelope.mail_from), list(envelope.rcpt_tos), bytes(envelope.content or b"")
-                )
+                ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), _raw(envelope))
             )
         return "250 2.0.0 Ok: queued as TEST" + uuid4().hex[:8].upper()
 
@@ -122,10 +127,8 @@ async def namespace(nats_url: str) -> AsyncIterator[str]:
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     for stream in (subjects.facts_stream, subjects.signals_stream):
-        try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(stream)
-        except nats.js.errors.NotFoundError:
-            pass
     await nc.close()
 
 

@@ -28,7 +28,9 @@ def submission(event_type: str, payload: dict[str, Any], **envelope: Any) -> dic
     }
 
 
-def lab(loinc: str = "1975-2", value: float = 5.0, unit: str = "mg/dL", **envelope: Any) -> dict[str, Any]:
+def lab(
+    loinc: str = "1975-2", value: float = 5.0, unit: str = "mg/dL", **envelope: Any
+) -> dict[str, Any]:
     """A lab result submission."""
     payload = {"loinc": loinc, "result": {"value": value, "unit": unit}}
     return submission("lab_result_recorded", payload, source="lab", **envelope)

@@ -73,9 +73,7 @@ class Ingest:
             log.info("facts_rejected", count=rejected, actor=actor)
         return final
 
-    async def _decide(
-        self, results: Sequence[Any]
-    ) -> tuple[list[Outcome], list[dict[str, Any]]]:
+    async def _decide(self, results: Sequence[Any]) -> tuple[list[Outcome], list[dict[str, Any]]]:
         facts = [r.fact for r in results if not isinstance(r, Rejection)]
         known = await self._log.existing([(f.source, f.source_ref) for f in facts])
         targets = await self._log.describe(
@@ -151,7 +149,7 @@ class Relay:
             try:
                 published = await self._cycle()
                 failures = 0
-            except Exception as exc:  # noqa: BLE001 - the relay must outlive any failure
+            except Exception as exc:
                 # An unexpected error is retried like a transient one but logged as an
                 # error: a stalled relay means alerts stop flowing, so someone must look.
                 failures += 1

@@ -30,7 +30,9 @@ def test_compose_runs_nats_mailpit_and_the_three_services_with_own_volumes() -> 
 
     assert {"nats", "mailpit", "ingest", "rules", "notify"} <= set(services)
     assert "-js" in services["nats"]["command"]
-    volumes = {name: services[name]["volumes"][0].split(":")[0] for name in ("ingest", "rules", "notify")}
+    volumes = {
+        name: services[name]["volumes"][0].split(":")[0] for name in ("ingest", "rules", "notify")
+    }
     assert len(set(volumes.values())) == 3
 
 

@@ -39,8 +39,10 @@ urgencies = ["U0", "U1"]
 addresses = ["pi@s02.example"]
 urgencies = ["U0", "U1"]
 """
-EXPECTED_PER_SITE = {"S01": {"so@trial.example", "pi@s01.example", "oncall@s01.example"},
-                     "S02": {"so@trial.example", "pi@s02.example"}}
+EXPECTED_PER_SITE = {
+    "S01": {"so@trial.example", "pi@s01.example", "oncall@s01.example"},
+    "S02": {"so@trial.example", "pi@s02.example"},
+}
 
 
 class Processes:
@@ -74,7 +76,9 @@ class Processes:
 
 
 @pytest.fixture
-def processes(tmp_path: Path, nats_url: str, namespace: str, smtp_server: SmtpServer) -> Iterator[Processes]:
+def processes(
+    tmp_path: Path, nats_url: str, namespace: str, smtp_server: SmtpServer
+) -> Iterator[Processes]:
     routing = tmp_path / "routing.toml"
     routing.write_text(ROUTING)
     env = {
@@ -102,6 +106,21 @@ def _wait_http(port: int, timeout: float = 20.0) -> None:
         except httpx.HTTPError:
             time.sleep(0.1)
     raise AssertionError(f"ingest did not answer on port {port}")
+
+
+def _wait_recorded_sent(log: Path, count: int, timeout: float = 30.0) -> None:
+    """Wait until notify has recorded `count` emails as sent in its DuckDB outbox.
+
+    It logs `notification_sent` only after that commit. Killing it between the SMTP server's
+    250 and the commit (a few ms per message) would resend that one message with the same
+    Message-ID: at-least-once by design (DESIGN.md principle 4), measured by the chaos run.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.read_text(errors="replace").count('"notification_sent"') >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"notify did not record {count} emails as sent")
 
 
 def _post_saes(port: int, participants: list[tuple[str, str]]) -> None:
@@ -140,6 +159,7 @@ async def test_killed_rules_and_notify_processes_lose_nothing_and_duplicate_noth
 
     _post_saes(port, waves[0])
     await smtp_server.recorder.wait_for(per_wave[0], timeout=30)
+    _wait_recorded_sent(processes.logs / "notify.log", per_wave[0])
     processes.kill("notify")
     _post_saes(port, waves[1][:6])
     processes.kill("rules")  # mid-stream: part of wave 1 may be evaluated, part not
@@ -151,5 +171,5 @@ async def test_killed_rules_and_notify_processes_lose_nothing_and_duplicate_noth
     time.sleep(2.0)  # long enough for a stray duplicate to show up before we count
 
     deliveries = _deliveries(smtp_server)
-    assert set(deliveries) == expected
+    assert set(deliveries) == expected, (set(deliveries) - expected, expected - set(deliveries))
     assert [key for key, count in deliveries.items() if count != 1] == []

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def ingest(tmp_path: Path, nats_url: str, namespace: str) -> AsyncIterator[IngestService]:
-    service = build_service(Settings(data_dir=tmp_path, nats_url=nats_url, namespace=namespace, http_port=0))
+    service = build_service(
+        Settings(data_dir=tmp_path, nats_url=nats_url, namespace=namespace, http_port=0)
+    )
     await service.start()
     yield service
     await service.stop()
@@ -32,7 +34,9 @@ async def ingest(tmp_path: Path, nats_url: str, namespace: str) -> AsyncIterator
 async def _post(service: IngestService, body: Any, *, raw: bytes | None = None) -> httpx.Response:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as client:
         if raw is not None:
-            return await client.post("/v1/events", content=raw, headers={"content-type": "application/json"})
+            return await client.post(
+                "/v1/events", content=raw, headers={"content-type": "application/json"}
+            )
         return await client.post("/v1/events", json=body)
 
 
@@ -89,11 +93,31 @@ async def test_the_same_event_posted_twice_is_a_duplicate_and_published_once(
     [
         (b'{"event_type": "participant_enrolled",', 400, "not valid JSON"),
         (b'{"value": NaN}', 400, "NaN is not a number JSON allows"),
-        (json.dumps({**enrolment(), "event_type": "lab_resut"}).encode(), 422, "unknown event type 'lab_resut'"),
-        (json.dumps({k: v for k, v in enrolment().items() if k != "participant_id"}).encode(), 422, "participant_id: Field required"),
-        (json.dumps(lab(unit="mg/furlong")).encode(), 422, "payload.result.unit: unit 'mg/furlong'"),
-        (json.dumps(lab(value=1.0)).replace("1.0", "1e999").encode(), 422, "payload.result.value: Input should be a finite number"),
-        (json.dumps(lab(occurred_at="2024-03-01T08:00:00")).encode(), 422, "occurred_at: Input should have timezone info"),
+        (
+            json.dumps({**enrolment(), "event_type": "lab_resut"}).encode(),
+            422,
+            "unknown event type 'lab_resut'",
+        ),
+        (
+            json.dumps({k: v for k, v in enrolment().items() if k != "participant_id"}).encode(),
+            422,
+            "participant_id: Field required",
+        ),
+        (
+            json.dumps(lab(unit="mg/furlong")).encode(),
+            422,
+            "payload.result.unit: unit 'mg/furlong'",
+        ),
+        (
+            json.dumps(lab(value=1.0)).replace("1.0", "1e999").encode(),
+            422,
+            "payload.result.value: Input should be a finite number",
+        ),
+        (
+            json.dumps(lab(occurred_at="2024-03-01T08:00:00")).encode(),
+            422,
+            "occurred_at: Input should have timezone info",
+        ),
         (b"[]", 400, "empty array"),
     ],
 )
@@ -103,10 +127,14 @@ async def test_malformed_input_is_rejected_specifically_and_leaves_the_log_uncha
     """Bad JSON, unknown type, missing participant, unknown unit, non-finite, naive time."""
     await _post(ingest, enrolment(participant_id="P-103"))
     await ingest.drained(10)
-    head_before = (await httpx.AsyncClient().get(f"http://127.0.0.1:{ingest.http_port}/v1/log/head")).json()
+    head_before = (
+        await httpx.AsyncClient().get(f"http://127.0.0.1:{ingest.http_port}/v1/log/head")
+    ).json()
 
     response = await _post(ingest, None, raw=body)
-    head_after = (await httpx.AsyncClient().get(f"http://127.0.0.1:{ingest.http_port}/v1/log/head")).json()
+    head_after = (
+        await httpx.AsyncClient().get(f"http://127.0.0.1:{ingest.http_port}/v1/log/head")
+    ).json()
 
     assert response.status_code == status
     answer = response.json()
@@ -134,12 +162,17 @@ async def test_events_appended_but_unconfirmed_are_published_after_a_restart(
 
     log = DuckDBEventLog(tmp_path / "ingest.duckdb")
     log.open()
-    accepted = [accept(lab(participant_id="P-105"), recorded_at=datetime.now(UTC), actor="t") for _ in range(3)]
+    accepted = [
+        accept(lab(participant_id="P-105"), recorded_at=datetime.now(UTC), actor="t")
+        for _ in range(3)
+    ]
     assert all(isinstance(a, Accepted) for a in accepted)
     await log.append([a.wire for a in accepted])  # type: ignore[union-attr]
     log.close()  # the process "died" here: appended, never published
 
-    service = build_service(Settings(data_dir=tmp_path, nats_url=nats_url, namespace=namespace), http=False)
+    service = build_service(
+        Settings(data_dir=tmp_path, nats_url=nats_url, namespace=namespace), http=False
+    )
     await service.start()
     await service.drained(10)
     await service.stop()

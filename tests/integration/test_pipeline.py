@@ -19,7 +19,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def stack(
-    tmp_path: Path, nats_url: str, namespace: str, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    nats_url: str,
+    namespace: str,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Stack]:
     routing = tmp_path / "routing.toml"
     routing.write_text(ROUTING)
@@ -41,7 +45,9 @@ async def _post(stack: Stack, items: object) -> httpx.Response:
         return await client.post("/v1/events", json=items)
 
 
-async def test_an_sae_reaches_each_right_recipient_exactly_once(stack: Stack, smtp_server: SmtpServer) -> None:
+async def test_an_sae_reaches_each_right_recipient_exactly_once(
+    stack: Stack, smtp_server: SmtpServer
+) -> None:
     """SAE-01 is U0 to the site's investigators and the safety officer; nobody else."""
     participant = unique("E2E")
     await _post(stack, enrolment(participant_id=participant, site_id="S01", arm="B"))
@@ -58,7 +64,9 @@ async def test_an_sae_reaches_each_right_recipient_exactly_once(stack: Stack, sm
     assert "U0" in subject
 
 
-async def test_the_same_sae_posted_twice_sends_no_second_email(stack: Stack, smtp_server: SmtpServer) -> None:
+async def test_the_same_sae_posted_twice_sends_no_second_email(
+    stack: Stack, smtp_server: SmtpServer
+) -> None:
     """A resubmission is a duplicate at ingest; nothing downstream happens again."""
     item = sae(participant_id=unique("E2E"), site_id="S02")
 
@@ -79,8 +87,12 @@ async def test_investigators_never_receive_another_sites_participant(
     """Routing by site: S02's SAE never reaches S01's investigators, and vice versa."""
     s01, s02 = unique("E2E"), unique("E2E")
 
-    await _post(stack, [sae(participant_id=s01, site_id="S01"), sae(participant_id=s02, site_id="S02")])
-    await smtp_server.recorder.wait_for(len(EXPECTED_PER_SITE["S01"]) + len(EXPECTED_PER_SITE["S02"]))
+    await _post(
+        stack, [sae(participant_id=s01, site_id="S01"), sae(participant_id=s02, site_id="S02")]
+    )
+    await smtp_server.recorder.wait_for(
+        len(EXPECTED_PER_SITE["S01"]) + len(EXPECTED_PER_SITE["S02"])
+    )
     await stack.settled(30)
 
     for mail in smtp_server.recorder.snapshot():
@@ -90,15 +102,24 @@ async def test_investigators_never_receive_another_sites_participant(
             assert rcpt in EXPECTED_PER_SITE[site], (rcpt, subject)
 
 
-async def test_a_death_alerts_the_dsmb_chair_and_carries_no_phi(stack: Stack, smtp_server: SmtpServer) -> None:
+async def test_a_death_alerts_the_dsmb_chair_and_carries_no_phi(
+    stack: Stack, smtp_server: SmtpServer
+) -> None:
     """SAE-03 goes to investigators, safety officer and DSMB chair; emails carry codes only."""
     participant = unique("E2E")
-    death = submission("death_recorded", {"cause_category": "liver_failure"}, participant_id=participant, site_id="S02")
+    death = submission(
+        "death_recorded",
+        {"cause_category": "liver_failure"},
+        participant_id=participant,
+        site_id="S02",
+    )
 
     await _post(stack, death)
     mails = await smtp_server.recorder.wait_for(len(EXPECTED_PER_SITE["S02"]) + 1)
 
-    assert {r for m in mails for r in m.rcpt_tos} == EXPECTED_PER_SITE["S02"] | {"chair@dsmb.example"}
+    assert {r for m in mails for r in m.rcpt_tos} == EXPECTED_PER_SITE["S02"] | {
+        "chair@dsmb.example"
+    }
     for mail in mails:
         text = mail.raw.decode("utf-8", "replace").lower()
         assert participant.lower() in text

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import duckdb
@@ -14,6 +14,8 @@ from kit.duckdb_worker import DuckDBWorker, transaction
 from schemas import GENESIS_HASH
 from services.ingest.core.chain import Entry, LogHead, chain
 from services.ingest.core.errors import TransientError
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_log (
@@ -113,7 +115,9 @@ class DuckDBEventLog:
             def body() -> None:
                 con.register("new_entries", table)
                 try:
-                    con.execute(f"INSERT INTO event_log ({_COLUMNS}) SELECT {_CAST} FROM new_entries")
+                    con.execute(
+                        f"INSERT INTO event_log ({_COLUMNS}) SELECT {_CAST} FROM new_entries"
+                    )
                 finally:
                     con.unregister("new_entries")
 
@@ -159,7 +163,7 @@ class DuckDBEventLog:
             )
         )
 
-    async def _run(self, fn: Any) -> Any:  # noqa: ANN401 - typed at each call site
+    async def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         try:
             return await self._db.run(fn)
         except duckdb.ConstraintException:

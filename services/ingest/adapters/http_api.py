@@ -43,7 +43,9 @@ def build_http_app(ingest: Ingest, log: EventLog) -> FastAPI:
             return _problem(413, f"at most {MAX_EVENTS_PER_REQUEST} events per request")
         actor = "http:" + request.headers.get("x-safetymon-actor", "anonymous")[:60]
         outcomes = await ingest.submit(items, actor=actor)
-        counts = {s: sum(o.status == s for o in outcomes) for s in ("accepted", "duplicate", "rejected")}
+        counts = {
+            s: sum(o.status == s for o in outcomes) for s in ("accepted", "duplicate", "rejected")
+        }
         status = 200 if not counts["rejected"] else 422 if counts["rejected"] == len(items) else 207
         return JSONResponse(
             status_code=status, content={**counts, "results": [o.as_json() for o in outcomes]}

@@ -78,7 +78,9 @@ def accept(item: object, *, recorded_at: datetime, actor: str) -> Accepted | Rej
         known = ", ".join(sorted(ARRIVING_TYPES))
         reason = f"unknown event type {event_type!r}; expected one of: {known}"
         return Rejection((FieldError("event_type", reason),), *refs)
-    assigned = [FieldError(k, "is assigned by ingest; do not send it") for k in _ASSIGNED if k in item]
+    assigned = [
+        FieldError(k, "is assigned by ingest; do not send it") for k in _ASSIGNED if k in item
+    ]
     if assigned:
         return Rejection(tuple(assigned), *refs)
     try:

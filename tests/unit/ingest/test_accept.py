@@ -46,7 +46,9 @@ def test_event_id_is_derived_from_source_and_reference() -> None:
 
 def test_times_are_stored_in_utc() -> None:
     """Offsets are normalised so the canonical bytes never depend on the sender's zone."""
-    accepted = accept(enrolment(occurred_at="2024-03-01T08:00:00+08:00"), recorded_at=NOW, actor="a")
+    accepted = accept(
+        enrolment(occurred_at="2024-03-01T08:00:00+08:00"), recorded_at=NOW, actor="a"
+    )
 
     assert isinstance(accepted, Accepted)
     assert b'"occurred_at":"2024-03-01T00:00:00Z"' in canonical_bytes(accepted.wire)
@@ -59,7 +61,11 @@ def _without(item: dict[str, Any], key: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("item", "field", "reason"),
     [
-        ({**enrolment(), "event_type": "lab_resul"}, "event_type", "unknown event type 'lab_resul'"),
+        (
+            {**enrolment(), "event_type": "lab_resul"},
+            "event_type",
+            "unknown event type 'lab_resul'",
+        ),
         (_without(enrolment(), "participant_id"), "participant_id", "Field required"),
         (lab(unit="stones"), "payload.result.unit", "'stones' cannot be converted"),
         (lab(value=float("inf")), "payload.result.value", "finite number"),
@@ -73,7 +79,9 @@ def _without(item: dict[str, Any], key: str) -> dict[str, Any]:
         ({**enrolment(), "source_ref": ""}, "source_ref", "at least 1 character"),
     ],
 )
-def test_bad_input_is_rejected_with_the_field_and_reason(item: Any, field: str, reason: str) -> None:
+def test_bad_input_is_rejected_with_the_field_and_reason(
+    item: Any, field: str, reason: str
+) -> None:
     """Bad input gets a clear, specific error: which field and why."""
     result = accept(item, recorded_at=NOW, actor="a")
 

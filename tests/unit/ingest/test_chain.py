@@ -11,7 +11,13 @@ from services.ingest.core.chain import LogHead, chain
 
 
 def _wire(n: int) -> dict[str, object]:
-    return {"event_id": str(uuid4()), "event_type": "x", "source": "s", "source_ref": str(n), "n": n}
+    return {
+        "event_id": str(uuid4()),
+        "event_type": "x",
+        "source": "s",
+        "source_ref": str(n),
+        "n": n,
+    }
 
 
 def test_chain_links_each_entry_to_the_previous_hash() -> None:
@@ -42,4 +48,9 @@ def test_wire_form_carries_chain_fields_and_content() -> None:
 
     body = json.loads(entry.wire())
 
-    assert (body["seq"], body["prev_hash"], body["hash"], body["n"]) == (1, GENESIS_HASH, entry.hash, 7)
+    assert (body["seq"], body["prev_hash"], body["hash"], body["n"]) == (
+        1,
+        GENESIS_HASH,
+        entry.hash,
+        7,
+    )

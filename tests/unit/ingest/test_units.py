@@ -41,7 +41,9 @@ def test_lab_value_is_converted_to_the_canonical_unit(
     assert normalise(value, LAB_CATALOGUE[loinc], unit) == pytest.approx(expected, abs=1e-9)
 
 
-@pytest.mark.parametrize(("value", "unit", "expected"), [(100.4, "[degF]", 38.0), (38.5, "Cel", 38.5)])
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"), [(100.4, "[degF]", 38.0), (38.5, "Cel", 38.5)]
+)
 def test_temperature_is_converted_to_celsius(value: float, unit: str, expected: float) -> None:
     """°F is converted with its offset, not just a factor."""
     assert normalise(value, VITAL_CATALOGUE["temperature"], unit) == expected
@@ -49,7 +51,13 @@ def test_temperature_is_converted_to_celsius(value: float, unit: str, expected: 
 
 @pytest.mark.parametrize(
     ("loinc", "unit"),
-    [("1742-6", "mmol/L"), ("1975-2", "stones"), ("1975-2", "mg"), ("777-3", "%"), ("1975-2", "<b>")],
+    [
+        ("1742-6", "mmol/L"),
+        ("1975-2", "stones"),
+        ("1975-2", "mg"),
+        ("777-3", "%"),
+        ("1975-2", "<b>"),
+    ],
 )
 def test_unknown_or_unconvertible_unit_is_refused(loinc: str, unit: str) -> None:
     """An unknown unit is a clear rejection, never a silent guess."""

@@ -1,0 +1,1 @@
+"""Notify service: routes safety signals to people by email, with an outbox and audit trail."""

@@ -1,0 +1,132 @@
+"""SQL of the notify DuckDB file (adapters layer): schema and statements, constants only."""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCHEMA: Final = """
+SET TimeZone = 'UTC';
+
+-- One row per (consumer, signal) processed; written in the same transaction as its effects.
+CREATE TABLE IF NOT EXISTS tracking (
+    consumer     VARCHAR     NOT NULL,
+    event_id     UUID        NOT NULL,
+    recorded_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);
+
+-- The outbox: one row per notification; a projection of the audit trail, so it may change.
+CREATE TABLE IF NOT EXISTS outbox (
+    notification_id  UUID        PRIMARY KEY,
+    signal_id        UUID        NOT NULL,
+    trial_id         VARCHAR     NOT NULL,
+    site_id          VARCHAR     NOT NULL,
+    participant_id   VARCHAR     NOT NULL,
+    correlation_id   UUID,
+    role             VARCHAR     NOT NULL,
+    address          VARCHAR     NOT NULL,
+    urgency          VARCHAR     NOT NULL,
+    subject          VARCHAR     NOT NULL,
+    message_id       VARCHAR     NOT NULL,
+    in_reply_to      VARCHAR,
+    template         VARCHAR     NOT NULL,
+    context          VARCHAR     NOT NULL,
+    status           VARCHAR     NOT NULL CHECK (status IN ('intended', 'sent', 'failed')),
+    attempts         INTEGER     NOT NULL,
+    next_attempt_at  TIMESTAMPTZ,
+    smtp_reply       VARCHAR,
+    last_error       VARCHAR,
+    intended_at      TIMESTAMPTZ NOT NULL,
+    sent_at          TIMESTAMPTZ,
+    updated_at       TIMESTAMPTZ NOT NULL
+);
+
+-- Append-only, hash-chained NotificationIntended/Sent/Failed facts (wire form in `wire`).
+CREATE TABLE IF NOT EXISTS audit_trail (
+    seq              BIGINT      PRIMARY KEY,
+    event_id         UUID        NOT NULL UNIQUE,
+    event_type       VARCHAR     NOT NULL,
+    notification_id  UUID        NOT NULL,
+    signal_id        UUID        NOT NULL,
+    recorded_at      TIMESTAMPTZ NOT NULL,
+    wire             VARCHAR     NOT NULL,
+    prev_hash        VARCHAR     NOT NULL,
+    hash             VARCHAR     NOT NULL
+);
+
+-- Deliveries that were not a valid signal: kept for a human, never retried.
+CREATE TABLE IF NOT EXISTS dead_letters (
+    consumer       VARCHAR     NOT NULL,
+    stream_seq     BIGINT      NOT NULL,
+    subject        VARCHAR     NOT NULL,
+    num_delivered  INTEGER     NOT NULL,
+    error          VARCHAR     NOT NULL,
+    data           BLOB        NOT NULL,
+    recorded_at    TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (consumer, stream_seq)
+);
+
+-- Defence in depth (the hash chain is the real tamper evidence): refuse UPDATE and DELETE.
+CREATE TABLE IF NOT EXISTS append_only_guard (never_written VARCHAR);
+CREATE TRIGGER IF NOT EXISTS audit_trail_no_update BEFORE UPDATE ON audit_trail
+    FOR EACH STATEMENT INSERT INTO append_only_guard SELECT error('audit_trail is append-only');
+CREATE TRIGGER IF NOT EXISTS audit_trail_no_delete BEFORE DELETE ON audit_trail
+    FOR EACH STATEMENT INSERT INTO append_only_guard SELECT error('audit_trail is append-only');
+"""
+
+ALREADY_TRACKED: Final = """
+SELECT event_id FROM tracking
+WHERE consumer = ? AND event_id IN (SELECT CAST(event_id AS UUID) FROM incoming)
+"""
+
+CHAIN_HEAD: Final = "SELECT seq, hash FROM audit_trail ORDER BY seq DESC LIMIT 1"
+
+PLAN_COLUMNS: Final = """
+    notification_id, signal_id, trial_id, site_id, participant_id, correlation_id, role,
+    address, urgency, subject, message_id, in_reply_to, template, context, attempts
+"""
+
+PENDING: Final = f"""
+SELECT {PLAN_COLUMNS} FROM outbox
+WHERE status = 'intended' AND ($due_by IS NULL OR next_attempt_at <= $due_by)
+ORDER BY urgency, next_attempt_at, intended_at, notification_id
+LIMIT $limit
+"""
+
+NEXT_ATTEMPT_AT: Final = "SELECT min(next_attempt_at) FROM outbox WHERE status = 'intended'"
+
+MARK_SENT: Final = """
+UPDATE outbox SET status = 'sent', attempts = $attempt, smtp_reply = $smtp_reply,
+    sent_at = $at, next_attempt_at = NULL, updated_at = $at
+WHERE notification_id = $id AND status = 'intended' RETURNING notification_id
+"""
+
+MARK_RETRY: Final = """
+UPDATE outbox SET attempts = $attempt, last_error = $error,
+    next_attempt_at = $next_attempt_at, updated_at = $at
+WHERE notification_id = $id AND status = 'intended' RETURNING notification_id
+"""
+
+MARK_FAILED: Final = """
+UPDATE outbox SET status = 'failed', attempts = $attempt, last_error = $error,
+    next_attempt_at = NULL, updated_at = $at
+WHERE notification_id = $id AND status = 'intended' RETURNING notification_id
+"""
+
+NOTIFICATIONS: Final = f"""
+SELECT {PLAN_COLUMNS}, status, next_attempt_at, smtp_reply, last_error, intended_at, sent_at
+FROM outbox WHERE $signal_id IS NULL OR signal_id = $signal_id
+ORDER BY intended_at, role, address
+"""
+
+AUDIT_ENTRIES: Final = """
+SELECT seq, event_id, event_type, notification_id, signal_id, recorded_at, wire, prev_hash, hash
+FROM audit_trail ORDER BY seq
+"""
+
+UNSENT_COUNT: Final = "SELECT count(*) FROM outbox WHERE status = 'intended'"
+
+DEAD_LETTERS: Final = """
+SELECT stream_seq, subject, num_delivered, error, data FROM dead_letters
+ORDER BY consumer, stream_seq
+"""

@@ -1,0 +1,181 @@
+"""In-memory implementations of the notify ports (adapters layer), for dev and tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from services.notify.adapters._rows import notification_row, split_new
+from services.notify.core import audit
+from services.notify.core.audit import AuditEntry, ChainHead
+from services.notify.core.plan import NotificationPlan
+from services.notify.ports import (
+    AttemptOutcome,
+    DeadLetter,
+    IntakeBatch,
+    IntakeResult,
+    OutgoingMail,
+    Pending,
+    Status,
+)
+
+
+@dataclass
+class _Row:
+    plan: NotificationPlan
+    intended_at: datetime
+    status: Status = "intended"
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    smtp_reply: str | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return notification_row(self.plan, **{
+            "status": self.status, "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at, "smtp_reply": self.smtp_reply,
+            "last_error": self.last_error, "intended_at": self.intended_at, "sent_at": self.sent_at,
+        })  # fmt: skip
+
+
+class InMemoryNotificationStore:
+    """NotificationStore in dicts and lists; same contract as the DuckDB store."""
+
+    def __init__(self) -> None:
+        self._tracking: dict[str, set[UUID]] = {}
+        self._outbox: dict[UUID, _Row] = {}
+        self._audit: list[AuditEntry] = []
+        self._head = ChainHead()
+        self._dead_letters: dict[tuple[str, int], DeadLetter] = {}
+
+    async def record_intake(self, batch: IntakeBatch) -> IntakeResult:
+        """Record tracking, intended notifications, audit rows and dead letters together."""
+        tracked = self._tracking.setdefault(batch.consumer, set())
+        new, duplicates = split_new(batch.signals, tracked)
+        entries, head = audit.link(self._head, [fact for item in new for fact in item.audit])
+        for item in new:
+            tracked.add(item.signal_id)
+            for plan in item.plans:
+                self._outbox[plan.notification_id] = _Row(
+                    plan, batch.recorded_at, next_attempt_at=batch.recorded_at
+                )
+        for letter in batch.dead_letters:
+            self._dead_letters.setdefault((batch.consumer, letter.stream_seq), letter)
+        self._audit.extend(entries)
+        self._head = head
+        count = sum(len(item.plans) for item in new)
+        return IntakeResult(tuple(n.signal_id for n in new), duplicates, count)
+
+    async def pending(self, *, due_by: datetime | None, limit: int) -> list[Pending]:
+        """Intended notifications due by `due_by`, U0 first."""
+        rows = [
+            row
+            for row in self._outbox.values()
+            if row.status == "intended"
+            and (due_by is None or (row.next_attempt_at or row.intended_at) <= due_by)
+        ]
+        rows.sort(key=_pending_order)
+        return [Pending(row.plan, row.attempts) for row in rows[:limit]]
+
+    async def next_attempt_at(self) -> datetime | None:
+        """Earliest next attempt among intended notifications."""
+        rows = self._outbox.values()
+        times = [r.next_attempt_at or r.intended_at for r in rows if r.status == "intended"]
+        return min(times, default=None)
+
+    async def record_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> int:
+        """Apply outcomes to still-intended notifications and chain their audit facts."""
+        applied = [o for o in outcomes if self._intended(o.notification_id)]
+        entries, head = audit.link(self._head, [o.fact for o in applied])
+        for outcome in applied:
+            _apply(self._outbox[outcome.notification_id], outcome)
+        self._audit.extend(entries)
+        self._head = head
+        return len(applied)
+
+    def _intended(self, notification_id: UUID) -> bool:
+        row = self._outbox.get(notification_id)
+        return row is not None and row.status == "intended"
+
+    async def notifications(self, signal_id: UUID | None = None) -> list[dict[str, Any]]:
+        """Outbox rows as plain dicts, in intended order."""
+        rows = sorted(
+            self._outbox.values(), key=lambda r: (r.intended_at, r.plan.role, r.plan.address)
+        )
+        return [r.as_dict() for r in rows if signal_id is None or r.plan.signal_id == signal_id]
+
+    async def unsent_count(self) -> int:
+        """Count intended, unconfirmed notifications."""
+        return sum(1 for row in self._outbox.values() if row.status == "intended")
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        """Return the dead letters in stream order."""
+        return [self._dead_letters[key] for key in sorted(self._dead_letters)]
+
+    async def audit_entries(self) -> list[AuditEntry]:
+        """Return the audit trail in seq order."""
+        return list(self._audit)
+
+    def tamper(self, seq: int, wire: str) -> None:
+        """Replace one entry's wire form, as an attacker with write access could (tests only)."""
+        index = seq - 1
+        self._audit[index] = replace(self._audit[index], wire=wire)
+
+
+def _pending_order(row: _Row) -> tuple[str, datetime, datetime, str]:
+    due = row.next_attempt_at or row.intended_at
+    return (row.plan.urgency.value, due, row.intended_at, str(row.plan.notification_id))
+
+
+def _apply(row: _Row, outcome: AttemptOutcome) -> None:
+    row.attempts = outcome.attempt
+    if outcome.kind == "sent":
+        row.status, row.smtp_reply, row.sent_at = "sent", outcome.smtp_reply, outcome.at
+        row.next_attempt_at = None
+    elif outcome.kind == "failed":
+        row.status, row.last_error, row.next_attempt_at = "failed", outcome.error, None
+    else:
+        row.last_error, row.next_attempt_at = outcome.error, outcome.next_attempt_at
+
+
+@dataclass
+class ManualClock:
+    """A clock tests move by hand."""
+
+    current: datetime = field(default_factory=lambda: datetime(2024, 3, 1, 10, 0, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        """Return the current fake time."""
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.current += timedelta(seconds=seconds)
+
+
+@dataclass
+class RecordingMailer:
+    """A Mailer that keeps what it sends; `fail_with` decides the fate of each message."""
+
+    sent: list[OutgoingMail] = field(default_factory=list)
+    sessions: int = 0
+    fail_with: Callable[[OutgoingMail], Exception | None] = lambda _mail: None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[RecordingMailer]:
+        """Count sessions so tests can see one connection per burst."""
+        self.sessions += 1
+        yield self
+
+    async def send(self, mail: OutgoingMail) -> str:
+        """Record the mail, or raise what `fail_with` says."""
+        error = self.fail_with(mail)
+        if error is not None:
+            raise error
+        self.sent.append(mail)
+        return f"250 2.0.0 Ok: queued as MEM{len(self.sent)}"

@@ -1,0 +1,240 @@
+"""Use-cases of the notify service (app layer): record intended notifications, then send them.
+
+`SignalIntake` turns a batch of signals into intended notifications recorded in one
+transaction with the consumer's tracking rows, then wakes the `Sender`. The `Sender` sends
+every intended, unconfirmed notification, U0 first, over one SMTP session per burst, and
+records each outcome; on start it sends whatever a previous process left unconfirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+
+from schemas import SignalRaised, SignalUpdated, Urgency
+from services.notify.core import audit
+from services.notify.core.errors import MailServerUnavailableError, NotifyError, PermanentError
+from services.notify.core.plan import plan_notifications
+from services.notify.core.retry import DEFAULT_BASE_SECONDS, DEFAULT_CAP_SECONDS, retry_delay
+from services.notify.core.routing import Routing
+from services.notify.ports import (
+    AttemptOutcome,
+    Clock,
+    DeadLetter,
+    IntakeBatch,
+    IntakeResult,
+    Logger,
+    Mailer,
+    MailSession,
+    NotificationStore,
+    OutcomeKind,
+    OutgoingMail,
+    Pending,
+    Renderer,
+    SignalNotifications,
+)
+
+_IDLE_RESCAN_SECONDS = 30.0  # re-read the outbox now and then even when nobody wakes us
+_U0_ALARM_ATTEMPTS = 3  # a U0 still undelivered after this many attempts is logged as error
+
+
+@dataclass(frozen=True, slots=True)
+class SignalIntake:
+    """Plan and record the notifications of a batch of signals (one transaction)."""
+
+    store: NotificationStore
+    routing: Routing
+    clock: Clock
+    log: Logger
+    consumer: str
+    on_recorded: Callable[[], None] = lambda: None
+    display_tz: tzinfo | None = None
+
+    async def __call__(
+        self,
+        signals: Sequence[SignalRaised | SignalUpdated],
+        dead_letters: Sequence[DeadLetter] = (),
+    ) -> IntakeResult:
+        """Record the batch; wake the sender when something new is to be sent."""
+        now = self.clock.now()
+        items = tuple(self._plan(signal, now) for signal in signals)
+        batch = IntakeBatch(self.consumer, now, items, tuple(dead_letters))
+        result = await self.store.record_intake(batch)
+        if result.notifications:
+            self.on_recorded()
+        self._log(items, result)
+        return result
+
+    def _plan(self, signal: SignalRaised | SignalUpdated, now: datetime) -> SignalNotifications:
+        plans = plan_notifications(signal, self.routing, display_tz=self.display_tz)
+        facts = tuple(audit.intended_fact(plan, now=now) for plan in plans)
+        return SignalNotifications(signal.event_id, plans, facts)
+
+    def _log(self, items: Sequence[SignalNotifications], result: IntakeResult) -> None:
+        new = set(result.new_signals)
+        for item in items:
+            if item.signal_id not in new:
+                continue
+            new.discard(item.signal_id)  # a repeat later in the batch is a duplicate
+            for gap in dict.fromkeys(gap for plan in item.plans for gap in plan.gaps):
+                self.log.warning(
+                    "notification_rerouted", signal_id=str(item.signal_id),
+                    role=gap.role.value, reason=gap.reason, site_id=gap.site_id,
+                )  # fmt: skip
+            self.log.info(
+                "notifications_intended", signal_id=str(item.signal_id), count=len(item.plans)
+            )
+        for signal_id in result.duplicates:
+            self.log.info("signal_duplicate_skipped", signal_id=str(signal_id))
+
+
+@dataclass(frozen=True, slots=True)
+class SendPolicy:
+    """How the sender paces itself: burst size, and backoff that never gives up."""
+
+    base_seconds: float = DEFAULT_BASE_SECONDS
+    cap_seconds: float = DEFAULT_CAP_SECONDS
+    burst: int = 100
+    jitter: Callable[[], float] = field(default=random.random)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt`."""
+        return retry_delay(
+            attempt, jitter=self.jitter(), base=self.base_seconds, cap=self.cap_seconds
+        )
+
+
+class Sender:
+    """Send intended notifications as soon as they are recorded; retry until confirmed."""
+
+    def __init__(
+        self,
+        *,
+        store: NotificationStore,
+        mailer: Mailer,
+        renderer: Renderer,
+        clock: Clock,
+        log: Logger,
+        policy: SendPolicy | None = None,
+    ) -> None:
+        self._store, self._mailer, self._renderer = store, mailer, renderer
+        self._clock, self._log = clock, log
+        self._policy = policy or SendPolicy()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._server_failures = 0
+        self._hold_until: datetime | None = None
+
+    def wake(self) -> None:
+        """Something was recorded: run a pass now."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the message in hand, then leave `run()`."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send until stopped; the first pass sends everything left unconfirmed (recovery)."""
+        everything = True
+        while not self._stopping:
+            self._wake.clear()
+            full = await self.send_due(everything=everything)
+            everything = False
+            if not full and not self._stopping:
+                await self._idle()
+
+    async def send_due(self, *, everything: bool = False) -> bool:
+        """Run one burst over one SMTP session; return True when the burst was full."""
+        now = self._clock.now()
+        limit = self._policy.burst
+        batch = await self._store.pending(due_by=None if everything else now, limit=limit)
+        if not batch:
+            return False
+        async with self._mailer.session() as session:
+            for item in batch:
+                if self._stopping or not await self._attempt(session, item):
+                    return False
+        return len(batch) >= limit
+
+    async def _idle(self) -> None:
+        timeout = _IDLE_RESCAN_SECONDS
+        due = await self._store.next_attempt_at()
+        if due is not None:
+            at = max(due, self._hold_until) if self._hold_until else due
+            timeout = min(max((at - self._clock.now()).total_seconds(), 0.005), timeout)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _attempt(self, session: MailSession, item: Pending) -> bool:
+        """Send one notification and record the outcome; False when the server is down."""
+        attempt = item.attempts + 1
+        try:
+            text, html = self._renderer.render(item.plan)
+            reply = await session.send(OutgoingMail(item.plan, text, html))
+        except PermanentError as exc:
+            await self._failed(item, attempt, exc, permanent=True)
+            return True
+        except MailServerUnavailableError as exc:
+            await self._failed(item, attempt, exc, permanent=False)
+            self._hold()
+            return False
+        except NotifyError as exc:  # transient: 4xx or a render defect; retry this one later
+            await self._failed(item, attempt, exc, permanent=False)
+            return True
+        self._server_failures, self._hold_until = 0, None
+        await self._sent(item, attempt, reply)
+        return True
+
+    async def _sent(self, item: Pending, attempt: int, reply: str) -> None:
+        now = self._clock.now()
+        fact = audit.sent_fact(item.plan, attempt=attempt, smtp_reply=reply, now=now)
+        outcome = AttemptOutcome(
+            item.plan.notification_id, "sent", attempt, now, fact, smtp_reply=reply
+        )
+        # Recorded before the next message: a crash loses at most this confirmation, and
+        # the resend carries the same Message-ID (at-least-once, DESIGN.md principle 4).
+        await self._store.record_outcomes([outcome])
+        self._log.info("notification_sent", **_fields(item), attempt=attempt, smtp_reply=reply)
+
+    async def _failed(
+        self, item: Pending, attempt: int, exc: Exception, *, permanent: bool
+    ) -> None:
+        now, error = self._clock.now(), f"{type(exc).__name__}: {exc}"
+        plan = item.plan
+        fact = audit.failed_fact(plan, attempt=attempt, error=error, permanent=permanent, now=now)
+        retry_at = None if permanent else now + timedelta(seconds=self._policy.delay(attempt))
+        kind: OutcomeKind = "failed" if permanent else "retry"
+        outcome = AttemptOutcome(
+            item.plan.notification_id, kind, attempt, now, fact,
+            error=error, next_attempt_at=retry_at,
+        )  # fmt: skip
+        await self._store.record_outcomes([outcome])
+        fields = {**_fields(item), "attempt": attempt, "error": error}
+        if permanent:
+            self._log.error("notification_failed_permanently", **fields)
+        elif item.plan.urgency is Urgency.U0 and attempt >= _U0_ALARM_ATTEMPTS:
+            self._log.error("notification_u0_still_undelivered", **fields, retry_at=str(retry_at))
+        else:
+            self._log.warning("notification_retry_scheduled", **fields, retry_at=str(retry_at))
+
+    def _hold(self) -> None:
+        # The server is down: wait before the next burst unless new work wakes us.
+        self._server_failures += 1
+        delay = self._policy.delay(self._server_failures)
+        self._hold_until = self._clock.now() + timedelta(seconds=delay)
+        self._log.warning("mail_server_unavailable", retry_in_s=round(delay, 3))
+
+
+def _fields(item: Pending) -> dict[str, object]:
+    plan = item.plan
+    return {
+        "notification_id": str(plan.notification_id),
+        "signal_id": str(plan.signal_id),
+        "role": plan.role.value,
+        "urgency": plan.urgency.value,
+    }

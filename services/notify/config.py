@@ -1,0 +1,54 @@
+"""Settings of the notify service (environment prefix SAFETYMON_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings; built only in main.py or by the runner, passed on as plain values."""
+
+    model_config = SettingsConfigDict(env_prefix="SAFETYMON_", frozen=True, extra="ignore")
+
+    data_dir: Path = Path("data")
+    nats_url: str = "nats://127.0.0.1:4222"
+    namespace: str = "safetymon"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_validate_certs: bool = True
+    #: CA bundle (PEM) to verify the SMTP server's certificate, e.g. a private CA.
+    smtp_cert_bundle: Path | None = None
+    smtp_timeout: float = Field(default=10.0, gt=0)
+    mail_from: str = "safetymon@localhost"
+    routing: Path = Path("routing.toml")
+    #: Deadlines are shown in UTC and in this zone (RULES.md §0.2: displayed Asia/Shanghai).
+    display_timezone: str = "Asia/Shanghai"
+    #: Backoff of temporary delivery failures: first retry after ~base, capped at cap.
+    retry_base_seconds: float = Field(default=1.0, gt=0)
+    retry_cap_seconds: float = Field(default=60.0, gt=0)
+    #: Messages sent over one SMTP connection before the outbox is read again.
+    send_burst: int = Field(default=100, ge=1)
+    #: Signals taken from JetStream per batch (one DuckDB transaction each).
+    max_batch: int = Field(default=200, ge=1)
+    log_format: Literal["json", "console", "auto"] = "auto"
+
+    @field_validator("mail_from")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        # A CR or LF here would make every message fail as a header injection.
+        if "@" not in value or any(c in value for c in "\r\n"):
+            msg = "mail_from must be one email address, without CR or LF"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def duckdb_path(self) -> Path:
+        """The notify service's own DuckDB file (outbox and audit trail)."""
+        return self.data_dir / "notify.duckdb"

@@ -1,0 +1,1 @@
+"""Pure core of the notify service: routing, planning, audit chain, retry timing."""

@@ -1,0 +1,225 @@
+"""Composition root of the notify service: the only module that names concrete adapters.
+
+Nothing connects at import time. `build_service(settings)` constructs; `await start()`
+validates the routing file, opens DuckDB, connects to NATS, ensures the signals stream
+and starts the sender and the JetStream consumer; `await stop()` shuts down gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import nats.js.errors
+import structlog
+from faststream.nats import NatsBroker
+from nats.js import JetStreamContext
+
+from kit.jetstream import BatchConsumer, ensure_stream
+from kit.logging import configure_logging
+from schemas import DUPLICATE_WINDOW_SECONDS, NOTIFY_DURABLE, Subjects
+from services.notify.adapters.clock import SystemClock
+from services.notify.adapters.duckdb_store import DuckDBNotificationStore
+from services.notify.adapters.jinja_renderer import JinjaRenderer
+from services.notify.adapters.nats_routes import build_signal_handler
+from services.notify.adapters.smtp_mailer import SmtpConfig, SmtpMailer
+from services.notify.app import Sender, SendPolicy, SignalIntake
+from services.notify.config import Settings
+from services.notify.core.audit import ChainCheck, verify_chain
+from services.notify.core.errors import RoutingFileError
+from services.notify.core.routing import Routing, parse_routing
+from services.notify.ports import DeadLetter
+
+_READY_TIMEOUT_S = 10.0
+_CRASH_BACKOFF_CAP_S = 30.0
+
+
+def load_routing(path: Path) -> Routing:
+    """Read and validate the routing file; a bad file is a startup error naming the key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        msg = f"routing file {path}: cannot be read ({exc.strerror or exc})"
+        raise RoutingFileError(msg) from exc
+    return parse_routing(text, source=f"routing file {path}")
+
+
+class NotifyService:
+    """The notify service in one process: JetStream consumer, outbox sender, read API."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._log = structlog.get_logger("services.notify")
+        self._broker: NatsBroker | None = None
+        self._store: DuckDBNotificationStore | None = None
+        self._sender: Sender | None = None
+        self._consumer: BatchConsumer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Start everything and return once the consumer is bound to the signals stream."""
+        settings = self.settings
+        routing = load_routing(settings.routing)  # first: a bad file fails before any I/O
+        display_tz = ZoneInfo(settings.display_timezone)
+        self._stopping = False
+        try:
+            store = self._store = DuckDBNotificationStore(settings.duckdb_path)
+            await asyncio.to_thread(store.open)
+            js = await self._connect()
+            sender = self._sender = self._build_sender(store)
+            intake = SignalIntake(
+                store=store, routing=routing, clock=SystemClock(), log=self._log,
+                consumer=NOTIFY_DURABLE, on_recorded=sender.wake, display_tz=display_tz,
+            )  # fmt: skip
+            stream = Subjects(settings.namespace).signals_stream
+            consumer = self._consumer = BatchConsumer(
+                js,
+                stream=stream,
+                durable=NOTIFY_DURABLE,
+                handler=build_signal_handler(intake, log=self._log),
+                max_batch=settings.max_batch,
+            )
+            self._spawn("sender", sender.run)
+            self._spawn("signal-consumer", consumer.run)
+            await self._wait_ready(js, stream)
+        except BaseException:
+            await self.stop()
+            raise
+        self._log.info("notify_started", namespace=settings.namespace, durable=NOTIFY_DURABLE)
+
+    async def _connect(self) -> JetStreamContext:
+        """Connect to NATS through faststream and make sure the signals stream exists."""
+        self._broker = NatsBroker(self.settings.nats_url)
+        await self._broker.connect()
+        js = self._broker.connection.jetstream()
+        subjects = Subjects(self.settings.namespace)
+        await ensure_stream(
+            js,
+            name=subjects.signals_stream,
+            subjects=subjects.signals_filter,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        )
+        return js
+
+    def _build_sender(self, store: DuckDBNotificationStore) -> Sender:
+        settings = self.settings
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        config = SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            mail_from=settings.mail_from,
+            timeout=settings.smtp_timeout,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=password,
+            validate_certs=settings.smtp_validate_certs,
+            cert_bundle=str(settings.smtp_cert_bundle) if settings.smtp_cert_bundle else None,
+        )
+        clock = SystemClock()
+        return Sender(
+            store=store,
+            mailer=SmtpMailer(config, clock=clock.now),
+            renderer=JinjaRenderer(),
+            clock=clock,
+            log=self._log,
+            policy=SendPolicy(
+                base_seconds=settings.retry_base_seconds,
+                cap_seconds=settings.retry_cap_seconds,
+                burst=settings.send_burst,
+            ),
+        )
+
+    def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        self._tasks.append(asyncio.create_task(self._supervise(name, run), name=f"notify-{name}"))
+
+    async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        # A crashed loop is logged at error level and restarted with backoff: a lost
+        # sender would leave an SAE unsent, so nothing here ends the task but stop().
+        failures = 0
+        while not self._stopping:
+            try:
+                await run()
+            except Exception:
+                failures += 1
+                self._log.exception("notify_task_crashed", task=name, failures=failures)
+                await asyncio.sleep(min(_CRASH_BACKOFF_CAP_S, 0.5 * 2**failures))
+            else:
+                return
+
+    async def _wait_ready(self, js: JetStreamContext, stream: str) -> None:
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while True:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.consumer_info(stream, NOTIFY_DURABLE)
+                return
+            if time.monotonic() > deadline:
+                msg = f"durable {NOTIFY_DURABLE} on {stream} not ready after {_READY_TIMEOUT_S} s"
+                raise TimeoutError(msg)
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        """Stop taking signals, let the message in hand finish, close NATS and DuckDB."""
+        self._stopping = True
+        if self._consumer is not None:
+            self._consumer.stop()
+        if self._sender is not None:
+            self._sender.stop()
+        await self._drain_tasks()
+        if self._broker is not None:
+            broker, self._broker = self._broker, None
+            try:
+                await broker.stop()
+            except Exception as exc:  # shutdown goes on; the error is logged
+                self._log.warning("nats_close_failed", error=type(exc).__name__)
+        if self._store is not None:
+            store, self._store = self._store, None
+            await asyncio.to_thread(store.close)
+        self._consumer = self._sender = None
+        self._log.info("notify_stopped")
+
+    async def _drain_tasks(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        if not tasks:
+            return
+        # Fetch long-polls for 1 s and a send may take up to the SMTP timeout.
+        _, late = await asyncio.wait(tasks, timeout=self.settings.smtp_timeout + 2.0)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def notifications(self, signal_id: UUID | str | None = None) -> list[dict[str, Any]]:
+        """Return the outbox rows (all, or one signal's), read through the owning service."""
+        wanted = UUID(str(signal_id)) if signal_id is not None else None
+        return await self._require_store().notifications(wanted)
+
+    async def unsent_count(self) -> int:
+        """Count notifications still intended and unconfirmed (the runner's "settled" check)."""
+        return await self._require_store().unsent_count()
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        """Return deliveries that were not valid signals (kept for a human to look at)."""
+        return await self._require_store().dead_letters()
+
+    async def verify_audit(self) -> ChainCheck:
+        """Verify the notify audit trail's hash chain."""
+        return verify_chain(await self._require_store().audit_entries())
+
+    def _require_store(self) -> DuckDBNotificationStore:
+        if self._store is None:
+            msg = "notify service is not started"
+            raise RuntimeError(msg)
+        return self._store
+
+
+def build_service(settings: Settings | None = None) -> NotifyService:
+    """Construct the notify service (connects nothing until `start()`)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_format)
+    return NotifyService(settings)

@@ -1,0 +1,181 @@
+"""Ports of the notify service: the Protocols and value types app.py needs from the outside."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+from uuid import UUID
+
+from services.notify.core.audit import AuditEntry, AuditFact
+from services.notify.core.plan import NotificationPlan
+
+Status = Literal["intended", "sent", "failed"]
+OutcomeKind = Literal["sent", "retry", "failed"]
+
+
+class Clock(Protocol):
+    """Wall-clock time for the shell; the core never reads it."""
+
+    def now(self) -> datetime:
+        """Return the current time, timezone-aware UTC."""
+        ...
+
+
+class Logger(Protocol):
+    """The slice of a structlog logger the app uses (event name + key/values)."""
+
+    def info(self, event: str, **kw: object) -> object:
+        """Log a business outcome."""
+        ...
+
+    def warning(self, event: str, **kw: object) -> object:
+        """Log a retry or a degraded route."""
+        ...
+
+    def error(self, event: str, **kw: object) -> object:
+        """Log a dead letter or a permanent failure."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SignalNotifications:
+    """Everything one signal produces: its planned notifications and their audit facts."""
+
+    signal_id: UUID
+    plans: tuple[NotificationPlan, ...]
+    audit: tuple[AuditFact, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A delivery that could not be decoded as a signal; kept for a human, never retried."""
+
+    stream_seq: int
+    subject: str
+    num_delivered: int
+    error: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeBatch:
+    """One consumer batch, recorded in a single transaction with its tracking rows."""
+
+    consumer: str
+    recorded_at: datetime
+    signals: tuple[SignalNotifications, ...]
+    dead_letters: tuple[DeadLetter, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    """What a batch changed: new signals, duplicates skipped, notifications intended."""
+
+    new_signals: tuple[UUID, ...]
+    duplicates: tuple[UUID, ...]
+    notifications: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An intended notification not yet confirmed by the SMTP server."""
+
+    plan: NotificationPlan
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """The result of one send attempt: sent, retry later, or failed for good."""
+
+    notification_id: UUID
+    kind: OutcomeKind
+    attempt: int
+    at: datetime
+    fact: AuditFact
+    smtp_reply: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+class NotificationStore(Protocol):
+    """Tracking, outbox and audit trail, owned by the notify service alone."""
+
+    async def record_intake(self, batch: IntakeBatch) -> IntakeResult:
+        """Record tracking + intended notifications + audit rows + dead letters atomically.
+
+        A signal already tracked for this consumer (or twice in the batch) adds nothing.
+        """
+        ...
+
+    async def pending(self, *, due_by: datetime | None, limit: int) -> list[Pending]:
+        """Intended, unconfirmed notifications due by `due_by` (all when None), U0 first."""
+        ...
+
+    async def next_attempt_at(self) -> datetime | None:
+        """When the earliest intended notification is next due, if any."""
+        ...
+
+    async def record_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> int:
+        """Apply outcomes to still-intended notifications, with audit rows; return how many."""
+        ...
+
+    async def notifications(self, signal_id: UUID | None = None) -> list[dict[str, Any]]:
+        """Return the outbox as plain rows, optionally for one signal."""
+        ...
+
+    async def unsent_count(self) -> int:
+        """How many notifications are intended and not yet confirmed or failed for good."""
+        ...
+
+    async def audit_entries(self) -> list[AuditEntry]:
+        """Return the whole audit trail in seq order."""
+        ...
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        """Return the dead-lettered deliveries, oldest stream position first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMail:
+    """A rendered notification: the plan plus its text and HTML bodies."""
+
+    plan: NotificationPlan
+    text: str
+    html: str
+
+
+class Renderer(Protocol):
+    """Turns a plan into text and HTML bodies; raises RenderError on a template defect."""
+
+    def render(self, plan: NotificationPlan) -> tuple[str, str]:
+        """Return (text, html)."""
+        ...
+
+
+class MailSession(Protocol):
+    """One SMTP connection reused for a burst of messages."""
+
+    async def send(self, mail: OutgoingMail) -> str:
+        """Send one message; return the server's reply, e.g. '250 2.0.0 Ok: queued as X'.
+
+        Raises:
+            DeliveryRefusedError: 5xx for this message (permanent).
+            DeliveryDeferredError: 4xx for this message (retry later).
+            MailServerUnavailableError: no usable connection (retry the burst later).
+            HeaderInjectionError: a header value contains CR or LF.
+
+        """
+        ...
+
+
+class Mailer(Protocol):
+    """Opens SMTP sessions; connects lazily so errors surface per message."""
+
+    def session(self) -> AbstractAsyncContextManager[MailSession]:
+        """Open a session that is closed when the burst ends."""
+        ...

@@ -1,0 +1,1 @@
+"""Rules service: evaluates arriving facts against the safety rule catalogue."""

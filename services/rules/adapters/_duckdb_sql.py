@@ -1,0 +1,198 @@
+"""SQL and Arrow plumbing of the rules DuckDB store (adapters layer, private helpers)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any, Final
+
+import duckdb
+import pyarrow as pa
+
+from schemas import SignalRaised
+from services.rules.core.errors import AlreadyProcessedError
+from services.rules.ports import Commit, DeadLetter
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS tracking (
+    consumer VARCHAR NOT NULL,
+    event_id UUID NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);
+CREATE TABLE IF NOT EXISTS participant_state (
+    trial_id VARCHAR NOT NULL,
+    participant_id VARCHAR NOT NULL,
+    state JSON NOT NULL,
+    PRIMARY KEY (trial_id, participant_id)
+);
+CREATE TABLE IF NOT EXISTS signal_outbox (
+    signal_id UUID PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    subject VARCHAR NOT NULL,
+    body BLOB NOT NULL,
+    published_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    dead_letter_id UUID PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    consumer VARCHAR NOT NULL,
+    stage VARCHAR NOT NULL,
+    error VARCHAR NOT NULL,
+    event_id UUID,
+    trial_id VARCHAR,
+    participant_id VARCHAR,
+    subject VARCHAR,
+    stream_seq BIGINT,
+    body BLOB,
+    recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"""
+DEAD_LETTER_COLUMNS: Final = (
+    "dead_letter_id, consumer, stage, error, event_id, trial_id, participant_id, subject,"
+    " stream_seq, body"
+)
+_names = itertools.count()
+
+
+def max_seqs(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Return the highest outbox and dead-letter sequence numbers (0 when empty)."""
+    # fetchall, not fetchone: DuckDB 2.0 refuses new work while a result is half-read.
+    ((outbox, dead),) = con.execute(
+        "SELECT (SELECT coalesce(max(seq), 0) FROM signal_outbox),"
+        " (SELECT coalesce(max(seq), 0) FROM dead_letters)"
+    ).fetchall()
+    return int(outbox), int(dead)
+
+
+def with_table(
+    con: duckdb.DuckDBPyConnection,
+    table: Any,  # noqa: ANN401 - pyarrow ships no type information
+    sql: str,
+    params: list[Any],
+) -> list[Any]:
+    """Run `sql` with `{ids}` bound to a registered Arrow table, then unregister it."""
+    name = f"_in_{next(_names)}"
+    con.register(name, table)
+    try:
+        return con.execute(sql.format(ids=name), params).fetchall()
+    finally:
+        con.unregister(name)
+
+
+def write(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> None:
+    """Body of the batch transaction; a tracking clash aborts it before anything is written."""
+    names = {key: f"_{key}_{next(_names)}" for key in tables}
+    for key, table in tables.items():
+        con.register(names[key], table)
+    try:
+        ((clashes,),) = con.execute(
+            f"SELECT count(*) FROM tracking t JOIN {names['tracking']} n"
+            " ON t.consumer = n.consumer AND t.event_id = CAST(n.event_id AS UUID)"
+        ).fetchall()
+        if clashes:
+            raise AlreadyProcessedError(f"{clashes} input(s) of this batch were processed already")
+        con.execute(
+            f"INSERT INTO tracking SELECT consumer, CAST(event_id AS UUID) FROM {names['tracking']}"
+        )
+        con.execute(
+            "INSERT INTO participant_state SELECT trial_id, participant_id, state"
+            f" FROM {names['states']} ON CONFLICT (trial_id, participant_id)"
+            " DO UPDATE SET state = excluded.state"
+        )
+        con.execute(
+            "INSERT INTO signal_outbox SELECT CAST(signal_id AS UUID), seq, subject, body, NULL"
+            f" FROM {names['outbox']} ON CONFLICT DO NOTHING"
+        )
+        con.execute(
+            f"INSERT INTO dead_letters (seq, {DEAD_LETTER_COLUMNS}) SELECT seq,"
+            " CAST(dead_letter_id AS UUID), consumer, stage, error, CAST(event_id AS UUID),"
+            f" trial_id, participant_id, subject, stream_seq, body FROM {names['dead']}"
+            " ON CONFLICT DO NOTHING"
+        )
+    finally:
+        for name in names.values():
+            con.unregister(name)
+
+
+_STR = pa.string()
+_SCHEMAS: Final = {
+    "tracking": pa.schema([("consumer", _STR), ("event_id", _STR)]),
+    "states": pa.schema([("trial_id", _STR), ("participant_id", _STR), ("state", _STR)]),
+    "outbox": pa.schema(
+        [("signal_id", _STR), ("seq", pa.int64()), ("subject", _STR), ("body", pa.binary())]
+    ),
+    "dead": pa.schema(
+        [
+            ("seq", pa.int64()),
+            ("dead_letter_id", _STR),
+            ("consumer", _STR),
+            ("stage", _STR),
+            ("error", _STR),
+            ("event_id", _STR),
+            ("trial_id", _STR),
+            ("participant_id", _STR),
+            ("subject", _STR),
+            ("stream_seq", pa.int64()),
+            ("body", pa.binary()),
+        ]
+    ),
+}
+
+
+def batch_tables(
+    batch: Commit,
+    signals: Sequence[SignalRaised],
+    *,
+    subject: str,
+    outbox_seq: int,
+    dead_seq: int,
+) -> dict[str, Any]:
+    """Arrow tables, one per target table, holding everything the batch writes."""
+    letters = batch.dead_letters
+    columns: dict[str, dict[str, list[Any]]] = {
+        "tracking": {
+            "consumer": [batch.consumer] * len(batch.tracking),
+            "event_id": [str(i) for i in batch.tracking],
+        },
+        "states": {
+            "trial_id": [s.trial_id for s in batch.states],
+            "participant_id": [s.participant_id for s in batch.states],
+            "state": [s.to_json() for s in batch.states],
+        },
+        "outbox": {
+            "signal_id": [str(s.event_id) for s in signals],
+            "seq": list(range(outbox_seq + 1, outbox_seq + 1 + len(signals))),
+            "subject": [subject] * len(signals),
+            "body": [s.model_dump_json().encode() for s in signals],
+        },
+        "dead": {
+            "seq": list(range(dead_seq + 1, dead_seq + 1 + len(letters))),
+            **{
+                name: [_text(getattr(letter, name)) for letter in letters]
+                for name in _SCHEMAS["dead"].names
+                if name not in {"seq", "stream_seq", "body"}
+            },
+            "stream_seq": [letter.stream_seq for letter in letters],
+            "body": [letter.body for letter in letters],
+        },
+    }
+    return {key: pa.table(columns[key], schema=schema) for key, schema in _SCHEMAS.items()}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def row_to_dead_letter(row: tuple[Any, ...]) -> DeadLetter:
+    return DeadLetter(
+        dead_letter_id=row[0],
+        consumer=row[1],
+        stage=row[2],
+        error=row[3],
+        event_id=row[4],
+        trial_id=row[5],
+        participant_id=row[6],
+        subject=row[7],
+        stream_seq=row[8],
+        body=None if row[9] is None else bytes(row[9]),
+    )

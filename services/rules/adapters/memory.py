@@ -1,0 +1,71 @@
+"""In-memory RulesStore (adapters layer): same contract as the DuckDB store, for dev and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from uuid import UUID
+
+from services.rules.core.engine import StateKey
+from services.rules.core.errors import AlreadyProcessedError
+from services.rules.core.state import ParticipantState
+from services.rules.ports import Commit, DeadLetter, OutboxRow
+
+
+class InMemoryRulesStore:
+    """Tracking, states, outbox and dead letters in dicts; a commit is all-or-nothing."""
+
+    def __init__(self, *, signal_subject: str = "safetymon.rules.signal_raised.v1") -> None:
+        self._subject = signal_subject
+        self._tracking: set[tuple[str, UUID]] = set()
+        self._states: dict[StateKey, ParticipantState] = {}
+        self._outbox: dict[UUID, OutboxRow] = {}
+        self._published: set[UUID] = set()
+        self._dead: dict[UUID, DeadLetter] = {}
+        self._seq = 0
+
+    async def open(self) -> None:
+        """Nothing to open."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    async def processed(self, consumer: str, ids: Collection[UUID]) -> frozenset[UUID]:
+        """Return the ids already tracked for `consumer`."""
+        return frozenset(i for i in ids if (consumer, i) in self._tracking)
+
+    async def load(self, keys: Collection[StateKey]) -> dict[StateKey, ParticipantState]:
+        """Return the stored states of `keys` (a new dict the caller may change)."""
+        return {key: self._states[key] for key in keys if key in self._states}
+
+    async def commit(self, batch: Commit) -> None:
+        """Apply the batch atomically; refuse it whole when any tracking row exists."""
+        rows = [(batch.consumer, i) for i in batch.tracking]
+        if len(set(rows)) < len(rows) or any(row in self._tracking for row in rows):
+            raise AlreadyProcessedError(f"{batch.consumer}: batch holds processed inputs")
+        self._tracking.update(rows)
+        self._states.update({state.key: state for state in batch.states})
+        for signal in batch.signals:
+            if signal.event_id not in self._outbox:
+                self._seq += 1
+                body = signal.model_dump_json().encode()
+                self._outbox[signal.event_id] = OutboxRow(
+                    signal.event_id, self._seq, self._subject, body
+                )
+        for letter in batch.dead_letters:
+            self._dead.setdefault(letter.dead_letter_id, letter)
+
+    async def unpublished(self, *, limit: int) -> list[OutboxRow]:
+        """Oldest unpublished rows first."""
+        rows = sorted(
+            (row for row in self._outbox.values() if row.signal_id not in self._published),
+            key=lambda row: row.seq,
+        )
+        return rows[:limit]
+
+    async def mark_published(self, signal_ids: Sequence[UUID]) -> None:
+        """Remember these signals as published."""
+        self._published.update(i for i in signal_ids if i in self._outbox)
+
+    async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters in the order they were committed (most recent last)."""
+        return list(self._dead.values())[-limit:]

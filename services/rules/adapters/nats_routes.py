@@ -1,0 +1,102 @@
+"""NATS edge of the rules service (adapters layer): decode deliveries, run the use-case.
+
+The kit's BatchConsumer acks a batch only after this handler returns and naks it (redelivery
+with backoff) when it raises, so a TransientError delays facts but never drops them. A
+message that cannot be decoded is permanent: it is dead-lettered (in the same transaction as
+the rest of the batch), logged at error level without its body, and, when its envelope is
+readable, announced to the safety officer with a SYS-01 signal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from pydantic import ValidationError
+
+from kit.jetstream import BatchHandler, Delivery
+from schemas import FACT_ADAPTER, ClinicalFact
+from services.rules import app
+from services.rules.core.signals import derived_id, system_signal
+from services.rules.ports import DeadLetter, EventLog, Rejected, StateStore
+
+_ENVELOPE_FIELDS: Final = frozenset(ClinicalFact.model_fields)
+_MAX_ERROR_CODES: Final = 10
+
+
+def build_handler(
+    *,
+    store: StateStore,
+    consumer: str,
+    log: EventLog,
+    on_committed: Callable[[], None] = lambda: None,
+) -> BatchHandler:
+    """Return the BatchConsumer handler: decode, evaluate, commit, then wake the relay."""
+
+    async def handle(deliveries: Sequence[Delivery]) -> None:
+        facts: list[ClinicalFact] = []
+        rejected: list[Rejected] = []
+        for delivery in deliveries:
+            decoded = decode(delivery, consumer=consumer)
+            if isinstance(decoded, Rejected):
+                rejected.append(decoded)
+            else:
+                facts.append(decoded)
+        signals = await app.handle_batch(
+            facts, consumer=consumer, store=store, rejected=rejected, log=log
+        )
+        if signals:
+            on_committed()
+
+    return handle
+
+
+def decode(delivery: Delivery, *, consumer: str) -> ClinicalFact | Rejected:
+    """Decode one delivery, or describe why it is poison (codes only, never its content)."""
+    try:
+        fact: ClinicalFact = FACT_ADAPTER.validate_json(delivery.data)
+    except ValidationError as exc:
+        return _reject(delivery, exc, consumer=consumer)
+    return fact
+
+
+def _reject(delivery: Delivery, exc: ValidationError, *, consumer: str) -> Rejected:
+    codes = [
+        f"{'.'.join(str(part) for part in error['loc']) or '<message>'}:{error['type']}"
+        for error in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+    envelope = _envelope(delivery.data)
+    tracking_id = derived_id("undecodable", consumer, delivery.subject, str(delivery.stream_seq))
+    letter = DeadLetter(
+        dead_letter_id=tracking_id,
+        consumer=consumer,
+        stage="decode",
+        error=",".join(codes[:_MAX_ERROR_CODES]),
+        event_id=None if envelope is None else envelope.event_id,
+        trial_id=None if envelope is None else envelope.trial_id,
+        participant_id=None if envelope is None else envelope.participant_id,
+        subject=delivery.subject,
+        stream_seq=delivery.stream_seq,
+        body=delivery.data,
+    )
+    signal = (
+        None
+        if envelope is None
+        else system_signal(envelope, stage="decode", failed=(f"decode:{codes[0]}",))
+    )
+    return Rejected(tracking_id=tracking_id, dead_letter=letter, signal=signal)
+
+
+def _envelope(data: bytes) -> ClinicalFact | None:
+    """Read just the envelope of an undecodable fact, when it is intact enough to name one."""
+    try:
+        raw = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return ClinicalFact.model_validate({k: v for k, v in raw.items() if k in _ENVELOPE_FIELDS})
+    except ValidationError:
+        return None

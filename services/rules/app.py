@@ -1,0 +1,160 @@
+"""Use-case of the rules service (app layer): load states, evaluate, commit one batch atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from schemas import ClinicalFact, SignalRaised
+from services.rules.core import engine
+from services.rules.core.engine import StateKey
+from services.rules.core.signals import derived_id
+from services.rules.core.state import ParticipantState
+from services.rules.ports import Commit, DeadLetter, EventLog, Rejected, StateStore
+
+T = TypeVar("T")
+
+
+class _NullLog:
+    def debug(self, event: str, **kw: Any) -> None:  # noqa: ANN401 - matches EventLog
+        """Drop the event."""
+
+    def info(self, event: str, **kw: Any) -> None:  # noqa: ANN401 - matches EventLog
+        """Drop the event."""
+
+    def warning(self, event: str, **kw: Any) -> None:  # noqa: ANN401 - matches EventLog
+        """Drop the event."""
+
+    def error(self, event: str, **kw: Any) -> None:  # noqa: ANN401 - matches EventLog
+        """Drop the event."""
+
+
+async def handle_batch(
+    facts: Sequence[ClinicalFact],
+    *,
+    consumer: str,
+    store: StateStore,
+    rejected: Sequence[Rejected] = (),
+    log: EventLog | None = None,
+) -> list[SignalRaised]:
+    """Evaluate a delivered batch in order and commit its effects in one transaction.
+
+    Inputs already tracked for `consumer` (or repeated within the batch) are skipped. Returns
+    the new signals, now in the outbox, so the relay can publish them.
+
+    Raises:
+        AlreadyProcessedError: another writer committed part of the batch meanwhile.
+        TransientError: storage failed; nothing was committed, the batch may be redelivered.
+
+    """
+    out = log or _NullLog()
+    done = await store.processed(
+        consumer, [f.event_id for f in facts] + [r.tracking_id for r in rejected]
+    )
+    fresh = _first_seen([f for f in facts if f.event_id not in done], lambda f: str(f.event_id))
+    new_rejects = _first_seen(
+        [r for r in rejected if r.tracking_id not in done], lambda r: str(r.tracking_id)
+    )
+    if len(fresh) < len(facts):
+        out.info("facts_duplicate_skipped", consumer=consumer, count=len(facts) - len(fresh))
+    if not fresh and not new_rejects:
+        return []
+    states = await store.load({(f.trial_id, f.participant_id) for f in fresh})
+    result = _evaluate(fresh, states, consumer=consumer, out=out)
+    signals, dead = result.signals, [r.dead_letter for r in new_rejects] + result.dead
+    signals.extend(r.signal for r in new_rejects if r.signal is not None)
+    await store.commit(
+        Commit(
+            consumer=consumer,
+            tracking=(*(f.event_id for f in fresh), *(r.tracking_id for r in new_rejects)),
+            states=tuple(result.changed.values()),
+            signals=tuple(signals),
+            dead_letters=tuple(dead),
+        )
+    )
+    _log_outcomes(out, signals, dead)
+    out.info("batch_committed", consumer=consumer, facts=len(fresh), signals=len(signals))
+    return signals
+
+
+@dataclass
+class _Evaluated:
+    changed: dict[StateKey, ParticipantState] = field(default_factory=dict)
+    signals: list[SignalRaised] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def _evaluate(
+    fresh: list[ClinicalFact],
+    states: dict[StateKey, ParticipantState],
+    *,
+    consumer: str,
+    out: EventLog,
+) -> _Evaluated:
+    """Fold each fact, in delivery order, through the engine against its participant's state."""
+    result = _Evaluated()
+    for fact in fresh:
+        key = (fact.trial_id, fact.participant_id)
+        outcome = engine.evaluate_guarded(states.get(key), fact)
+        if outcome.state is not None and outcome.state != states.get(key):
+            states[key] = result.changed[key] = outcome.state
+        result.signals.extend(outcome.signals)
+        if outcome.failed:
+            result.dead.append(_dead_letter(fact, consumer=consumer, failed=outcome.failed))
+        out.debug("fact_processed", **_ids(fact))
+    return result
+
+
+def _first_seen(items: list[T], key: Callable[[T], str]) -> list[T]:
+    seen: set[str] = set()
+    kept: list[T] = []
+    for item in items:
+        if (k := key(item)) not in seen:
+            seen.add(k)
+            kept.append(item)
+    return kept
+
+
+def _ids(fact: ClinicalFact) -> dict[str, str]:
+    return {
+        "event_id": str(fact.event_id),
+        "event_type": str(getattr(fact, "event_type", "")),
+        "trial_id": fact.trial_id,
+        "participant_id": fact.participant_id,
+    }
+
+
+def _dead_letter(fact: ClinicalFact, *, consumer: str, failed: tuple[str, ...]) -> DeadLetter:
+    return DeadLetter(
+        dead_letter_id=derived_id("dead-letter", consumer, str(fact.event_id)),
+        consumer=consumer,
+        stage="evaluate",
+        error=",".join(failed),
+        event_id=fact.event_id,
+        trial_id=fact.trial_id,
+        participant_id=fact.participant_id,
+        body=fact.model_dump_json().encode(),
+    )
+
+
+def _log_outcomes(out: EventLog, signals: list[SignalRaised], dead: list[DeadLetter]) -> None:
+    for signal in signals:
+        out.info(
+            "signal_raised",
+            signal_id=str(signal.event_id),
+            rule_id=signal.payload.rule_id,
+            urgency=signal.payload.urgency.value,
+            trial_id=signal.trial_id,
+            participant_id=signal.participant_id,
+            causation_id=str(signal.causation_id),
+        )
+    for letter in dead:
+        out.error(
+            "fact_dead_lettered",
+            dead_letter_id=str(letter.dead_letter_id),
+            stage=letter.stage,
+            error=letter.error,
+            event_id=None if letter.event_id is None else str(letter.event_id),
+            stream_seq=letter.stream_seq,
+        )

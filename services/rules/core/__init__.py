@@ -1,0 +1,1 @@
+"""Pure core of the rules service: state, rules, signal building; no I/O, no clock."""

@@ -1,0 +1,1 @@
+"""The rule catalogue (core layer): one pure module per rule, folded in a fixed order."""

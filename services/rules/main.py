@@ -1,0 +1,179 @@
+"""Composition root of the rules service: wires NATS, DuckDB, the edge and the relay.
+
+Nothing connects at import time. Run alone with `python -m services.rules.main`, or embed
+`build_service(settings)` with `await service.start()` / `await service.stop()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from typing import TYPE_CHECKING
+
+import nats.js.errors
+import structlog
+from faststream.nats import NatsBroker
+
+from kit.jetstream import BatchConsumer, Delivery, ensure_stream
+from kit.logging import configure_logging
+from schemas import DUPLICATE_WINDOW_SECONDS, RULES_DURABLE, Subjects
+from services.rules.adapters.duckdb_store import DuckDBRulesStore
+from services.rules.adapters.nats_routes import build_handler
+from services.rules.adapters.relay import OutboxRelay
+from services.rules.config import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from nats.js import JetStreamContext
+
+    from services.rules.ports import RulesStore
+
+log = structlog.get_logger("services.rules")
+READY_TIMEOUT_S = 10.0
+
+
+class RulesService:
+    """The rules service in one object: `start()` when ready to consume, `stop()` cleanly."""
+
+    def __init__(self, settings: Settings, *, store: RulesStore | None = None) -> None:
+        self.settings = settings
+        self.subjects = Subjects(settings.namespace)
+        signal_subject = self.subjects.signal_subject("signal_raised")
+        self.store: RulesStore = store or DuckDBRulesStore(
+            settings.duckdb_path, signal_subject=signal_subject
+        )
+        self._broker: NatsBroker | None = None
+        self._consumer: BatchConsumer | None = None
+        self._relay: OutboxRelay | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+        self._consumer_task: asyncio.Task[None] | None = None
+        self._first_batch = asyncio.Event()
+
+    async def start(self) -> None:
+        """Connect, ensure streams, open storage, start relay and consumer; return once ready."""
+        try:
+            js = await self._connect()
+            await self.store.open()
+            self._launch(js)
+            await self._wait_ready(js)
+        except BaseException:
+            await self.stop()  # leave nothing half-started behind
+            raise
+        log.info("service_started", service="rules", namespace=self.settings.namespace)
+
+    async def _connect(self) -> JetStreamContext:
+        self._broker = NatsBroker(self.settings.nats_url)
+        await self._broker.connect()
+        js = self._broker.connection.jetstream()
+        for name, subjects in (
+            (self.subjects.facts_stream, self.subjects.facts_filter),
+            (self.subjects.signals_stream, self.subjects.signals_filter),
+        ):
+            await ensure_stream(
+                js, name=name, subjects=subjects, duplicate_window=DUPLICATE_WINDOW_SECONDS
+            )
+        return js
+
+    def _launch(self, js: JetStreamContext) -> None:
+        self._relay = OutboxRelay(self.store, js, stream=self.subjects.signals_stream, log=log)
+        handler = build_handler(
+            store=self.store, consumer=RULES_DURABLE, log=log, on_committed=self._relay.wake
+        )
+
+        async def observed(deliveries: Sequence[Delivery]) -> None:
+            self._first_batch.set()
+            await handler(deliveries)
+
+        self._consumer = BatchConsumer(
+            js,
+            stream=self.subjects.facts_stream,
+            durable=RULES_DURABLE,
+            handler=observed,
+            max_batch=self.settings.rules_batch,
+            ack_wait=self.settings.rules_ack_wait,
+        )
+        self._relay_task = asyncio.create_task(self._relay.run(), name="rules-relay")
+        self._consumer_task = asyncio.create_task(self._consumer.run(), name="rules-consumer")
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, flush the outbox, close storage and the connection."""
+        if self._consumer is not None:
+            self._consumer.stop()
+        await _finish(self._consumer_task, "rules-consumer")
+        if self._relay is not None:
+            self._relay.stop()
+            await _finish(self._relay_task, "rules-relay")
+            try:
+                await self._relay.flush()
+            except Exception as exc:  # rows stay in the outbox for the next start
+                log.warning("signal_flush_failed", error=type(exc).__name__)
+        self._consumer = self._relay = None
+        self._consumer_task = self._relay_task = None
+        await self.store.close()
+        if self._broker is not None:
+            await self._broker.stop()
+            self._broker = None
+        log.info("service_stopped", service="rules")
+
+    async def _wait_ready(self, js: JetStreamContext) -> None:
+        """Wait until the durable consumer is pulling (a pull waits, or a batch arrived)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for task in (self._relay_task, self._consumer_task):
+                if task is not None and task.done():
+                    task.result()  # re-raise why it died
+                    raise RuntimeError(f"{task.get_name()} ended during start")
+            if self._first_batch.is_set() or await self._pulling(js):
+                return
+            await asyncio.sleep(0.02)
+        raise TimeoutError("rules consumer did not become ready")
+
+    async def _pulling(self, js: JetStreamContext) -> bool:
+        try:
+            info = await js.consumer_info(self.subjects.facts_stream, RULES_DURABLE)
+        except nats.js.errors.NotFoundError:
+            return False
+        return bool(info.num_waiting)
+
+
+async def _finish(task: asyncio.Task[None] | None, name: str) -> None:
+    """Await a task that was asked to stop; log (never hide) how it ended."""
+    if task is None:
+        return
+    try:
+        await asyncio.wait_for(task, timeout=15.0)
+    except TimeoutError:
+        log.warning("task_cancelled_at_stop", task=name)
+    except Exception as exc:  # stopping anyway; the reason is logged
+        log.error("task_failed", task=name, error=type(exc).__name__)  # noqa: TRY400 - no traceback: it may quote data
+
+
+def build_service(
+    settings: Settings | None = None, *, store: RulesStore | None = None
+) -> RulesService:
+    """Build (without connecting) the rules service from settings, defaulting to the environment."""
+    return RulesService(settings or Settings(), store=store)
+
+
+async def run(settings: Settings | None = None) -> None:
+    """Run the rules service alone until SIGINT or SIGTERM."""
+    settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    service = build_service(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stopping.set)
+    await service.start()
+    try:
+        await stopping.wait()
+    finally:
+        await service.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(run())

@@ -1,0 +1,131 @@
+"""Ports of the rules service (ports layer): what the use-case needs, as Protocols and records."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+from schemas import SignalRaised
+from services.rules.core.engine import StateKey
+from services.rules.core.state import ParticipantState
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message or fact that could not be evaluated; kept for review, never retried blindly.
+
+    `error` holds codes only (exception types, rule ids, field locations), never payload text.
+    """
+
+    dead_letter_id: UUID
+    consumer: str
+    stage: str  # "decode" or "evaluate"
+    error: str
+    event_id: UUID | None = None
+    trial_id: str | None = None
+    participant_id: str | None = None
+    subject: str | None = None
+    stream_seq: int | None = None
+    body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A delivery the edge could not decode: tracked under `tracking_id` like any input."""
+
+    tracking_id: UUID
+    dead_letter: DeadLetter
+    signal: SignalRaised | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """Everything one batch changes, written in one transaction.
+
+    `tracking` rows record (consumer, id) for every input; a clash with a committed row
+    means the batch (or part of it) was processed already.
+    """
+
+    consumer: str
+    tracking: tuple[UUID, ...]
+    states: tuple[ParticipantState, ...] = ()
+    signals: tuple[SignalRaised, ...] = ()
+    dead_letters: tuple[DeadLetter, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A committed signal waiting for (or past) publication; `body` is its JSON wire form."""
+
+    signal_id: UUID
+    seq: int
+    subject: str
+    body: bytes
+
+
+class StateStore(Protocol):
+    """Participant states and tracking, committed atomically with the outbox."""
+
+    async def processed(self, consumer: str, ids: Collection[UUID]) -> frozenset[UUID]:
+        """Return the subset of `ids` already committed for `consumer`."""
+        ...
+
+    async def load(self, keys: Collection[StateKey]) -> dict[StateKey, ParticipantState]:
+        """Return the stored state of each key that has one."""
+        ...
+
+    async def commit(self, batch: Commit) -> None:
+        """Write tracking, states, outbox and dead letters in one transaction.
+
+        Raises:
+            AlreadyProcessedError: a tracking row exists already; nothing was written.
+            TransientError: storage is unavailable; nothing was written.
+
+        """
+        ...
+
+
+class SignalOutbox(Protocol):
+    """Signals committed but maybe not yet published."""
+
+    async def unpublished(self, *, limit: int) -> list[OutboxRow]:
+        """Oldest unpublished rows first (by `seq`)."""
+        ...
+
+    async def mark_published(self, signal_ids: Sequence[UUID]) -> None:
+        """Record that JetStream stored these signals."""
+        ...
+
+
+class RulesStore(StateStore, SignalOutbox, Protocol):
+    """The service's own storage: one file, one writer, opened and closed by main."""
+
+    async def open(self) -> None:
+        """Create or open the storage and its schema."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and release the storage; safe to call twice."""
+        ...
+
+    async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        """Most recent dead letters, for review."""
+        ...
+
+
+class EventLog(Protocol):
+    """Structured logger (structlog's BoundLogger fits); event names plus ids and codes only."""
+
+    def debug(self, event: str, **kw: Any) -> Any:  # noqa: ANN401 - structlog returns Any
+        """Log a detail."""
+
+    def info(self, event: str, **kw: Any) -> Any:  # noqa: ANN401 - structlog returns Any
+        """Log a business outcome."""
+
+    def warning(self, event: str, **kw: Any) -> Any:  # noqa: ANN401 - structlog returns Any
+        """Log a retry."""
+
+    def error(self, event: str, **kw: Any) -> Any:  # noqa: ANN401 - structlog returns Any
+        """Log a permanent failure (e.g. a dead letter)."""

@@ -1,0 +1,184 @@
+"""Port contract of the rules store: one suite, run against the in-memory and DuckDB adapters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from schemas import ClinicalFact, SeriousnessCriterion, SignalRaised
+from services.rules.adapters.duckdb_store import DuckDBRulesStore
+from services.rules.adapters.memory import InMemoryRulesStore
+from services.rules.core.engine import replay
+from services.rules.core.errors import AlreadyProcessedError, TransientError
+from services.rules.core.state import ParticipantState
+from services.rules.ports import Commit, DeadLetter, RulesStore
+from tests.unit.rules.factories import ae_reported, died, enrolled, unique
+
+CONSUMER = "rules-evaluator"
+SUBJECT = "t.rules.signal_raised.v1"
+
+
+def history() -> tuple[ParticipantState, tuple[SignalRaised, ...], list[ClinicalFact]]:
+    """A participant with an SAE and a death: one state, two signals."""
+    pid = unique("P")
+    facts = [
+        enrolled(pid),
+        ae_reported(pid, criteria=(SeriousnessCriterion.HOSPITALISATION,)),
+        died(pid),
+    ]
+    states, signals = replay(facts)
+    return next(iter(states.values())), signals, facts
+
+
+def commit_of(
+    facts: list[ClinicalFact], state: ParticipantState, signals: tuple[SignalRaised, ...]
+) -> Commit:
+    return Commit(
+        consumer=CONSUMER,
+        tracking=tuple(f.event_id for f in facts),
+        states=(state,),
+        signals=signals,
+    )
+
+
+class RulesStoreContract:
+    """Behaviour every RulesStore must have; subclasses provide `store` and `reopen`."""
+
+    async def reopen(self, store: RulesStore) -> RulesStore:
+        raise NotImplementedError
+
+    async def test_commit_records_tracking_state_and_outbox(self, store: RulesStore) -> None:
+        state, signals, facts = history()
+
+        await store.commit(commit_of(facts, state, signals))
+
+        ids = [f.event_id for f in facts]
+        assert await store.processed(CONSUMER, [*ids, uuid4()]) == frozenset(ids)
+        assert await store.processed("another-consumer", ids) == frozenset()
+        assert await store.load([state.key, ("T", "unknown")]) == {state.key: state}
+        rows = await store.unpublished(limit=10)
+        assert [r.signal_id for r in rows] == [s.event_id for s in signals]
+        assert [r.body for r in rows] == [s.model_dump_json().encode() for s in signals]
+        assert {r.subject for r in rows} == {SUBJECT}
+
+    async def test_commit_twice_with_same_tracking_is_detected(self, store: RulesStore) -> None:
+        state, signals, facts = history()
+        await store.commit(commit_of(facts, state, signals))
+        other_state, other_signals, _ = history()
+
+        with pytest.raises(AlreadyProcessedError):
+            await store.commit(commit_of(facts[:1], other_state, other_signals))
+
+        assert await store.load([other_state.key]) == {}
+        assert len(await store.unpublished(limit=10)) == len(signals)
+
+    async def test_state_upsert_replaces_previous_state(self, store: RulesStore) -> None:
+        state, signals, facts = history()
+        await store.commit(commit_of(facts, state, signals))
+        newer = state.with_raised("X-01")
+
+        await store.commit(Commit(consumer=CONSUMER, tracking=(uuid4(),), states=(newer,)))
+
+        assert await store.load([state.key]) == {state.key: newer}
+
+    async def test_outbox_rows_listed_until_marked(self, store: RulesStore) -> None:
+        state, signals, facts = history()
+        await store.commit(commit_of(facts, state, signals))
+        first, second = signals
+
+        await store.mark_published([first.event_id])
+        remaining = await store.unpublished(limit=10)
+        await store.mark_published([first.event_id, second.event_id])
+
+        assert [r.signal_id for r in remaining] == [second.event_id]
+        assert await store.unpublished(limit=10) == []
+
+    async def test_outbox_keeps_commit_order_and_limit(self, store: RulesStore) -> None:
+        batches = [history() for _ in range(3)]
+        for state, signals, facts in batches:
+            await store.commit(commit_of(facts, state, signals))
+
+        rows = await store.unpublished(limit=4)
+
+        expected = [s.event_id for _, signals, _ in batches for s in signals][:4]
+        assert [r.signal_id for r in rows] == expected
+        assert [r.seq for r in rows] == sorted(r.seq for r in rows)
+
+    async def test_same_signal_twice_is_one_outbox_row(self, store: RulesStore) -> None:
+        state, signals, facts = history()
+        await store.commit(commit_of(facts, state, signals))
+
+        await store.commit(Commit(consumer=CONSUMER, tracking=(uuid4(),), signals=signals))
+
+        assert len(await store.unpublished(limit=10)) == len(signals)
+
+    async def test_dead_letters_are_kept(self, store: RulesStore) -> None:
+        letter = DeadLetter(
+            dead_letter_id=uuid4(),
+            consumer=CONSUMER,
+            stage="decode",
+            error="<message>:json_invalid",
+            subject="t.ingest.x.v1",
+            stream_seq=42,
+            body=b"\xffnot json",
+        )
+
+        await store.commit(Commit(consumer=CONSUMER, tracking=(uuid4(),), dead_letters=(letter,)))
+        await store.commit(Commit(consumer=CONSUMER, tracking=(uuid4(),), dead_letters=(letter,)))
+
+        assert await store.dead_letters() == [letter]
+
+    async def test_everything_survives_reopen(self, store: RulesStore) -> None:
+        state, signals, facts = history()
+        await store.commit(commit_of(facts, state, signals))
+        await store.mark_published([signals[0].event_id])
+
+        reopened = await self.reopen(store)
+
+        assert await reopened.load([state.key]) == {state.key: state}
+        assert await reopened.processed(CONSUMER, [facts[0].event_id]) == {facts[0].event_id}
+        assert [r.signal_id for r in await reopened.unpublished(limit=10)] == [signals[1].event_id]
+        more_state, more_signals, more_facts = history()
+        await reopened.commit(commit_of(more_facts, more_state, more_signals))
+        rows = await reopened.unpublished(limit=10)
+        expected = [signals[1].event_id, *(s.event_id for s in more_signals)]
+        assert [r.signal_id for r in rows] == expected
+        assert len({r.seq for r in rows}) == len(rows)
+
+
+class TestInMemoryRulesStore(RulesStoreContract):
+    @pytest.fixture
+    async def store(self) -> InMemoryRulesStore:
+        return InMemoryRulesStore(signal_subject=SUBJECT)
+
+    async def reopen(self, store: RulesStore) -> RulesStore:
+        return store  # memory lives as long as the process
+
+
+class TestDuckDBRulesStore(RulesStoreContract):
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[DuckDBRulesStore]:
+        self.opened: list[DuckDBRulesStore] = []
+        store = DuckDBRulesStore(tmp_path / "rules.duckdb", signal_subject=SUBJECT)
+        await store.open()
+        self.opened.append(store)
+        yield store
+        for each in self.opened:
+            await each.close()
+
+    async def reopen(self, store: RulesStore) -> RulesStore:
+        assert isinstance(store, DuckDBRulesStore)
+        await store.close()
+        again = DuckDBRulesStore(store.path, signal_subject=SUBJECT)
+        await again.open()
+        self.opened.append(again)
+        return again
+
+    async def test_closed_store_raises_transient(self, store: DuckDBRulesStore) -> None:
+        await store.close()
+
+        with pytest.raises(TransientError):
+            await store.unpublished(limit=1)
