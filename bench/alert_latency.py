@@ -28,7 +28,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from safetymon.embedded import free_port
 
 NATS_URL = os.environ.get("SAFETYMON_NATS_URL", "nats://127.0.0.1:4222")
-SAFETY_OFFICER = "safety.officer@trial.example"
+SAFETY_OFFICER = "safety.officer@trial.example.org"  # safetymon/demo/routing.toml
 
 
 class Stamper:
@@ -83,8 +83,10 @@ async def main() -> None:
         SAFETYMON_SMTP_HOST="127.0.0.1",
         SAFETYMON_SMTP_PORT=str(smtp_port),
     )
+    from kit.logging import configure_logging
     from safetymon.runner import start_stack
 
+    configure_logging("console", level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"))
     stack = await start_stack(data_dir=Path(tempfile.mkdtemp(prefix="bench-latency-")), http_port=0)
     run = uuid4().hex[:8]
     sent: dict[str, float] = {}
@@ -119,6 +121,8 @@ async def main() -> None:
         (stamper.accepted[p] - t) * 1000 for p, t in sent.items() if p in stamper.accepted
     )
     missing = len(sent) - len(latencies)
+    if len(latencies) < 2:
+        raise SystemExit(f"only {len(latencies)} of {len(sent)} alerts arrived: nothing to measure")
     quantiles = statistics.quantiles(latencies, n=100)
     print(f"alerts: {len(sent)} at {args.rate}/s  delivered: {len(latencies)}  missing: {missing}")
     print(

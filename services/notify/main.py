@@ -22,7 +22,6 @@ from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 
 from kit.jetstream import BatchConsumer, ensure_stream
-from kit.logging import configure_logging
 from schemas import DUPLICATE_WINDOW_SECONDS, NOTIFY_DURABLE, Subjects
 from services.notify.adapters.clock import SystemClock
 from services.notify.adapters.duckdb_store import DuckDBNotificationStore
@@ -220,6 +219,5 @@ class NotifyService:
 
 def build_service(settings: Settings | None = None) -> NotifyService:
     """Construct the notify service (connects nothing until `start()`)."""
-    settings = settings or Settings()
-    configure_logging(settings.log_format)
-    return NotifyService(settings)
+    # Logging is configured by whoever composes the process (CLI, runner), not here.
+    return NotifyService(settings or Settings())

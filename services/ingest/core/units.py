@@ -70,6 +70,9 @@ LAB_CATALOGUE: Final[dict[str, Analyte]] = {
     "75241-0": Analyte("procalcitonin", "ng/mL", "ng/mL"),
     "1988-5": Analyte("crp", "mg/L", "mg/L"),
     "2524-7": Analyte("lactate", *_MMOL_L, molar_mass=90.08),
+    # Blood culture as a growth flag (1 organism grown, 0 no growth); the organism itself is
+    # the infection rules' concern (RULES.md INF-05), not a unit conversion.
+    "600-7": Analyte("blood_culture", "1", "dimensionless"),
 }
 
 #: Vital sign -> canonical unit.

@@ -89,7 +89,7 @@ PLAN_COLUMNS: Final = """
 PENDING: Final = f"""
 SELECT {PLAN_COLUMNS} FROM outbox
 WHERE status = 'intended' AND ($due_by IS NULL OR next_attempt_at <= $due_by)
-ORDER BY urgency, next_attempt_at, intended_at, notification_id
+ORDER BY urgency, next_attempt_at, intended_at, role <> 'safety_officer', notification_id
 LIMIT $limit
 """
 

@@ -127,9 +127,11 @@ class InMemoryNotificationStore:
         self._audit[index] = replace(self._audit[index], wire=wire)
 
 
-def _pending_order(row: _Row) -> tuple[str, datetime, datetime, str]:
+def _pending_order(row: _Row) -> tuple[str, datetime, datetime, bool, str]:
+    # Same order as the DuckDB store: the safety officer's copy of a signal goes first.
     due = row.next_attempt_at or row.intended_at
-    return (row.plan.urgency.value, due, row.intended_at, str(row.plan.notification_id))
+    not_so = row.plan.role != "safety_officer"
+    return (row.plan.urgency.value, due, row.intended_at, not_so, str(row.plan.notification_id))
 
 
 def _apply(row: _Row, outcome: AttemptOutcome) -> None:

@@ -150,7 +150,11 @@ def recipients_for(signal: SignalRaised | SignalUpdated, routing: Routing) -> tu
                 chosen.setdefault(address.lower(), Recipient(role, address))
     if gaps:
         _add_fallback(chosen, tuple(gaps), routing)
-    return tuple(chosen.values())
+    # The safety officer's copy goes out first: they act on every U0 (RULES.md §0.3).
+    return tuple(sorted(chosen.values(), key=lambda r: _SEND_ORDER.get(r.role, len(_SEND_ORDER))))
+
+
+_SEND_ORDER = {"safety_officer": 0, "backup": 1, "investigator": 2, "dsmb_chair": 3, "dsmb": 4}
 
 
 def _add_fallback(

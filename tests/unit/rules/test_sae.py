@@ -111,7 +111,7 @@ def test_rules_md_vector_awareness_plus_24_hours() -> None:
 
     signal = sae_signals(signals)[0]
     assert signal.payload.reporting_deadline == datetime(2024, 3, 2, 10, 0, tzinfo=UTC)
-    assert signal.payload.deadline_label == "sponsor report due (24 h, ICH E6(R2) 4.11.1)"
+    assert signal.payload.deadline_label == "sponsor report (24 h, ICH E6(R2) 4.11.1)"
 
 
 def test_deadline_from_recorded_at_without_awareness() -> None:

@@ -36,7 +36,7 @@ RULE_VERSION: Final = 1
 KEY: Final = RULE_ID
 PROXIMITY_WINDOW: Final = timedelta(days=7)
 REPORT_WITHIN: Final = timedelta(hours=24)
-DEADLINE_LABEL: Final = "sponsor report due (24 h, ICH E6(R2) 4.11.1)"
+DEADLINE_LABEL: Final = "sponsor report (24 h, ICH E6(R2) 4.11.1)"
 _PROTOCOL_PROCEDURES = frozenset({Treatment.UC_MSC_INFUSION.value, Treatment.PLASMA_EXCHANGE.value})
 
 

@@ -29,7 +29,7 @@ from services.rules.core.state import ParticipantState
 RULE_ID: Final = "SAE-01"
 RULE_VERSION: Final = 1
 SPONSOR_REPORT_WITHIN: Final = timedelta(hours=24)
-DEADLINE_LABEL: Final = "sponsor report due (24 h, ICH E6(R2) 4.11.1)"
+DEADLINE_LABEL: Final = "sponsor report (24 h, ICH E6(R2) 4.11.1)"
 
 
 def evaluate(

@@ -1,0 +1,47 @@
+"""The quick start: `safetymon demo` on embedded defaults (private nats-server, SMTP sink)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+SAFETYMON = str(Path(sys.executable).parent / "safetymon")
+
+
+def test_demo_runs_the_feed_through_embedded_nats_and_writes_the_emails(tmp_path: Path) -> None:
+    """With no NATS or SMTP configured, the demo starts its own and prints where emails are."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETYMON_")}
+    env["SAFETYMON_LOG_FORMAT"] = "console"
+
+    result = subprocess.run(
+        [SAFETYMON, "demo", "--participants", "24", "--seed", "11"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Traceback" not in output
+    emails = sorted((tmp_path / "data" / "mail").glob("*.eml"))
+    sent = re.search(r"Emails \((\d+): \{'sent': (\d+)\}\)", output)
+    assert sent is not None, output[-3000:]
+    assert int(sent.group(1)) == int(sent.group(2)) == len(emails) > 0
+    assert "SAE-01" in output
+    for path in emails:
+        message = message_from_bytes(path.read_bytes(), policy=default_policy)
+        assert message["Subject"].startswith("[U0 ")
+        assert re.search(r"\bP-\d{3}\b", message["Subject"])
+    assert (tmp_path / "data" / "nats" / "nats-server.conf").exists()
