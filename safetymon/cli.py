@@ -13,12 +13,14 @@ import typer
 from rich.console import Console
 
 from kit.logging import configure_logging
+from safetymon.audit.cli import audit_app
 from safetymon.calc_cli import calc_app
 from safetymon.runner import ServiceName
 
 app = typer.Typer(help="Safety monitoring and alerting for clinical trials.", no_args_is_help=True)
 schema_app = typer.Typer(help="Event contracts.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+app.add_typer(audit_app, name="audit")
 app.add_typer(calc_app, name="calc")
 console = Console(stderr=True)
 LogFormat = Literal["json", "console", "auto"]

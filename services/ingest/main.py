@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import structlog
 import uvicorn
@@ -12,6 +14,7 @@ from faststream.nats import NatsBroker
 
 from kit.jetstream import ensure_stream
 from schemas import DUPLICATE_WINDOW_SECONDS, Subjects
+from services.ingest.adapters.audit_export import EVENT_LOG_FILE, AuditExports
 from services.ingest.adapters.clock import SystemClock
 from services.ingest.adapters.duckdb_log import DuckDBEventLog
 from services.ingest.adapters.http_api import build_http_app
@@ -70,6 +73,22 @@ class IngestService:
         if self._relay is not None:
             await self._relay.drained(timeout)
 
+    async def export_snapshot(self, directory: Path) -> dict[str, Any]:
+        """Write `event_log.parquet` into `directory` from this process (the file's only writer).
+
+        Returns the directory and, per file, its path, rows, sha256 and chain summary
+        (first and last seq, head hash), all describing the same moment of the log.
+        """
+        if self._ingest is None:
+            raise RuntimeError("ingest service is not started")
+        summary = await self._log.export_snapshot(directory)
+        log.info("audit_snapshot_written", rows=summary["rows"], head=summary["chain"]["head"])
+        return {
+            "service": "ingest",
+            "directory": str(directory),
+            "files": {EVENT_LOG_FILE: summary},
+        }
+
     async def stop(self) -> None:
         """Stop HTTP, let the relay finish its cycle, close the log and the connection."""
         if self._server is not None:
@@ -88,7 +107,8 @@ class IngestService:
 
     async def _start_http(self) -> None:
         assert self._ingest is not None  # noqa: S101 - set by start() just before
-        api = build_http_app(self._ingest, self._log)
+        audit = AuditExports(root=self.settings.data_dir / "exports", export=self.export_snapshot)
+        api = build_http_app(self._ingest, self._log, audit=audit)
         config = uvicorn.Config(
             api,
             host=self.settings.http_host,

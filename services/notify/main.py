@@ -19,10 +19,16 @@ from zoneinfo import ZoneInfo
 import nats.js.errors
 import structlog
 from faststream.nats import NatsBroker
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
 from kit.jetstream import BatchConsumer, ensure_stream
 from schemas import DUPLICATE_WINDOW_SECONDS, NOTIFY_DURABLE, Subjects
+from services.notify.adapters.audit_export import (
+    AUDIT_TRAIL_FILE,
+    build_snapshot_responder,
+    snapshot_subject,
+)
 from services.notify.adapters.clock import SystemClock
 from services.notify.adapters.duckdb_store import DuckDBNotificationStore
 from services.notify.adapters.jinja_renderer import JinjaRenderer
@@ -59,6 +65,7 @@ class NotifyService:
         self._store: DuckDBNotificationStore | None = None
         self._sender: Sender | None = None
         self._consumer: BatchConsumer | None = None
+        self._snapshot_sub: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -88,6 +95,7 @@ class NotifyService:
             self._spawn("sender", sender.run)
             self._spawn("signal-consumer", consumer.run)
             await self._wait_ready(js, stream)
+            await self._serve_snapshots()
         except BaseException:
             await self.stop()
             raise
@@ -106,6 +114,26 @@ class NotifyService:
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
         )
         return js
+
+    async def _serve_snapshots(self) -> None:
+        """Answer audit snapshot requests over NATS request/reply (notify has no HTTP server)."""
+        assert self._broker is not None  # noqa: S101 - connected by _connect() just before
+        respond = build_snapshot_responder(
+            self.export_snapshot, default_root=self.settings.data_dir / "exports", log=self._log
+        )
+        subject = snapshot_subject(self.settings.namespace)
+        self._snapshot_sub = await self._broker.connection.subscribe(subject, cb=respond)
+
+    async def export_snapshot(self, directory: Path) -> dict[str, Any]:
+        """Write the audit trail and outbox as Parquet into `directory` from this process.
+
+        Returns the directory and, per file, its path, rows and sha256, with the audit
+        trail's chain summary (first and last seq, head hash) read in the same transaction.
+        """
+        files = await self._require_store().export_snapshot(directory)
+        trail = files[AUDIT_TRAIL_FILE]
+        self._log.info("audit_snapshot_written", rows=trail["rows"], head=trail["chain"]["head"])
+        return {"service": "notify", "directory": str(directory), "files": files}
 
     def _build_sender(self, store: DuckDBNotificationStore) -> Sender:
         settings = self.settings
@@ -170,6 +198,7 @@ class NotifyService:
             self._consumer.stop()
         if self._sender is not None:
             self._sender.stop()
+        await self._stop_snapshots()
         await self._drain_tasks()
         if self._broker is not None:
             broker, self._broker = self._broker, None
@@ -182,6 +211,15 @@ class NotifyService:
             await asyncio.to_thread(store.close)
         self._consumer = self._sender = None
         self._log.info("notify_stopped")
+
+    async def _stop_snapshots(self) -> None:
+        if self._snapshot_sub is None:
+            return
+        sub, self._snapshot_sub = self._snapshot_sub, None
+        try:
+            await sub.unsubscribe()
+        except Exception as exc:  # the connection closes next anyway; the error is logged
+            self._log.warning("snapshot_unsubscribe_failed", error=type(exc).__name__)
 
     async def _drain_tasks(self) -> None:
         tasks, self._tasks = self._tasks, []

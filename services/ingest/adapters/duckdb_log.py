@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ import pyarrow as pa
 
 from kit.duckdb_worker import DuckDBWorker, transaction
 from schemas import GENESIS_HASH
+from services.ingest.adapters.audit_export import copy_event_log, file_sha256
 from services.ingest.core.chain import Entry, LogHead, chain
 from services.ingest.core.errors import TransientError
 
@@ -162,6 +164,17 @@ class DuckDBEventLog:
                 "UPDATE relay_position SET seq = ? WHERE name = 'jetstream' AND seq < ?", [seq, seq]
             )
         )
+
+    async def export_snapshot(self, directory: Path) -> dict[str, Any]:
+        """Write the log to `<directory>/event_log.parquet` on the writer thread.
+
+        Returns the file's path, rows, sha256 and chain summary; the file is hashed off the
+        writer thread so appends wait only for the COPY.
+        """
+        await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+        summary = await self._run(lambda con: copy_event_log(con, directory))
+        sha256 = await asyncio.to_thread(file_sha256, Path(summary["path"]))
+        return {**summary, "sha256": sha256}
 
     async def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         try:

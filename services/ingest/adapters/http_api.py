@@ -1,4 +1,8 @@
-"""HTTP API of the ingest service: POST /v1/events (one event or an array), GET /v1/log/head."""
+"""HTTP API of the ingest service (adapters layer).
+
+POST /v1/events (one event or an array), GET /v1/log/head, and for auditors
+POST /v1/audit/snapshot with GET /v1/audit/snapshots/{id}/{file} to fetch what it wrote.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,20 @@ import json
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
+from services.ingest.adapters.audit_export import AuditExports
 from services.ingest.app import Ingest
 from services.ingest.ports import EventLog
 
 MAX_EVENTS_PER_REQUEST = 10_000
 
 
-def build_http_app(ingest: Ingest, log: EventLog) -> FastAPI:
-    """FastAPI app whose routes call the ingest use-cases."""
+def build_http_app(ingest: Ingest, log: EventLog, *, audit: AuditExports | None = None) -> FastAPI:
+    """FastAPI app whose routes call the ingest use-cases (and the audit export, if given)."""
     api = FastAPI(title="safetymon ingest", version="1")
+    if audit is not None:
+        _add_audit_routes(api, audit)
 
     @api.get("/health")
     async def health() -> dict[str, str]:
@@ -52,6 +59,25 @@ def build_http_app(ingest: Ingest, log: EventLog) -> FastAPI:
         )
 
     return api
+
+
+def _add_audit_routes(api: FastAPI, audit: AuditExports) -> None:
+    @api.post("/v1/audit/snapshot")
+    async def snapshot() -> dict[str, Any]:
+        """Write a Parquet snapshot of the log under the data directory; describe it."""
+        snapshot_id, directory = audit.create()
+        reply = await audit.export(directory)
+        for name, entry in reply["files"].items():
+            entry["download"] = f"/v1/audit/snapshots/{snapshot_id}/{name}"
+        return {"snapshot_id": snapshot_id, **reply}
+
+    @api.get("/v1/audit/snapshots/{snapshot_id}/{name}", response_model=None)
+    async def snapshot_file(snapshot_id: str, name: str) -> FileResponse | JSONResponse:
+        """Download one file of a snapshot written by POST /v1/audit/snapshot."""
+        path = audit.resolve(snapshot_id, name)
+        if path is None:
+            return _problem(404, f"no snapshot file {snapshot_id}/{name}")
+        return FileResponse(path, media_type="application/vnd.apache.parquet", filename=name)
 
 
 def _reject_constant(name: str) -> float:

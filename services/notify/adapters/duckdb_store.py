@@ -7,6 +7,7 @@ one registered Arrow table (`INSERT ... SELECT`), never row by row.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -21,6 +22,7 @@ from kit.duckdb_worker import DuckDBWorker, transaction
 from schemas import Role, Urgency
 from services.notify.adapters import _duckdb_sql as sql
 from services.notify.adapters._rows import notification_row, split_new
+from services.notify.adapters.audit_export import copy_notify_tables, file_sha256
 from services.notify.core import audit
 from services.notify.core.audit import AuditEntry, ChainHead
 from services.notify.core.errors import StoreUnavailableError
@@ -137,6 +139,14 @@ class DuckDBNotificationStore:
         """Return the dead letters in stream order."""
         rows = await self._run(lambda con: con.execute(sql.DEAD_LETTERS).fetchall())
         return [DeadLetter(int(r[0]), r[1], int(r[2]), r[3], bytes(r[4])) for r in rows]
+
+    async def export_snapshot(self, directory: Path) -> dict[str, Any]:
+        """Write the audit trail and outbox as Parquet into `directory` on the writer thread."""
+        await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+        files = await self._run(lambda con: copy_notify_tables(con, directory))
+        for entry in files.values():
+            entry["sha256"] = await asyncio.to_thread(file_sha256, Path(entry["path"]))
+        return files
 
     async def audit_entries(self) -> list[AuditEntry]:
         """Return the whole audit trail in seq order."""

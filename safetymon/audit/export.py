@@ -1,0 +1,149 @@
+"""Export a bundle through the running services (shell): each writes its own snapshot.
+
+One writer per DuckDB file: ingest writes `event_log.parquet` under its data directory when
+asked over HTTP (`POST /v1/audit/snapshot`) and serves it for download; notify writes its
+audit trail and outbox into the requested directory when asked over NATS request/reply
+(`<namespace>.notify.audit.snapshot`), so notify must see the bundle directory (same
+machine or shared volume). Every file is checked against the sha256 its service reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import nats
+import nats.errors
+from nats.aio.client import Client as NatsClient
+
+from safetymon.audit._assemble import discard, finish, prepare
+from safetymon.audit.errors import ExportError
+from safetymon.audit.manifest import EVENT_LOG, Manifest
+from services.notify.adapters.audit_export import snapshot_subject
+
+
+async def export_online(
+    out: Path,
+    *,
+    ingest_url: str,
+    nats_url: str,
+    namespace: str,
+    timeout: float = 60.0,  # noqa: ASYNC109 - each service gets this long to answer
+) -> Manifest:
+    """Ask ingest and notify for snapshots and assemble a bundle in `out`.
+
+    Raises:
+        ExportError: a service cannot be reached or refuses, a file arrived damaged, or
+            `out` is not an empty directory. Nothing is left that looks like a bundle.
+
+    """
+    target = await asyncio.to_thread(out.resolve)  # notify writes here: it must be absolute
+    created = await asyncio.to_thread(prepare, target)
+    try:
+        ingest, snapshot_id = await _from_ingest(target, ingest_url, wait=timeout)
+        notify = await _from_notify(target, nats_url, namespace=namespace, wait=timeout)
+        source = {
+            "mode": "online",
+            "ingest": {"url": _without_credentials(ingest_url), "snapshot_id": snapshot_id},
+            "notify": {"nats_url": _without_credentials(nats_url), "namespace": namespace},
+        }
+        return await asyncio.to_thread(finish, target, {**ingest, **notify}, source=source)
+    except BaseException:
+        await asyncio.to_thread(discard, target, created=created)
+        raise
+
+
+async def _from_ingest(target: Path, url: str, *, wait: float) -> tuple[dict[str, Any], str | None]:
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=wait) as client:
+            response = await client.post("/v1/audit/snapshot")
+        reply = _reply(response, url)
+        report = reply["files"][EVENT_LOG]
+        download = f"{url.rstrip('/')}{report['download']}"
+        await asyncio.to_thread(_download, download, target / EVENT_LOG, wait=wait)
+    except httpx.HTTPError as exc:
+        msg = (
+            f"ingest at {_without_credentials(url)}: {type(exc).__name__}: {exc}. Is it "
+            "running (--ingest-url)? When the services are stopped, use --offline"
+        )
+        raise ExportError(msg) from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExportError(f"ingest's snapshot reply is malformed: {exc!r}") from exc
+    return {EVENT_LOG: report}, reply.get("snapshot_id")
+
+
+def _reply(response: httpx.Response, url: str) -> dict[str, Any]:
+    if response.status_code != 200:
+        msg = f"ingest at {_without_credentials(url)} answered {response.status_code}"
+        raise ExportError(f"{msg}: {response.text[:300]}")
+    body = response.json()
+    if not isinstance(body, dict):
+        raise ExportError("ingest's snapshot reply is not a JSON object")
+    return body
+
+
+def _download(url: str, path: Path, *, wait: float) -> None:
+    with httpx.stream("GET", url, timeout=wait) as response:
+        response.raise_for_status()
+        with path.open("wb") as handle:
+            for chunk in response.iter_bytes():
+                handle.write(chunk)
+
+
+async def _from_notify(target: Path, url: str, *, namespace: str, wait: float) -> dict[str, Any]:
+    subject = snapshot_subject(namespace)
+    where = f"NATS at {_without_credentials(url)}"
+    try:
+        nc = await _connect(url, wait=wait)
+    except (OSError, TimeoutError, nats.errors.Error) as exc:
+        raise ExportError(f"cannot connect to {where}: {type(exc).__name__}") from exc
+    try:
+        request = json.dumps({"directory": str(target)}).encode("utf-8")
+        message = await nc.request(subject, request, timeout=wait)
+    except nats.errors.NoRespondersError as exc:
+        msg = f"no notify service answers on {subject} ({where}): is it running in {namespace}?"
+        raise ExportError(msg) from exc
+    except nats.errors.TimeoutError as exc:
+        raise ExportError(f"notify did not answer on {subject} within {wait} s") from exc
+    finally:
+        await nc.close()
+    try:
+        reply = json.loads(message.data)
+    except ValueError as exc:
+        raise ExportError("notify's snapshot reply is not JSON") from exc
+    if not isinstance(reply, dict) or "error" in reply or "files" not in reply:
+        detail = reply.get("error") if isinstance(reply, dict) else reply
+        raise ExportError(f"notify refused the snapshot: {detail}")
+    files: dict[str, Any] = reply["files"]
+    return files
+
+
+async def _connect(url: str, *, wait: float) -> NatsClient:
+    # nats-py retries an unreachable server forever when max_reconnect_attempts is 0 and
+    # reports each failure through error_cb; one retry, and the raise below, are enough.
+    async def failed(exc: Exception) -> None:
+        del exc  # the connect call raises; nothing more to report here
+
+    connecting = nats.connect(
+        url,
+        connect_timeout=min(wait, 5.0),
+        allow_reconnect=False,
+        max_reconnect_attempts=1,
+        reconnect_time_wait=0.1,
+        error_cb=failed,
+    )
+    return await asyncio.wait_for(connecting, wait)
+
+
+def _without_credentials(url: str) -> str:
+    """The URL as recorded in the manifest and in messages: no user or password."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,74 @@
+"""Export a bundle from the services' DuckDB files while the services are stopped (shell).
+
+The files are opened read-only and written by the same COPY statements the running services
+use, so an offline bundle is the same as an online one taken at the same log position.
+DuckDB lets no other process open a file a service is writing, so a running service is
+reported as such rather than waited for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+
+from safetymon.audit._assemble import discard, finish, prepare
+from safetymon.audit.errors import ExportError
+from safetymon.audit.manifest import EVENT_LOG, Manifest
+from safetymon.audit.reader import file_sha256
+from services.ingest.adapters.audit_export import copy_event_log
+from services.notify.adapters.audit_export import copy_notify_tables
+
+# The services' own file names (their Settings.duckdb_path under the data directory).
+INGEST_FILE: Final = "ingest.duckdb"
+NOTIFY_FILE: Final = "notify.duckdb"
+
+
+def export_offline(data_dir: Path, out: Path) -> Manifest:
+    """Write event_log, notify audit trail and outbox Parquet files and the manifest to `out`.
+
+    Raises:
+        ExportError: a DuckDB file is missing or in use by a running service, or `out` is
+            not an empty directory.
+
+    """
+    target = out.resolve()
+    created = prepare(target)
+    try:
+        files: dict[str, dict[str, Any]] = {}
+        with _read_only(data_dir / INGEST_FILE) as con:
+            files[EVENT_LOG] = copy_event_log(con, target)
+        with _read_only(data_dir / NOTIFY_FILE) as con:
+            files.update(copy_notify_tables(con, target))
+        for report in files.values():
+            report["sha256"] = file_sha256(Path(report["path"]))
+        source = {"mode": "offline", "data_dir": str(data_dir.resolve())}
+        return finish(target, files, source=source)
+    except BaseException:
+        discard(target, created=created)
+        raise
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    if not path.is_file():
+        raise ExportError(f"{path} does not exist: is --data-dir the services' data directory?")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except (duckdb.IOException, duckdb.ConnectionException) as exc:
+        if isinstance(exc, duckdb.ConnectionException) or "lock" in str(exc).lower():
+            msg = (
+                f"{path.name} is in use by a running service: "
+                "use `safetymon audit export` without --offline"
+            )
+            raise ExportError(msg) from exc
+        raise ExportError(f"cannot open {path} read-only: {exc}") from exc
+    try:
+        yield con
+    except duckdb.Error as exc:
+        raise ExportError(f"cannot export from {path.name}: {exc}") from exc
+    finally:
+        con.close()

@@ -1,0 +1,145 @@
+"""Read an audit bundle from disk for `verify` (the I/O beside the pure verifier).
+
+Parquet is read with pyarrow in this process; nothing is ever connected to a service, so a
+bundle verifies on an auditor's own machine with no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from safetymon.audit import verify
+from safetymon.audit.errors import BundleError
+from safetymon.audit.manifest import (
+    AUDIT_TRAIL,
+    BUNDLE_FILES,
+    EVENT_LOG,
+    MANIFEST_FILE,
+    Manifest,
+)
+from safetymon.audit.verify import BundleReport, ChainRow
+
+_READ_CHUNK = 1 << 20
+# Columns an auditor queries, mapped to where the hashed content holds the same value.
+_EVENT_LOG_COLUMNS = {
+    "event_id": "event_id",
+    "event_type": "event_type",
+    "trial_id": "trial_id",
+    "site_id": "site_id",
+    "participant_id": "participant_id",
+    "occurred_at": "occurred_at",
+    "recorded_at": "recorded_at",
+    "source": "source",
+    "source_ref": "source_ref",
+}
+_AUDIT_TRAIL_COLUMNS = {
+    "event_id": "event_id",
+    "event_type": "event_type",
+    "notification_id": "payload.notification_id",
+    "signal_id": "payload.signal_id",
+    "recorded_at": "recorded_at",
+}
+_CHAIN_COLUMNS = ["seq", "prev_hash", "hash"]
+
+
+def read_manifest(bundle: Path) -> Manifest:
+    """Read and validate manifest.json.
+
+    Raises:
+        BundleError: there is no manifest, or it is not a version this tool reads.
+
+    """
+    path = bundle / MANIFEST_FILE
+    try:
+        return Manifest.model_validate_json(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise BundleError(f"{bundle} is not an audit bundle: no {MANIFEST_FILE}") from exc
+    except ValidationError as exc:
+        raise BundleError(f"{path} is not a manifest this version reads: {exc}") from exc
+
+
+def write_manifest(bundle: Path, manifest: Manifest) -> Path:
+    """Write manifest.json last and atomically: a bundle without one is incomplete."""
+    path = bundle / MANIFEST_FILE
+    partial = path.with_suffix(".json.partial")
+    document = manifest.model_dump(mode="json")
+    partial.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, as lowercase hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_bundle(bundle: Path) -> tuple[Manifest, BundleReport]:
+    """Check a bundle directory: file digests, then both hash chains."""
+    manifest = read_manifest(bundle)
+    names = list(dict.fromkeys([*manifest.files, *BUNDLE_FILES]))
+    digests = {
+        name: file_sha256(bundle / name) if (bundle / name).is_file() else None
+        for name in names
+        if name in manifest.files or (bundle / name).is_file()
+    }
+    chains = {name: _read_or_why(bundle / name) for name in (EVENT_LOG, AUDIT_TRAIL)}
+    return manifest, verify.verify_bundle(manifest, digests, chains)
+
+
+def _read_or_why(path: Path) -> list[ChainRow] | str:
+    if not path.is_file():
+        return "the file is missing"
+    try:
+        return read_chain_rows(path)
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        # pyarrow's errors derive from these; a damaged file is a finding, not a crash.
+        return f"unreadable ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def read_chain_rows(path: Path) -> list[ChainRow]:
+    """Rows of a chained bundle file, in file order, ready for the pure verifier."""
+    if path.name == EVENT_LOG:
+        return list(_event_log_rows(path))
+    if path.name == AUDIT_TRAIL:
+        return list(_audit_trail_rows(path))
+    raise ValueError(f"{path.name} is not a chained file")
+
+
+def _event_log_rows(path: Path) -> Iterator[ChainRow]:
+    columns = _columns(path, [*_CHAIN_COLUMNS, "content", *_EVENT_LOG_COLUMNS])
+    for row in columns:
+        indexed = {target: row[column] for column, target in _EVENT_LOG_COLUMNS.items()}
+        content = (row["content"] or "").encode("utf-8")
+        yield ChainRow(_seq(row), content, row["prev_hash"] or "", row["hash"] or "", indexed)
+
+
+def _audit_trail_rows(path: Path) -> Iterator[ChainRow]:
+    columns = _columns(path, [*_CHAIN_COLUMNS, "wire", *_AUDIT_TRAIL_COLUMNS])
+    for row in columns:
+        indexed = {target: row[column] for column, target in _AUDIT_TRAIL_COLUMNS.items()}
+        yield verify.audit_trail_row(
+            _seq(row), row["wire"] or "", row["prev_hash"] or "", row["hash"] or "",
+            columns=indexed,
+        )  # fmt: skip
+
+
+def _columns(path: Path, names: list[str]) -> list[dict[str, Any]]:
+    table = pq.read_table(path, columns=names)
+    return list(table.to_pylist())
+
+
+def _seq(row: dict[str, Any]) -> int:
+    # A null or non-integer seq is kept as 0, which the verifier reports as no position.
+    value = row["seq"]
+    return value if isinstance(value, int) else 0

@@ -1,0 +1,94 @@
+"""Whole-bundle verification (pure): file digests are checked first, then both chains."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from safetymon.audit.errors import ExportError
+from safetymon.audit.manifest import AUDIT_TRAIL, EVENT_LOG, OUTBOX, Manifest, build_manifest
+from safetymon.audit.verify import verify_bundle
+from tests.unit.audit import factories as f
+
+SHA = {EVENT_LOG: "a" * 64, AUDIT_TRAIL: "b" * 64, OUTBOX: "c" * 64}
+
+
+def _manifest(log, trail) -> Manifest:
+    def chain(rows):
+        return {"first_seq": 1, "last_seq": rows[-1].seq, "head": rows[-1].hash}
+
+    return build_manifest(
+        {
+            EVENT_LOG: {"rows": len(log), "sha256": SHA[EVENT_LOG], "chain": chain(log)},
+            AUDIT_TRAIL: {"rows": len(trail), "sha256": SHA[AUDIT_TRAIL], "chain": chain(trail)},
+            OUTBOX: {"rows": 3, "sha256": SHA[OUTBOX]},
+        },
+        created_at=datetime(2024, 3, 1, tzinfo=UTC),
+        source={"mode": "test"},
+    )
+
+
+def test_a_bundle_whose_files_and_chains_all_verify_is_ok() -> None:
+    log, trail = f.event_log(6), f.audit_trail(4)
+
+    report = verify_bundle(_manifest(log, trail), SHA, {EVENT_LOG: log, AUDIT_TRAIL: trail})
+
+    assert report.ok
+    assert report.first_problem() is None
+    assert [(c.name, c.count) for c in report.chains] == [
+        ("event_log", 6),
+        ("notify_audit_trail", 4),
+    ]
+
+
+def test_a_file_whose_sha256_differs_from_the_manifest_is_reported_first() -> None:
+    log, trail = f.event_log(6), f.audit_trail(4)
+    digests = {**SHA, AUDIT_TRAIL: "d" * 64}
+
+    report = verify_bundle(
+        _manifest(log, trail), digests, {EVENT_LOG: f.flip_byte(log, 2), AUDIT_TRAIL: trail}
+    )
+
+    assert not report.ok
+    assert report.first_problem() == (
+        f"{AUDIT_TRAIL}: sha256 differs from the manifest: the file was changed after export"
+    )
+    assert report.chains[0].problem is not None  # the chain is still checked and reported
+    assert report.chains[0].problem.kind == "edited"
+
+
+def test_a_missing_file_and_an_unreadable_chain_are_problems() -> None:
+    log, trail = f.event_log(3), f.audit_trail(2)
+    digests = {EVENT_LOG: SHA[EVENT_LOG], AUDIT_TRAIL: SHA[AUDIT_TRAIL], OUTBOX: None}
+
+    report = verify_bundle(
+        _manifest(log, trail), digests, {EVENT_LOG: log, AUDIT_TRAIL: "unreadable (bad magic)"}
+    )
+
+    assert not report.ok
+    assert report.first_problem() == f"{OUTBOX}: missing from the bundle"
+    assert report.problems == (f"{AUDIT_TRAIL}: cannot verify the chain: unreadable (bad magic)",)
+
+
+def test_a_chain_problem_is_summarised_with_its_kind_and_seq() -> None:
+    log, trail = f.event_log(6), f.audit_trail(4)
+
+    report = verify_bundle(
+        _manifest(log, trail), SHA, {EVENT_LOG: log, AUDIT_TRAIL: f.delete(trail, 2)}
+    )
+
+    assert report.first_problem() is not None
+    assert report.first_problem().startswith("notify_audit_trail: deleted at seq 2:")
+
+
+def test_a_manifest_needs_every_bundle_file() -> None:
+    with pytest.raises(ExportError, match=OUTBOX):
+        build_manifest({EVENT_LOG: {}, AUDIT_TRAIL: {}}, created_at=datetime.now(UTC), source={})
+
+
+def test_a_malformed_service_report_is_an_export_error() -> None:
+    files = {name: {"rows": 1, "sha256": "not a digest"} for name in SHA}
+
+    with pytest.raises(ExportError, match="malformed"):
+        build_manifest(files, created_at=datetime.now(UTC), source={})
