@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from schemas import ClinicalFact, SignalRaised
 from services.rules.core import engine
+from services.rules.core.config import TrialConfig
 from services.rules.core.engine import StateKey
 from services.rules.core.signals import derived_id
 from services.rules.core.state import ParticipantState
@@ -37,11 +38,13 @@ async def handle_batch(
     store: StateStore,
     rejected: Sequence[Rejected] = (),
     log: EventLog | None = None,
+    config: TrialConfig | None = None,
 ) -> list[SignalRaised]:
     """Evaluate a delivered batch in order and commit its effects in one transaction.
 
     Inputs already tracked for `consumer` (or repeated within the batch) are skipped. Returns
-    the new signals, now in the outbox, so the relay can publish them.
+    the new signals, now in the outbox, so the relay can publish them. `config` is the
+    trial configuration the rules apply (None: the RULES.md defaults).
 
     Raises:
         AlreadyProcessedError: another writer committed part of the batch meanwhile.
@@ -61,7 +64,7 @@ async def handle_batch(
     if not fresh and not new_rejects:
         return []
     states = await store.load({(f.trial_id, f.participant_id) for f in fresh})
-    result = _evaluate(fresh, states, consumer=consumer, out=out)
+    result = _evaluate(fresh, states, consumer=consumer, out=out, config=config)
     signals, dead = result.signals, [r.dead_letter for r in new_rejects] + result.dead
     signals.extend(r.signal for r in new_rejects if r.signal is not None)
     await store.commit(
@@ -91,12 +94,13 @@ def _evaluate(
     *,
     consumer: str,
     out: EventLog,
+    config: TrialConfig | None,
 ) -> _Evaluated:
     """Fold each fact, in delivery order, through the engine against its participant's state."""
     result = _Evaluated()
     for fact in fresh:
         key = (fact.trial_id, fact.participant_id)
-        outcome = engine.evaluate_guarded(states.get(key), fact)
+        outcome = engine.evaluate_guarded(states.get(key), fact, config)
         if outcome.state is not None and outcome.state != states.get(key):
             states[key] = result.changed[key] = outcome.state
         result.signals.extend(outcome.signals)

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     #: durable consumer is first created).
     #: Seconds before JetStream redelivers an unacknowledged batch (e.g. after a crash).
     rules_ack_wait: float = 10.0
+    #: Versioned trial configuration (thresholds and windows of the clinical rules); None =
+    #: the packaged services/rules/trial_config/NCT01724398.v1.toml.
+    trial_config: Path | None = None
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: str = "INFO"
 

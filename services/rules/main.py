@@ -22,6 +22,7 @@ from schemas import DUPLICATE_WINDOW_SECONDS, RULES_DURABLE, Subjects
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
 from services.rules.adapters.nats_routes import build_handler
 from services.rules.adapters.relay import OutboxRelay
+from services.rules.adapters.trial_config import load_trial_config
 from services.rules.config import Settings
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class RulesService:
 
     def __init__(self, settings: Settings, *, store: RulesStore | None = None) -> None:
         self.settings = settings
+        self.trial_config = load_trial_config(settings.trial_config)
         self.subjects = Subjects(settings.namespace)
         signal_subject = self.subjects.signal_subject("signal_raised")
         self.store: RulesStore = store or DuckDBRulesStore(
@@ -62,7 +64,12 @@ class RulesService:
         except BaseException:
             await self.stop()  # leave nothing half-started behind
             raise
-        log.info("service_started", service="rules", namespace=self.settings.namespace)
+        log.info(
+            "service_started",
+            service="rules",
+            namespace=self.settings.namespace,
+            config_version=self.trial_config.version,
+        )
 
     async def _connect(self) -> JetStreamContext:
         self._broker = NatsBroker(self.settings.nats_url)
@@ -80,7 +87,11 @@ class RulesService:
     def _launch(self, js: JetStreamContext) -> None:
         self._relay = OutboxRelay(self.store, js, stream=self.subjects.signals_stream, log=log)
         handler = build_handler(
-            store=self.store, consumer=RULES_DURABLE, log=log, on_committed=self._relay.wake
+            store=self.store,
+            consumer=RULES_DURABLE,
+            log=log,
+            on_committed=self._relay.wake,
+            config=self.trial_config,
         )
 
         async def observed(deliveries: Sequence[Delivery]) -> None:

@@ -40,8 +40,12 @@ def test_demo_runs_the_feed_through_embedded_nats_and_writes_the_emails(tmp_path
     assert sent is not None, output[-3000:]
     assert int(sent.group(1)) == int(sent.group(2)) == len(emails) > 0
     assert "SAE-01" in output
+    subjects = [
+        message_from_bytes(p.read_bytes(), policy=default_policy)["Subject"] for p in emails
+    ]
+    assert any(s.startswith("[U0 SAE]") for s in subjects)
     for path in emails:
         message = message_from_bytes(path.read_bytes(), policy=default_policy)
-        assert message["Subject"].startswith("[U0 ")
+        assert message["Subject"][:4] in {"[U0 ", "[U1 ", "[U2 "}
         assert re.search(r"\bP-\d{3}\b", message["Subject"])
     assert (tmp_path / "data" / "nats" / "nats-server.conf").exists()

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from kit.jetstream import BatchHandler, Delivery
 from schemas import FACT_ADAPTER, ClinicalFact
 from services.rules import app
+from services.rules.core.config import TrialConfig
 from services.rules.core.signals import derived_id, system_signal
 from services.rules.ports import DeadLetter, EventLog, Rejected, StateStore
 
@@ -31,6 +32,7 @@ def build_handler(
     consumer: str,
     log: EventLog,
     on_committed: Callable[[], None] = lambda: None,
+    config: TrialConfig | None = None,
 ) -> BatchHandler:
     """Return the BatchConsumer handler: decode, evaluate, commit, then wake the relay."""
 
@@ -44,7 +46,7 @@ def build_handler(
             else:
                 facts.append(decoded)
         signals = await app.handle_batch(
-            facts, consumer=consumer, store=store, rejected=rejected, log=log
+            facts, consumer=consumer, store=store, rejected=rejected, log=log, config=config
         )
         if signals:
             on_committed()

@@ -17,3 +17,7 @@ class TransientError(RulesError):
 
 class AlreadyProcessedError(RulesError):
     """A tracked input was committed before; a normal outcome of at-least-once delivery."""
+
+
+class ConfigurationError(RulesError):
+    """The trial configuration file is missing, unreadable or invalid: do not start."""

@@ -1,21 +1,59 @@
-"""Per-participant projection the rules read (core layer): frozen, JSON round-trippable."""
+"""Per-participant projection the rules read (core layer): frozen, JSON round-trippable.
+
+Histories are bounded: `observations` and non-protocol `procedures` are pruned by clinical
+time relative to the newest fact seen (`clock`), keeping each kind's longest rule window
+plus the late-data allowance (see `projection.retention`); alert `episodes` likewise. AEs,
+UC-MSC infusions and plasma exchanges are kept whole (few per participant by protocol).
+"""
 
 from __future__ import annotations
 
-import json
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 
 @dataclass(frozen=True, slots=True)
 class Procedure:
-    """A protocol procedure as the rules need it: what, when it started, which fact said so."""
+    """A treatment as the rules need it: what, its start (and end), which fact said so."""
 
     treatment: str
     started_at: datetime
     event_id: UUID
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One measured value in canonical SI units at a clinical time (lab, vital or WH grade).
+
+    `kind` is the rules' name for it (e.g. "hb" g/L, "temp" °C, "wh" West Haven grade);
+    `low`/`high` are the reporting laboratory's reference limits when it sent them.
+    """
+
+    kind: str
+    at: datetime
+    value: float
+    event_id: UUID
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """An alert episode of one rule family (RULES.md §0.2: re-fire only on escalation).
+
+    Findings within `refire_quiet_hours` of the episode join it; only a finding of a higher
+    `level` than the episode's fires again. `fired_by`/`fired_at` name the last firing.
+    """
+
+    family: str
+    first_at: datetime
+    last_at: datetime
+    level: int
+    fired_by: UUID
+    fired_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +71,9 @@ class AdverseEventState:
     onset_at: datetime
     awareness_at: datetime | None
     event_ids: tuple[UUID, ...]
+    meddra_llt_code: str | None = None
+    #: The fact that first made the AE serious (the one SAE-01 fired on), if any.
+    serious_since: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +99,9 @@ class ParticipantState:
     adverse_events: tuple[AdverseEventState, ...] = ()  # sorted by ae_ref
     death: DeathInfo | None = None
     raised: frozenset[str] = field(default_factory=frozenset)
+    observations: tuple[Observation, ...] = ()  # sorted by (at, kind, event_id)
+    episodes: tuple[Episode, ...] = ()  # sorted by (family, first_at)
+    clock: datetime | None = None  # newest clinical time seen (never past its recording)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -78,96 +122,36 @@ class ParticipantState:
         """Return a copy that remembers `key` as signalled."""
         return replace(self, raised=self.raised | {key})
 
+    def series(self, *kinds: str) -> tuple[Observation, ...]:
+        """Observations of the given kinds, oldest first."""
+        return tuple(o for o in self.observations if o.kind in kinds)
+
+    def observed_in(
+        self, event_id: UUID, *kinds: str, at: datetime | None = None
+    ) -> tuple[Observation, ...]:
+        """Observations of these kinds that the fact `event_id` contributed.
+
+        `at`, when known, is their clinical time: only observations at that time are looked
+        at (the tuple is sorted by time), which keeps this cheap on long histories.
+        """
+        pool = self.observations
+        if at is not None:
+            pool = pool[bisect_left(pool, at, key=_time) : bisect_right(pool, at, key=_time)]
+        return tuple(o for o in pool if o.kind in kinds and o.event_id == event_id)
+
     def to_json(self) -> str:
         """Serialise deterministically (sorted keys, no spaces) for storage."""
-        return json.dumps(_encode(self), sort_keys=True, separators=(",", ":"))
+        from services.rules.core._state_codec import encode_state
+
+        return encode_state(self)
 
     @classmethod
     def from_json(cls, text: str) -> ParticipantState:
-        """Rebuild a state written by `to_json`."""
-        return _decode(json.loads(text))
+        """Rebuild a state written by `to_json` (states stored before a field existed too)."""
+        from services.rules.core._state_codec import decode_state
+
+        return decode_state(text)
 
 
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _encode(state: ParticipantState) -> dict[str, Any]:
-    death = state.death
-    return {
-        "trial_id": state.trial_id,
-        "participant_id": state.participant_id,
-        "site_id": state.site_id,
-        "arm": state.arm,
-        "enrolled_at": None if state.enrolled_at is None else state.enrolled_at.isoformat(),
-        "procedures": [
-            [p.treatment, p.started_at.isoformat(), str(p.event_id)] for p in state.procedures
-        ],
-        "adverse_events": [_encode_ae(ae) for ae in state.adverse_events],
-        "death": None
-        if death is None
-        else {
-            "died_at": death.died_at.isoformat(),
-            "event_id": str(death.event_id),
-            "cause_category": death.cause_category,
-            "related_ae_ref": death.related_ae_ref,
-        },
-        "raised": sorted(state.raised),
-    }
-
-
-def _encode_ae(ae: AdverseEventState) -> dict[str, Any]:
-    return {
-        "ae_ref": ae.ae_ref,
-        "term": ae.term,
-        "ctcae_grade": ae.ctcae_grade,
-        "seriousness_criteria": list(ae.seriousness_criteria),
-        "planned_admission_for_procedure": ae.planned_admission_for_procedure,
-        "relatedness_uc_msc": ae.relatedness_uc_msc,
-        "expectedness": ae.expectedness,
-        "outcome": ae.outcome,
-        "onset_at": ae.onset_at.isoformat(),
-        "awareness_at": None if ae.awareness_at is None else ae.awareness_at.isoformat(),
-        "event_ids": [str(event_id) for event_id in ae.event_ids],
-    }
-
-
-def _decode_ae(raw: dict[str, Any]) -> AdverseEventState:
-    return AdverseEventState(
-        ae_ref=raw["ae_ref"],
-        term=raw["term"],
-        ctcae_grade=raw["ctcae_grade"],
-        seriousness_criteria=tuple(raw["seriousness_criteria"]),
-        planned_admission_for_procedure=raw["planned_admission_for_procedure"],
-        relatedness_uc_msc=raw["relatedness_uc_msc"],
-        expectedness=raw["expectedness"],
-        outcome=raw["outcome"],
-        onset_at=datetime.fromisoformat(raw["onset_at"]),
-        awareness_at=_dt(raw["awareness_at"]),
-        event_ids=tuple(UUID(event_id) for event_id in raw["event_ids"]),
-    )
-
-
-def _decode(raw: dict[str, Any]) -> ParticipantState:
-    death = raw["death"]
-    return ParticipantState(
-        trial_id=raw["trial_id"],
-        participant_id=raw["participant_id"],
-        site_id=raw["site_id"],
-        arm=raw["arm"],
-        enrolled_at=_dt(raw["enrolled_at"]),
-        procedures=tuple(
-            Procedure(treatment, datetime.fromisoformat(started), UUID(event_id))
-            for treatment, started, event_id in raw["procedures"]
-        ),
-        adverse_events=tuple(_decode_ae(ae) for ae in raw["adverse_events"]),
-        death=None
-        if death is None
-        else DeathInfo(
-            died_at=datetime.fromisoformat(death["died_at"]),
-            event_id=UUID(death["event_id"]),
-            cause_category=death["cause_category"],
-            related_ae_ref=death["related_ae_ref"],
-        ),
-        raised=frozenset(raw["raised"]),
-    )
+def _time(observation: Observation) -> datetime:
+    return observation.at

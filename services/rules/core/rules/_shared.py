@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from schemas import Causality, ClinicalFact, Expectedness, Outcome, SeriousnessCriterion
+from schemas import (
+    AdverseEventReported,
+    AdverseEventUpdated,
+    Causality,
+    ClinicalFact,
+    Expectedness,
+    FactCorrected,
+    Outcome,
+    SeriousnessCriterion,
+)
 from services.rules.core.state import AdverseEventState, ParticipantState
 
 #: Criteria a protocol-planned admission for UC-MSC/PE does not count for (RULES.md SAE-01 [DC]).
 #: A planned admission that is *prolonged* by the AE is still serious (ICH E2A "prolongation").
 _PLANNED_ADMISSION_EXEMPT = frozenset({SeriousnessCriterion.HOSPITALISATION.value})
+_AE_FACTS = (AdverseEventReported, AdverseEventUpdated, FactCorrected)
 SUSPECTED = frozenset(
     {Causality.POSSIBLE.value, Causality.PROBABLE.value, Causality.DEFINITE.value}
 )
@@ -17,6 +27,8 @@ SUSPECTED = frozenset(
 
 def touched_ae(state: ParticipantState, fact: ClinicalFact) -> AdverseEventState | None:
     """Return the AE whose values `fact` just set (report, update or correction), if any."""
+    if not isinstance(fact, _AE_FACTS):
+        return None
     return next((ae for ae in state.adverse_events if fact.event_id in ae.event_ids), None)
 
 

@@ -1,0 +1,102 @@
+"""How long the projection keeps each kind of history, and the pruning (core layer; pure).
+
+A fact arriving late, with clinical time t, needs the history its rules read around t. The
+projection keeps every kind for its longest window plus `late_data_allowance_days` before
+the newest clinical time seen, so any fact up to that late is evaluated against a complete
+history; an older one is still evaluated, against what is left (AEs and protocol procedures
+are never pruned, so the AE-route rules and VB-05's 42 days see everything).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from services.rules.core.config import TrialConfig, days, hours
+from services.rules.core.state import Observation, ParticipantState, Procedure
+
+
+@lru_cache(maxsize=8)
+def retention(config: TrialConfig) -> tuple[dict[str, timedelta], timedelta]:
+    """Per-kind retention, and the default for other kinds and for non-protocol treatments."""
+    he, vb, inf, proc = config.he, config.bleeding, config.infection, config.procedures
+    allowance = days(config.alerting.late_data_allowance_days)
+    window_24h = max(inf.sirs_window_hours, inf.qsofa_window_hours, vb.hb_drop_window_hours)
+    haemodynamic = (
+        max(
+            proc.ir_msc_hours + proc.assumed_msc_minutes / 60,
+            proc.ir_pe_hours + proc.assumed_pe_minutes / 60,
+        )
+        + proc.baseline_lookback_hours
+    )
+    windows = {
+        "wh": days(he.new_onset_lookback_days) + hours(inf.qsofa_window_hours),
+        "hb": hours(vb.hb_drop_window_hours),
+        "temp": hours(max(inf.sirs_window_hours, inf.biomarker_window_hours)),
+        "hr": hours(max(inf.sirs_window_hours, haemodynamic)),
+        "rr": hours(max(inf.sirs_window_hours, inf.qsofa_window_hours)),
+        "wbc": hours(inf.sirs_window_hours),
+        "sbp": hours(max(inf.qsofa_window_hours, haemodynamic)),
+        "spo2": hours(haemodynamic),
+        "map": hours(haemodynamic),
+        "gcs": hours(inf.qsofa_window_hours),
+        "lactate": hours(inf.qsofa_window_hours),
+        "ammonia": hours(he.ammonia_window_hours),
+        "sodium": hours(he.precipitant_window_hours),
+        "potassium": hours(he.precipitant_window_hours),
+        "platelets": hours(vb.pe_risk_lookback_hours),
+        "inr": hours(vb.pe_risk_lookback_hours),
+        "pct": hours(inf.biomarker_window_hours),
+        "crp": hours(inf.crp_window_hours + inf.biomarker_window_hours),
+        "culture": hours(inf.catheter_culture_window_hours),
+        "episode": hours(
+            max(
+                config.alerting.refire_quiet_hours,
+                he.precipitant_window_hours,
+                inf.catheter_culture_window_hours,
+            )
+        ),
+    }
+    return {kind: span + allowance for kind, span in windows.items()}, hours(window_24h) + allowance
+
+
+def prune(
+    state: ParticipantState, horizon: dict[str, timedelta], *, default: timedelta
+) -> ParticipantState:
+    """Drop observations, non-protocol treatments and episodes no rule window can reach.
+
+    `horizon[kind]` is how far before the newest clinical time (`state.clock`) a kind is
+    still needed (its longest window plus the late-data allowance); `default` covers the rest.
+    """
+    clock = state.clock
+    if clock is None:
+        return state
+    shortest = min(default, *horizon.values())
+    split = bisect_left(state.observations, clock - shortest, key=_time)
+    old = state.observations[:split]  # only these can be past their kind's retention
+    kept = tuple(o for o in old if o.at >= clock - horizon.get(o.kind, default))
+    procedures = tuple(
+        p for p in state.procedures if p.treatment in _PROTOCOL or _end(p) >= clock - default
+    )
+    episodes = tuple(e for e in state.episodes if e.last_at >= clock - horizon["episode"])
+    if (len(kept), len(procedures), len(episodes)) == (
+        len(old),
+        len(state.procedures),
+        len(state.episodes),
+    ):
+        return state
+    observations = kept + state.observations[split:]
+    return replace(state, observations=observations, procedures=procedures, episodes=episodes)
+
+
+def _time(o: Observation) -> datetime:
+    return o.at
+
+
+_PROTOCOL = frozenset({"uc_msc_infusion", "plasma_exchange"})
+
+
+def _end(procedure: Procedure) -> datetime:
+    return procedure.ended_at or procedure.started_at

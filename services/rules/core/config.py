@@ -1,0 +1,186 @@
+"""Trial configuration the clinical rules read (core layer): RULES.md [DC] defaults as data.
+
+Every threshold and window RULES.md tags [DC] lives here with its default, so the sponsor can
+change it in the versioned trial file (`trial_config/<trial>.v<n>.toml`) without touching a
+rule. Rules receive a `TrialConfig` from the engine; nothing reads a global. The version is
+stamped on every signal as `config_version`, so an auditor knows which numbers fired it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class HepaticEncephalopathyConfig:
+    """RULES.md §2: HE-01 lookback, HE-02 window, HE-04 ammonia and HE-05 precipitant windows."""
+
+    new_onset_lookback_days: float = 14.0
+    worsening_window_hours: float = 72.0
+    ammonia_window_hours: float = 24.0
+    precipitant_window_hours: float = 72.0
+    sodium_low_mmol_l: float = 125.0
+
+
+@dataclass(frozen=True, slots=True)
+class BleedingConfig:
+    """RULES.md §3: Hb drops (Baveno V / ISTH 2022), transfusion threshold, rebleed, PE risk."""
+
+    hb_drop_window_hours: float = 24.0
+    hb_major_drop_g_l: float = 30.0
+    hb_minor_drop_g_l: float = 20.0
+    hb_low_g_l: float = 70.0
+    rebleed_window_days: float = 42.0
+    #: Two bleeding AEs closer than this are one episode coded twice (e.g. haematemesis and
+    #: melaena), not a rebleed [DC]; 0 applies RULES.md VB-05 literally.
+    rebleed_min_gap_hours: float = 24.0
+    pe_risk_lookback_hours: float = 24.0
+    pe_risk_platelets_e9_l: float = 50.0
+    pe_risk_inr: float = 2.5
+
+
+@dataclass(frozen=True, slots=True)
+class InfectionConfig:
+    """RULES.md §4.2-4.3: fever, SIRS, qSOFA, SBP, biomarkers, catheter infection."""
+
+    fever_c: float = 38.0
+    fever_high_c: float = 40.0
+    sirs_window_hours: float = 24.0
+    sirs_temperature_high_c: float = 38.0
+    sirs_temperature_low_c: float = 36.0
+    sirs_heart_rate: float = 90.0
+    sirs_respiratory_rate: float = 20.0
+    sirs_wbc_high_e9_l: float = 12.0
+    sirs_wbc_low_e9_l: float = 4.0
+    qsofa_window_hours: float = 24.0
+    qsofa_respiratory_rate: float = 22.0
+    qsofa_systolic_bp: float = 100.0
+    qsofa_gcs_normal: float = 15.0
+    shock_lactate_mmol_l: float = 2.0
+    sbp_ascitic_pmn_e9_l: float = 0.25
+    biomarker_window_hours: float = 24.0
+    pct_ng_ml: float = 0.5
+    crp_ratio: float = 2.0
+    crp_window_hours: float = 48.0
+    catheter_culture_window_hours: float = 72.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProcedureConfig:
+    """RULES.md §4.1, §4.4, §4.5: procedure windows and reaction thresholds."""
+
+    ir_msc_hours: float = 24.0
+    ir_pe_hours: float = 6.0
+    inf_msc_days: float = 7.0
+    inf_pe_hours: float = 72.0
+    thromboembolic_days: float = 7.0
+    #: Used only when a TreatmentAdministered carries no `ended_at` [DC]: UC-MSC runs over
+    #: 30 min (protocol); a 2000 mL exchange takes about three hours.
+    assumed_msc_minutes: float = 30.0
+    assumed_pe_minutes: float = 180.0
+    baseline_lookback_hours: float = 24.0
+    sbp_low: float = 90.0
+    sbp_fall: float = 40.0
+    spo2_low: float = 90.0
+    heart_rate_high: float = 120.0
+    map_low: float = 65.0
+    ica_lln_default_mmol_l: float = 1.12
+    ica_grade2_mmol_l: float = 1.0
+    ica_grade3_mmol_l: float = 0.9
+    ica_grade4_mmol_l: float = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class AlertingConfig:
+    """RULES.md §0.2: re-fire policy, lateness, consolidation and history retention."""
+
+    refire_quiet_hours: float = 72.0
+    late_after_hours: float = 24.0
+    #: A late fact whose clinical time is within this much of the newest fact still finds
+    #: every observation its windows need; older ones are pruned from the projection.
+    late_data_allowance_days: float = 7.0
+    #: When the report that makes an AE serious also fires an AE-route rule at U0 for the same
+    #: recipients as SAE-01, page once (SAE-01) and list the other for the DSMB (U3).
+    defer_ae_pages_to_sae01: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TrialConfig:
+    """All [DC] thresholds of one trial, with the RULES.md defaults."""
+
+    trial_id: str = "NCT01724398"
+    version: str = "NCT01724398.v1"
+    he: HepaticEncephalopathyConfig = field(default_factory=HepaticEncephalopathyConfig)
+    bleeding: BleedingConfig = field(default_factory=BleedingConfig)
+    infection: InfectionConfig = field(default_factory=InfectionConfig)
+    procedures: ProcedureConfig = field(default_factory=ProcedureConfig)
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> TrialConfig:
+        """Build a config from parsed TOML; unknown or mistyped keys raise ValueError."""
+        trial = _section(data, "trial", {"id", "config_version"})
+        unknown = set(data) - {"trial", *_SECTIONS}
+        if unknown:
+            raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
+        sections = {name: _build(kind, _table(data, name)) for name, kind in _SECTIONS.items()}
+        return cls(trial_id=str(trial["id"]), version=str(trial["config_version"]), **sections)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "he": HepaticEncephalopathyConfig,
+    "bleeding": BleedingConfig,
+    "infection": InfectionConfig,
+    "procedures": ProcedureConfig,
+    "alerting": AlertingConfig,
+}
+
+
+def hours(value: float) -> timedelta:
+    """Turn a configured number of hours into a timedelta."""
+    return timedelta(hours=value)
+
+
+def days(value: float) -> timedelta:
+    """Turn a configured number of days into a timedelta."""
+    return timedelta(days=value)
+
+
+def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, Mapping):
+        raise ValueError(f"[{name}] must be a table")  # noqa: TRY004 - one error type for the loader
+    return table
+
+
+def _section(data: Mapping[str, Any], name: str, required: set[str]) -> Mapping[str, Any]:
+    table = _table(data, name)
+    missing = required - set(table)
+    extra = set(table) - required
+    if missing or extra:
+        raise ValueError(f"[{name}] needs exactly: {', '.join(sorted(required))}")
+    return table
+
+
+def _build(kind: type[Any], table: Mapping[str, Any]) -> Any:  # noqa: ANN401 - a section
+    known = {f.name: f for f in fields(kind)}
+    unknown = set(table) - set(known)
+    if unknown:
+        raise ValueError(f"unknown keys for {kind.__name__}: {', '.join(sorted(unknown))}")
+    values: dict[str, float | bool] = {}
+    for name, value in table.items():
+        expects_bool = isinstance(known[name].default, bool)
+        if expects_bool != isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(
+                f"{kind.__name__}.{name}: expected {'a boolean' if expects_bool else 'a number'}"
+            )
+        if not expects_bool and value < 0:
+            raise ValueError(f"{kind.__name__}.{name}: must not be negative")
+        values[name] = value if expects_bool else float(value)
+    return kind(**values)
+
+
+DEFAULT_CONFIG = TrialConfig()

@@ -1,0 +1,164 @@
+"""Fold arriving facts into the participant projection (core layer; pure).
+
+`evolve` records what a fact says (enrolment, treatments, labs, vitals, West Haven grades,
+AEs, death, corrections); `_history.prune` bounds the histories afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from uuid import UUID
+
+from schemas import (
+    AdverseEventPayload,
+    AdverseEventReported,
+    AdverseEventUpdated,
+    ClinicalAssessmentRecorded,
+    ClinicalFact,
+    DeathRecorded,
+    FactCorrected,
+    LabResultRecorded,
+    ParticipantEnrolled,
+    TreatmentAdministered,
+    VitalSignsRecorded,
+)
+from services.rules.core._catalogue import HE_LLT, HE_TERMS, term_in
+from services.rules.core._observing import (
+    observations_of,
+    parse_observation_payload,
+    with_observations,
+)
+from services.rules.core.rules._shared import is_serious
+from services.rules.core.state import (
+    AdverseEventState,
+    DeathInfo,
+    Observation,
+    ParticipantState,
+    Procedure,
+)
+
+#: Most a CTCAE grade can say about West Haven (grade 5 = death; coma is WH 4).
+_MAX_WEST_HAVEN = 4
+
+
+def initial_state(fact: ClinicalFact) -> ParticipantState:
+    """State of a participant first seen in `fact` (possibly before enrolment: arm unknown)."""
+    return ParticipantState(fact.trial_id, fact.participant_id, fact.site_id)
+
+
+def evolve(state: ParticipantState | None, fact: ClinicalFact) -> ParticipantState:
+    """Update the projection with what `fact` says; facts the rules ignore leave it unchanged."""
+    current = _record(state or initial_state(fact), fact)
+    # The clock that prunes histories never runs ahead of when a fact was recorded, so one
+    # mistyped future date cannot wipe the history.
+    seen = min(fact.occurred_at, fact.recorded_at)
+    if current.clock is None or seen > current.clock:
+        current = replace(current, clock=seen)
+    return current
+
+
+def _record(current: ParticipantState, fact: ClinicalFact) -> ParticipantState:  # noqa: PLR0911 - one branch per fact type
+    if isinstance(fact, ParticipantEnrolled):
+        return replace(
+            current, arm=fact.payload.arm.value, enrolled_at=fact.occurred_at, site_id=fact.site_id
+        )
+    if isinstance(fact, TreatmentAdministered):
+        payload = fact.payload
+        procedure = Procedure(
+            payload.treatment.value, fact.occurred_at, fact.event_id, payload.ended_at
+        )
+        return replace(current, procedures=(*current.procedures, procedure))
+    if isinstance(fact, AdverseEventReported | AdverseEventUpdated):
+        prior = current.adverse_event(fact.payload.ae_ref)
+        event_ids = (*(() if prior is None else prior.event_ids), fact.event_id)
+        ae = ae_state(fact.payload, fact.occurred_at, event_ids)
+        return _with_ae(current, ae, prior, fact.event_id)
+    if isinstance(fact, LabResultRecorded | VitalSignsRecorded | ClinicalAssessmentRecorded):
+        return with_observations(
+            current, observations_of(fact.payload, fact.occurred_at, fact.event_id)
+        )
+    if isinstance(fact, DeathRecorded) and current.death is None:
+        info = DeathInfo(
+            fact.occurred_at,
+            fact.event_id,
+            fact.payload.cause_category,
+            fact.payload.related_ae_ref,
+        )
+        return replace(current, death=info)
+    if isinstance(fact, FactCorrected):
+        return _correct(current, fact)
+    return current
+
+
+def ae_state(
+    payload: AdverseEventPayload, onset_at: datetime, event_ids: tuple[UUID, ...]
+) -> AdverseEventState:
+    """Project an AE payload (report, update or corrected replacement)."""
+    return AdverseEventState(
+        ae_ref=payload.ae_ref,
+        term=payload.term,
+        ctcae_grade=payload.ctcae_grade,
+        seriousness_criteria=tuple(c.value for c in payload.seriousness_criteria),
+        planned_admission_for_procedure=payload.planned_admission_for_procedure,
+        relatedness_uc_msc=payload.relatedness_uc_msc.value,
+        expectedness=payload.expectedness.value,
+        outcome=payload.outcome.value,
+        onset_at=onset_at,
+        awareness_at=payload.awareness_at,
+        event_ids=event_ids,
+        meddra_llt_code=payload.meddra_llt_code,
+    )
+
+
+def is_he_ae(ae: AdverseEventState) -> bool:
+    """RULES.md HE-03: an AE reported as hepatic encephalopathy, encephalopathy or coma."""
+    return term_in(ae.term, ae.meddra_llt_code, terms=HE_TERMS, llts=HE_LLT)
+
+
+def _with_ae(
+    state: ParticipantState, ae: AdverseEventState, prior: AdverseEventState | None, event_id: UUID
+) -> ParticipantState:
+    """Store the AE; an HE AE whose grade rose also becomes a West Haven point (HE-03)."""
+    if prior is not None and (prior.serious_since is not None or is_serious(prior)):
+        since = prior.serious_since
+    else:
+        since = event_id if is_serious(ae) else None
+    ae = replace(ae, serious_since=since)
+    updated = state.with_adverse_event(ae)
+    if not is_he_ae(ae):
+        return updated
+    if prior is not None and is_he_ae(prior) and prior.ctcae_grade >= ae.ctcae_grade:
+        return updated
+    grade = float(min(ae.ctcae_grade, _MAX_WEST_HAVEN))  # WH1->G1 ... WH4->G4 [DC]
+    return with_observations(updated, (Observation("wh", ae.onset_at, grade, event_id),))
+
+
+def _correct(state: ParticipantState, fact: FactCorrected) -> ParticipantState:
+    """Apply a correction of an AE's latest report or of an observation-bearing fact.
+
+    An observation's correction replaces its values (under the correction's event id, so
+    the rules evaluate it as new); a retraction removes them. Corrections of other facts do
+    not change what the rules read yet.
+    """
+    target = fact.payload.supersedes_event_id
+    if any(o.event_id == target for o in state.observations):
+        return _correct_observations(state, fact)
+    ae = next((a for a in state.adverse_events if a.event_ids[-1] == target), None)
+    if ae is None or fact.payload.replacement is None:
+        return state
+    payload = AdverseEventPayload.model_validate(fact.payload.replacement)
+    corrected = ae_state(payload, ae.onset_at, (*ae.event_ids, fact.event_id))
+    return _with_ae(state, replace(corrected, ae_ref=ae.ae_ref), ae, fact.event_id)
+
+
+def _correct_observations(state: ParticipantState, fact: FactCorrected) -> ParticipantState:
+    target = fact.payload.supersedes_event_id
+    old = [o for o in state.observations if o.event_id == target]
+    kept = tuple(o for o in state.observations if o.event_id != target)
+    state = replace(state, observations=kept)
+    raw = fact.payload.replacement
+    if raw is None:
+        return state
+    payload = parse_observation_payload(raw)
+    return with_observations(state, observations_of(payload, old[0].at, fact.event_id))

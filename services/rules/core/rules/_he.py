@@ -1,0 +1,192 @@
+"""West Haven history reading shared by HE-01 and HE-02 (core layer), with HE-04/05 notes.
+
+Source: RULES.md §2. West Haven points come from ClinicalAssessmentRecorded and, through
+HE-03, from AEs coded hepatic encephalopathy / encephalopathy (LLT 10014625) / hepatic coma
+with the CTCAE grade mapped WH1->G1 ... WH4->G4 [DC]. HE-04 (ammonia, AASLD/EASL 2014) and
+HE-05 (precipitants) are annotations on the HE signal, never triggers of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from schemas import ClinicalFact, Urgency
+from services.rules.core.config import TrialConfig, days, hours
+from services.rules.core.projection import is_he_ae
+from services.rules.core.rules._alerting import INV_SO, Finding, Value, fresh, late_values
+from services.rules.core.state import AdverseEventState, Observation, ParticipantState
+
+OVERT = 2
+SEVERE = 3
+FAMILY = "HE"
+
+
+@dataclass(frozen=True, slots=True)
+class HEFinding:
+    """An HE-01/02 candidate: the new West Haven point and what it is compared with."""
+
+    point: Observation
+    previous: Observation | None
+    ae: AdverseEventState | None
+
+
+def new_points(state: ParticipantState, fact: ClinicalFact) -> tuple[Observation, ...]:
+    """West Haven points this fact contributed, after enrolment (baseline grades excluded)."""
+    points = fresh(state, fact, "wh")
+    if state.enrolled_at is None:
+        return points
+    return tuple(p for p in points if p.at >= state.enrolled_at)
+
+
+def previous(state: ParticipantState, point: Observation) -> Observation | None:
+    """The assessment just before `point` (the highest grade when several share a time)."""
+    earlier = [o for o in state.series("wh") if o.event_id != point.event_id and o.at <= point.at]
+    return max(earlier, key=lambda o: (o.at, o.value), default=None)
+
+
+def is_new_onset(state: ParticipantState, point: Observation, config: TrialConfig) -> bool:
+    """HE-01: WH >= 2 and every grade since randomisation or in the prior 14 d was <= 1.
+
+    An overt grade already known at or within the lookback after `point` (a later point that
+    fired first) makes this the same episode: a late fact does not start it again.
+    """
+    if point.value < OVERT:
+        return False
+    span = days(config.he.new_onset_lookback_days)
+    start = point.at - span
+    if state.enrolled_at is not None:
+        start = max(start, state.enrolled_at)
+    others = [o for o in state.series("wh") if o.event_id != point.event_id]
+    overt_before = any(start <= o.at < point.at and o.value >= OVERT for o in others)
+    overt_after = any(point.at <= o.at <= point.at + span and o.value >= OVERT for o in others)
+    return not (overt_before or overt_after)
+
+
+def is_worsening(point: Observation, prior: Observation | None, config: TrialConfig) -> bool:
+    """HE-02: an overt WH >= previous + 1 within 72 h, or any WH >= 3.
+
+    A rise within the covert grades (0 -> 1) is not "worsening HE" [DC]: RULES.md's test
+    vector expects the history [0, 1, 1] to be silent until the overt grade 2.
+    """
+    if point.value >= SEVERE:
+        return True
+    if prior is None or point.value < OVERT:
+        return False
+    recent = point.at - prior.at <= hours(config.he.worsening_window_hours)
+    return recent and point.value >= prior.value + 1
+
+
+def he_ae(state: ParticipantState, fact: ClinicalFact) -> AdverseEventState | None:
+    """The HE AE this fact reported (HE-03 route), if it was one."""
+    return next(
+        (ae for ae in state.adverse_events if fact.event_id in ae.event_ids and is_he_ae(ae)),
+        None,
+    )
+
+
+def finding(
+    state: ParticipantState,
+    fact: ClinicalFact,
+    he: HEFinding,
+    *,
+    rule: tuple[str, int, str],
+    config: TrialConfig,
+) -> Finding:
+    """Build the HE-01/02 finding with HE-04 and HE-05 annotations."""
+    rule_id, version, title = rule
+    grade = int(he.point.value)
+    notes, noted_ids = _annotations(state, he.point, config)
+    previous_grade = None if he.previous is None else int(he.previous.value)
+    values: dict[str, Value] = {
+        "west_haven_grade": grade,
+        "previous_west_haven_grade": previous_grade,
+        "route": "assessment" if he.ae is None else "adverse_event (HE-03)",
+        **({} if he.ae is None else {"ae_ref": he.ae.ae_ref, "ctcae_grade": he.ae.ctcae_grade}),
+        **notes,
+        **late_values(fact, config),
+    }
+    route = "West Haven assessment" if he.ae is None else f"AE {he.ae.ae_ref} '{he.ae.term}'"
+    reason = f"{route}: West Haven grade {grade}" + (
+        "" if previous_grade is None else f" (previous {previous_grade})"
+    )
+    evidence = (
+        fact.event_id,
+        *(() if he.previous is None else (he.previous.event_id,)),
+        *noted_ids,
+    )
+    return Finding(
+        rule_id,
+        version,
+        "hepatic_encephalopathy",
+        title,
+        Urgency.U0 if grade >= SEVERE else Urgency.U1,
+        INV_SO,
+        reason + _note_text(notes),
+        evidence,
+        values,
+        (fact.event_id,),
+    )
+
+
+def _annotations(
+    state: ParticipantState, point: Observation, config: TrialConfig
+) -> tuple[dict[str, Value], tuple[UUID, ...]]:
+    notes: dict[str, Value] = {}
+    ids: list[UUID] = []
+    ammonia = _nearest(state.series("ammonia"), point, config.he.ammonia_window_hours)
+    if ammonia is not None:
+        notes["ammonia_umol_l"] = ammonia.value
+        notes["ammonia_uln_umol_l"] = ammonia.high
+        notes["ammonia_interpretation"] = (
+            "no ULN reported"
+            if ammonia.high is None
+            else "supportive"
+            if ammonia.value > ammonia.high
+            else "normal ammonia: re-evaluate diagnosis"
+        )
+        ids.append(ammonia.event_id)
+    found, found_ids = _precipitants(state, point, config)
+    notes["precipitants"] = ", ".join(found) or None
+    return notes, (*ids, *found_ids)
+
+
+def _nearest(
+    series: tuple[Observation, ...], point: Observation, within: float
+) -> Observation | None:
+    span = hours(within)
+    near = [o for o in series if abs(o.at - point.at) <= span]
+    return min(near, key=lambda o: (abs(o.at - point.at), -o.at.timestamp()), default=None)
+
+
+def _precipitants(
+    state: ParticipantState, point: Observation, config: TrialConfig
+) -> tuple[list[str], list[UUID]]:
+    """HE-05: infection/bleeding alerts, Na < 125 mmol/L or K < LLN within ±72 h [DC]."""
+    span = hours(config.he.precipitant_window_hours)
+    found = sorted(
+        {
+            e.family
+            for e in state.episodes
+            if e.family.startswith(("INF-", "VB-"))
+            and e.first_at - span <= point.at <= e.last_at + span
+        }
+    )
+    ids: list[UUID] = []
+    near = [o for o in state.observations if abs(o.at - point.at) <= span]
+    sodium = [o for o in near if o.kind == "sodium" and o.value < config.he.sodium_low_mmol_l]
+    potassium = [o for o in near if o.kind == "potassium" and o.low is not None and o.value < o.low]
+    for label, hits in (("Na<125", sodium), ("K<LLN", potassium)):
+        if hits:
+            found.append(label)
+            ids.append(hits[-1].event_id)
+    return found, ids
+
+
+def _note_text(notes: dict[str, Value]) -> str:
+    parts = []
+    if "ammonia_interpretation" in notes:
+        parts.append(f"ammonia {notes['ammonia_umol_l']} µmol/L: {notes['ammonia_interpretation']}")
+    if notes.get("precipitants"):
+        parts.append(f"possible precipitants: {notes['precipitants']}")
+    return "" if not parts else "; " + "; ".join(parts)
