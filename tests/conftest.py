@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from email.policy import default as default_policy
+from pathlib import Path
 from uuid import uuid4
 
 import nats
@@ -21,7 +22,9 @@ import structlog
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from safetymon.runner import Stack, start_stack
 from schemas import Subjects
+from tests.factories import ROUTING
 
 NATS_URL = os.environ.get("SAFETYMON_NATS_URL", "nats://127.0.0.1:4222")
 
@@ -137,3 +140,33 @@ def _reset_structlog() -> Iterator[None]:
     yield
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def stack_environment(
+    tmp_path: Path,
+    nats_url: str,
+    namespace: str,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    """Point the runner at the real NATS, the test SMTP server and the test routing file."""
+    routing = tmp_path / "routing.toml"
+    routing.write_text(ROUTING)
+    for key, value in {
+        "SAFETYMON_NATS_URL": nats_url,
+        "SAFETYMON_NAMESPACE": namespace,
+        "SAFETYMON_SMTP_HOST": smtp_server.host,
+        "SAFETYMON_SMTP_PORT": str(smtp_server.port),
+        "SAFETYMON_ROUTING": str(routing),
+    }.items():
+        monkeypatch.setenv(key, value)
+    return tmp_path / "data"
+
+
+@pytest.fixture
+async def stack(stack_environment: Path) -> AsyncIterator[Stack]:
+    """The three services in this process, as `safetymon up` runs them."""
+    running = await start_stack(data_dir=stack_environment, http_port=0)
+    yield running
+    await running.stop()

@@ -7,6 +7,27 @@ from uuid import uuid4
 
 TRIAL = "NCT01724398"
 
+#: Routing file used by the pipeline tests: two sites, safety officer and DSMB chair.
+ROUTING = """
+version = 1
+[roles.safety_officer]
+addresses = ["so@trial.example"]
+urgencies = ["U0", "U1", "U2"]
+[roles.dsmb_chair]
+addresses = ["chair@dsmb.example"]
+urgencies = ["U0"]
+[sites.S01.investigator]
+addresses = ["pi@s01.example", "oncall@s01.example"]
+urgencies = ["U0", "U1"]
+[sites.S02.investigator]
+addresses = ["pi@s02.example"]
+urgencies = ["U0", "U1"]
+"""
+EXPECTED_PER_SITE = {
+    "S01": {"so@trial.example", "pi@s01.example", "oncall@s01.example"},
+    "S02": {"so@trial.example", "pi@s02.example"},
+}
+
 
 def unique(prefix: str) -> str:
     """A code no other test uses (parallel and real-broker runs never collide)."""

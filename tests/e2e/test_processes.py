@@ -19,30 +19,11 @@ import httpx
 import pytest
 
 from tests.conftest import SmtpServer, free_port
-from tests.factories import sae, unique
+from tests.factories import EXPECTED_PER_SITE, ROUTING, sae, unique
 
 pytestmark = pytest.mark.e2e
 
 SAFETYMON = str(Path(sys.executable).parent / "safetymon")
-ROUTING = """
-version = 1
-[roles.safety_officer]
-addresses = ["so@trial.example"]
-urgencies = ["U0", "U1", "U2"]
-[roles.dsmb_chair]
-addresses = ["chair@dsmb.example"]
-urgencies = ["U0"]
-[sites.S01.investigator]
-addresses = ["pi@s01.example", "oncall@s01.example"]
-urgencies = ["U0", "U1"]
-[sites.S02.investigator]
-addresses = ["pi@s02.example"]
-urgencies = ["U0", "U1"]
-"""
-EXPECTED_PER_SITE = {
-    "S01": {"so@trial.example", "pi@s01.example", "oncall@s01.example"},
-    "S02": {"so@trial.example", "pi@s02.example"},
-}
 
 
 class Processes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,38 +26,9 @@ from safetymon.cli import app
 from safetymon.runner import Stack, start_stack
 from services.notify.adapters.audit_export import snapshot_subject
 from tests.conftest import SmtpServer
-from tests.e2e.test_processes import EXPECTED_PER_SITE, ROUTING
-from tests.factories import enrolment, lab, sae, unique
+from tests.factories import EXPECTED_PER_SITE, enrolment, lab, sae, unique
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def environment(
-    tmp_path: Path,
-    nats_url: str,
-    namespace: str,
-    smtp_server: SmtpServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Path:
-    routing = tmp_path / "routing.toml"
-    routing.write_text(ROUTING)
-    for key, value in {
-        "SAFETYMON_NATS_URL": nats_url,
-        "SAFETYMON_NAMESPACE": namespace,
-        "SAFETYMON_SMTP_HOST": smtp_server.host,
-        "SAFETYMON_SMTP_PORT": str(smtp_server.port),
-        "SAFETYMON_ROUTING": str(routing),
-    }.items():
-        monkeypatch.setenv(key, value)
-    return tmp_path / "data"
-
-
-@pytest.fixture
-async def stack(environment: Path) -> AsyncIterator[Stack]:
-    running = await start_stack(data_dir=environment, http_port=0)
-    yield running
-    await running.stop()
 
 
 async def _feed(stack: Stack, smtp_server: SmtpServer) -> int:
@@ -202,16 +172,16 @@ async def test_an_export_into_a_non_empty_directory_is_refused(
 
 
 async def test_the_offline_export_after_stopping_gives_the_same_chain_heads(
-    environment: Path, smtp_server: SmtpServer, nats_url: str, namespace: str, tmp_path: Path
+    stack_environment: Path, smtp_server: SmtpServer, nats_url: str, namespace: str, tmp_path: Path
 ) -> None:
-    running = await start_stack(data_dir=environment, http_port=0)
+    running = await start_stack(data_dir=stack_environment, http_port=0)
     try:
         await _feed(running, smtp_server)
         online = await _export(running, tmp_path / "online", nats_url, namespace)
     finally:
         await running.stop()
 
-    offline = export_offline(environment, tmp_path / "offline")
+    offline = export_offline(stack_environment, tmp_path / "offline")
     code, report = _verify(tmp_path / "offline")
 
     assert online.exit_code == 0, online.output

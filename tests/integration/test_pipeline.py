@@ -3,41 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from safetymon.runner import Stack, start_stack
+from safetymon.runner import Stack
 from tests.conftest import SmtpServer
-from tests.e2e.test_processes import EXPECTED_PER_SITE, ROUTING
-from tests.factories import enrolment, sae, submission, unique
+from tests.factories import EXPECTED_PER_SITE, enrolment, sae, submission, unique
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def stack(
-    tmp_path: Path,
-    nats_url: str,
-    namespace: str,
-    smtp_server: SmtpServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[Stack]:
-    routing = tmp_path / "routing.toml"
-    routing.write_text(ROUTING)
-    for key, value in {
-        "SAFETYMON_NATS_URL": nats_url,
-        "SAFETYMON_NAMESPACE": namespace,
-        "SAFETYMON_SMTP_HOST": smtp_server.host,
-        "SAFETYMON_SMTP_PORT": str(smtp_server.port),
-        "SAFETYMON_ROUTING": str(routing),
-    }.items():
-        monkeypatch.setenv(key, value)
-    running = await start_stack(data_dir=tmp_path / "data", http_port=0)
-    yield running
-    await running.stop()
 
 
 async def _post(stack: Stack, items: object) -> httpx.Response:
