@@ -86,7 +86,10 @@ async def main() -> None:
     from kit.logging import configure_logging
     from safetymon.runner import start_stack
 
-    configure_logging("console", level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"))
+    configure_logging(
+        os.environ.get("BENCH_LOG_FORMAT", "console"),  # type: ignore[arg-type] # checked by structlog
+        level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+    )
     stack = await start_stack(data_dir=Path(tempfile.mkdtemp(prefix="bench-latency-")), http_port=0)
     run = uuid4().hex[:8]
     sent: dict[str, float] = {}
