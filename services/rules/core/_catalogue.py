@@ -27,6 +27,15 @@ LAB_KINDS: Final[dict[str, tuple[str, str]]] = {
     "1988-5": ("crp", "mg/L"),
     "2524-7": ("lactate", "mmol/L"),
     "600-7": ("culture", "1"),
+    # RULES.md §5-§7 (MELD, CLIF-C OF, KDIGO, CTCAE): both bilirubin and creatinine codes
+    # normalise to µmol/L at ingest.
+    "1975-2": ("bilirubin", "umol/L"),
+    "14631-6": ("bilirubin", "umol/L"),
+    "2160-0": ("creatinine", "umol/L"),
+    "14682-9": ("creatinine", "umol/L"),
+    "1742-6": ("alt", "U/L"),
+    "1920-8": ("ast", "U/L"),
+    "751-8": ("neutrophils", "10*9/L"),
 }
 #: Neutrophils (751-8) on an ascitic-fluid specimen = ascitic PMN count (RULES.md §0.5 found
 #: no LOINC for it; the specimen field carries the distinction) [DC].

@@ -22,6 +22,10 @@ from services.rules.core.state import Observation, ParticipantState, Procedure
 def retention(config: TrialConfig) -> tuple[dict[str, timedelta], timedelta]:
     """Per-kind retention, and the default for other kinds and for non-protocol treatments."""
     he, vb, inf, proc = config.he, config.bleeding, config.infection, config.procedures
+    liver, aki = config.liver, config.aki
+    # MELD at every point of the LFP-02 lookback needs its inputs from 48 h before it.
+    meld_span = days(liver.meld_lowest_lookback_days) + hours(liver.meld_inputs_within_hours)
+    organ_span = hours(liver.of_current_hours)
     allowance = days(config.alerting.late_data_allowance_days)
     window_24h = max(inf.sirs_window_hours, inf.qsofa_window_hours, vb.hb_drop_window_hours)
     haemodynamic = (
@@ -32,7 +36,7 @@ def retention(config: TrialConfig) -> tuple[dict[str, timedelta], timedelta]:
         + proc.baseline_lookback_hours
     )
     windows = {
-        "wh": days(he.new_onset_lookback_days) + hours(inf.qsofa_window_hours),
+        "wh": max(days(he.new_onset_lookback_days) + hours(inf.qsofa_window_hours), organ_span),
         "hb": hours(vb.hb_drop_window_hours),
         "temp": hours(max(inf.sirs_window_hours, inf.biomarker_window_hours)),
         "hr": hours(max(inf.sirs_window_hours, haemodynamic)),
@@ -47,7 +51,9 @@ def retention(config: TrialConfig) -> tuple[dict[str, timedelta], timedelta]:
         "sodium": hours(he.precipitant_window_hours),
         "potassium": hours(he.precipitant_window_hours),
         "platelets": hours(vb.pe_risk_lookback_hours),
-        "inr": hours(vb.pe_risk_lookback_hours),
+        "inr": max(hours(vb.pe_risk_lookback_hours), meld_span, organ_span),
+        "bilirubin": max(meld_span, organ_span),
+        "creatinine": max(meld_span, organ_span, days(aki.baseline_window_days)),
         "pct": hours(inf.biomarker_window_hours),
         "crp": hours(inf.crp_window_hours + inf.biomarker_window_hours),
         "culture": hours(inf.catheter_culture_window_hours),

@@ -59,10 +59,7 @@ def _encode(state: ParticipantState) -> dict[str, Any]:
             "related_ae_ref": death.related_ae_ref,
         },
         "raised": sorted(state.raised),
-        "observations": [
-            [o.kind, o.at.isoformat(), o.value, str(o.event_id), o.low, o.high]
-            for o in state.observations
-        ],
+        "observations": [_encode_observation(o) for o in state.observations],
         "episodes": [
             [
                 e.family,
@@ -75,7 +72,18 @@ def _encode(state: ParticipantState) -> dict[str, Any]:
             for e in state.episodes
         ],
         "clock": _iso(state.clock),
+        # Written only when set, so states without them keep their stored bytes.
+        **({} if state.baseline_meld is None else {"baseline_meld": state.baseline_meld}),
+        **(
+            {"baselines": [_encode_observation(o) for o in state.baselines]}
+            if state.baselines
+            else {}
+        ),
     }
+
+
+def _encode_observation(o: Observation) -> list[Any]:
+    return [o.kind, o.at.isoformat(), o.value, str(o.event_id), o.low, o.high]
 
 
 def _encode_procedure(p: Procedure) -> list[str | None]:
@@ -168,4 +176,6 @@ def _decode(raw: dict[str, Any]) -> ParticipantState:
         observations=tuple(_decode_observation(o) for o in raw.get("observations", ())),
         episodes=tuple(_decode_episode(e) for e in raw.get("episodes", ())),
         clock=_dt(raw.get("clock")),
+        baseline_meld=raw.get("baseline_meld"),
+        baselines=tuple(_decode_observation(o) for o in raw.get("baselines", ())),
     )

@@ -94,6 +94,44 @@ class ProcedureConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LiverProgressionConfig:
+    """RULES.md §5.3: LFP-01 MELD ceiling, LFP-02 rise, MELD input pairing, LFP-03 CLIF-C OF."""
+
+    meld_alert: float = 30.0
+    meld_rise: float = 5.0
+    meld_lowest_lookback_days: float = 14.0
+    meld_inputs_within_hours: float = 48.0
+    dialysis_lookback_days: float = 7.0
+    dialysis_treatments: float = 2.0
+    #: CLIF-C organ failures (EASL-CLIF): bilirubin >= 12 mg/dL, Cr >= 2.0 mg/dL, INR >= 2.5.
+    of_bilirubin_umol_l: float = 205.2
+    of_creatinine_umol_l: float = 176.8
+    of_inr: float = 2.5
+    of_west_haven: float = 3.0
+    #: A lab, West Haven grade, RRT or vasopressor this recent counts as current [DC].
+    of_current_hours: float = 48.0
+
+
+@dataclass(frozen=True, slots=True)
+class AkiConfig:
+    """RULES.md §6: creatinine history handed to KDIGO staging, and how long RRT counts.
+
+    The 48-h absolute-rise window is KDIGO's and fixed in `calculators.aki`; a baseline
+    lookback shorter than its 7 days narrows the series the calculator sees.
+    """
+
+    baseline_window_days: float = 7.0
+    rrt_current_hours: float = 48.0
+
+
+@dataclass(frozen=True, slots=True)
+class SaeFollowUpConfig:
+    """RULES.md §1 SAE-05: a U0 clinical signal needs an SAE-01 within this many hours."""
+
+    sae_within_hours: float = 24.0
+
+
+@dataclass(frozen=True, slots=True)
 class AlertingConfig:
     """RULES.md §0.2: re-fire policy, lateness, consolidation and history retention."""
 
@@ -118,6 +156,9 @@ class TrialConfig:
     infection: InfectionConfig = field(default_factory=InfectionConfig)
     procedures: ProcedureConfig = field(default_factory=ProcedureConfig)
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
+    liver: LiverProgressionConfig = field(default_factory=LiverProgressionConfig)
+    aki: AkiConfig = field(default_factory=AkiConfig)
+    sae: SaeFollowUpConfig = field(default_factory=SaeFollowUpConfig)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> TrialConfig:
@@ -136,6 +177,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "infection": InfectionConfig,
     "procedures": ProcedureConfig,
     "alerting": AlertingConfig,
+    "liver": LiverProgressionConfig,
+    "aki": AkiConfig,
+    "sae": SaeFollowUpConfig,
 }
 
 

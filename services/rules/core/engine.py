@@ -16,6 +16,9 @@ from services.rules.core._history import prune, retention
 from services.rules.core.config import DEFAULT_CONFIG, TrialConfig
 from services.rules.core.projection import evolve, initial_state
 from services.rules.core.rules import (
+    aki_absolute,
+    aki_relative,
+    aki_stage,
     death,
     he_onset,
     he_worsening,
@@ -29,10 +32,17 @@ from services.rules.core.rules import (
     ir_msc_reaction,
     ir_msc_thrombo,
     ir_msc_vitals,
+    lab_grade3,
+    lab_grade4,
+    lfp_meld,
+    lfp_meld_rise,
+    lfp_organ_failure,
+    lfp_transplant,
     pe_allergy,
     pe_citrate,
     pe_hypotension,
     sae,
+    sae_unreported,
     susar,
     vb_bleeding_ae,
     vb_hb_low,
@@ -72,8 +82,10 @@ class Rule:
 
 #: Rules that read no configuration (SAE family) ...
 _PLAIN: tuple[ModuleType, ...] = (sae, death, susar)
-#: ... then the clinical families, in a fixed order. HE runs last so that infection and
-#: bleeding findings of the same fact are there for its precipitant notes (HE-05).
+#: ... then the clinical families, in a fixed order. HE runs after infection and bleeding so
+#: their findings of the same fact are there for its precipitant notes (HE-05); then liver
+#: progression, AKI and CTCAE lab grades; SAE-05 runs last, after every signal of the fact
+#: has been tracked (`sae_unreported.track`), so an SAE-01 on this fact counts.
 _CONFIGURED: tuple[ModuleType, ...] = (
     vb_bleeding_ae,
     vb_rebleed,
@@ -96,6 +108,16 @@ _CONFIGURED: tuple[ModuleType, ...] = (
     pe_allergy,
     he_onset,
     he_worsening,
+    lfp_meld,
+    lfp_meld_rise,
+    lfp_organ_failure,
+    lfp_transplant,
+    aki_absolute,
+    aki_relative,
+    aki_stage,
+    lab_grade3,
+    lab_grade4,
+    sae_unreported,
 )
 
 
@@ -143,6 +165,7 @@ def evaluate(
     signals: list[SignalRaised] = []
     for rule in _rules(config):
         current, raised = rule.evaluate(current, fact)
+        current = sae_unreported.track(current, raised)
         signals.extend(raised)
     return current, _stamped(signals, cfg)
 
@@ -171,6 +194,7 @@ def evaluate_guarded(
         except Exception as exc:  # a defect in this rule: isolate it (see docstring)
             failures.append(f"{rule.rule_id}:{type(exc).__name__}")
             continue
+        current = sae_unreported.track(current, raised)
         signals.extend(raised)
     if failures:
         failed = tuple(failures)

@@ -6,6 +6,7 @@ AEs, death, corrections); `_history.prune` bounds the histories afterwards.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
@@ -49,7 +50,7 @@ def initial_state(fact: ClinicalFact) -> ParticipantState:
 
 def evolve(state: ParticipantState | None, fact: ClinicalFact) -> ParticipantState:
     """Update the projection with what `fact` says; facts the rules ignore leave it unchanged."""
-    current = _record(state or initial_state(fact), fact)
+    current = _with_baselines(_record(state or initial_state(fact), fact))
     # The clock that prunes histories never runs ahead of when a fact was recorded, so one
     # mistyped future date cannot wipe the history.
     seen = min(fact.occurred_at, fact.recorded_at)
@@ -61,7 +62,11 @@ def evolve(state: ParticipantState | None, fact: ClinicalFact) -> ParticipantSta
 def _record(current: ParticipantState, fact: ClinicalFact) -> ParticipantState:  # noqa: PLR0911 - one branch per fact type
     if isinstance(fact, ParticipantEnrolled):
         return replace(
-            current, arm=fact.payload.arm.value, enrolled_at=fact.occurred_at, site_id=fact.site_id
+            current,
+            arm=fact.payload.arm.value,
+            enrolled_at=fact.occurred_at,
+            site_id=fact.site_id,
+            baseline_meld=fact.payload.baseline_meld,
         )
     if isinstance(fact, TreatmentAdministered):
         payload = fact.payload
@@ -89,6 +94,34 @@ def _record(current: ParticipantState, fact: ClinicalFact) -> ParticipantState: 
     if isinstance(fact, FactCorrected):
         return _correct(current, fact)
     return current
+
+
+def _with_baselines(state: ParticipantState) -> ParticipantState:
+    """Remember the last observation of each kind before randomisation (RULES.md §0.2).
+
+    Later results win; a corrected baseline result replaces it (same specimen time). A
+    retracted one stays: baselines are never pruned or recomputed from less history.
+    """
+    if state.enrolled_at is None:
+        return state
+    split = bisect_left(state.observations, state.enrolled_at, key=_time)
+    if split == 0:
+        return state
+    latest = {o.kind: o for o in state.baselines}
+    for observation in state.observations[:split]:  # oldest first: the latest wins
+        known = latest.get(observation.kind)
+        if known is None or observation.at >= known.at:
+            latest[observation.kind] = observation
+    baselines = tuple(sorted(latest.values(), key=_kind))
+    return state if baselines == state.baselines else replace(state, baselines=baselines)
+
+
+def _time(observation: Observation) -> datetime:
+    return observation.at
+
+
+def _kind(observation: Observation) -> str:
+    return observation.kind
 
 
 def ae_state(

@@ -3,7 +3,8 @@
 Histories are bounded: `observations` and non-protocol `procedures` are pruned by clinical
 time relative to the newest fact seen (`clock`), keeping each kind's longest rule window
 plus the late-data allowance (see `projection.retention`); alert `episodes` likewise. AEs,
-UC-MSC infusions and plasma exchanges are kept whole (few per participant by protocol).
+UC-MSC infusions and plasma exchanges are kept whole (few per participant by protocol), and
+so is the last pre-randomisation observation of each kind (`baselines`, RULES.md §0.2).
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class ParticipantState:
     observations: tuple[Observation, ...] = ()  # sorted by (at, kind, event_id)
     episodes: tuple[Episode, ...] = ()  # sorted by (family, first_at)
     clock: datetime | None = None  # newest clinical time seen (never past its recording)
+    baseline_meld: int | None = None  # from the enrolment payload (RULES.md LFP-02)
+    #: Last observation of each kind before randomisation (RULES.md §0.2 baseline), kept
+    #: apart from `observations` so pruning never loses it; sorted by kind.
+    baselines: tuple[Observation, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -138,6 +143,10 @@ class ParticipantState:
         if at is not None:
             pool = pool[bisect_left(pool, at, key=_time) : bisect_right(pool, at, key=_time)]
         return tuple(o for o in pool if o.kind in kinds and o.event_id == event_id)
+
+    def baseline(self, kind: str) -> Observation | None:
+        """The last observation of `kind` before randomisation, if any."""
+        return next((o for o in self.baselines if o.kind == kind), None)
 
     def to_json(self) -> str:
         """Serialise deterministically (sorted keys, no spaces) for storage."""

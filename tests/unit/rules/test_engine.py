@@ -29,13 +29,16 @@ S = SeriousnessCriterion
 
 
 def test_rules_run_in_a_fixed_documented_order() -> None:
-    """The catalogue folds in a fixed order: SAE family, bleeding, infection, reactions, HE."""
+    """The catalogue folds in a fixed order: SAE family, bleeding, infection, reactions, HE,
+    liver progression, AKI, lab grades, then SAE-05 last."""
     assert [rule.rule_id for rule in RULES] == [
         "SAE-01", "SAE-03", "SAE-04",
         "VB-01", "VB-05", "VB-02", "VB-03", "VB-04", "VB-06",
         "INF-01", "INF-02", "INF-03", "INF-04", "INF-05", "INF-07", "INF-08",
         "IR-MSC-01", "IR-MSC-02", "IR-MSC-03", "PE-01", "PE-02", "PE-03",
         "HE-01", "HE-02",
+        "LFP-01", "LFP-02", "LFP-03", "LFP-04", "AKI-01", "AKI-02", "AKI-03",
+        "LAB-G3", "LAB-G4", "SAE-05",
     ]  # fmt: skip
 
 

@@ -175,3 +175,17 @@ def test_wheel_without_data_files_falls_back_to_the_identical_defaults(
     monkeypatch.setattr(trial_config, "DEFAULT_TRIAL_CONFIG", tmp_path / "absent.toml")
 
     assert trial_config.load_trial_config() == DEFAULT_CONFIG
+
+
+def test_liver_aki_and_sae05_defaults_match_the_catalogue() -> None:
+    """RULES.md §5.3/§6/§1 [DC]: MELD >= 30, rise >= 5 over 14 d, inputs 48 h, SAE-05 24 h."""
+    c = DEFAULT_CONFIG
+
+    assert (c.liver.meld_alert, c.liver.meld_rise, c.liver.meld_lowest_lookback_days) == (
+        30.0,
+        5.0,
+        14.0,
+    )
+    assert (c.liver.meld_inputs_within_hours, c.liver.of_bilirubin_umol_l) == (48.0, 205.2)
+    assert (c.liver.of_creatinine_umol_l, c.liver.of_inr) == (176.8, 2.5)
+    assert (c.aki.baseline_window_days, c.sae.sae_within_hours) == (7.0, 24.0)

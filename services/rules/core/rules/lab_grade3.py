@@ -1,0 +1,29 @@
+"""LAB-G3 new CTCAE grade 3 laboratory abnormality (core layer, one rule).
+
+Source: RULES.md §7 (NCI CTCAE v5.0 lab terms, graded by `calculators.ctcae.grade`): any
+grade 3 result after randomisation whose term was below grade 3 at baseline (last value
+before randomisation) → U1 to investigator. Once per (term, grade) episode (RULES.md §0.2).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from schemas import ClinicalFact, SignalRaised, Urgency
+from services.rules.core.config import TrialConfig
+from services.rules.core.rules._alerting import INV
+from services.rules.core.rules._lab_grades import GradeRule, evaluate_grade_rule
+from services.rules.core.state import ParticipantState
+
+RULE_ID: Final = "LAB-G3"
+RULE_VERSION: Final = 1
+_RULE: Final = GradeRule(
+    RULE_ID, RULE_VERSION, 3, Urgency.U1, INV, "New CTCAE grade 3 laboratory abnormality"
+)
+
+
+def evaluate(
+    state: ParticipantState, fact: ClinicalFact, *, config: TrialConfig
+) -> tuple[ParticipantState, tuple[SignalRaised, ...]]:
+    """Raise LAB-G3 for a new grade 3 result not present at baseline."""
+    return evaluate_grade_rule(_RULE, state, fact, config)
