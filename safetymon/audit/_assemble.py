@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kit.files import file_sha256
 from safetymon.audit.errors import ExportError
 from safetymon.audit.manifest import BUNDLE_FILES, MANIFEST_FILE, Manifest, build_manifest
-from safetymon.audit.reader import file_sha256, write_manifest
+from safetymon.audit.reader import write_manifest
 
 
 def prepare(out: Path) -> bool:

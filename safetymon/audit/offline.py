@@ -15,10 +15,10 @@ from typing import Any, Final
 
 import duckdb
 
+from kit.files import file_sha256
 from safetymon.audit._assemble import discard, finish, prepare
 from safetymon.audit.errors import ExportError
 from safetymon.audit.manifest import EVENT_LOG, Manifest
-from safetymon.audit.reader import file_sha256
 from services.ingest.adapters.audit_export import copy_event_log
 from services.notify.adapters.audit_export import copy_notify_tables
 

@@ -6,7 +6,6 @@ bundle verifies on an auditor's own machine with no network.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
+from kit.files import file_sha256
 from safetymon.audit import verify
 from safetymon.audit.errors import BundleError
 from safetymon.audit.manifest import (
@@ -26,7 +26,6 @@ from safetymon.audit.manifest import (
 )
 from safetymon.audit.verify import BundleReport, ChainRow
 
-_READ_CHUNK = 1 << 20
 # Columns an auditor queries, mapped to where the hashed content holds the same value.
 _EVENT_LOG_COLUMNS = {
     "event_id": "event_id",
@@ -73,15 +72,6 @@ def write_manifest(bundle: Path, manifest: Manifest) -> Path:
     partial.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     partial.replace(path)
     return path
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, as lowercase hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_READ_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_bundle(bundle: Path) -> tuple[Manifest, BundleReport]:

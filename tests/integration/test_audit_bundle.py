@@ -19,9 +19,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner, Result
 
+from kit.files import file_sha256
 from safetymon.audit.manifest import AUDIT_TRAIL, EVENT_LOG, MANIFEST_FILE, OUTBOX
 from safetymon.audit.offline import export_offline
-from safetymon.audit.reader import file_sha256, read_manifest
+from safetymon.audit.reader import read_manifest
 from safetymon.cli import app
 from safetymon.runner import Stack, start_stack
 from services.notify.adapters.audit_export import snapshot_subject

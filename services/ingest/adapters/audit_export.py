@@ -7,7 +7,6 @@ when it does not. Either way the same SQL writes the same file.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ SELECT seq, event_id::VARCHAR AS event_id, event_type, trial_id, site_id, partic
 FROM event_log ORDER BY seq
 """
 _SUMMARY = "SELECT count(*), min(seq), max(seq), arg_max(hash, seq) FROM event_log"
-_READ_CHUNK = 1 << 20
 
 
 def copy_event_log(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, Any]:
@@ -52,15 +50,6 @@ def copy_event_log(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str,
 def _literal(path: Path) -> str:
     # COPY takes no parameter for its target; quote the path as an SQL string literal.
     return "'" + str(path).replace("'", "''") + "'"
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, as lowercase hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_READ_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

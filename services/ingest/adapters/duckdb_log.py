@@ -12,8 +12,9 @@ import duckdb
 import pyarrow as pa
 
 from kit.duckdb_worker import DuckDBWorker, transaction
+from kit.files import file_sha256
 from schemas import GENESIS_HASH
-from services.ingest.adapters.audit_export import copy_event_log, file_sha256
+from services.ingest.adapters.audit_export import copy_event_log
 from services.ingest.core.chain import Entry, LogHead, chain
 from services.ingest.core.errors import TransientError
 

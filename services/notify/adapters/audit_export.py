@@ -8,7 +8,6 @@ when it does not. The running service answers snapshot requests over NATS reques
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -39,7 +38,6 @@ SELECT * REPLACE (notification_id::VARCHAR AS notification_id, signal_id::VARCHA
                   correlation_id::VARCHAR AS correlation_id)
 FROM outbox ORDER BY intended_at, notification_id
 """
-_READ_CHUNK = 1 << 20
 Export = Callable[[Path], Awaitable[dict[str, Any]]]
 
 
@@ -77,15 +75,6 @@ def copy_notify_tables(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[
 def _literal(path: Path) -> str:
     # COPY takes no parameter for its target; quote the path as an SQL string literal.
     return "'" + str(path).replace("'", "''") + "'"
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, as lowercase hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_READ_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def new_snapshot_dir(root: Path) -> Path:

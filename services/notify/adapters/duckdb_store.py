@@ -19,10 +19,11 @@ import duckdb
 import pyarrow as pa
 
 from kit.duckdb_worker import DuckDBWorker, transaction
+from kit.files import file_sha256
 from schemas import Role, Urgency
 from services.notify.adapters import _duckdb_sql as sql
 from services.notify.adapters._rows import notification_row, split_new
-from services.notify.adapters.audit_export import copy_notify_tables, file_sha256
+from services.notify.adapters.audit_export import copy_notify_tables
 from services.notify.core import audit
 from services.notify.core.audit import AuditEntry, ChainHead
 from services.notify.core.errors import StoreUnavailableError
