@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NATS_URL ?= $(or $(SAFETYMON_NATS_URL),nats://127.0.0.1:4222)
 
-.PHONY: demo test test-fast lint fmt bench up down clean
+.PHONY: demo test test-fast lint fmt bench fuzz up down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ bench: $(STAMP) ## the benchmarks in bench/, printing their figures
 	@scripts/ensure-nats.sh "$(NATS_URL)" "$(BIN)/nats-server"
 	SAFETYMON_NATS_URL="$(NATS_URL)" $(BIN)/python bench/ingest_throughput.py
 	SAFETYMON_NATS_URL="$(NATS_URL)" $(BIN)/python bench/alert_latency.py
+	SAFETYMON_NATS_URL="$(NATS_URL)" $(BIN)/python bench/import_lb.py
+	$(BIN)/python bench/report_1m.py
+	$(BIN)/python bench/replay_1m.py
+
+fuzz: $(STAMP) ## the full fuzzing profile: over 10,000 generated inputs (make test runs a sample)
+	@scripts/ensure-nats.sh "$(NATS_URL)" "$(BIN)/nats-server"
+	SAFETYMON_NATS_URL="$(NATS_URL)" SAFETYMON_FUZZ_PROFILE=full $(BIN)/pytest -q tests/fuzz
 
 up: ## docker compose, for machines that have a Docker engine
 	docker compose up --build -d

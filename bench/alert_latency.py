@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import re
+import secrets
 import statistics
 import tempfile
 import threading
@@ -25,6 +26,7 @@ import nats
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from kit.auth import bearer_headers
 from safetymon.embedded import free_port
 
 NATS_URL = os.environ.get("SAFETYMON_NATS_URL", "nats://127.0.0.1:4222")
@@ -90,11 +92,16 @@ async def main() -> None:
         os.environ.get("BENCH_LOG_FORMAT", "console"),  # type: ignore[arg-type] # checked by structlog
         level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     )
-    stack = await start_stack(data_dir=Path(tempfile.mkdtemp(prefix="bench-latency-")), http_port=0)
+    token = secrets.token_urlsafe(32)  # a one-run admin token, like the demo's
+    stack = await start_stack(
+        data_dir=Path(tempfile.mkdtemp(prefix="bench-latency-")), http_port=0, bootstrap_token=token
+    )
     run = uuid4().hex[:8]
     sent: dict[str, float] = {}
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.http_port}") as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{stack.http_port}", headers=bearer_headers(token)
+        ) as client:
             await client.post("/v1/events", json=_sae(f"BENCH-{run}-warmup"))
             await asyncio.sleep(1.0)
             interval = 1.0 / args.rate

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +18,9 @@ from uuid import uuid4
 
 import httpx
 import nats
+from pydantic import SecretStr
 
+from kit.auth import bearer_headers
 from safetymon.demo.generator import generate_events
 from services.ingest.config import Settings
 from services.ingest.main import build_service
@@ -82,13 +85,20 @@ async def ingest_in_process(
 async def ingest_over_http(events: list[dict[str, object]], namespace: str, batch: int) -> float:
     """Events/s through the HTTP API (batch events per request) to the last PubAck."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-http-"))
+    token = secrets.token_urlsafe(32)  # a one-run admin token, like the demo's
     service = build_service(
-        Settings(data_dir=data_dir, nats_url=NATS_URL, namespace=namespace, http_port=0)
+        Settings(
+            data_dir=data_dir,
+            nats_url=NATS_URL,
+            namespace=namespace,
+            http_port=0,
+            bootstrap_token=SecretStr(token),
+        )
     )
     await service.start()
     started = time.perf_counter()
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{service.http_port}", timeout=300
+        base_url=f"http://127.0.0.1:{service.http_port}", timeout=300, headers=bearer_headers(token)
     ) as client:
         for start in range(0, len(events), batch):
             response = await client.post("/v1/events", json=events[start : start + batch])

@@ -15,13 +15,22 @@ from rich.console import Console
 from kit.logging import configure_logging
 from safetymon.audit.cli import audit_app
 from safetymon.calc_cli import calc_app
+from safetymon.export_sdtm import export_app
+from safetymon.importers.formats import SourceFormat
+from safetymon.notify_cli import register as register_notify_commands
+from safetymon.report_cli import report_app
 from safetymon.runner import ServiceName
+from safetymon.tokens_cli import tokens_app
 
 app = typer.Typer(help="Safety monitoring and alerting for clinical trials.", no_args_is_help=True)
 schema_app = typer.Typer(help="Event contracts.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(audit_app, name="audit")
 app.add_typer(calc_app, name="calc")
+app.add_typer(export_app, name="export")  # SDTM round trip (issue 7)
+register_notify_commands(app)  # ack, notifications, routes (issue 4)
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(report_app, name="report")
 console = Console(stderr=True)
 LogFormat = Literal["json", "console", "auto"]
 
@@ -57,19 +66,50 @@ def up(
 
 
 @app.command()
-def ingest(
-    files: Annotated[list[Path], typer.Argument(help="JSON Lines files, one event per line.")],
+def ingest(  # noqa: PLR0913 - one parameter per command-line option
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="JSON Lines files; or SDTM/FHIR folders or files (see --format)."),
+    ],
+    *,
     url: Annotated[
         str | None,
         typer.Option(help="Ingest API base URL (default: http://127.0.0.1:$SAFETYMON_HTTP_PORT)."),
     ] = None,
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Events per request.")] = 1000,
+    source_format: Annotated[
+        SourceFormat, typer.Option("--format", help="What the files are (issue 7 importers).")
+    ] = SourceFormat.jsonl,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="sdtm: study mapping (arms, treatments); csv: column mapping (TOML)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SAFETYMON_TOKEN",
+            help="Bearer token; prefer $SAFETYMON_TOKEN, since `ps` shows arguments.",
+            show_envvar=True,
+        ),
+    ] = None,
+    reasons: Annotated[
+        Path | None,
+        typer.Option(help="Reasons file (JSON Lines); default <format>-import-reasons.jsonl."),
+    ] = None,
 ) -> None:
-    """Send JSON Lines files to the running ingest service; print a per-file summary."""
+    """Send JSON Lines, SDTM, FHIR or site CSV files to the running ingest service; summarise."""
     from safetymon.ingest_files import ingest_files
 
     base = url or f"http://127.0.0.1:{os.environ.get('SAFETYMON_HTTP_PORT', '8080')}"
-    summary = ingest_files(files, base_url=base, batch=batch, console=console)
+    if source_format is not SourceFormat.jsonl:
+        from safetymon.importers.cli_run import import_files
+
+        summary = import_files(
+            source_format, files, mapping=mapping, base_url=base, batch=batch, token=token,
+            reasons=reasons, console=console,
+        )
+    else:
+        summary = ingest_files(files, base_url=base, batch=batch, console=console, token=token)
     typer.echo(json.dumps(summary, indent=2))
     if summary["rejected"]:
         raise typer.Exit(code=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import time
 from collections import Counter
 from typing import Any
@@ -14,6 +15,9 @@ import nats
 from rich.console import Console
 from rich.table import Table
 
+from kit.auth import bearer_headers
+from kit.nats_security import NatsClientSettings
+from safetymon.demo_alerts import DutyOfficer, log_table
 from safetymon.runner import Stack, start_stack
 from schemas import SIGNAL_ADAPTER, Subjects
 
@@ -26,24 +30,44 @@ async def run_demo(*, participants: int, seed: int, keep_running: bool, console:
     feed = generate_feed(seed=seed, participants=participants)
     console.print(f"[bold]Demo feed[/]: {len(feed)} events for {participants} participants")
     console.print_json(json.dumps(summarise(feed), default=str))
-    stack = await start_stack(http_port=http_port)
+    # A fresh admin token for this run only: the demo needs no configuration and leaves no
+    # credential behind (the services accept it only while this process runs).
+    token = secrets.token_urlsafe(32)
+    # A short escalation delay, so that the demo shows one alert escalating (RULES.md: 60 min).
+    os.environ.setdefault("SAFETYMON_ESCALATION_MINUTES", "0.5")
+    os.environ.setdefault("SAFETYMON_ESCALATION_TICK_SECONDS", "2")
+    stack = await start_stack(http_port=http_port, bootstrap_token=token)
+    officer = DutyOfficer(stack.services["notify"], stack.mail_dir, console)
+    duty = asyncio.create_task(officer.run())
     try:
         started = time.perf_counter()
-        counts = await _post(feed, port=stack.http_port or 0)
+        counts = await _post(feed, port=stack.http_port or 0, token=token)
         console.print(f"ingest: {counts} in {time.perf_counter() - started:.1f} s")
         await stack.settled(timeout=600)
         console.print(f"pipeline settled after {time.perf_counter() - started:.1f} s")
+        await _show_alerts(stack, officer, console)
+        # U2 waits for the 08:00 digest; the demo sends the digests now to show them.
+        held = await stack.services["notify"].flush_digests()  # type: ignore[attr-defined]
+        console.print(f"demo: sending the {held} U2 notifications held for the daily digest now")
+        await stack.settled(timeout=120)
         await _report(stack, console)
         if keep_running:
             console.print(f"services running; ingest API on port {stack.http_port}. Ctrl-C stops.")
+            console.print(f"this run's admin token (SAFETYMON_TOKEN): {token}")
             await asyncio.Event().wait()
     finally:
+        officer.stop()
+        await duty
         await stack.stop()
 
 
-async def _post(feed: list[dict[str, Any]], *, port: int, batch: int = 1000) -> Counter[str]:
+async def _post(
+    feed: list[dict[str, Any]], *, port: int, token: str, batch: int = 1000
+) -> Counter[str]:
     counts: Counter[str] = Counter()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", timeout=120, headers=bearer_headers(token)
+    ) as client:
         for start in range(0, len(feed), batch):
             response = await client.post("/v1/events", json=feed[start : start + batch])
             for result in response.json()["results"]:
@@ -52,7 +76,7 @@ async def _post(feed: list[dict[str, Any]], *, port: int, batch: int = 1000) -> 
 
 
 async def _signals(stack: Stack) -> list[Any]:
-    nc = await nats.connect(stack.nats_url)
+    nc = await nats.connect(stack.nats_url, **NatsClientSettings().nats_connect_options())
     js = nc.jetstream()
     stream = Subjects(stack.namespace).signals_stream
     total = (await js.stream_info(stream)).state.messages
@@ -83,8 +107,10 @@ async def _report(stack: Stack, console: Console) -> None:
     console.print(table)
     notify = stack.services["notify"]
     rows = await notify.notifications()  # type: ignore[attr-defined]
-    statuses = Counter(row["status"] for row in rows)
-    recipients = Counter(row["address"] for row in rows)
+    # One email per notification, except a digest: one email for all rows of its key.
+    emails = {row.get("digest_key") or row["notification_id"]: row for row in rows}
+    statuses = Counter(row["status"] for row in emails.values())
+    recipients = Counter(row["address"] for row in emails.values())
     mail = Table(title=f"Emails ({sum(statuses.values())}: {dict(statuses)})")
     mail.add_column("recipient")
     mail.add_column("emails")
@@ -93,3 +119,23 @@ async def _report(stack: Stack, console: Console) -> None:
     console.print(mail)
     where = stack.mail_dir or f"SMTP server {stack.smtp}"
     console.print(f"Emails are in [bold]{where}[/]; audit trail in {stack.data_dir}/notify.duckdb")
+
+
+async def _show_alerts(stack: Stack, officer: DutyOfficer, console: Console) -> None:
+    """Wait for the escalation to reach the DSMB chair, then print both delivery logs."""
+    notify: Any = stack.services["notify"]
+    console.print(f"demo duty officer acknowledged {officer.acknowledged} U0 alerts on arrival")
+    if officer.escalating is not None:
+        deadline = asyncio.get_running_loop().time() + 300
+        while asyncio.get_running_loop().time() < deadline:
+            log = await notify.delivery_log(signal_id=officer.escalating)
+            if sum(e["event_type"] == "alert_escalated" for e in log) >= 2:  # both levels
+                break
+            await asyncio.sleep(1)
+        await stack.settled(timeout=120)
+        log = await notify.delivery_log(signal_id=officer.escalating)
+        console.print(log_table(f"Escalated alert {officer.escalating}", log))
+    if officer.by_link is not None:
+        log = await notify.delivery_log(signal_id=officer.by_link)
+        console.print(log_table(f"Alert acknowledged from its link {officer.by_link}", log))
+        console.print(f"safetymon notifications --signal {officer.by_link}  # the same, by CLI")

@@ -12,6 +12,8 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 
+from kit.auth import bearer_headers
+
 
 def _batches(path: Path, size: int) -> Iterator[list[tuple[int, str]]]:
     batch: list[tuple[int, str]] = []
@@ -27,12 +29,19 @@ def _batches(path: Path, size: int) -> Iterator[list[tuple[int, str]]]:
 
 
 def ingest_files(
-    files: Sequence[Path], *, base_url: str, batch: int, console: Console
+    files: Sequence[Path],
+    *,
+    base_url: str,
+    batch: int,
+    console: Console,
+    token: str | None = None,
 ) -> dict[str, Any]:
     """Post every line; a line that is not JSON is rejected locally with its line number."""
     totals: dict[str, Any] = {"read": 0, "accepted": 0, "duplicate": 0, "rejected": 0, "errors": []}
     started = time.perf_counter()
-    with httpx.Client(base_url=base_url, timeout=120) as client, Progress(console=console) as bar:
+    # The token comes from $SAFETYMON_TOKEN: never a command-line argument, which `ps` shows.
+    client = ingest_client(base_url, token)
+    with client, Progress(console=console) as bar:
         for path in files:
             task = bar.add_task(path.name, total=path.stat().st_size)
             for chunk in _batches(path, batch):
@@ -67,16 +76,31 @@ def _send(
             )
     if not items:
         return
+    for result in post_events(client, items):
+        totals[result["status"]] += 1
+        if result["status"] == "rejected":
+            line = lines[result["index"]]
+            totals["errors"].append({"file": str(path), "line": line, "errors": result["errors"]})
+
+
+def post_events(client: httpx.Client, items: list[Any]) -> list[dict[str, Any]]:
+    """POST one batch to /v1/events and return ingest's per-item results, in item order."""
     try:
         response = client.post("/v1/events", json=items)
     except httpx.ConnectError as exc:
         msg = f"no ingest service at {client.base_url}: start it with `safetymon up` ({exc})"
         raise SystemExit(msg) from exc
+    if response.status_code in (401, 403):
+        msg = f"ingest refused the credential ({response.status_code}): {response.text[:500]}"
+        msg += "; set SAFETYMON_TOKEN to a token from `safetymon tokens create`"
+        raise SystemExit(msg)
     if response.status_code not in (200, 207, 422):
         msg = f"ingest answered {response.status_code}: {response.text[:500]}"
         raise SystemExit(msg)
-    for result in response.json()["results"]:
-        totals[result["status"]] += 1
-        if result["status"] == "rejected":
-            line = lines[result["index"]]
-            totals["errors"].append({"file": str(path), "line": line, "errors": result["errors"]})
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
+def ingest_client(base_url: str, token: str | None = None) -> httpx.Client:
+    """The HTTP client every import posts with: `token`, else $SAFETYMON_TOKEN, as Bearer."""
+    return httpx.Client(base_url=base_url, timeout=120, headers=bearer_headers(token))

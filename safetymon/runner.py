@@ -13,7 +13,9 @@ from typing import Literal, Protocol
 
 import nats
 import structlog
+from pydantic import SecretStr
 
+from kit.nats_security import NatsClientSettings
 from safetymon.embedded import EmbeddedNats, SmtpSink
 from schemas import NOTIFY_DURABLE, RULES_DURABLE, Subjects
 
@@ -69,7 +71,7 @@ class Stack:
     async def settled(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109 - a deadline is the point
         """Wait until every fact and signal has been consumed and every email sent."""
         deadline = asyncio.get_running_loop().time() + timeout
-        nc = await nats.connect(self.nats_url)
+        nc = await nats.connect(self.nats_url, **NatsClientSettings().nats_connect_options())
         try:
             while asyncio.get_running_loop().time() < deadline:
                 if await self._quiet(nc.jetstream()):
@@ -110,8 +112,12 @@ async def start_stack(
     *,
     data_dir: Path | None = None,
     http_port: int | None = None,
+    bootstrap_token: str | None = None,
 ) -> Stack:
-    """Start the named services; NATS and SMTP are embedded when not configured."""
+    """Start the named services; NATS and SMTP are embedded when not configured.
+
+    `bootstrap_token` overrides SAFETYMON_BOOTSTRAP_TOKEN (the demo's one-run admin token).
+    """
     from services.ingest.config import Settings as IngestSettings
     from services.ingest.main import build_service as build_ingest
     from services.notify.config import Settings as NotifySettings
@@ -137,6 +143,9 @@ async def start_stack(
     ingest_settings = IngestSettings(data_dir=data_dir, nats_url=nats_url)
     if http_port is not None:
         ingest_settings = ingest_settings.model_copy(update={"http_port": http_port})
+    if bootstrap_token is not None:
+        secret = SecretStr(bootstrap_token)
+        ingest_settings = ingest_settings.model_copy(update={"bootstrap_token": secret})
     notify_settings = NotifySettings(data_dir=data_dir, nats_url=nats_url, routing=routing)
     if sink is not None:
         notify_settings = notify_settings.model_copy(

@@ -25,12 +25,14 @@ from schemas.derived import (
 )
 from schemas.facts import (
     ARRIVING_FACTS,
+    SYSTEM_FACTS,
     AdverseEventPayload,
     AdverseEventReported,
     AdverseEventUpdated,
     Arm,
     Causality,
     ClinicalAssessmentRecorded,
+    ClockTicked,
     DeathRecorded,
     Expectedness,
     FactCorrected,
@@ -62,15 +64,34 @@ ArrivingFact = Annotated[
     | FactCorrected,
     Field(discriminator="event_type"),
 ]
+#: What the facts stream carries: arriving facts and the log's own clock ticks.
+LoggedFact = Annotated[
+    ParticipantEnrolled
+    | TreatmentAdministered
+    | LabResultRecorded
+    | VitalSignsRecorded
+    | ClinicalAssessmentRecorded
+    | AdverseEventReported
+    | AdverseEventUpdated
+    | ParticipantWithdrawn
+    | DeathRecorded
+    | SAEReportedToSponsor
+    | FactCorrected
+    | ClockTicked,
+    Field(discriminator="event_type"),
+]
 AnySignal = Annotated[SignalRaised | SignalUpdated, Field(discriminator="event_type")]
 
 #: Decode a fact from the facts stream; the only place arriving facts are parsed.
 FACT_ADAPTER: TypeAdapter[ArrivingFact] = TypeAdapter(ArrivingFact)
+#: Decode anything on the facts stream, clock ticks included (the rules service's edge).
+LOG_FACT_ADAPTER: TypeAdapter[LoggedFact] = TypeAdapter(LoggedFact)
 #: Decode a signal from the signals stream.
 SIGNAL_ADAPTER: TypeAdapter[AnySignal] = TypeAdapter(AnySignal)
 #: Every fact type by its event_type, for schema export and tests.
 ALL_FACTS: dict[str, type[Fact]] = {
-    model.model_fields["event_type"].default: model for model in (*ARRIVING_FACTS, *DERIVED_FACTS)
+    model.model_fields["event_type"].default: model
+    for model in (*ARRIVING_FACTS, *SYSTEM_FACTS, *DERIVED_FACTS)
 }
 
 __all__ = [
@@ -80,9 +101,11 @@ __all__ = [
     "DUPLICATE_WINDOW_SECONDS",
     "FACT_ADAPTER",
     "GENESIS_HASH",
+    "LOG_FACT_ADAPTER",
     "NOTIFY_DURABLE",
     "RULES_DURABLE",
     "SIGNAL_ADAPTER",
+    "SYSTEM_FACTS",
     "AdverseEventPayload",
     "AdverseEventReported",
     "AdverseEventUpdated",
@@ -94,12 +117,14 @@ __all__ = [
     "Causality",
     "ClinicalAssessmentRecorded",
     "ClinicalFact",
+    "ClockTicked",
     "Contract",
     "DeathRecorded",
     "Expectedness",
     "Fact",
     "FactCorrected",
     "LabResultRecorded",
+    "LoggedFact",
     "NotificationFailed",
     "NotificationIntended",
     "NotificationPayload",

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, FiniteFloat, model_validator
 
-from schemas._base import ClinicalFact, Code, Contract, ShortText, UtcDatetime
+from schemas._base import ClinicalFact, Code, Contract, Fact, ShortText, UtcDatetime
 
 
 class Arm(StrEnum):
@@ -85,12 +85,48 @@ class Quantity(Contract):
     normalised_unit: str | None = Field(default=None, description="Set by ingest.")
 
 
+def _absent(value: object) -> bool:
+    # Fields added within v1 are left out of the wire form when unset, so the canonical bytes
+    # (and hash) of every fact written before they existed stay exactly as they were.
+    return value is None
+
+
+class ReportedTime(Contract):
+    """A date or time as the source reported it, and how `occurred_at` was completed from it.
+
+    Sources such as CDISC SDTM send ISO 8601 values that may be partial (`2010-06`, `2003`)
+    and carry no time zone. The fact keeps the value as reported beside the completed instant,
+    so nobody mistakes an imputed day or time for a recorded one.
+    """
+
+    as_reported: Annotated[
+        str,
+        Field(
+            pattern=r"^\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?"
+            r"(Z|[+-]\d{2}:\d{2})?$"
+        ),
+    ]
+    precision: Literal["year", "month", "day", "hour", "minute", "second"]
+    imputation: Literal["none", "start_of_period"] = Field(
+        description="start_of_period: missing month, day and time were set to the first "
+        "possible value (month 01, day 01, 00:00:00)."
+    )
+    timezone_assumed: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="IANA zone the value was read in when it had no offset."
+    )
+
+
 class ParticipantEnrolledPayload(Contract):
     """Randomisation of a participant; occurred_at is the randomisation time."""
 
     arm: Arm
     baseline_meld: Annotated[int, Field(ge=6, le=40)] | None = None
     sex: Literal["F", "M"] | None = Field(default=None, description="For MELD 3.0 only.")
+    occurred_at_as_reported: ReportedTime | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="occurred_at as the source reported it (may be partial).",
+    )
 
 
 class TreatmentAdministeredPayload(Contract):
@@ -102,6 +138,11 @@ class TreatmentAdministeredPayload(Contract):
     dose_cells_per_kg: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     volume_ml: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     replacement_fluid: Literal["ffp", "albumin", "ffp_albumin", "other"] | None = None
+    occurred_at_as_reported: ReportedTime | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="occurred_at as the source reported it (may be partial).",
+    )
 
     @model_validator(mode="after")
     def _procedure_details_present(self) -> Self:
@@ -128,6 +169,11 @@ class LabResultRecordedPayload(Contract):
         default=None, description="Set by ingest: reference_high in the canonical unit."
     )
     specimen: Literal["serum", "plasma", "blood", "ascitic_fluid", "urine", "other"] = "serum"
+    occurred_at_as_reported: ReportedTime | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="occurred_at as the source reported it (may be partial).",
+    )
 
 
 VitalSign = Literal[
@@ -139,6 +185,7 @@ VitalSign = Literal[
     "mean_arterial_pressure",
     "spo2",
     "gcs",
+    "urine_output",
 ]
 
 
@@ -146,6 +193,11 @@ class VitalSignsRecordedPayload(Contract):
     """One set of vital signs taken together; occurred_at is the observation time."""
 
     observations: dict[VitalSign, Quantity] = Field(min_length=1)
+    occurred_at_as_reported: ReportedTime | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="occurred_at as the source reported it (may be partial).",
+    )
 
 
 class ClinicalAssessmentRecordedPayload(Contract):
@@ -179,6 +231,27 @@ class AdverseEventPayload(Contract):
     outcome: Outcome = Outcome.UNKNOWN
     awareness_at: UtcDatetime | None = Field(
         default=None, description="Investigator first aware; starts the 24 h clock."
+    )
+    occurred_at_as_reported: ReportedTime | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="occurred_at as the source reported it (may be partial).",
+    )
+    ended_as_reported: ReportedTime | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="End date as the source reported it (may be partial).",
+    )
+    severity: Literal["mild", "moderate", "severe"] | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="Severity as reported (e.g. SDTM AESEV), when it was.",
+    )
+    ctcae_grade_source: Literal["from_severity"] | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="None: the source reported the grade. from_severity: it gave none, and "
+        "mild, moderate and severe were read as grades 1, 2 and 3.",
     )
 
 
@@ -286,6 +359,31 @@ class FactCorrected(ClinicalFact):
 
     event_type: Literal["fact_corrected"] = "fact_corrected"
     payload: FactCorrectedPayload
+
+
+class ClockTickedPayload(Contract):
+    """Time passed: the ingest service's clock reached `occurred_at` (issue 3, SAE-02)."""
+
+    period_seconds: Annotated[int, Field(ge=1, le=86400)] = Field(
+        description="The configured tick period; ticks are appended at most this far apart."
+    )
+
+
+class ClockTicked(Fact):
+    """The log's own clock advanced, for one trial (no participant, no site).
+
+    Rules are pure and read time only from facts (DESIGN.md principle 2), so reporting
+    clocks such as SAE-02's 24 h are driven by these ticks: the ingest service appends one
+    per trial every period, and a replay of the log replays the same ticks. Only ingest
+    writes them; they are not a submission type.
+    """
+
+    event_type: Literal["clock_ticked"] = "clock_ticked"
+    payload: ClockTickedPayload
+
+
+#: Facts the system appends to the log itself (not accepted from sources).
+SYSTEM_FACTS: tuple[type[Fact], ...] = (ClockTicked,)
 
 
 ARRIVING_FACTS: tuple[type[ClinicalFact], ...] = (

@@ -54,3 +54,17 @@ class Subjects:
     def signal_subject(self, event_type: str, schema_version: int = 1) -> str:
         """Subject a signal fact is published on."""
         return f"{self.namespace}.rules.{event_type}.v{schema_version}"
+
+    @property
+    def reports_stream(self) -> str:
+        """Stream holding every report the report service issues (`report_issued`)."""
+        return f"{self.namespace.upper()}_REPORTS"
+
+    @property
+    def reports_filter(self) -> str:
+        """Subject filter of the reports stream."""
+        return f"{self.namespace}.report.>"
+
+    def report_subject(self, event_type: str = "report_issued", schema_version: int = 1) -> str:
+        """Subject a report fact is published on."""
+        return f"{self.namespace}.report.{event_type}.v{schema_version}"

@@ -24,6 +24,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from safetymon.runner import Stack, start_stack
 from schemas import Subjects
+from tests.credentials import TEST_TOKEN
 from tests.factories import ROUTING
 
 NATS_URL = os.environ.get("SAFETYMON_NATS_URL", "nats://127.0.0.1:4222")
@@ -159,6 +160,10 @@ def stack_environment(
         "SAFETYMON_SMTP_HOST": smtp_server.host,
         "SAFETYMON_SMTP_PORT": str(smtp_server.port),
         "SAFETYMON_ROUTING": str(routing),
+        # The stack accepts this admin credential, and clients (ingest_files, audit export)
+        # send it, so tests reach the authenticated API without a token file.
+        "SAFETYMON_BOOTSTRAP_TOKEN": TEST_TOKEN,
+        "SAFETYMON_TOKEN": TEST_TOKEN,
     }.items():
         monkeypatch.setenv(key, value)
     return tmp_path / "data"

@@ -1,7 +1,8 @@
-"""`safetymon audit`: export a tamper-evident bundle and verify one offline (CLI shell).
+"""`safetymon audit`: export, verify, replay, reconcile and backtest, all read-only (CLI shell).
 
-Exit codes: 0 all verified (or exported); 1 the bundle is broken or the export failed;
-2 the command was used wrongly or the directory is not a bundle this version reads.
+Exit codes: 0 all verified (or exported, or no gap found); 1 the bundle is broken, the
+export failed, or reconcile found a gap; 2 the command was used wrongly or the directory is
+not a bundle this version reads.
 """
 
 from __future__ import annotations
@@ -9,11 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from safetymon.audit.source import Live
 
 audit_app = typer.Typer(
     help="Auditors: export the logs as a tamper-evident bundle, verify a bundle offline.",
@@ -92,3 +99,219 @@ def verify(
         print_report(Console(), bundle, manifest, report)
     if not report.ok:
         raise typer.Exit(code=1)
+
+
+# Options shared by the queries that read a bundle or a live snapshot.
+BundleArg = Annotated[
+    Path | None, typer.Argument(help="Bundle directory (omit with --live).", show_default=False)
+]
+LiveOpt = Annotated[
+    bool, typer.Option("--live", help="Snapshot the running services first (read-only).")
+]
+IngestUrlOpt = Annotated[
+    str | None,
+    typer.Option(help="With --live: ingest API base URL (default: http://127.0.0.1:$SAFETYMON_HTTP_PORT)."),
+]
+NatsUrlOpt = Annotated[
+    str, typer.Option(envvar="SAFETYMON_NATS_URL", help="With --live: NATS server of notify.")
+]
+NamespaceOpt = Annotated[
+    str, typer.Option(envvar="SAFETYMON_NAMESPACE", help="With --live: deployment namespace.")
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(help="Trial configuration file (default: the one the rules service reads)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(help="Recorded time bound: ISO 8601; a bare date = end of that day (UTC)."),
+]
+WorkersOpt = Annotated[int | None, typer.Option(min=1, help="Processes (default: auto).")]
+
+
+def _live(live: bool, ingest_url: str | None, nats_url: str, namespace: str) -> Live | None:
+    from safetymon.audit.source import Live
+
+    if not live:
+        return None
+    url = ingest_url or f"http://127.0.0.1:{os.environ.get('SAFETYMON_HTTP_PORT', '8080')}"
+    return Live(ingest_url=url, nats_url=nats_url, namespace=namespace)
+
+
+def _fail(what: str, exc: Exception, code: int) -> typer.Exit:
+    _err.print(f"[red]{what}:[/red] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=code)
+
+
+@contextmanager
+def _errors(what: str) -> Iterator[None]:
+    """Exit 2 for what the auditor must fix (a bad path or file), 1 for a failed check."""
+    from safetymon.audit._engine import ConfigError, RuleVersionError
+    from safetymon.audit._notify import RoutingError
+    from safetymon.audit.errors import AuditError, BundleError
+
+    try:
+        yield
+    except (BundleError, ConfigError, RoutingError, RuleVersionError) as exc:
+        raise _fail(what, exc, 2) from exc
+    except AuditError as exc:
+        raise _fail(what, exc, 1) from exc
+
+
+def _moment(text: str | None) -> datetime | None:
+    from safetymon.audit.source import parse_moment
+
+    try:
+        return None if text is None else parse_moment(text)
+    except ValueError as exc:
+        raise _fail("--as-of", exc, 2) from exc
+
+
+@audit_app.command("replay")
+def replay(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
+    bundle: BundleArg = None,
+    as_of: AsOfOpt = None,
+    live: LiveOpt = False,
+    ingest_url: IngestUrlOpt = None,
+    nats_url: NatsUrlOpt = "nats://127.0.0.1:4222",
+    namespace: NamespaceOpt = "safetymon",
+    config: ConfigOpt = None,
+    workers: WorkersOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild what the system knew and decided as of a recorded time; sends and writes nothing."""
+    from safetymon.audit.queries import run_replay
+    from safetymon.audit.render_replay import print_replay, replay_json
+    from safetymon.audit.source import open_source
+
+    moment = _moment(as_of)
+    where = _live(live, ingest_url, nats_url, namespace)
+    with _errors("cannot replay"), open_source(bundle, where) as source:
+        result = run_replay(source, as_of=moment, config=config, workers=workers)
+        described = source.described
+    if as_json:
+        typer.echo(json.dumps(replay_json(result, source=described), indent=2))
+    else:
+        print_replay(Console(), result, source=json.dumps(described))
+
+
+@audit_app.command("reconcile")
+def reconcile(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
+    bundle: BundleArg = None,
+    as_of: AsOfOpt = None,
+    live: LiveOpt = False,
+    ingest_url: IngestUrlOpt = None,
+    nats_url: NatsUrlOpt = "nats://127.0.0.1:4222",
+    namespace: NamespaceOpt = "safetymon",
+    config: ConfigOpt = None,
+    routing: Annotated[
+        Path | None, typer.Option(help="Routing file in force (default: the one notify reads).")
+    ] = None,
+    late_after: Annotated[
+        list[str] | None,
+        typer.Option(help="Allowance per urgency, e.g. U0=15m (repeatable; s, m, h, d)."),
+    ] = None,
+    ack_within: Annotated[
+        float, typer.Option(min=0, help="Minutes a U0/U1 signal may stay unacknowledged.")
+    ] = 60,
+    workers: WorkersOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Trace every signal to its notifications and acknowledgement; exit 1 on any gap."""
+    from datetime import timedelta
+
+    from safetymon.audit.queries import ReconcileQuery, parse_allowance, run_reconcile
+    from safetymon.audit.render_reconcile import print_reconcile, reconcile_json
+    from safetymon.audit.source import open_source
+
+    try:
+        allowances = dict(parse_allowance(text) for text in late_after or [])
+    except ValueError as exc:
+        raise _fail("--late-after", exc, 2) from exc
+    query = ReconcileQuery(
+        as_of=_moment(as_of), config=config, routing=routing, late_after=allowances,
+        ack_within=timedelta(minutes=ack_within), workers=workers,
+    )  # fmt: skip
+    where = _live(live, ingest_url, nats_url, namespace)
+    with _errors("cannot reconcile"), open_source(bundle, where) as source:
+        result, now = run_reconcile(source, query)
+        described = source.described
+    if as_json:
+        typer.echo(json.dumps(reconcile_json(result, source=described, now=now), indent=2))
+    else:
+        print_reconcile(Console(), result, now=now)
+    if not result.ok:
+        raise typer.Exit(code=1)
+
+
+@audit_app.command("backtest")
+def backtest(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
+    rule: Annotated[str, typer.Option("--rule", help="Rule id, e.g. INF-01.")],
+    version: Annotated[int, typer.Option("--version", min=1, help="Candidate version.")],
+    bundle: BundleArg = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Diff signals from this clinical time.")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="... up to this clinical time.")] = None,
+    candidate_config: Annotated[
+        Path | None, typer.Option(help="Trial configuration the candidate runs with.")
+    ] = None,
+    config: ConfigOpt = None,
+    live: LiveOpt = False,
+    ingest_url: IngestUrlOpt = None,
+    nats_url: NatsUrlOpt = "nats://127.0.0.1:4222",
+    namespace: NamespaceOpt = "safetymon",
+    workers: WorkersOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a candidate rule version over the whole log; diff it against the live rule."""
+    from safetymon.audit.queries import BacktestQuery, run_backtest
+    from safetymon.audit.render_backtest import backtest_json, print_backtest
+    from safetymon.audit.source import open_source
+
+    query = BacktestQuery(
+        rule_id=rule, version=version, config=config, candidate_config=candidate_config,
+        start=_moment(start), end=_moment(end), workers=workers,
+    )  # fmt: skip
+    where = _live(live, ingest_url, nats_url, namespace)
+    with _errors("cannot backtest"), open_source(bundle, where) as source:
+        result = run_backtest(source, query)
+        described = source.described
+    if as_json:
+        typer.echo(json.dumps(backtest_json(result, source=described), indent=2))
+    else:
+        print_backtest(Console(), result)
+
+
+@audit_app.command("serve")
+def serve(
+    bundles: Annotated[Path, typer.Option(help="Directory whose subdirectories are bundles.")],
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port.")] = 8090,
+    query_log: Annotated[
+        Path | None, typer.Option(help="Query log (default: <bundles>/audit_queries.jsonl).")
+    ] = None,
+    config: ConfigOpt = None,
+    routing: Annotated[
+        Path | None, typer.Option(help="Routing file in force (default: the one notify reads).")
+    ] = None,
+) -> None:
+    """Serve the audit queries over HTTP, read-only; every route needs an auditor token."""
+    import uvicorn
+
+    from kit.auth import AuthSettings, Role, bearer_dependency
+    from safetymon.audit.http_api import build_audit_api
+    from safetymon.audit.query_log import QueryLog
+
+    if not bundles.is_dir():
+        raise _fail("--bundles", NotADirectoryError(str(bundles)), 2)
+    store = AuthSettings().store()  # SAFETYMON_TOKENS_FILE or <data dir>/tokens.json
+    api = build_audit_api(
+        bundles,
+        require=bearer_dependency(store, Role.auditor),
+        query_log=QueryLog(query_log or bundles / "audit_queries.jsonl"),
+        config=config,
+        routing=routing,
+    )
+    uvicorn.run(api, host=host, port=port)

@@ -20,6 +20,7 @@ import nats
 import nats.errors
 from nats.aio.client import Client as NatsClient
 
+from kit.auth import bearer_headers
 from safetymon.audit._assemble import discard, finish, prepare
 from safetymon.audit.errors import ExportError
 from safetymon.audit.manifest import EVENT_LOG, Manifest
@@ -59,7 +60,9 @@ async def export_online(
 
 async def _from_ingest(target: Path, url: str, *, wait: float) -> tuple[dict[str, Any], str | None]:
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=wait) as client:
+        # The auditor's token comes from $SAFETYMON_TOKEN (kit/auth.py).
+        headers = bearer_headers()
+        async with httpx.AsyncClient(base_url=url, timeout=wait, headers=headers) as client:
             response = await client.post("/v1/audit/snapshot")
         reply = _reply(response, url)
         report = reply["files"][EVENT_LOG]
@@ -87,7 +90,7 @@ def _reply(response: httpx.Response, url: str) -> dict[str, Any]:
 
 
 def _download(url: str, path: Path, *, wait: float) -> None:
-    with httpx.stream("GET", url, timeout=wait) as response:
+    with httpx.stream("GET", url, timeout=wait, headers=bearer_headers()) as response:
         response.raise_for_status()
         with path.open("wb") as handle:
             for chunk in response.iter_bytes():

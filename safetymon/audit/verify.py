@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from safetymon.audit._classify import content_break, link_break, seq_break
 from safetymon.audit._model import (
@@ -179,9 +180,16 @@ def column_mismatch(row: ChainRow) -> str | None:
 
 
 def _lookup(content: object, path: str) -> object:
-    for part in path.split("."):
+    for part in _parts(path):
         content = content.get(part) if isinstance(content, dict) else None
     return content
+
+
+@lru_cache(maxsize=64)
+def _parts(path: str) -> tuple[str, ...]:
+    # "a.b#column" names the content path a.b for a column whose name differs (the key
+    # must stay unique when two columns hold the same content value).
+    return tuple(path.split("#", 1)[0].split("."))
 
 
 def _same(stored: object, column: object) -> bool:

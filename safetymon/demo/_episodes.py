@@ -263,14 +263,16 @@ def susar(p: Planner, *, sepsis: bool) -> bool:
             seriousness=LIFE_THREATENING,
             lasts=p.rng.randint(12 * DAY, 20 * DAY),
         )
-    else:  # thromboembolism is the rare serious MSC event in the literature (IR-MSC-03)
+    else:  # thromboembolism is the rare serious MSC event in the literature (IR-MSC-03);
+        # grade 4 and related within 7 days of the infusion, it is also the STOP-03 sentinel
+        # event the demo shows (a pause of procedures in the arm pending DSMB review).
         p.report(
             "Thromboembolic event",
             onset,
-            3,
+            4,
             related,
             expectedness="unexpected",
-            seriousness=HOSPITALISED,
+            seriousness=LIFE_THREATENING,
             lasts=p.rng.randint(14 * DAY, 28 * DAY),
         )
     return True

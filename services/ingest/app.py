@@ -15,7 +15,9 @@ import structlog
 from schemas import FactCorrected
 from services.ingest.core.accept import Rejection, accept, correction_errors
 from services.ingest.core.chain import Entry
-from services.ingest.core.errors import FieldError, TransientError
+from services.ingest.core.errors import FieldError, OutOfSiteError, TransientError
+from services.ingest.core.scope import out_of_site, participants
+from services.ingest.core.ticks import tick_fact
 from services.ingest.ports import Clock, EventLog, Publisher
 
 log = structlog.get_logger(__name__)
@@ -53,11 +55,21 @@ class Ingest:
         # One append at a time: dedupe-then-append must not interleave with another batch.
         self._lock = asyncio.Lock()
 
-    async def submit(self, items: Sequence[object], *, actor: str) -> list[Outcome]:
-        """Process items in order; each is accepted, a duplicate, or rejected with reasons."""
+    async def submit(
+        self, items: Sequence[object], *, actor: str, site: str | None = None
+    ) -> list[Outcome]:
+        """Process items in order; each is accepted, a duplicate, or rejected with reasons.
+
+        Raises:
+            OutOfSiteError: `site` is given (a per-site submitter) and a valid item lies
+                outside it; the whole batch is refused and nothing is stored.
+
+        """
         recorded_at = self._clock.now()
         results = [accept(item, recorded_at=recorded_at, actor=actor) for item in items]
         async with self._lock:
+            if site is not None:
+                await self._check_site(results, site=site, actor=actor)
             outcomes, wires = await self._decide(results)
             entries = await self._log.append(wires) if wires else []
         by_id = {entry.event_id: entry for entry in entries}
@@ -72,6 +84,28 @@ class Ingest:
         if rejected:
             log.info("facts_rejected", count=rejected, actor=actor)
         return final
+
+    async def record_tick(self, trial_id: str, period_seconds: int) -> bool:
+        """Append the trial's clock tick for the current period boundary (issue 3, SAE-02).
+
+        Returns False when that boundary's tick is on the log already (a duplicate).
+        """
+        _, wire = tick_fact(trial_id, self._clock.now(), period_seconds=period_seconds)
+        async with self._lock:
+            known = await self._log.existing([(wire["source"], wire["source_ref"])])
+            if known:
+                return False
+            entries = await self._log.append([wire])
+        self._relay.offer(entries)
+        return True
+
+    async def _check_site(self, results: Sequence[Any], *, site: str, actor: str) -> None:
+        facts = [(i, r.fact) for i, r in enumerate(results) if not isinstance(r, Rejection)]
+        enrolled = await self._log.enrolment_sites(participants([fact for _, fact in facts]))
+        problems = out_of_site(facts, site=site, enrolled=enrolled)
+        if problems:
+            log.warning("facts_refused_out_of_site", count=len(problems), actor=actor, site=site)
+            raise OutOfSiteError(problems, site=site)
 
     async def _decide(self, results: Sequence[Any]) -> tuple[list[Outcome], list[dict[str, Any]]]:
         facts = [r.fact for r in results if not isinstance(r, Rejection)]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from kit.nats_security import NatsClientSettings
 
 
-class Settings(BaseSettings):
+class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_security.py
     """Runtime settings; built only in main.py or by the runner, passed on as plain values."""
 
     model_config = SettingsConfigDict(env_prefix="SAFETYMON_", frozen=True, extra="ignore")
@@ -18,8 +21,25 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     publish_batch: int = 500
+    #: The bearer-token file written by `safetymon tokens` (default: tokens.json in data_dir).
+    tokens_file: Path | None = None
+    #: Accepted as an admin credential besides the token file, for a first look, demos and
+    #: tests. Real tokens need none: `safetymon tokens create` writes the file directly.
+    #: Leave it unset in production.
+    bootstrap_token: SecretStr | None = None
+    #: Period of the ClockTicked facts that drive time-based rules (SAE-02's 24 h clock);
+    #: 0 appends none. Off by default until every reader of the log (audit replay, DSMB
+    #: report) decodes `clock_ticked` (issue 3); set 60 to run the SAE-02 reminders.
+    clock_tick_seconds: int = 0
+    #: Trials the ticks are appended for.
+    clock_trials: tuple[str, ...] = ("NCT01724398",)
 
     @property
     def duckdb_path(self) -> Path:
         """The ingest service's own DuckDB file (the hash-chained log)."""
         return self.data_dir / "ingest.duckdb"
+
+    @property
+    def tokens_path(self) -> Path:
+        """The token file the HTTP API authenticates against."""
+        return self.tokens_file or self.data_dir / "tokens.json"

@@ -12,6 +12,7 @@ import structlog
 import uvicorn
 from faststream.nats import NatsBroker
 
+from kit.auth import TokenStore
 from kit.jetstream import ensure_stream
 from schemas import DUPLICATE_WINDOW_SECONDS, Subjects
 from services.ingest.adapters.audit_export import EVENT_LOG_FILE, AuditExports
@@ -19,6 +20,7 @@ from services.ingest.adapters.clock import SystemClock
 from services.ingest.adapters.duckdb_log import DuckDBEventLog
 from services.ingest.adapters.http_api import build_http_app
 from services.ingest.adapters.nats_publisher import JetStreamPublisher
+from services.ingest.adapters.ticker import Ticker
 from services.ingest.app import Ingest, Outcome, Relay
 from services.ingest.config import Settings
 
@@ -32,10 +34,18 @@ class IngestService:
         self.settings = settings
         self._subjects = Subjects(settings.namespace)
         self._http_enabled = http
-        self._broker = NatsBroker(settings.nats_url, max_reconnect_attempts=-1)
+        self._broker = NatsBroker(
+            settings.nats_url, max_reconnect_attempts=-1, security=settings.nats_security()
+        )
         self._log = DuckDBEventLog(settings.duckdb_path)
+        bootstrap = settings.bootstrap_token
+        self._tokens = TokenStore(
+            settings.tokens_path,
+            bootstrap_secret=bootstrap.get_secret_value() if bootstrap else None,
+        )
         self._ingest: Ingest | None = None
         self._relay: Relay | None = None
+        self._ticker: Ticker | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
         self.http_port: int | None = None
@@ -58,9 +68,20 @@ class IngestService:
         )
         self._ingest = Ingest(log=self._log, relay=self._relay, clock=SystemClock())
         self._tasks.append(asyncio.create_task(self._relay.run(), name="ingest-relay"))
+        if self.settings.clock_tick_seconds > 0:
+            ticker = Ticker(
+                self._ingest.record_tick,
+                trials=self.settings.clock_trials,
+                period_seconds=self.settings.clock_tick_seconds,
+            )
+            self._ticker = ticker
+            self._tasks.append(asyncio.create_task(ticker.run(), name="ingest-clock"))
         if self._http_enabled:
             await self._start_http()
         log.info("ingest_started", http_port=self.http_port, namespace=self.settings.namespace)
+        if self._http_enabled and self.settings.bootstrap_token is not None:
+            # Visible in every deployment's log: a bootstrap admin is for demos and tests.
+            log.warning("bootstrap_token_enabled", tokens_file=str(self.settings.tokens_path))
 
     async def submit(self, items: Sequence[object], *, actor: str) -> list[Outcome]:
         """Submit items in-process (CLI --direct, demo, benchmarks)."""
@@ -93,6 +114,8 @@ class IngestService:
         """Stop HTTP, let the relay finish its cycle, close the log and the connection."""
         if self._server is not None:
             self._server.should_exit = True
+        if self._ticker is not None:
+            self._ticker.stop()
         if self._relay is not None:
             with contextlib.suppress(TimeoutError):
                 await self._relay.drained(5.0)
@@ -108,7 +131,7 @@ class IngestService:
     async def _start_http(self) -> None:
         assert self._ingest is not None  # noqa: S101 - set by start() just before
         audit = AuditExports(root=self.settings.data_dir / "exports", export=self.export_snapshot)
-        api = build_http_app(self._ingest, self._log, audit=audit)
+        api = build_http_app(self._ingest, self._log, tokens=self._tokens, audit=audit)
         config = uvicorn.Config(
             api,
             host=self.settings.http_host,

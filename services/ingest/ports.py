@@ -21,6 +21,10 @@ class EventLog(Protocol):
         """(event_type, participant_id) of logged events, for corrections."""
         ...
 
+    async def enrolment_sites(self, participant_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """The sites each of these participants is enrolled at (participant_enrolled facts)."""
+        ...
+
     async def append(self, wires: Sequence[dict[str, Any]]) -> list[Entry]:
         """Chain and append facts in one transaction; all or nothing."""
         ...

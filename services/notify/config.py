@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from kit.nats_security import NatsClientSettings
 
 
-class Settings(BaseSettings):
+class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_security.py
     """Runtime settings; built only in main.py or by the runner, passed on as plain values."""
 
     model_config = SettingsConfigDict(env_prefix="SAFETYMON_", frozen=True, extra="ignore")
@@ -38,6 +40,25 @@ class Settings(BaseSettings):
     #: Signals taken from JetStream per batch (one DuckDB transaction each).
     max_batch: int = Field(default=200, ge=1)
     log_format: Literal["json", "console", "auto"] = "auto"
+    #: HTTP endpoint of notify (acknowledgement links, delivery log). 0 picks a free port so
+    #: several stacks on one machine never collide; set a fixed one (and the public URL) in a
+    #: deployment so links in old emails keep working after a restart. The CLI uses NATS.
+    notify_http_host: str = "127.0.0.1"
+    notify_http_port: int = Field(default=0, ge=0, le=65535)
+    #: Base URL put into acknowledgement links; default http://<host>:<bound port>.
+    notify_public_url: str | None = None
+    #: HMAC key of acknowledgement links; generated into <data_dir>/ack.secret when unset.
+    ack_secret: SecretStr | None = None
+    #: How long an acknowledgement link stays valid.
+    ack_ttl_hours: float = Field(default=72.0, gt=0)
+    #: RULES.md §0.3: an unacknowledged U0 escalates after this (then the DSMB chair at 2x).
+    escalation_minutes: float = Field(default=60.0, gt=0)
+    #: U2 daily digest at this local hour (display_timezone); RULES.md §0.3: 08:00.
+    digest_hour: int = Field(default=8, ge=0, le=23)
+    #: Weekday of the DSMB (U3) digest, 0 = Monday, at the same hour.
+    dsmb_digest_weekday: int = Field(default=0, ge=0, le=6)
+    #: How often open U0 alerts are checked for a due escalation.
+    escalation_tick_seconds: float = Field(default=15.0, gt=0)
 
     @field_validator("mail_from")
     @classmethod

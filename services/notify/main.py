@@ -1,8 +1,10 @@
 """Composition root of the notify service: the only module that names concrete adapters.
 
 Nothing connects at import time. `build_service(settings)` constructs; `await start()`
-validates the routing file, opens DuckDB, connects to NATS, ensures the signals stream
-and starts the sender and the JetStream consumer; `await stop()` shuts down gracefully.
+validates the routing file, opens DuckDB, serves acknowledgement links over HTTP, connects
+to NATS, ensures the signals stream and starts the sender, the escalator and the JetStream
+consumer, and answers ack / delivery-log / snapshot requests over NATS; `await stop()` shuts
+down gracefully.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -31,15 +34,23 @@ from services.notify.adapters.audit_export import (
 )
 from services.notify.adapters.clock import SystemClock
 from services.notify.adapters.duckdb_store import DuckDBNotificationStore
+from services.notify.adapters.http_api import build_http_app
+from services.notify.adapters.http_server import HttpServer, load_or_create_secret
 from services.notify.adapters.jinja_renderer import JinjaRenderer
+from services.notify.adapters.nats_requests import ack_subject, build_responders, log_subject
 from services.notify.adapters.nats_routes import build_signal_handler
 from services.notify.adapters.smtp_mailer import SmtpConfig, SmtpMailer
 from services.notify.app import Sender, SendPolicy, SignalIntake
+from services.notify.app.alerts import Acknowledger, Escalator
 from services.notify.config import Settings
+from services.notify.core.ack import AckClaims, sign_ack
 from services.notify.core.audit import ChainCheck, verify_chain
+from services.notify.core.digest import DigestSchedule
 from services.notify.core.errors import RoutingFileError
+from services.notify.core.failover import failover_plans
+from services.notify.core.plan import NotificationPlan
 from services.notify.core.routing import Routing, parse_routing
-from services.notify.ports import DeadLetter
+from services.notify.ports import Clock, DeadLetter, OpenAlert
 
 _READY_TIMEOUT_S = 10.0
 _CRASH_BACKOFF_CAP_S = 30.0
@@ -58,7 +69,7 @@ def load_routing(path: Path) -> Routing:
 class NotifyService:
     """The notify service in one process: JetStream consumer, outbox sender, read API."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
         self._log = structlog.get_logger("services.notify")
         self._broker: NatsBroker | None = None
@@ -66,6 +77,13 @@ class NotifyService:
         self._sender: Sender | None = None
         self._consumer: BatchConsumer | None = None
         self._snapshot_sub: Subscription | None = None
+        self._request_subs: list[Subscription] = []
+        self._http: HttpServer | None = None
+        self._escalator: Escalator | None = None
+        self.acknowledger: Acknowledger | None = None
+        self.http_port: int | None = None
+        # The clock port: escalation timers, retry times and acknowledgement expiry read it.
+        self.clock: Clock = clock or SystemClock()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -78,11 +96,22 @@ class NotifyService:
         try:
             store = self._store = DuckDBNotificationStore(settings.duckdb_path)
             await asyncio.to_thread(store.open)
+            key = await asyncio.to_thread(self._ack_key)
+            base_url = await self._start_http(store, key)
             js = await self._connect()
-            sender = self._sender = self._build_sender(store)
+            sender = self._sender = self._build_sender(store, routing, key=key, base_url=base_url)
+            self._escalator = Escalator(
+                store=store, routing=routing, clock=self.clock, log=self._log,
+                delay=timedelta(minutes=settings.escalation_minutes), on_recorded=sender.wake,
+                tick_seconds=settings.escalation_tick_seconds,
+            )  # fmt: skip
             intake = SignalIntake(
-                store=store, routing=routing, clock=SystemClock(), log=self._log,
+                store=store, routing=routing, clock=self.clock, log=self._log,
                 consumer=NOTIFY_DURABLE, on_recorded=sender.wake, display_tz=display_tz,
+                digests=DigestSchedule(
+                    tz=display_tz, hour=settings.digest_hour,
+                    dsmb_weekday=settings.dsmb_digest_weekday,
+                ),
             )  # fmt: skip
             stream = Subjects(settings.namespace).signals_stream
             consumer = self._consumer = BatchConsumer(
@@ -94,6 +123,7 @@ class NotifyService:
             )
             self._spawn("sender", sender.run)
             self._spawn("signal-consumer", consumer.run)
+            self._spawn("escalator", self._escalator.run)
             await self._wait_ready(js, stream)
             await self._serve_snapshots()
         except BaseException:
@@ -101,9 +131,26 @@ class NotifyService:
             raise
         self._log.info("notify_started", namespace=settings.namespace, durable=NOTIFY_DURABLE)
 
+    def _ack_key(self) -> bytes:
+        secret = self.settings.ack_secret
+        if secret is not None:
+            return secret.get_secret_value().encode("utf-8")
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return load_or_create_secret(self.settings.data_dir / "ack.secret")
+
+    async def _start_http(self, store: DuckDBNotificationStore, key: bytes) -> str:
+        """Serve acknowledgement links and the delivery log; return the links' base URL."""
+        settings = self.settings
+        self.acknowledger = Acknowledger(store=store, clock=self.clock, log=self._log, key=key)
+        api = build_http_app(self.acknowledger, store)
+        self._http = HttpServer(api, host=settings.notify_http_host, port=settings.notify_http_port)
+        self.http_port = await self._http.start()
+        base = settings.notify_public_url or f"http://{settings.notify_http_host}:{self.http_port}"
+        return base.rstrip("/")
+
     async def _connect(self) -> JetStreamContext:
         """Connect to NATS through faststream and make sure the signals stream exists."""
-        self._broker = NatsBroker(self.settings.nats_url)
+        self._broker = NatsBroker(self.settings.nats_url, security=self.settings.nats_security())
         await self._broker.connect()
         js = self._broker.connection.jetstream()
         subjects = Subjects(self.settings.namespace)
@@ -116,13 +163,19 @@ class NotifyService:
         return js
 
     async def _serve_snapshots(self) -> None:
-        """Answer audit snapshot requests over NATS request/reply (notify has no HTTP server)."""
+        """Answer snapshot, acknowledgement and delivery-log requests over NATS request/reply."""
         assert self._broker is not None  # noqa: S101 - connected by _connect() just before
         respond = build_snapshot_responder(
             self.export_snapshot, default_root=self.settings.data_dir / "exports", log=self._log
         )
         subject = snapshot_subject(self.settings.namespace)
         self._snapshot_sub = await self._broker.connection.subscribe(subject, cb=respond)
+        assert self.acknowledger is not None  # noqa: S101 - set by _start_http() before
+        namespace = self.settings.namespace
+        responders = build_responders(self.acknowledger, self._require_store(), log=self._log)
+        for subject, purpose in ((ack_subject(namespace), "ack"), (log_subject(namespace), "log")):
+            sub = await self._broker.connection.subscribe(subject, cb=responders[purpose])
+            self._request_subs.append(sub)
 
     async def export_snapshot(self, directory: Path) -> dict[str, Any]:
         """Write the audit trail and outbox as Parquet into `directory` from this process.
@@ -135,8 +188,19 @@ class NotifyService:
         self._log.info("audit_snapshot_written", rows=trail["rows"], head=trail["chain"]["head"])
         return {"service": "notify", "directory": str(directory), "files": files}
 
-    def _build_sender(self, store: DuckDBNotificationStore) -> Sender:
+    def _build_sender(
+        self, store: DuckDBNotificationStore, routing: Routing, *, key: bytes, base_url: str
+    ) -> Sender:
         settings = self.settings
+        ttl = timedelta(hours=settings.ack_ttl_hours)
+
+        def ack_link(plan: NotificationPlan, now: datetime) -> str:
+            claims = AckClaims(plan.notification_id, plan.signal_id, now + ttl)
+            return f"{base_url}/v1/ack?token={sign_ack(claims, key=key)}"
+
+        def failover(plan: NotificationPlan, error: str) -> tuple[NotificationPlan, ...]:
+            return failover_plans(plan, routing, error=error)
+
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         config = SmtpConfig(
             host=settings.smtp_host,
@@ -149,12 +213,14 @@ class NotifyService:
             validate_certs=settings.smtp_validate_certs,
             cert_bundle=str(settings.smtp_cert_bundle) if settings.smtp_cert_bundle else None,
         )
-        clock = SystemClock()
+        clock = self.clock
         return Sender(
             store=store,
             mailer=SmtpMailer(config, clock=clock.now),
             renderer=JinjaRenderer(),
             clock=clock,
+            ack_link=ack_link,
+            failover=failover,
             log=self._log,
             policy=SendPolicy(
                 base_seconds=settings.retry_base_seconds,
@@ -198,6 +264,11 @@ class NotifyService:
             self._consumer.stop()
         if self._sender is not None:
             self._sender.stop()
+        if self._escalator is not None:
+            self._escalator.stop()
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.stop()
         await self._stop_snapshots()
         await self._drain_tasks()
         if self._broker is not None:
@@ -210,16 +281,19 @@ class NotifyService:
             store, self._store = self._store, None
             await asyncio.to_thread(store.close)
         self._consumer = self._sender = None
+        self._escalator = self.acknowledger = None
         self._log.info("notify_stopped")
 
     async def _stop_snapshots(self) -> None:
-        if self._snapshot_sub is None:
-            return
-        sub, self._snapshot_sub = self._snapshot_sub, None
-        try:
-            await sub.unsubscribe()
-        except Exception as exc:  # the connection closes next anyway; the error is logged
-            self._log.warning("snapshot_unsubscribe_failed", error=type(exc).__name__)
+        subs, self._request_subs = self._request_subs, []
+        if self._snapshot_sub is not None:
+            subs.append(self._snapshot_sub)
+            self._snapshot_sub = None
+        for sub in subs:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:  # the connection closes next anyway; the error is logged
+                self._log.warning("snapshot_unsubscribe_failed", error=type(exc).__name__)
 
     async def _drain_tasks(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -235,6 +309,24 @@ class NotifyService:
         """Return the outbox rows (all, or one signal's), read through the owning service."""
         wanted = UUID(str(signal_id)) if signal_id is not None else None
         return await self._require_store().notifications(wanted)
+
+    async def delivery_log(
+        self, *, signal_id: UUID | None = None, participant_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every attempt, reply, acknowledgement and escalation of a signal or participant."""
+        store = self._require_store()
+        return await store.delivery_log(signal_id=signal_id, participant_id=participant_id)
+
+    async def flush_digests(self) -> int:
+        """Send every held digest now instead of at its scheduled time; return rows moved."""
+        moved = await self._require_store().flush_digests(at=self.clock.now())
+        if moved and self._sender is not None:
+            self._sender.wake()
+        return moved
+
+    async def open_alerts(self) -> list[OpenAlert]:
+        """Unacknowledged open U0 alerts, oldest first (the demo's duty officer reads these)."""
+        return await self._require_store().open_alerts()
 
     async def unsent_count(self) -> int:
         """Count notifications still intended and unconfirmed (the runner's "settled" check)."""
@@ -255,7 +347,7 @@ class NotifyService:
         return self._store
 
 
-def build_service(settings: Settings | None = None) -> NotifyService:
+def build_service(settings: Settings | None = None, *, clock: Clock | None = None) -> NotifyService:
     """Construct the notify service (connects nothing until `start()`)."""
     # Logging is configured by whoever composes the process (CLI, runner), not here.
-    return NotifyService(settings or Settings())
+    return NotifyService(settings or Settings(), clock=clock)

@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from services.notify.core.audit import AuditEntry, AuditFact
+from services.notify.core.escalation import AlertState
 from services.notify.core.plan import NotificationPlan
 
 Status = Literal["intended", "sent", "failed"]
@@ -47,6 +48,10 @@ class SignalNotifications:
     signal_id: UUID
     plans: tuple[NotificationPlan, ...]
     audit: tuple[AuditFact, ...]
+    #: U0/U1: the signal awaits an acknowledgement (and a U0 escalates without one).
+    wants_ack: bool = False
+    #: An update or retraction supersedes this earlier signal: its escalation stops.
+    closes: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,8 @@ class Pending:
 
     plan: NotificationPlan
     attempts: int
+    #: A previous process handed it to the SMTP server and died before recording the reply.
+    in_doubt: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,9 @@ class AttemptOutcome:
     smtp_reply: str | None = None
     error: str | None = None
     next_attempt_at: datetime | None = None
+    #: Notifications a permanent failure leads to (next route, alarm), recorded with it.
+    follow_ups: tuple[NotificationPlan, ...] = ()
+    follow_up_facts: tuple[AuditFact, ...] = ()
 
 
 class NotificationStore(Protocol):
@@ -111,12 +121,21 @@ class NotificationStore(Protocol):
         """
         ...
 
-    async def pending(self, *, due_by: datetime | None, limit: int) -> list[Pending]:
-        """Intended, unconfirmed notifications due by `due_by` (all when None), U0 first."""
+    async def pending(
+        self, *, due_by: datetime | None, limit: int, now: datetime | None = None
+    ) -> list[Pending]:
+        """Intended, unconfirmed notifications due by `due_by` (all when None), U0 first.
+
+        Rows held for a digest are due only once their digest time has come by `now`.
+        """
         ...
 
     async def next_attempt_at(self) -> datetime | None:
         """When the earliest intended notification is next due, if any."""
+        ...
+
+    async def mark_sending(self, notification_id: UUID, *, at: datetime) -> None:
+        """Commit that this notification is being handed to the SMTP server now."""
         ...
 
     async def record_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> int:
@@ -147,6 +166,8 @@ class OutgoingMail:
     plan: NotificationPlan
     text: str
     html: str
+    #: Resent after a crash left it in doubt: the recipient may hold a copy already.
+    possible_duplicate: bool = False
 
 
 class Renderer(Protocol):
@@ -178,4 +199,64 @@ class Mailer(Protocol):
 
     def session(self) -> AbstractAsyncContextManager[MailSession]:
         """Open a session that is closed when the burst ends."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAlert:
+    """An unacknowledged U0 alert and the first email sent about it."""
+
+    state: AlertState
+    first: NotificationPlan
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """A recorded acknowledgement: who took the alert, when, why, through which channel."""
+
+    signal_id: UUID
+    participant_id: str
+    by: str
+    reason: str
+    at: datetime
+    via: str
+
+
+class AlertStore(Protocol):
+    """Acknowledgements, escalations and the delivery log, in the notify store."""
+
+    async def plan_of(self, notification_id: UUID) -> NotificationPlan | None:
+        """The recorded notification, if there is one."""
+        ...
+
+    async def acknowledge(
+        self, signal_id: UUID, *, by: str, reason: str, via: str, at: datetime
+    ) -> Acknowledgement:
+        """Record the first acknowledgement of a signal with its audit fact, atomically.
+
+        Raises:
+            UnknownAlertError: no alert awaits acknowledgement under this id.
+            AlreadyAcknowledgedError: someone acknowledged it before.
+
+        """
+        ...
+
+    async def open_alerts(self) -> list[OpenAlert]:
+        """Unacknowledged, open U0 alerts, oldest first."""
+        ...
+
+    async def record_escalation(
+        self,
+        alert: OpenAlert,
+        level: int,
+        plans: Sequence[NotificationPlan],
+        facts: Sequence[AuditFact],
+    ) -> bool:
+        """Raise the alert to `level` with its emails and facts; False if it moved meanwhile."""
+        ...
+
+    async def delivery_log(
+        self, *, signal_id: UUID | None = None, participant_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every audit fact about a signal or participant, in trail order."""
         ...

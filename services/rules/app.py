@@ -6,10 +6,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from schemas import ClinicalFact, SignalRaised
+from schemas import ClinicalFact, ClockTicked, SignalUpdated
 from services.rules.core import engine
 from services.rules.core.config import TrialConfig
-from services.rules.core.engine import StateKey
+from services.rules.core.engine import Signal, StateKey
 from services.rules.core.signals import derived_id
 from services.rules.core.state import ParticipantState
 from services.rules.ports import Commit, DeadLetter, EventLog, Rejected, StateStore
@@ -32,14 +32,14 @@ class _NullLog:
 
 
 async def handle_batch(
-    facts: Sequence[ClinicalFact],
+    facts: Sequence[ClinicalFact | ClockTicked],
     *,
     consumer: str,
     store: StateStore,
     rejected: Sequence[Rejected] = (),
     log: EventLog | None = None,
     config: TrialConfig | None = None,
-) -> list[SignalRaised]:
+) -> list[Signal]:
     """Evaluate a delivered batch in order and commit its effects in one transaction.
 
     Inputs already tracked for `consumer` (or repeated within the batch) are skipped. Returns
@@ -63,7 +63,15 @@ async def handle_batch(
         out.info("facts_duplicate_skipped", consumer=consumer, count=len(facts) - len(fresh))
     if not fresh and not new_rejects:
         return []
-    states = await store.load({(f.trial_id, f.participant_id) for f in fresh})
+    keys: set[StateKey] = set()
+    for fact in fresh:
+        if isinstance(fact, ClockTicked):
+            # A tick reaches every participant with an open SAE-02 clock: those committed,
+            # and any this batch opens (their states are loaded for their own facts).
+            keys |= await store.open_clocks(fact.trial_id)
+        else:
+            keys.add((fact.trial_id, fact.participant_id))
+    states = await store.load(keys)
     result = _evaluate(fresh, states, consumer=consumer, out=out, config=config)
     signals, dead = result.signals, [r.dead_letter for r in new_rejects] + result.dead
     signals.extend(r.signal for r in new_rejects if r.signal is not None)
@@ -84,12 +92,12 @@ async def handle_batch(
 @dataclass
 class _Evaluated:
     changed: dict[StateKey, ParticipantState] = field(default_factory=dict)
-    signals: list[SignalRaised] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
 
 
 def _evaluate(
-    fresh: list[ClinicalFact],
+    fresh: list[ClinicalFact | ClockTicked],
     states: dict[StateKey, ParticipantState],
     *,
     consumer: str,
@@ -99,6 +107,12 @@ def _evaluate(
     """Fold each fact, in delivery order, through the engine against its participant's state."""
     result = _Evaluated()
     for fact in fresh:
+        if isinstance(fact, ClockTicked):
+            changed, ticked = engine.evaluate_tick(states, fact, config)
+            states.update(changed)
+            result.changed.update(changed)
+            result.signals.extend(ticked)
+            continue
         key = (fact.trial_id, fact.participant_id)
         outcome = engine.evaluate_guarded(states.get(key), fact, config)
         if outcome.state is not None and outcome.state != states.get(key):
@@ -142,10 +156,10 @@ def _dead_letter(fact: ClinicalFact, *, consumer: str, failed: tuple[str, ...]) 
     )
 
 
-def _log_outcomes(out: EventLog, signals: list[SignalRaised], dead: list[DeadLetter]) -> None:
+def _log_outcomes(out: EventLog, signals: list[Signal], dead: list[DeadLetter]) -> None:
     for signal in signals:
         out.info(
-            "signal_raised",
+            "signal_retracted" if isinstance(signal, SignalUpdated) else "signal_raised",
             signal_id=str(signal.event_id),
             rule_id=signal.payload.rule_id,
             urgency=signal.payload.urgency.value,

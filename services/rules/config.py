@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from kit.nats_security import NatsClientSettings
 
 
-class Settings(BaseSettings):
+class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_security.py
     """Runtime settings; built only in main.py or by the runner, passed on as plain values."""
 
     model_config = SettingsConfigDict(env_prefix="SAFETYMON_", frozen=True, extra="ignore")

@@ -45,7 +45,9 @@ class RulesService:
         self.subjects = Subjects(settings.namespace)
         signal_subject = self.subjects.signal_subject("signal_raised")
         self.store: RulesStore = store or DuckDBRulesStore(
-            settings.duckdb_path, signal_subject=signal_subject
+            settings.duckdb_path,
+            signal_subject=signal_subject,
+            updated_subject=self.subjects.signal_subject("signal_updated"),
         )
         self._broker: NatsBroker | None = None
         self._consumer: BatchConsumer | None = None
@@ -72,7 +74,7 @@ class RulesService:
         )
 
     async def _connect(self) -> JetStreamContext:
-        self._broker = NatsBroker(self.settings.nats_url)
+        self._broker = NatsBroker(self.settings.nats_url, security=self.settings.nats_security())
         await self._broker.connect()
         js = self._broker.connection.jetstream()
         for name, subjects in (

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from schemas import SignalRaised
-from services.rules.core.engine import StateKey
+from services.rules.core.engine import Signal, StateKey
 from services.rules.core.state import ParticipantState
 
 
@@ -51,7 +51,7 @@ class Commit:
     consumer: str
     tracking: tuple[UUID, ...]
     states: tuple[ParticipantState, ...] = ()
-    signals: tuple[SignalRaised, ...] = ()
+    signals: tuple[Signal, ...] = ()
     dead_letters: tuple[DeadLetter, ...] = ()
 
 
@@ -74,6 +74,10 @@ class StateStore(Protocol):
 
     async def load(self, keys: Collection[StateKey]) -> dict[StateKey, ParticipantState]:
         """Return the stored state of each key that has one."""
+        ...
+
+    async def open_clocks(self, trial_id: str) -> frozenset[StateKey]:
+        """Keys of the trial's participants whose committed state has an open SAE-02 clock."""
         ...
 
     async def commit(self, batch: Commit) -> None:

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import SmtpServer, free_port
+from tests.credentials import AUTH, TEST_TOKEN
 from tests.factories import EXPECTED_PER_SITE, ROUTING, sae, unique
 
 pytestmark = pytest.mark.e2e
@@ -72,6 +73,7 @@ def processes(
         "SAFETYMON_HTTP_PORT": str(free_port()),
         "SAFETYMON_ROUTING": str(routing),
         "SAFETYMON_LOG_FORMAT": "json",
+        "SAFETYMON_BOOTSTRAP_TOKEN": TEST_TOKEN,
     }
     procs = Processes(env, tmp_path)
     yield procs
@@ -106,7 +108,9 @@ def _wait_recorded_sent(log: Path, count: int, timeout: float = 30.0) -> None:
 
 def _post_saes(port: int, participants: list[tuple[str, str]]) -> None:
     items = [sae(participant_id=p, site_id=site) for p, site in participants]
-    response = httpx.post(f"http://127.0.0.1:{port}/v1/events", json=items, timeout=30)
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/v1/events", json=items, timeout=30, headers=AUTH
+    )
     assert response.json()["accepted"] == len(items), response.text
 
 

@@ -27,6 +27,7 @@ from safetymon.cli import app
 from safetymon.runner import Stack, start_stack
 from services.notify.adapters.audit_export import snapshot_subject
 from tests.conftest import SmtpServer
+from tests.credentials import AUTH
 from tests.factories import EXPECTED_PER_SITE, enrolment, lab, sae, unique
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,9 @@ async def _feed(stack: Stack, smtp_server: SmtpServer) -> int:
         lab(participant_id=participant, site_id="S01"),
         sae(participant_id=participant, site_id="S01"),
     ]
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.http_port}") as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{stack.http_port}", headers=AUTH
+    ) as client:
         response = await client.post("/v1/events", json=items)
     assert response.json()["accepted"] == len(items), response.text
     await smtp_server.recorder.wait_for(len(EXPECTED_PER_SITE["S01"]))
@@ -74,7 +77,9 @@ async def test_a_bundle_exported_through_the_services_verifies(
     notify = stack.services["notify"]
     trail = await notify.verify_audit()  # type: ignore[attr-defined]
     outbox = await notify.notifications()  # type: ignore[attr-defined]
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.http_port}") as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{stack.http_port}", headers=AUTH
+    ) as client:
         head = (await client.get("/v1/log/head")).json()
 
     exported = await _export(stack, tmp_path / "bundle", nats_url, namespace)
@@ -149,7 +154,9 @@ async def test_the_services_refuse_bad_snapshot_requests(
         )
     finally:
         await nc.close()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.http_port}") as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{stack.http_port}", headers=AUTH
+    ) as client:
         missing = await client.get("/v1/audit/snapshots/..%2F..%2Fingest.duckdb/event_log.parquet")
         other = await client.get("/v1/audit/snapshots/20240301T000000000000Z/ingest.duckdb")
 

@@ -9,21 +9,30 @@ from pathlib import Path
 
 import pytest
 import structlog.testing
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from safetymon.cli import app
 from services.ingest.config import Settings
 from services.ingest.main import IngestService, build_service
+from tests.credentials import TEST_TOKEN
 from tests.factories import enrolment, lab
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def ingest(tmp_path: Path, nats_url: str, namespace: str) -> AsyncIterator[IngestService]:
+async def ingest(
+    tmp_path: Path, nats_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[IngestService]:
     settings = Settings(
-        data_dir=tmp_path / "svc", nats_url=nats_url, namespace=namespace, http_port=0
+        data_dir=tmp_path / "svc",
+        nats_url=nats_url,
+        namespace=namespace,
+        http_port=0,
+        bootstrap_token=SecretStr(TEST_TOKEN),
     )
+    monkeypatch.setenv("SAFETYMON_TOKEN", TEST_TOKEN)  # what `safetymon ingest` sends
     service = build_service(settings)
     await service.start()
     yield service

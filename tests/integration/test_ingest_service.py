@@ -10,12 +10,14 @@ from typing import Any
 import httpx
 import nats
 import pytest
+from pydantic import SecretStr
 
 from schemas import GENESIS_HASH, Subjects, canonical_bytes, chain_hash
 from services.ingest.adapters.duckdb_log import DuckDBEventLog
 from services.ingest.config import Settings
 from services.ingest.core.accept import Accepted, accept
 from services.ingest.main import IngestService, build_service
+from tests.credentials import AUTH, TEST_TOKEN
 from tests.factories import enrolment, lab, sae
 
 pytestmark = pytest.mark.integration
@@ -24,7 +26,13 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def ingest(tmp_path: Path, nats_url: str, namespace: str) -> AsyncIterator[IngestService]:
     service = build_service(
-        Settings(data_dir=tmp_path, nats_url=nats_url, namespace=namespace, http_port=0)
+        Settings(
+            data_dir=tmp_path,
+            nats_url=nats_url,
+            namespace=namespace,
+            http_port=0,
+            bootstrap_token=SecretStr(TEST_TOKEN),
+        )
     )
     await service.start()
     yield service
@@ -32,7 +40,9 @@ async def ingest(tmp_path: Path, nats_url: str, namespace: str) -> AsyncIterator
 
 
 async def _post(service: IngestService, body: Any, *, raw: bytes | None = None) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{service.http_port}", headers=AUTH
+    ) as client:
         if raw is not None:
             return await client.post(
                 "/v1/events", content=raw, headers={"content-type": "application/json"}
@@ -128,12 +138,12 @@ async def test_malformed_input_is_rejected_specifically_and_leaves_the_log_uncha
     await _post(ingest, enrolment(participant_id="P-103"))
     await ingest.drained(10)
     head_before = (
-        await httpx.AsyncClient().get(f"http://127.0.0.1:{ingest.http_port}/v1/log/head")
+        await httpx.AsyncClient(headers=AUTH).get(f"http://127.0.0.1:{ingest.http_port}/v1/log/head")
     ).json()
 
     response = await _post(ingest, None, raw=body)
     head_after = (
-        await httpx.AsyncClient().get(f"http://127.0.0.1:{ingest.http_port}/v1/log/head")
+        await httpx.AsyncClient(headers=AUTH).get(f"http://127.0.0.1:{ingest.http_port}/v1/log/head")
     ).json()
 
     assert response.status_code == status

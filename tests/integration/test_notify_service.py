@@ -210,9 +210,14 @@ async def test_permanent_refusal_is_recorded_failed_and_not_retried(
     await eventually(_failed)
     await asyncio.sleep(0.5)
 
-    [row] = await service.notifications(signal.event_id)
+    rows = await service.notifications(signal.event_id)
+    [row] = [r for r in rows if not r["subject"].startswith("[U0 DELIVERY FAILED]")]
     assert row["attempts"] == 1
     assert "550 5.7.1" in row["last_error"]
+    # The delivery-failure alarm to the safety officer bounces too (this server refuses
+    # everything); it is recorded failed and raises no alarm about itself.
+    [alarm] = [r for r in rows if r["subject"].startswith("[U0 DELIVERY FAILED]")]
+    assert (alarm["status"], alarm["attempts"]) == ("failed", 1)
 
 
 async def test_intended_but_unsent_notifications_go_out_once_after_restart(

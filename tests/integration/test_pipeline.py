@@ -9,13 +9,16 @@ import pytest
 
 from safetymon.runner import Stack
 from tests.conftest import SmtpServer
+from tests.credentials import AUTH
 from tests.factories import EXPECTED_PER_SITE, enrolment, sae, submission, unique
 
 pytestmark = pytest.mark.integration
 
 
 async def _post(stack: Stack, items: object) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.http_port}") as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{stack.http_port}", headers=AUTH
+    ) as client:
         return await client.post("/v1/events", json=items)
 
 

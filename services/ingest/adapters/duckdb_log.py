@@ -108,6 +108,23 @@ class DuckDBEventLog:
 
         return await self._run(query)
 
+    async def enrolment_sites(self, participant_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """Sites of each participant's enrolments, from the log's own columns (no projection)."""
+        if not participant_ids:
+            return {}
+
+        def query(con: duckdb.DuckDBPyConnection) -> dict[str, frozenset[str]]:
+            rows = con.execute(
+                "SELECT participant_id, list(DISTINCT site_id) FROM event_log"
+                " WHERE event_type = 'participant_enrolled'"
+                " AND participant_id IN (SELECT unnest(?::VARCHAR[]))"
+                " GROUP BY participant_id",
+                [list(participant_ids)],
+            ).fetchall()
+            return {row[0]: frozenset(row[1]) for row in rows}
+
+        return await self._run(query)
+
     async def append(self, wires: Sequence[dict[str, Any]]) -> list[Entry]:
         """Chain after the head and insert every fact in one transaction."""
         head = self._head or LogHead(0, GENESIS_HASH)

@@ -2,42 +2,88 @@
 
 POST /v1/events (one event or an array), GET /v1/log/head, and for auditors
 POST /v1/audit/snapshot with GET /v1/audit/snapshots/{id}/{file} to fetch what it wrote.
+
+Every route but /health needs a bearer token (kit/auth.py). Who may do what:
+- POST /v1/events: `submitter` (its own site's participants only) and `admin`;
+- GET /v1/log/head: `submitter`, `auditor` (read-only everywhere) and `admin`;
+- the audit snapshot routes: `auditor` and `admin`;
+- GET /openapi.json: any token.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 
+from kit.auth import Principal, Role, TokenStore, bearer_dependency
+from services.ingest.adapters import openapi_doc
 from services.ingest.adapters.audit_export import AuditExports
 from services.ingest.app import Ingest
+from services.ingest.core.errors import OutOfSiteError
 from services.ingest.ports import EventLog
 
 MAX_EVENTS_PER_REQUEST = 10_000
+#: Documented in the OpenAPI document, so clients (and schemathesis) know every answer.
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No bearer token, or an unknown or revoked one."},
+    403: {"description": "The token's role (or site) may not do this."},
+}
+_EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_AUTH_RESPONSES,
+    200: {"description": "Every event accepted or a duplicate; one result per event."},
+    207: {"description": "Some events rejected, each with its fields and reasons."},
+    400: {"description": "The body is not JSON, or an empty array."},
+    403: {"description": "The token's role may not submit, or items lie outside its site."},
+    413: {"description": f"More than {MAX_EVENTS_PER_REQUEST} events."},
+    422: {"description": "Every event rejected, each with its fields and reasons."},
+}
 
 
-def build_http_app(ingest: Ingest, log: EventLog, *, audit: AuditExports | None = None) -> FastAPI:
+def build_http_app(
+    ingest: Ingest, log: EventLog, *, tokens: TokenStore, audit: AuditExports | None = None
+) -> FastAPI:
     """FastAPI app whose routes call the ingest use-cases (and the audit export, if given)."""
-    api = FastAPI(title="safetymon ingest", version="1")
+    # No unauthenticated documents: the OpenAPI document is served below to any token, and
+    # the interactive pages (which load scripts from a CDN) are off.
+    api = FastAPI(
+        title="safetymon ingest", version="1", openapi_url=None, docs_url=None, redoc_url=None
+    )
+    _describe_submissions(api)
+    submitters = bearer_dependency(tokens, Role.submitter)
+    readers = bearer_dependency(tokens, Role.submitter, Role.auditor)
+    anyone = bearer_dependency(tokens, *Role)
     if audit is not None:
-        _add_audit_routes(api, audit)
+        _add_audit_routes(api, audit, bearer_dependency(tokens, Role.auditor))
+
+    @api.get("/openapi.json", include_in_schema=False, dependencies=[Depends(anyone)])
+    async def openapi() -> dict[str, Any]:
+        return api.openapi()
 
     @api.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/v1/log/head")
+    @api.get("/v1/log/head", dependencies=[Depends(readers)], responses=_AUTH_RESPONSES)
     async def head() -> dict[str, Any]:
         """Position and hash of the last log entry (read through the owning service)."""
         current = await log.head()
         return {"seq": current.seq, "hash": current.hash}
 
-    @api.post("/v1/events")
-    async def post_events(request: Request) -> JSONResponse:
-        """Accept one event or a JSON array; answer per event."""
+    @api.post(
+        "/v1/events",
+        responses=_EVENTS_RESPONSES,
+        openapi_extra={"requestBody": openapi_doc.request_body()},
+    )
+    async def post_events(
+        request: Request,
+        # FastAPI's idiom; `Annotated` cannot name a closure under postponed annotations.
+        principal: Principal = Depends(submitters),  # noqa: B008
+    ) -> JSONResponse:
+        """Accept one event or a JSON array; answer per event, attributed to the token."""
         raw = await request.body()
         try:
             body = json.loads(raw, parse_constant=_reject_constant)
@@ -48,8 +94,12 @@ def build_http_app(ingest: Ingest, log: EventLog, *, audit: AuditExports | None 
             return _problem(400, "body is an empty array: send at least one event")
         if len(items) > MAX_EVENTS_PER_REQUEST:
             return _problem(413, f"at most {MAX_EVENTS_PER_REQUEST} events per request")
-        actor = "http:" + request.headers.get("x-safetymon-actor", "anonymous")[:60]
-        outcomes = await ingest.submit(items, actor=actor)
+        # A submitter is held to its site; an admin is not (site None).
+        site = principal.site if principal.role is Role.submitter else None
+        try:
+            outcomes = await ingest.submit(items, actor=principal.actor, site=site)
+        except OutOfSiteError as exc:
+            return _out_of_site(exc)
         counts = {
             s: sum(o.status == s for o in outcomes) for s in ("accepted", "duplicate", "rejected")
         }
@@ -61,8 +111,12 @@ def build_http_app(ingest: Ingest, log: EventLog, *, audit: AuditExports | None 
     return api
 
 
-def _add_audit_routes(api: FastAPI, audit: AuditExports) -> None:
-    @api.post("/v1/audit/snapshot")
+def _add_audit_routes(
+    api: FastAPI, audit: AuditExports, auditors: Callable[..., Principal]
+) -> None:
+    allowed = [Depends(auditors)]
+
+    @api.post("/v1/audit/snapshot", dependencies=allowed, responses=_AUTH_RESPONSES)
     async def snapshot() -> dict[str, Any]:
         """Write a Parquet snapshot of the log under the data directory; describe it."""
         snapshot_id, directory = audit.create()
@@ -71,7 +125,12 @@ def _add_audit_routes(api: FastAPI, audit: AuditExports) -> None:
             entry["download"] = f"/v1/audit/snapshots/{snapshot_id}/{name}"
         return {"snapshot_id": snapshot_id, **reply}
 
-    @api.get("/v1/audit/snapshots/{snapshot_id}/{name}", response_model=None)
+    @api.get(
+        "/v1/audit/snapshots/{snapshot_id}/{name}",
+        response_model=None,
+        dependencies=allowed,
+        responses={**_AUTH_RESPONSES, 404: {"description": "No such snapshot file."}},
+    )
     async def snapshot_file(snapshot_id: str, name: str) -> FileResponse | JSONResponse:
         """Download one file of a snapshot written by POST /v1/audit/snapshot."""
         path = audit.resolve(snapshot_id, name)
@@ -80,8 +139,32 @@ def _add_audit_routes(api: FastAPI, audit: AuditExports) -> None:
         return FileResponse(path, media_type="application/vnd.apache.parquet", filename=name)
 
 
+def _describe_submissions(api: FastAPI) -> None:
+    components = openapi_doc.submission_components(MAX_EVENTS_PER_REQUEST)
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        return document
+
+    # FastAPI's documented way to extend the generated document is to replace this method.
+    api.openapi = openapi  # type: ignore[method-assign]
+
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _out_of_site(exc: OutOfSiteError) -> JSONResponse:
+    body = {
+        "error": f"this token may submit only for site {exc.site!r}; nothing was stored",
+        "forbidden": [
+            {"index": index, "field": error.field, "reason": error.reason}
+            for index, error in exc.items
+        ],
+    }
+    return JSONResponse(status_code=403, content=body)
 
 
 def _problem(status: int, detail: str) -> JSONResponse:

@@ -21,7 +21,13 @@ from schemas import (
     VitalSignsRecorded,
 )
 from services.ingest.core.errors import FieldError, UnknownUnitError
-from services.ingest.core.units import LAB_CATALOGUE, VITAL_CATALOGUE, Analyte, normalise
+from services.ingest.core.units import (
+    LAB_CATALOGUE,
+    VITAL_CATALOGUE,
+    Analyte,
+    impossible,
+    normalise,
+)
 
 #: Namespace of event ids derived from (source, source_ref): a resubmission gets the same id.
 EVENT_NAMESPACE = UUID("5b0a3c2e-8f61-4d0e-9a57-1c2d3e4f5a60")
@@ -74,7 +80,8 @@ def accept(item: object, *, recorded_at: datetime, actor: str) -> Accepted | Rej
     source, source_ref = item.get("source"), item.get("source_ref")
     refs = (source if isinstance(source, str) else None, str(source_ref) if source_ref else None)
     event_type = item.get("event_type")
-    if event_type not in ARRIVING_TYPES:
+    # A list or object here is unhashable: test the type first, or the set lookup raises.
+    if not isinstance(event_type, str) or event_type not in ARRIVING_TYPES:
         known = ", ".join(sorted(ARRIVING_TYPES))
         reason = f"unknown event type {event_type!r}; expected one of: {known}"
         return Rejection((FieldError("event_type", reason),), *refs)
@@ -114,9 +121,14 @@ class _FieldUnitError(Exception):
 
 def _quantity(quantity: Quantity, analyte: Analyte, field: str, out: dict[str, Any]) -> None:
     try:
-        out["normalised_value"] = normalise(quantity.value, analyte, quantity.unit)
+        value = normalise(quantity.value, analyte, quantity.unit)
     except UnknownUnitError as exc:
         raise _FieldUnitError(field, str(exc)) from exc
+    # Checked in the canonical unit, so 80 °C and 176 °F are refused alike (issue 3).
+    why = impossible(value, analyte)
+    if why is not None:
+        raise _FieldUnitError(field.removesuffix(".unit") + ".value", why)
+    out["normalised_value"] = value
     out["normalised_unit"] = analyte.canonical
 
 

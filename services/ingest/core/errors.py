@@ -27,3 +27,12 @@ class FieldError:
 
 class UnknownUnitError(PermanentError):
     """A unit that is not recognised, or not convertible to the analyte's canonical unit."""
+
+
+class OutOfSiteError(IngestError):
+    """A per-site submitter sent facts about another site's participants; nothing was stored."""
+
+    def __init__(self, items: tuple[tuple[int, FieldError], ...], *, site: str) -> None:
+        super().__init__(f"{len(items)} item(s) lie outside site {site!r}")
+        self.items = items
+        self.site = site

@@ -85,7 +85,57 @@ VITAL_CATALOGUE: Final[dict[str, Analyte]] = {
     "mean_arterial_pressure": Analyte("mean_arterial_pressure", "mm[Hg]", "mmHg"),
     "spo2": Analyte("spo2", "%", "percent"),
     "gcs": Analyte("gcs", "{score}", "dimensionless"),
+    # Hourly urine output per kg body weight (RULES.md AKI-05); mL/h alone is refused, as
+    # the weight it needs is not on the wire.
+    "urine_output": Analyte("urine_output", "mL/kg/h", "mL/kg/h"),
 }
+
+#: Physically impossible values, in the canonical unit: [lowest, highest] possible (issue 3
+#: "bad input"). The bounds are wide on purpose: a plausible-but-extreme value (bilirubin
+#: 900 µmol/L, temperature 42 °C) is accepted and graded; only what cannot be is refused.
+POSSIBLE: Final[dict[str, tuple[float, float]]] = {
+    "alt": (0, 100_000),
+    "ast": (0, 100_000),
+    "bilirubin": (0, 3000),
+    "creatinine": (0, 5000),
+    "inr": (0.1, 30),
+    "sodium": (60, 220),
+    "potassium": (0.5, 15),
+    "calcium": (0.1, 10),
+    "ionised_calcium": (0.05, 5),
+    "albumin": (0, 120),
+    "haemoglobin": (0, 300),
+    "wbc": (0, 1000),
+    "neutrophils": (0, 1000),
+    "platelets": (0, 5000),
+    "ammonia": (0, 5000),
+    "procalcitonin": (0, 10_000),
+    "crp": (0, 2000),
+    "lactate": (0, 50),
+    "blood_culture": (0, 1),
+    "temperature": (20, 46),
+    "heart_rate": (0, 350),
+    "respiratory_rate": (0, 120),
+    "systolic_bp": (0, 350),
+    "diastolic_bp": (0, 300),
+    "mean_arterial_pressure": (0, 300),
+    "spo2": (0, 100),
+    "gcs": (3, 15),
+    "urine_output": (0, 50),
+}
+
+
+def impossible(value: float, analyte: Analyte) -> str | None:
+    """Why a canonical value cannot be real (None when it can)."""
+    bounds = POSSIBLE.get(analyte.name)
+    if bounds is None or bounds[0] <= value <= bounds[1]:
+        return None
+    low, high = bounds
+    return (
+        f"{value:g} {analyte.canonical} is not a possible {analyte.name} value "
+        f"(possible: {low:g} to {high:g} {analyte.canonical})"
+    )
+
 
 # Spellings labs send that pint cannot parse as they stand (UCUM codes, SDTM units).
 _ALIASES: Final[dict[str, str]] = {

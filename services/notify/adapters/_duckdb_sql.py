@@ -66,6 +66,28 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     PRIMARY KEY (consumer, stream_seq)
 );
 
+-- 'sending' marker: set and committed just before the SMTP conversation, cleared by the
+-- outcome. A row still intended with sending_at set after a crash is "in doubt": the server
+-- may have accepted it before we recorded the 250 (added by ALTER for older files).
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS sending_at TIMESTAMPTZ;
+-- U2/U3 rows wait for their recipient's digest: one email per key, not before next_attempt_at.
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS digest_key VARCHAR;
+
+-- One row per U0/U1 signal that wants an acknowledgement: a projection of the audit trail.
+CREATE TABLE IF NOT EXISTS alerts (
+    signal_id              UUID        PRIMARY KEY,
+    first_notification_id  UUID        NOT NULL,
+    participant_id         VARCHAR     NOT NULL,
+    urgency                VARCHAR     NOT NULL,
+    raised_at              TIMESTAMPTZ NOT NULL,
+    escalation_level       INTEGER     NOT NULL,
+    closed                 BOOLEAN     NOT NULL,
+    acknowledged_at        TIMESTAMPTZ,
+    acknowledged_by        VARCHAR,
+    ack_reason             VARCHAR,
+    ack_via                VARCHAR
+);
+
 -- Defence in depth (the hash chain is the real tamper evidence): refuse UPDATE and DELETE.
 CREATE TABLE IF NOT EXISTS append_only_guard (never_written VARCHAR);
 CREATE TRIGGER IF NOT EXISTS audit_trail_no_update BEFORE UPDATE ON audit_trail
@@ -87,8 +109,9 @@ PLAN_COLUMNS: Final = """
 """
 
 PENDING: Final = f"""
-SELECT {PLAN_COLUMNS} FROM outbox
-WHERE status = 'intended' AND ($due_by IS NULL OR next_attempt_at <= $due_by)
+SELECT {PLAN_COLUMNS}, sending_at, digest_key FROM outbox
+WHERE status = 'intended' AND CASE WHEN digest_key IS NULL
+    THEN ($due_by IS NULL OR next_attempt_at <= $due_by) ELSE next_attempt_at <= $now END
 ORDER BY urgency, next_attempt_at, intended_at, role <> 'safety_officer', notification_id
 LIMIT $limit
 """
@@ -97,24 +120,25 @@ NEXT_ATTEMPT_AT: Final = "SELECT min(next_attempt_at) FROM outbox WHERE status =
 
 MARK_SENT: Final = """
 UPDATE outbox SET status = 'sent', attempts = $attempt, smtp_reply = $smtp_reply,
-    sent_at = $at, next_attempt_at = NULL, updated_at = $at
+    sent_at = $at, next_attempt_at = NULL, updated_at = $at, sending_at = NULL
 WHERE notification_id = $id AND status = 'intended' RETURNING notification_id
 """
 
 MARK_RETRY: Final = """
 UPDATE outbox SET attempts = $attempt, last_error = $error,
-    next_attempt_at = $next_attempt_at, updated_at = $at
+    next_attempt_at = $next_attempt_at, updated_at = $at, sending_at = NULL
 WHERE notification_id = $id AND status = 'intended' RETURNING notification_id
 """
 
 MARK_FAILED: Final = """
 UPDATE outbox SET status = 'failed', attempts = $attempt, last_error = $error,
-    next_attempt_at = NULL, updated_at = $at
+    next_attempt_at = NULL, updated_at = $at, sending_at = NULL
 WHERE notification_id = $id AND status = 'intended' RETURNING notification_id
 """
 
 NOTIFICATIONS: Final = f"""
-SELECT {PLAN_COLUMNS}, status, next_attempt_at, smtp_reply, last_error, intended_at, sent_at
+SELECT {PLAN_COLUMNS}, status, next_attempt_at, smtp_reply, last_error, intended_at, sent_at,
+    digest_key
 FROM outbox WHERE $signal_id IS NULL OR signal_id = $signal_id
 ORDER BY intended_at, role, address
 """
@@ -124,9 +148,63 @@ SELECT seq, event_id, event_type, notification_id, signal_id, recorded_at, wire,
 FROM audit_trail ORDER BY seq
 """
 
-UNSENT_COUNT: Final = "SELECT count(*) FROM outbox WHERE status = 'intended'"
+# Digest rows count once their digest is due: a U2 held for tomorrow's digest is not unsent.
+UNSENT_COUNT: Final = """
+SELECT count(*) FROM outbox
+WHERE status = 'intended' AND (digest_key IS NULL OR next_attempt_at <= current_timestamp)
+"""
+
+FLUSH_DIGESTS: Final = """
+UPDATE outbox SET next_attempt_at = $at
+WHERE status = 'intended' AND digest_key IS NOT NULL AND next_attempt_at > $at
+RETURNING notification_id
+"""
 
 DEAD_LETTERS: Final = """
 SELECT stream_seq, subject, num_delivered, error, data FROM dead_letters
 ORDER BY consumer, stream_seq
+"""
+
+MARK_SENDING: Final = """
+UPDATE outbox SET sending_at = $at
+WHERE notification_id = $id AND status = 'intended' RETURNING notification_id
+"""
+
+PLAN_BY_ID: Final = f"SELECT {PLAN_COLUMNS} FROM outbox WHERE notification_id = $id"
+
+INSERT_ALERT: Final = """
+INSERT INTO alerts BY NAME SELECT * FROM arrow_alerts ON CONFLICT DO NOTHING
+"""
+
+CLOSE_ALERT: Final = "UPDATE alerts SET closed = true WHERE signal_id = $id AND NOT closed"
+
+ALERT: Final = """
+SELECT first_notification_id, acknowledged_at, acknowledged_by, closed
+FROM alerts WHERE signal_id = $id
+"""
+
+ACKNOWLEDGE: Final = """
+UPDATE alerts SET acknowledged_at = $at, acknowledged_by = $by, ack_reason = $reason,
+    ack_via = $via
+WHERE signal_id = $id AND acknowledged_at IS NULL RETURNING signal_id
+"""
+
+OPEN_U0_ALERTS: Final = """
+SELECT a.signal_id, a.urgency, a.raised_at, a.escalation_level, a.first_notification_id
+FROM alerts a
+WHERE a.urgency = 'U0' AND a.acknowledged_at IS NULL AND NOT a.closed
+ORDER BY a.raised_at
+"""
+
+RAISE_LEVEL: Final = """
+UPDATE alerts SET escalation_level = $level
+WHERE signal_id = $id AND escalation_level = $level - 1 AND acknowledged_at IS NULL
+RETURNING signal_id
+"""
+
+DELIVERY_LOG: Final = """
+SELECT seq, event_type, recorded_at, notification_id, signal_id, wire FROM audit_trail
+WHERE ($signal_id IS NULL OR signal_id = $signal_id)
+  AND ($participant IS NULL OR json_extract_string(wire, '$.participant_id') = $participant)
+ORDER BY seq
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,18 +22,22 @@ import pyarrow as pa
 from kit.duckdb_worker import DuckDBWorker, transaction
 from kit.files import file_sha256
 from schemas import Role, Urgency
+from services.notify.adapters import _duckdb_alerts as alerts
 from services.notify.adapters import _duckdb_sql as sql
 from services.notify.adapters._rows import notification_row, split_new
 from services.notify.adapters.audit_export import copy_notify_tables
 from services.notify.core import audit
 from services.notify.core.audit import AuditEntry, ChainHead
 from services.notify.core.errors import StoreUnavailableError
+from services.notify.core.escalation import AlertState
 from services.notify.core.plan import NotificationPlan
 from services.notify.ports import (
+    Acknowledgement,
     AttemptOutcome,
     DeadLetter,
     IntakeBatch,
     IntakeResult,
+    OpenAlert,
     Pending,
 )
 
@@ -91,6 +96,7 @@ class DuckDBNotificationStore:
         plans = [plan for item in new for plan in item.plans]
         _insert(con, "outbox", _outbox_columns(plans, now))
         _insert(con, "dead_letters", _dead_letter_columns(batch), conflict="DO NOTHING")
+        alerts.insert_alerts(con, new, now)
         head = self._append(con, [fact for item in new for fact in item.audit])
         result = IntakeResult(tuple(item.signal_id for item in new), duplicates, len(plans))
         return result, head
@@ -102,16 +108,32 @@ class DuckDBNotificationStore:
         _insert(con, "audit_trail", _audit_columns(entries))
         return head
 
-    async def pending(self, *, due_by: datetime | None, limit: int) -> list[Pending]:
-        """Intended notifications due by `due_by` (all when None), U0 first."""
-        params = {"due_by": due_by, "limit": limit}
+    async def pending(
+        self, *, due_by: datetime | None, limit: int, now: datetime | None = None
+    ) -> list[Pending]:
+        """Intended notifications due by `due_by` (all when None), U0 first; digests by `now`."""
+        params = {"due_by": due_by, "limit": limit, "now": now}
         rows = await self._run(lambda con: con.execute(sql.PENDING, params).fetchall())
-        return [Pending(_plan_of(row), int(row[14])) for row in rows]
+        return [
+            Pending(replace(_plan_of(row), digest_key=row[16]), int(row[14]), row[15] is not None)
+            for row in rows
+        ]
+
+    async def flush_digests(self, *, at: datetime) -> int:
+        """Make every held digest due now (on demand; the demo uses it)."""
+        params = {"at": at}
+        rows = await self._run(lambda con: con.execute(sql.FLUSH_DIGESTS, params).fetchall())
+        return len(rows)
 
     async def next_attempt_at(self) -> datetime | None:
         """Earliest next attempt among intended notifications."""
         row = await self._run(lambda con: con.execute(sql.NEXT_ATTEMPT_AT).fetchone())
         return row[0] if row else None
+
+    async def mark_sending(self, notification_id: UUID, *, at: datetime) -> None:
+        """Commit the 'sending' marker before the SMTP conversation starts."""
+        params = {"id": notification_id, "at": at}
+        await self._run(lambda con: con.execute(sql.MARK_SENDING, params).fetchall())
 
     async def record_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> int:
         """Apply outcomes to still-intended rows and chain their audit facts, atomically."""
@@ -123,7 +145,12 @@ class DuckDBNotificationStore:
         applied = [
             o for o in outcomes if con.execute(_UPDATES[o.kind], _update_params(o)).fetchall()
         ]
-        return len(applied), self._append(con, [outcome.fact for outcome in applied])
+        follow_ups = [plan for o in applied for plan in o.follow_ups]
+        if follow_ups:
+            at = applied[0].at
+            _insert(con, "outbox", _outbox_columns(follow_ups, at), conflict="DO NOTHING")
+        facts = [f for o in applied for f in (o.fact, *o.follow_up_facts)]
+        return len(applied), self._append(con, facts)
 
     async def notifications(self, signal_id: UUID | None = None) -> list[dict[str, Any]]:
         """Outbox rows as plain dicts, in intended order."""
@@ -153,6 +180,69 @@ class DuckDBNotificationStore:
         """Return the whole audit trail in seq order."""
         rows = await self._run(lambda con: con.execute(sql.AUDIT_ENTRIES).fetchall())
         return [AuditEntry(*row) for row in rows]
+
+    async def plan_of(self, notification_id: UUID) -> NotificationPlan | None:
+        """The recorded notification, if any."""
+        params = {"id": notification_id}
+        row = await self._run(lambda con: con.execute(sql.PLAN_BY_ID, params).fetchone())
+        return _plan_of(row) if row else None
+
+    async def acknowledge(
+        self, signal_id: UUID, *, by: str, reason: str, via: str, at: datetime
+    ) -> Acknowledgement:
+        """Record the first acknowledgement of a signal and its audit fact in one transaction."""
+
+        def body(con: duckdb.DuckDBPyConnection) -> tuple[Acknowledgement, ChainHead]:
+            first = alerts.check_acknowledgeable(con, signal_id)
+            row = con.execute(sql.PLAN_BY_ID, {"id": first}).fetchone()
+            plan = _plan_of(row)  # type: ignore[arg-type] # the alert's FK row exists
+            params = {"id": signal_id, "at": at, "by": by, "reason": reason, "via": via}
+            con.execute(sql.ACKNOWLEDGE, params).fetchall()
+            fact = audit.acknowledged_fact(plan, by=by, reason=reason, via=via, now=at)
+            ack = Acknowledgement(signal_id, plan.participant_id, by, reason, at, via)
+            return ack, self._append(con, [fact])
+
+        return await self._run(lambda con: self._commit(con, lambda: body(con)))
+
+    async def open_alerts(self) -> list[OpenAlert]:
+        """Unacknowledged open U0 alerts with their first email, oldest first."""
+
+        def read(con: duckdb.DuckDBPyConnection) -> list[OpenAlert]:
+            found = []
+            for signal_id, urgency, raised_at, level, first in con.execute(
+                sql.OPEN_U0_ALERTS
+            ).fetchall():
+                row = con.execute(sql.PLAN_BY_ID, {"id": first}).fetchone()
+                if row is not None:
+                    state = AlertState(signal_id, alerts.urgency_of(urgency), raised_at, level)
+                    found.append(OpenAlert(state, _plan_of(row)))
+            return found
+
+        return await self._run(read)
+
+    async def record_escalation(
+        self, alert: OpenAlert, level: int, plans: Sequence[NotificationPlan],
+        facts: Sequence[audit.AuditFact],
+    ) -> bool:  # fmt: skip
+        """Raise the level, record its emails and facts; False when the alert moved on."""
+
+        def body(con: duckdb.DuckDBPyConnection) -> tuple[bool, ChainHead]:
+            params = {"id": alert.state.signal_id, "level": level}
+            if not con.execute(sql.RAISE_LEVEL, params).fetchall():
+                return False, self._head  # acknowledged or escalated meanwhile
+            now = facts[0].recorded_at if facts else alert.state.raised_at
+            _insert(con, "outbox", _outbox_columns(plans, now), conflict="DO NOTHING")
+            return True, self._append(con, facts)
+
+        return await self._run(lambda con: self._commit(con, lambda: body(con)))
+
+    async def delivery_log(
+        self, *, signal_id: UUID | None = None, participant_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every audit fact about a signal or a participant, in trail order."""
+        params = {"signal_id": signal_id, "participant": participant_id}
+        rows = await self._run(lambda con: con.execute(sql.DELIVERY_LOG, params).fetchall())
+        return alerts.log_rows(rows)
 
 
 def _tracked(con: duckdb.DuckDBPyConnection, consumer: str, ids: list[UUID]) -> set[UUID]:
@@ -208,7 +298,8 @@ def _outbox_columns(
         "context": (text, [json.dumps(p.context, sort_keys=True) for p in plans]),
         "status": (text, ["intended"] * n),
         "attempts": (pa.int32(), [0] * n),
-        "next_attempt_at": (_TS, [now] * n),
+        "next_attempt_at": (_TS, [p.not_before or now for p in plans]),
+        "digest_key": (text, [p.digest_key for p in plans]),
         "intended_at": (_TS, [now] * n),
         "updated_at": (_TS, [now] * n),
     }
@@ -281,8 +372,9 @@ def _plan_of(row: tuple[Any, ...]) -> NotificationPlan:
 
 
 def _row_dict(row: tuple[Any, ...]) -> dict[str, Any]:
-    status, next_at, reply, error, intended_at, sent_at = row[15:21]
+    status, next_at, reply, error, intended_at, sent_at, digest_key = row[15:22]
     return notification_row(
         _plan_of(row), status=status, attempts=int(row[14]), next_attempt_at=next_at,
         smtp_reply=reply, last_error=error, intended_at=intended_at, sent_at=sent_at,
+        digest_key=digest_key,
     )  # fmt: skip

@@ -52,6 +52,7 @@ class InMemoryNotificationStore:
         self._audit: list[AuditEntry] = []
         self._head = ChainHead()
         self._dead_letters: dict[tuple[str, int], DeadLetter] = {}
+        self.sending: list[tuple[UUID, datetime]] = []
 
     async def record_intake(self, batch: IntakeBatch) -> IntakeResult:
         """Record tracking, intended notifications, audit rows and dead letters together."""
@@ -62,7 +63,7 @@ class InMemoryNotificationStore:
             tracked.add(item.signal_id)
             for plan in item.plans:
                 self._outbox[plan.notification_id] = _Row(
-                    plan, batch.recorded_at, next_attempt_at=batch.recorded_at
+                    plan, batch.recorded_at, next_attempt_at=plan.not_before or batch.recorded_at
                 )
         for letter in batch.dead_letters:
             self._dead_letters.setdefault((batch.consumer, letter.stream_seq), letter)
@@ -71,14 +72,12 @@ class InMemoryNotificationStore:
         count = sum(len(item.plans) for item in new)
         return IntakeResult(tuple(n.signal_id for n in new), duplicates, count)
 
-    async def pending(self, *, due_by: datetime | None, limit: int) -> list[Pending]:
-        """Intended notifications due by `due_by`, U0 first."""
-        rows = [
-            row
-            for row in self._outbox.values()
-            if row.status == "intended"
-            and (due_by is None or (row.next_attempt_at or row.intended_at) <= due_by)
-        ]
+    async def pending(
+        self, *, due_by: datetime | None, limit: int, now: datetime | None = None
+    ) -> list[Pending]:
+        """Intended notifications due by `due_by`, U0 first; held digests only by `now`."""
+        rows = [row for row in self._outbox.values() if row.status == "intended"]
+        rows = [row for row in rows if _due(row, due_by=due_by, now=now)]
         rows.sort(key=_pending_order)
         return [Pending(row.plan, row.attempts) for row in rows[:limit]]
 
@@ -88,12 +87,21 @@ class InMemoryNotificationStore:
         times = [r.next_attempt_at or r.intended_at for r in rows if r.status == "intended"]
         return min(times, default=None)
 
+    async def mark_sending(self, notification_id: UUID, *, at: datetime) -> None:
+        """Note the hand-over to the SMTP server (kept for tests to inspect)."""
+        self.sending.append((notification_id, at))
+
     async def record_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> int:
         """Apply outcomes to still-intended notifications and chain their audit facts."""
         applied = [o for o in outcomes if self._intended(o.notification_id)]
-        entries, head = audit.link(self._head, [o.fact for o in applied])
+        facts = [f for o in applied for f in (o.fact, *o.follow_up_facts)]
+        entries, head = audit.link(self._head, facts)
         for outcome in applied:
             _apply(self._outbox[outcome.notification_id], outcome)
+            for plan in outcome.follow_ups:
+                self._outbox.setdefault(
+                    plan.notification_id, _Row(plan, outcome.at, next_attempt_at=outcome.at)
+                )
         self._audit.extend(entries)
         self._head = head
         return len(applied)
@@ -111,7 +119,14 @@ class InMemoryNotificationStore:
 
     async def unsent_count(self) -> int:
         """Count intended, unconfirmed notifications."""
-        return sum(1 for row in self._outbox.values() if row.status == "intended")
+        # Same rule as the DuckDB store: a digest row counts once its digest is due.
+        now = datetime.now(UTC)
+        return sum(
+            1
+            for row in self._outbox.values()
+            if row.status == "intended"
+            and (row.plan.digest_key is None or (row.next_attempt_at or row.intended_at) <= now)
+        )
 
     async def dead_letters(self) -> list[DeadLetter]:
         """Return the dead letters in stream order."""
@@ -125,6 +140,13 @@ class InMemoryNotificationStore:
         """Replace one entry's wire form, as an attacker with write access could (tests only)."""
         index = seq - 1
         self._audit[index] = replace(self._audit[index], wire=wire)
+
+
+def _due(row: _Row, *, due_by: datetime | None, now: datetime | None) -> bool:
+    at = row.next_attempt_at or row.intended_at
+    if row.plan.digest_key is not None:
+        return now is not None and at <= now
+    return due_by is None or at <= due_by
 
 
 def _pending_order(row: _Row) -> tuple[str, datetime, datetime, bool, str]:

@@ -65,6 +65,9 @@ def build_message(mail: OutgoingMail, *, mail_from: str, date: datetime) -> Emai
         headers["Importance"] = "high"
     if plan.references:
         headers["In-Reply-To"] = headers["References"] = plan.references
+    if mail.possible_duplicate:
+        # Same Message-ID as the copy the server may already hold: clients fold the two.
+        headers["X-Safetymon-Possible-Duplicate"] = "yes"
     message = EmailMessage()
     for name, value in headers.items():
         if "\r" in value or "\n" in value:

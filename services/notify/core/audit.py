@@ -16,6 +16,8 @@ from uuid import UUID, uuid5
 
 from schemas import (
     GENESIS_HASH,
+    AlertAcknowledged,
+    AlertEscalated,
     NotificationFailed,
     NotificationIntended,
     NotificationPayload,
@@ -25,7 +27,13 @@ from schemas import (
 )
 from services.notify.core.plan import NotificationPlan
 
-AuditFact = NotificationIntended | NotificationSent | NotificationFailed
+AuditFact = (
+    NotificationIntended
+    | NotificationSent
+    | NotificationFailed
+    | AlertAcknowledged
+    | AlertEscalated
+)
 SOURCE = "notify"
 ACTOR = "safetymon-notify"
 _TEXT_LIMIT = 500  # NotificationPayload caps smtp_reply and error at 500 characters
@@ -141,12 +149,44 @@ def _entry(fact: AuditFact, *, seq: int, wire: str, prev: str, digest: str) -> A
         seq=seq,
         event_id=fact.event_id,
         event_type=fact.event_type,
-        notification_id=fact.payload.notification_id,
+        notification_id=_notification_of(fact),
         signal_id=fact.payload.signal_id,
         recorded_at=fact.recorded_at,
         wire=wire,
         prev_hash=prev,
         hash=digest,
+    )
+
+
+def _notification_of(fact: AuditFact) -> UUID:
+    # Acknowledgements and escalations concern a signal, not one email: their own event id
+    # fills the row's notification column, so the trail's columns stay NOT NULL.
+    if isinstance(fact, AlertAcknowledged | AlertEscalated):
+        return fact.event_id
+    return fact.payload.notification_id
+
+
+def acknowledged_fact(
+    plan: NotificationPlan, *, by: str, reason: str, via: str, now: datetime
+) -> AlertAcknowledged:
+    """Record who acknowledged the signal of `plan`, when (now) and why.
+
+    `via` names the channel ("link:<notification id>" or "cli"); one acknowledgement per
+    signal, so the event id is a function of the signal alone.
+    """
+    return AlertAcknowledged(
+        event_id=uuid5(plan.signal_id, "acknowledged"),
+        trial_id=plan.trial_id,
+        site_id=plan.site_id,
+        participant_id=plan.participant_id,
+        occurred_at=now,
+        recorded_at=now,
+        source=SOURCE,
+        source_ref=f"{plan.signal_id}:acknowledged:{via}"[:200],
+        actor=by,
+        causation_id=plan.signal_id,
+        correlation_id=plan.correlation_id,
+        payload={"signal_id": plan.signal_id, "by": by, "reason": reason},
     )
 
 

@@ -45,3 +45,23 @@ class RenderError(TransientError):
 
 class StoreUnavailableError(TransientError):
     """The notify store could not complete a read or a transaction."""
+
+
+class AckRejectedError(NotifyError):
+    """An acknowledgement was refused; the message says why (never echoes the token)."""
+
+
+class AckTokenInvalidError(AckRejectedError):
+    """The acknowledgement token is malformed or its signature does not verify."""
+
+
+class AckTokenExpiredError(AckRejectedError):
+    """The acknowledgement token is genuine but expired."""
+
+
+class AlreadyAcknowledgedError(AckRejectedError):
+    """The signal was acknowledged before; the first acknowledgement stands."""
+
+
+class UnknownAlertError(AckRejectedError):
+    """No alert with this signal id needs acknowledging here."""

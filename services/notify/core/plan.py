@@ -17,8 +17,10 @@ from schemas import Role, SignalRaised, SignalUpdated, Urgency
 from services.notify.core.routing import Recipient, Routing, RoutingGap, recipients_for
 
 AnySignal = SignalRaised | SignalUpdated
-#: The one template pair there is for now; category-specific templates come later.
+#: Template pair for clinical categories without a regulatory clock of their own.
 GENERIC_TEMPLATE = "signal"
+#: Categories whose email explains a regulatory clock (RULES.md §1: SAE 24 h, SUSAR 7/15 d).
+CATEGORY_TEMPLATES: Mapping[str, str] = {"sae": "sae", "death": "sae", "susar": "susar"}
 URGENCY_LABELS: Mapping[Urgency, str] = {
     Urgency.U0: "IMMEDIATE",
     Urgency.U1: "review within 24 h",
@@ -50,6 +52,9 @@ class NotificationPlan:
     references: str | None = None
     correlation_id: UUID | None = None
     gaps: tuple[RoutingGap, ...] = ()
+    #: U2/U3: the digest this notification goes out in, and not before when.
+    digest_key: str | None = None
+    not_before: datetime | None = None
 
 
 def one_line(text: str) -> str:
@@ -115,7 +120,7 @@ def _plan_for(
         urgency=signal.payload.urgency,
         subject=subject,
         message_id=message_id_for(notification_id),
-        template=GENERIC_TEMPLATE,
+        template=CATEGORY_TEMPLATES.get(signal.payload.category, GENERIC_TEMPLATE),
         context={**context, "role": recipient.role.value, "notes": _notes(recipient)},
         references=references,
         correlation_id=signal.correlation_id,

@@ -35,10 +35,13 @@ class RoleRoute(_Model):
 
     addresses: tuple[Address, ...] = ()
     urgencies: tuple[Urgency, ...]
+    #: Rule categories this role hears about (e.g. "death", "susar"); empty means all.
+    categories: tuple[SiteCode, ...] = ()
 
-    def accepts(self, urgency: Urgency) -> bool:
-        """Whether this role is told about signals of this urgency."""
-        return urgency in self.urgencies
+    def accepts(self, urgency: Urgency, category: str | None = None) -> bool:
+        """Whether this role is told about signals of this urgency (and category)."""
+        wanted = not self.categories or category is None or category in self.categories
+        return urgency in self.urgencies and wanted
 
 
 class SiteRoutes(_Model):
@@ -145,7 +148,7 @@ def recipients_for(signal: SignalRaised | SignalUpdated, routing: Routing) -> tu
         route = _route_of(role, signal.site_id, routing)
         if isinstance(route, RoutingGap):
             gaps.append(route)
-        elif route.accepts(urgency):
+        elif route.accepts(urgency, signal.payload.category):
             for address in route.addresses:
                 chosen.setdefault(address.lower(), Recipient(role, address))
     if gaps:
@@ -168,3 +171,16 @@ def _add_fallback(
         current = chosen.get(key)
         role = current.role if current is not None else Role.SAFETY_OFFICER
         chosen[key] = Recipient(role, current.address if current else address, gaps)
+
+
+def addresses_of(role: Role, site_id: str, routing: Routing) -> tuple[Recipient, ...]:
+    """Everyone playing `role` for `site_id`, whatever urgencies they accept.
+
+    Used for escalation and failover, which are explicit decisions to reach a role. A role
+    with no addresses falls back to the safety officer, with the gap noted, as for signals.
+    """
+    route = _route_of(role, site_id, routing)
+    if isinstance(route, RoutingGap):
+        officer = routing.roles[Role.SAFETY_OFFICER]
+        return tuple(Recipient(Role.SAFETY_OFFICER, a, (route,)) for a in officer.addresses)
+    return tuple(Recipient(role, address) for address in route.addresses)

@@ -9,7 +9,8 @@ from typing import Any, Final
 import duckdb
 import pyarrow as pa
 
-from schemas import SignalRaised
+from schemas import SignalUpdated
+from services.rules.core.engine import Signal
 from services.rules.core.errors import AlreadyProcessedError
 from services.rules.ports import Commit, DeadLetter
 
@@ -141,13 +142,16 @@ _SCHEMAS: Final = {
 
 def batch_tables(
     batch: Commit,
-    signals: Sequence[SignalRaised],
+    signals: Sequence[Signal],
     *,
-    subject: str,
+    subjects: tuple[str, str],
     outbox_seq: int,
     dead_seq: int,
 ) -> dict[str, Any]:
-    """Arrow tables, one per target table, holding everything the batch writes."""
+    """Arrow tables, one per target table, holding everything the batch writes.
+
+    `subjects` are those of raised and of updated (retracted) signals.
+    """
     letters = batch.dead_letters
     columns: dict[str, dict[str, list[Any]]] = {
         "tracking": {
@@ -162,7 +166,7 @@ def batch_tables(
         "outbox": {
             "signal_id": [str(s.event_id) for s in signals],
             "seq": list(range(outbox_seq + 1, outbox_seq + 1 + len(signals))),
-            "subject": [subject] * len(signals),
+            "subject": [subjects[isinstance(s, SignalUpdated)] for s in signals],
             "body": [s.model_dump_json().encode() for s in signals],
         },
         "dead": {

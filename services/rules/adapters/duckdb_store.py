@@ -37,9 +37,13 @@ T = TypeVar("T")
 class DuckDBRulesStore:
     """The rules service's own DuckDB file behind the RulesStore port."""
 
-    def __init__(self, path: Path, *, signal_subject: str) -> None:
+    def __init__(
+        self, path: Path, *, signal_subject: str, updated_subject: str | None = None
+    ) -> None:
         self.path = path
         self._subject = signal_subject
+        # Retractions (SignalUpdated) go on their own subject; the signals stream holds both.
+        self._updated_subject = updated_subject or signal_subject
         self._worker: DuckDBWorker | None = None
         self._cache: dict[StateKey, ParticipantState] = {}
         self._outbox_seq = 0
@@ -91,13 +95,22 @@ class DuckDBRulesStore:
                 self._cache[state.key] = state
         return {key: self._cache[key] for key in keys if key in self._cache}
 
+    async def open_clocks(self, trial_id: str) -> frozenset[StateKey]:
+        """Keys of the trial's states with an open SAE-02 clock (a JSON key, set only then)."""
+        sql = (
+            "SELECT trial_id, participant_id FROM participant_state"
+            " WHERE trial_id = ? AND json_exists(state, '$.sae_clocks')"
+        )
+        rows = await self._run(lambda con: con.execute(sql, [trial_id]).fetchall())
+        return frozenset((row[0], row[1]) for row in rows)
+
     async def commit(self, batch: Commit) -> None:
         """Write tracking, states, outbox rows and dead letters in one transaction."""
         signals = list({s.event_id: s for s in batch.signals}.values())
         tables = batch_tables(
             batch,
             signals,
-            subject=self._subject,
+            subjects=(self._subject, self._updated_subject),
             outbox_seq=self._outbox_seq,
             dead_seq=self._dead_seq,
         )

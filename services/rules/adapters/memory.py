@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from uuid import UUID
 
+from schemas import SignalUpdated
 from services.rules.core.engine import StateKey
 from services.rules.core.errors import AlreadyProcessedError
 from services.rules.core.state import ParticipantState
@@ -14,8 +15,14 @@ from services.rules.ports import Commit, DeadLetter, OutboxRow
 class InMemoryRulesStore:
     """Tracking, states, outbox and dead letters in dicts; a commit is all-or-nothing."""
 
-    def __init__(self, *, signal_subject: str = "safetymon.rules.signal_raised.v1") -> None:
+    def __init__(
+        self,
+        *,
+        signal_subject: str = "safetymon.rules.signal_raised.v1",
+        updated_subject: str = "safetymon.rules.signal_updated.v1",
+    ) -> None:
         self._subject = signal_subject
+        self._updated_subject = updated_subject
         self._tracking: set[tuple[str, UUID]] = set()
         self._states: dict[StateKey, ParticipantState] = {}
         self._outbox: dict[UUID, OutboxRow] = {}
@@ -37,6 +44,12 @@ class InMemoryRulesStore:
         """Return the stored states of `keys` (a new dict the caller may change)."""
         return {key: self._states[key] for key in keys if key in self._states}
 
+    async def open_clocks(self, trial_id: str) -> frozenset[StateKey]:
+        """Keys of the trial's states with an open SAE-02 clock."""
+        return frozenset(
+            key for key, state in self._states.items() if key[0] == trial_id and state.sae_clocks
+        )
+
     async def commit(self, batch: Commit) -> None:
         """Apply the batch atomically; refuse it whole when any tracking row exists."""
         rows = [(batch.consumer, i) for i in batch.tracking]
@@ -48,9 +61,10 @@ class InMemoryRulesStore:
             if signal.event_id not in self._outbox:
                 self._seq += 1
                 body = signal.model_dump_json().encode()
-                self._outbox[signal.event_id] = OutboxRow(
-                    signal.event_id, self._seq, self._subject, body
+                subject = (
+                    self._updated_subject if isinstance(signal, SignalUpdated) else self._subject
                 )
+                self._outbox[signal.event_id] = OutboxRow(signal.event_id, self._seq, subject, body)
         for letter in batch.dead_letters:
             self._dead.setdefault(letter.dead_letter_id, letter)
 

@@ -16,7 +16,7 @@ from typing import Final
 from pydantic import ValidationError
 
 from kit.jetstream import BatchHandler, Delivery
-from schemas import FACT_ADAPTER, ClinicalFact
+from schemas import LOG_FACT_ADAPTER, ClinicalFact, ClockTicked
 from services.rules import app
 from services.rules.core.config import TrialConfig
 from services.rules.core.signals import derived_id, system_signal
@@ -37,7 +37,7 @@ def build_handler(
     """Return the BatchConsumer handler: decode, evaluate, commit, then wake the relay."""
 
     async def handle(deliveries: Sequence[Delivery]) -> None:
-        facts: list[ClinicalFact] = []
+        facts: list[ClinicalFact | ClockTicked] = []
         rejected: list[Rejected] = []
         for delivery in deliveries:
             decoded = decode(delivery, consumer=consumer)
@@ -54,10 +54,13 @@ def build_handler(
     return handle
 
 
-def decode(delivery: Delivery, *, consumer: str) -> ClinicalFact | Rejected:
-    """Decode one delivery, or describe why it is poison (codes only, never its content)."""
+def decode(delivery: Delivery, *, consumer: str) -> ClinicalFact | ClockTicked | Rejected:
+    """Decode one delivery, or describe why it is poison (codes only, never its content).
+
+    Clock ticks (SAE-02's time source) travel on the facts stream beside arriving facts.
+    """
     try:
-        fact: ClinicalFact = FACT_ADAPTER.validate_json(delivery.data)
+        fact: ClinicalFact | ClockTicked = LOG_FACT_ADAPTER.validate_json(delivery.data)
     except ValidationError as exc:
         return _reject(delivery, exc, consumer=consumer)
     return fact

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from services.rules.core.config import DEFAULT_CONFIG, TrialConfig
+from services.rules.core.engine import catalogue
 from services.rules.core.errors import ConfigurationError
 
 DEFAULT_TRIAL_CONFIG: Final = (
@@ -41,6 +42,8 @@ def load_trial_config(path: Path | None = None) -> TrialConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{source}: not valid TOML: {exc}") from exc
     try:
-        return TrialConfig.from_mapping(data)
+        config = TrialConfig.from_mapping(data)
+        catalogue(config)  # an unknown rule or version in [rule_versions] fails at start-up
     except ValueError as exc:
         raise ConfigurationError(f"{source}: {exc}") from exc
+    return config

@@ -50,6 +50,7 @@ VITAL_KINDS: Final[dict[str, tuple[str, str]]] = {
     "mean_arterial_pressure": ("map", "mm[Hg]"),
     "spo2": ("spo2", "%"),
     "gcs": ("gcs", "{score}"),
+    "urine_output": ("uo", "mL/kg/h"),
 }
 
 #: RULES.md §2 HE-03.
@@ -107,6 +108,19 @@ CITRATE_TERMS: Final = frozenset(
     {"paresthesia", "tetany", "muscle cramp", "cramp", "muscle spasms", "hypocalcemia"}
 )
 CITRATE_LLT: Final = frozenset({"10033987", "10020949"})
+#: RULES.md §4.5 PE-04 new hypoxaemia / respiratory distress after plasma [DC word list].
+RESPIRATORY_WORDS: Final = (
+    "hypoxia",
+    "hypoxemia",
+    "respiratory distress",
+    "respiratory failure",
+    "dyspnea",
+    "lung injury",
+    "pulmonary edema",
+)
+#: RULES.md §4.5 PE-05: a complication of the vascular access [DC word lists].
+CATHETER_WORDS: Final = ("catheter", "access site", "vascular access", "central venous")
+ACCESS_BLEEDING_WORDS: Final = ("hemorrhage", "bleeding", "hematoma")
 #: RULES.md §4.4 IR-MSC-03 thromboembolic AE [DC word list].
 THROMBOEMBOLIC_WORDS: Final = ("thrombosis", "thromboembolic", "embolism")
 

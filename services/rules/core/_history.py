@@ -55,6 +55,7 @@ def retention(config: TrialConfig) -> tuple[dict[str, timedelta], timedelta]:
         "bilirubin": max(meld_span, organ_span),
         "creatinine": max(meld_span, organ_span, days(aki.baseline_window_days)),
         "pct": hours(inf.biomarker_window_hours),
+        "uo": hours(aki.uo_hours + aki.uo_max_gap_hours),
         "crp": hours(inf.crp_window_hours + inf.biomarker_window_hours),
         "culture": hours(inf.catheter_culture_window_hours),
         "episode": hours(

@@ -19,6 +19,8 @@ from services.rules.core.state import (
     Observation,
     ParticipantState,
     Procedure,
+    SaeClock,
+    SignalRecord,
 )
 
 
@@ -79,7 +81,66 @@ def _encode(state: ParticipantState) -> dict[str, Any]:
             if state.baselines
             else {}
         ),
+        **(
+            {"live_signals": [_encode_record(r) for r in state.live_signals]}
+            if state.live_signals
+            else {}
+        ),
+        **(
+            {"corrections": [[str(a), str(b)] for a, b in state.corrections]}
+            if state.corrections
+            else {}
+        ),
+        **(
+            {
+                "sae_clocks": [
+                    [c.ae_ref, c.due_at.isoformat(), str(c.opened_by), c.reminded]
+                    for c in state.sae_clocks
+                ]
+            }
+            if state.sae_clocks
+            else {}
+        ),
+        **({"sae_reported": sorted(state.sae_reported)} if state.sae_reported else {}),
     }
+
+
+def _encode_record(r: SignalRecord) -> list[Any]:
+    return [
+        str(r.signal_id),
+        r.rule_id,
+        r.rule_version,
+        r.category,
+        r.title,
+        r.urgency,
+        list(r.recipients),
+        r.level,
+        r.at.isoformat(),
+        str(r.cause_id),
+        [str(i) for i in r.evidence],
+        list(r.keys),
+        list(r.families),
+    ]
+
+
+def _decode_record(raw: list[Any]) -> SignalRecord:
+    signal_id, rule_id, version, category, title, urgency, recipients, level, at, *rest = raw
+    cause_id, evidence, keys, families = rest
+    return SignalRecord(
+        UUID(signal_id),
+        rule_id,
+        version,
+        category,
+        title,
+        urgency,
+        tuple(recipients),
+        level,
+        datetime.fromisoformat(at),
+        UUID(cause_id),
+        tuple(UUID(i) for i in evidence),
+        tuple(keys),
+        tuple(families),
+    )
 
 
 def _encode_observation(o: Observation) -> list[Any]:
@@ -110,6 +171,8 @@ def _encode_ae(ae: AdverseEventState) -> dict[str, Any]:
         encoded["meddra_llt_code"] = ae.meddra_llt_code
     if ae.serious_since is not None:
         encoded["serious_since"] = str(ae.serious_since)
+    if ae.relatedness_plasma_exchange != "not_applicable":
+        encoded["relatedness_plasma_exchange"] = ae.relatedness_plasma_exchange
     return encoded
 
 
@@ -128,6 +191,7 @@ def _decode_ae(raw: dict[str, Any]) -> AdverseEventState:
         event_ids=tuple(UUID(event_id) for event_id in raw["event_ids"]),
         meddra_llt_code=raw.get("meddra_llt_code"),
         serious_since=None if raw.get("serious_since") is None else UUID(raw["serious_since"]),
+        relatedness_plasma_exchange=raw.get("relatedness_plasma_exchange", "not_applicable"),
     )
 
 
@@ -178,4 +242,11 @@ def _decode(raw: dict[str, Any]) -> ParticipantState:
         clock=_dt(raw.get("clock")),
         baseline_meld=raw.get("baseline_meld"),
         baselines=tuple(_decode_observation(o) for o in raw.get("baselines", ())),
+        live_signals=tuple(_decode_record(r) for r in raw.get("live_signals", ())),
+        corrections=tuple((UUID(a), UUID(b)) for a, b in raw.get("corrections", ())),
+        sae_clocks=tuple(
+            SaeClock(ref, datetime.fromisoformat(due), UUID(opened), reminded)
+            for ref, due, opened, reminded in raw.get("sae_clocks", ())
+        ),
+        sae_reported=frozenset(raw.get("sae_reported", ())),
     )

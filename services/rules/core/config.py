@@ -33,6 +33,10 @@ class BleedingConfig:
     hb_major_drop_g_l: float = 30.0
     hb_minor_drop_g_l: float = 20.0
     hb_low_g_l: float = 70.0
+    #: VB-04 v2: threshold within `bleeding_context_hours` after a bleeding AE's onset
+    #: (Baveno VII 7-8 g/dL target; RULES.md §9 question 3) [DC].
+    hb_low_bleeding_g_l: float = 80.0
+    bleeding_context_hours: float = 72.0
     rebleed_window_days: float = 42.0
     #: Two bleeding AEs closer than this are one episode coded twice (e.g. haematemesis and
     #: melaena), not a rebleed [DC]; 0 applies RULES.md VB-05 literally.
@@ -91,6 +95,11 @@ class ProcedureConfig:
     ica_grade2_mmol_l: float = 1.0
     ica_grade3_mmol_l: float = 0.9
     ica_grade4_mmol_l: float = 0.8
+    #: PE-04: respiratory AE within this long after the end of plasma [UNCONF 6 h TRALI].
+    trali_hours: float = 6.0
+    #: PE-05: a catheter complication with onset this long after a PE start [DC] (the
+    #: catheter's removal is not a fact yet, so W_INF_PE's 72 h stands in for it).
+    catheter_hours: float = 72.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +131,31 @@ class AkiConfig:
 
     baseline_window_days: float = 7.0
     rrt_current_hours: float = 48.0
+    #: AKI-04: ICA stage >= 2 persisting this long (ICA 2015: 2 days of treatment).
+    hrs_persist_hours: float = 48.0
+    #: AKI-05 (KDIGO): urine output below this for this many consecutive hours; hourly
+    #: measurements further apart than `uo_max_gap_hours` break the run [DC].
+    uo_ml_kg_h: float = 0.5
+    uo_hours: float = 6.0
+    uo_max_gap_hours: float = 1.5
 
 
 @dataclass(frozen=True, slots=True)
 class SaeFollowUpConfig:
-    """RULES.md §1 SAE-05: a U0 clinical signal needs an SAE-01 within this many hours."""
+    """RULES.md §1: SAE-02 sponsor-report clock; SAE-05 U0 signal needs an SAE-01 in 24 h."""
 
     sae_within_hours: float = 24.0
+    #: SAE-02: sponsor report due this long after investigator awareness (ICH E6(R2)
+    #: 4.11.1 "immediately", operationalised as 24 h), and the reminder this long before.
+    sponsor_report_hours: float = 24.0
+    reminder_before_hours: float = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoppingConfig:
+    """RULES.md §8.2 STOP-03: sentinel window after a UC-MSC infusion or PE session [DC]."""
+
+    sentinel_days: float = 7.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +170,9 @@ class AlertingConfig:
     #: When the report that makes an AE serious also fires an AE-route rule at U0 for the same
     #: recipients as SAE-01, page once (SAE-01) and list the other for the DSMB (U3).
     defer_ae_pages_to_sae01: bool = True
+    #: A correction arriving this long after a signal (clinical time) no longer retracts
+    #: it: the signal's record is dropped to keep the projection bounded [DC].
+    retraction_horizon_days: float = 90.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,16 +189,29 @@ class TrialConfig:
     liver: LiverProgressionConfig = field(default_factory=LiverProgressionConfig)
     aki: AkiConfig = field(default_factory=AkiConfig)
     sae: SaeFollowUpConfig = field(default_factory=SaeFollowUpConfig)
+    stopping: StoppingConfig = field(default_factory=StoppingConfig)
+    #: Live version of each rule that has more than one (rule id, version); a rule not
+    #: named runs version 1. The engine refuses an unknown rule or version.
+    rule_versions: tuple[tuple[str, int], ...] = ()
+
+    def rule_version(self, rule_id: str) -> int:
+        """The version of `rule_id` this configuration runs (1 unless chosen)."""
+        return dict(self.rule_versions).get(rule_id, 1)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> TrialConfig:
         """Build a config from parsed TOML; unknown or mistyped keys raise ValueError."""
         trial = _section(data, "trial", {"id", "config_version"})
-        unknown = set(data) - {"trial", *_SECTIONS}
+        unknown = set(data) - {"trial", "rule_versions", *_SECTIONS}
         if unknown:
             raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
         sections = {name: _build(kind, _table(data, name)) for name, kind in _SECTIONS.items()}
-        return cls(trial_id=str(trial["id"]), version=str(trial["config_version"]), **sections)
+        return cls(
+            trial_id=str(trial["id"]),
+            version=str(trial["config_version"]),
+            rule_versions=_versions(_table(data, "rule_versions")),
+            **sections,
+        )
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -180,6 +223,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "liver": LiverProgressionConfig,
     "aki": AkiConfig,
     "sae": SaeFollowUpConfig,
+    "stopping": StoppingConfig,
 }
 
 
@@ -207,6 +251,15 @@ def _section(data: Mapping[str, Any], name: str, required: set[str]) -> Mapping[
     if missing or extra:
         raise ValueError(f"[{name}] needs exactly: {', '.join(sorted(required))}")
     return table
+
+
+def _versions(table: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    chosen: list[tuple[str, int]] = []
+    for rule_id, version in sorted(table.items()):
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError(f"rule_versions.{rule_id}: expected a version number >= 1")
+        chosen.append((rule_id, version))
+    return tuple(chosen)
 
 
 def _build(kind: type[Any], table: Mapping[str, Any]) -> Any:  # noqa: ANN401 - a section

@@ -6,19 +6,28 @@ order, with the same trial configuration, give the same states and the same sign
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from types import ModuleType
+from typing import TypeVar
 
-from schemas import ClinicalFact, SignalRaised
+from schemas import ClinicalFact, ClockTicked, FactCorrected, SignalRaised, SignalUpdated
+from services.rules.core import retraction
 from services.rules.core._history import prune, retention
 from services.rules.core.config import DEFAULT_CONFIG, TrialConfig
-from services.rules.core.projection import evolve, initial_state
+from services.rules.core.projection import (
+    correction_applies,
+    current_id,
+    evolve,
+    initial_state,
+)
 from services.rules.core.rules import (
     aki_absolute,
+    aki_hrs,
     aki_relative,
     aki_stage,
+    aki_urine,
     death,
     he_onset,
     he_worsening,
@@ -34,23 +43,30 @@ from services.rules.core.rules import (
     ir_msc_vitals,
     lab_grade3,
     lab_grade4,
+    lab_shift,
     lfp_meld,
     lfp_meld_rise,
     lfp_organ_failure,
     lfp_transplant,
     pe_allergy,
+    pe_catheter,
     pe_citrate,
     pe_hypotension,
+    pe_trali,
     sae,
+    sae_clock,
     sae_unreported,
+    stop_sentinel,
     susar,
     vb_bleeding_ae,
     vb_hb_low,
+    vb_hb_low_v2,
     vb_hb_major,
     vb_hb_minor,
     vb_pe_risk,
     vb_rebleed,
 )
+from services.rules.core.rules._alerting import late_values
 from services.rules.core.signals import system_signal
 from services.rules.core.state import ParticipantState
 
@@ -58,10 +74,12 @@ __all__ = [
     "RULES",
     "Evaluation",
     "Rule",
+    "Signal",
     "Step",
     "catalogue",
     "evaluate",
     "evaluate_guarded",
+    "evaluate_tick",
     "evolve",
     "initial_state",
     "replay",
@@ -69,6 +87,9 @@ __all__ = [
 
 Step = tuple[ParticipantState, tuple[SignalRaised, ...]]
 StateKey = tuple[str, str]
+#: What the engine emits: signals raised, and retractions of earlier ones.
+Signal = SignalRaised | SignalUpdated
+S = TypeVar("S", SignalRaised, SignalUpdated, Signal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +103,14 @@ class Rule:
 
 #: Rules that read no configuration (SAE family) ...
 _PLAIN: tuple[ModuleType, ...] = (sae, death, susar)
-#: ... then the clinical families, in a fixed order. HE runs after infection and bleeding so
-#: their findings of the same fact are there for its precipitant notes (HE-05); then liver
-#: progression, AKI and CTCAE lab grades; SAE-05 runs last, after every signal of the fact
-#: has been tracked (`sae_unreported.track`), so an SAE-01 on this fact counts.
+#: ... then SAE-02's clock keeping and the clinical families, in a fixed order. HE runs
+#: after infection and bleeding so their findings of the same fact are there for its
+#: precipitant notes (HE-05); then liver
+#: progression, AKI, CTCAE lab grades and the STOP-03 sentinel rule; SAE-05 runs last,
+#: after every signal of the fact has been tracked (`sae_unreported.track`), so an SAE-01
+#: on this fact counts.
 _CONFIGURED: tuple[ModuleType, ...] = (
+    sae_clock,
     vb_bleeding_ae,
     vb_rebleed,
     vb_hb_major,
@@ -106,6 +130,8 @@ _CONFIGURED: tuple[ModuleType, ...] = (
     pe_citrate,
     pe_hypotension,
     pe_allergy,
+    pe_trali,
+    pe_catheter,
     he_onset,
     he_worsening,
     lfp_meld,
@@ -115,18 +141,49 @@ _CONFIGURED: tuple[ModuleType, ...] = (
     aki_absolute,
     aki_relative,
     aki_stage,
+    aki_hrs,
+    aki_urine,
     lab_grade3,
     lab_grade4,
+    lab_shift,
+    stop_sentinel,
     sae_unreported,
 )
 
 
+#: Every runnable version of a rule that has more than one; `_CONFIGURED` names version 1.
+#: Old versions stay here (never deleted), so a replay under an old trial configuration
+#: fires exactly what it fired then (DESIGN.md principle 2).
+VERSIONS: dict[str, dict[int, ModuleType]] = {
+    vb_hb_low.RULE_ID: {1: vb_hb_low, 2: vb_hb_low_v2},
+}
+
+
+def _live(module: ModuleType, config: TrialConfig) -> ModuleType:
+    """The version of this rule module that `config` chooses."""
+    wanted = config.rule_version(module.RULE_ID)
+    chosen: ModuleType | None = VERSIONS.get(module.RULE_ID, {1: module}).get(wanted)
+    if chosen is None:
+        raise ValueError(f"{config.version}: {module.RULE_ID} has no version {wanted}")
+    return chosen
+
+
 @lru_cache(maxsize=8)
 def catalogue(config: TrialConfig) -> tuple[Rule, ...]:
-    """The rule catalogue in evaluation order, with `config` bound into every rule."""
+    """The rule catalogue in evaluation order, with `config` bound into every rule.
+
+    Raises:
+        ValueError: `config.rule_versions` names an unknown rule or version.
+
+    """
+    known = {m.RULE_ID for m in (*_PLAIN, *_CONFIGURED)}
+    unknown = sorted({rule_id for rule_id, _ in config.rule_versions} - known)
+    if unknown:
+        raise ValueError(f"{config.version}: rule_versions names unknown rules: {unknown}")
     plain = [Rule(m.RULE_ID, m.RULE_VERSION, m.evaluate) for m in _PLAIN]
     configured = [
-        Rule(m.RULE_ID, m.RULE_VERSION, partial(m.evaluate, config=config)) for m in _CONFIGURED
+        Rule(m.RULE_ID, m.RULE_VERSION, partial(m.evaluate, config=config))
+        for m in (_live(module, config) for module in _CONFIGURED)
     ]
     return (*plain, *configured)
 
@@ -141,7 +198,7 @@ class Evaluation:
     """What evaluating one fact produced; `failed` names the steps that raised (a bug)."""
 
     state: ParticipantState | None
-    signals: tuple[SignalRaised, ...]
+    signals: tuple[Signal, ...]
     failed: tuple[str, ...] = ()
 
 
@@ -153,21 +210,71 @@ def _project(
     state: ParticipantState | None, fact: ClinicalFact, config: TrialConfig
 ) -> ParticipantState:
     horizon, default = retention(config)
-    return prune(evolve(state, fact), horizon, default=default)
+    pruned = prune(evolve(state, fact), horizon, default=default)
+    return retraction.forget_old(pruned, config)
+
+
+def _fold(
+    rules: tuple[Rule, ...], state: ParticipantState, fact: ClinicalFact, *, guard: bool
+) -> tuple[ParticipantState, list[SignalRaised], list[str]]:
+    """Fold the state through every rule in order; with `guard`, a rule that raises is skipped.
+
+    Every raised signal is remembered (`retraction.remember`) so a correction can retract it.
+    """
+    current = state
+    signals: list[SignalRaised] = []
+    failures: list[str] = []
+    for rule in rules:
+        before = current
+        try:
+            current, raised = rule.evaluate(current, fact)
+        except Exception as exc:  # a defect in this rule: isolate it (see evaluate_guarded)
+            if not guard:
+                raise
+            failures.append(f"{rule.rule_id}:{type(exc).__name__}")
+            current = before
+            continue
+        if raised:
+            current = retraction.remember(before, sae_unreported.track(current, raised), raised)
+            signals.extend(raised)
+    return current, signals, failures
+
+
+def _retractions(
+    prior: ParticipantState | None,
+    current: ParticipantState,
+    fact: ClinicalFact,
+    *,
+    rules: tuple[Rule, ...],
+    config: TrialConfig,
+) -> tuple[ParticipantState, tuple[SignalUpdated, ...]]:
+    """Retract what a correction undoes, before the rules see the corrected values."""
+    if not isinstance(fact, FactCorrected) or prior is None:
+        return current, ()
+    if not correction_applies(prior, fact):
+        return current, ()
+
+    def run(state: ParticipantState, trigger: ClinicalFact) -> Step:
+        after, raised, _ = _fold(rules, state, trigger, guard=True)
+        return after, tuple(raised)
+
+    original = fact.payload.supersedes_event_id
+    targets = frozenset({original, current_id(prior, original)})
+    return retraction.retract(
+        current, fact, run=run, targets=targets, late=late_values(fact, config)
+    )
 
 
 def evaluate(
     state: ParticipantState | None, fact: ClinicalFact, config: TrialConfig | None = None
-) -> Step:
-    """Evolve the state, then fold it through every rule in catalogue order."""
+) -> tuple[ParticipantState, tuple[Signal, ...]]:
+    """Evolve the state, retract what a correction undid, then fold through every rule."""
     cfg = config or DEFAULT_CONFIG
+    rules = _rules(config)
     current = _project(state, fact, cfg)
-    signals: list[SignalRaised] = []
-    for rule in _rules(config):
-        current, raised = rule.evaluate(current, fact)
-        current = sae_unreported.track(current, raised)
-        signals.extend(raised)
-    return current, _stamped(signals, cfg)
+    current, retracted = _retractions(state, current, fact, rules=rules, config=cfg)
+    current, signals, _ = _fold(rules, current, fact, guard=False)
+    return current, _stamped([*retracted, *signals], cfg, fact)
 
 
 def evaluate_guarded(
@@ -179,36 +286,59 @@ def evaluate_guarded(
     says which step failed, so a bug in one rule never silences an SAE from another.
     """
     cfg = config or DEFAULT_CONFIG
+    rules = _rules(config)
     try:
         current = _project(state, fact, cfg)
+        current, retracted = _retractions(state, current, fact, rules=rules, config=cfg)
     except Exception as exc:  # a defect in the projection: nothing else can run on this fact
         failed: tuple[str, ...] = (f"evolve:{type(exc).__name__}",)
         arm = None if state is None else state.arm
         signal = system_signal(fact, stage="evaluate", failed=failed, arm=arm)
-        return Evaluation(state, _stamped([signal], cfg), failed)
-    signals: list[SignalRaised] = []
-    failures: list[str] = []
-    for rule in _rules(config):
-        try:
-            current, raised = rule.evaluate(current, fact)
-        except Exception as exc:  # a defect in this rule: isolate it (see docstring)
-            failures.append(f"{rule.rule_id}:{type(exc).__name__}")
-            continue
-        current = sae_unreported.track(current, raised)
-        signals.extend(raised)
+        return Evaluation(state, _stamped([signal], cfg, fact), failed)
+    current, raised, failures = _fold(rules, current, fact, guard=True)
+    signals: list[Signal] = [*retracted, *raised]
     if failures:
         failed = tuple(failures)
         signals.append(system_signal(fact, stage="evaluate", failed=failed, arm=current.arm))
-    return Evaluation(current, _stamped(signals, cfg), tuple(failures))
+    return Evaluation(current, _stamped(signals, cfg, fact), tuple(failures))
+
+
+def evaluate_tick(
+    states: Mapping[StateKey, ParticipantState],
+    tick: ClockTicked,
+    config: TrialConfig | None = None,
+) -> tuple[dict[StateKey, ParticipantState], tuple[Signal, ...]]:
+    """Let time pass for every participant of the tick's trial with an open SAE-02 clock.
+
+    Participants are visited in key order, so the signals of one tick come out the same in
+    live processing and in replay. Returns the states that changed and the signals.
+    """
+    cfg = config or DEFAULT_CONFIG
+    changed: dict[StateKey, ParticipantState] = {}
+    signals: list[SignalRaised] = []
+    for key in sorted(states):
+        state = states[key]
+        if state.trial_id != tick.trial_id or not state.sae_clocks:
+            continue
+        after, raised = sae_clock.on_tick(state, tick, config=cfg)
+        if after != state:
+            changed[key] = after
+        signals.extend(raised)
+    return changed, _stamped(signals, cfg)
 
 
 def replay(
-    facts: Iterable[ClinicalFact], config: TrialConfig | None = None
-) -> tuple[dict[StateKey, ParticipantState], tuple[SignalRaised, ...]]:
+    facts: Iterable[ClinicalFact | ClockTicked], config: TrialConfig | None = None
+) -> tuple[dict[StateKey, ParticipantState], tuple[Signal, ...]]:
     """Fold a history exactly as live processing does; return final states and all signals."""
     states: dict[StateKey, ParticipantState] = {}
-    signals: list[SignalRaised] = []
+    signals: list[Signal] = []
     for fact in facts:
+        if isinstance(fact, ClockTicked):
+            changed, ticked = evaluate_tick(states, fact, config)
+            states.update(changed)
+            signals.extend(ticked)
+            continue
         key = (fact.trial_id, fact.participant_id)
         outcome = evaluate_guarded(states.get(key), fact, config)
         if outcome.state is not None:
@@ -217,13 +347,26 @@ def replay(
     return states, tuple(signals)
 
 
-def _stamped(signals: list[SignalRaised], config: TrialConfig) -> tuple[SignalRaised, ...]:
-    """Record the configuration version on every signal (`values.config_version`)."""
+def _stamped(
+    signals: Sequence[S], config: TrialConfig, fact: ClinicalFact | None = None
+) -> tuple[S, ...]:
+    """Record the configuration version on every signal (`values.config_version`).
+
+    Every signal of `fact` also says whether the fact arrived late (recorded more than
+    `late_after_hours` after it happened), where its rule did not say so itself.
+    """
+    late = {} if fact is None else late_values(fact, config)
     return tuple(
         signal.model_copy(
             update={
                 "payload": signal.payload.model_copy(
-                    update={"values": {**signal.payload.values, "config_version": config.version}}
+                    update={
+                        "values": {
+                            **late,
+                            **signal.payload.values,
+                            "config_version": config.version,
+                        }
+                    }
                 )
             }
         )

@@ -21,6 +21,7 @@ from schemas import (
     FactCorrected,
     LabResultRecorded,
     ParticipantEnrolled,
+    SAEReportedToSponsor,
     TreatmentAdministered,
     VitalSignsRecorded,
 )
@@ -93,6 +94,11 @@ def _record(current: ParticipantState, fact: ClinicalFact) -> ParticipantState: 
         return replace(current, death=info)
     if isinstance(fact, FactCorrected):
         return _correct(current, fact)
+    if isinstance(fact, SAEReportedToSponsor):
+        # Stops the SAE-02 clock of that AE (RULES.md §1), now or when it would open.
+        ref = fact.payload.ae_ref
+        clocks = tuple(c for c in current.sae_clocks if c.ae_ref != ref)
+        return replace(current, sae_reported=current.sae_reported | {ref}, sae_clocks=clocks)
     return current
 
 
@@ -141,6 +147,7 @@ def ae_state(
         awareness_at=payload.awareness_at,
         event_ids=event_ids,
         meddra_llt_code=payload.meddra_llt_code,
+        relatedness_plasma_exchange=payload.relatedness_plasma_exchange.value,
     )
 
 
@@ -171,22 +178,55 @@ def _correct(state: ParticipantState, fact: FactCorrected) -> ParticipantState:
     """Apply a correction of an AE's latest report or of an observation-bearing fact.
 
     An observation's correction replaces its values (under the correction's event id, so
-    the rules evaluate it as new); a retraction removes them. Corrections of other facts do
-    not change what the rules read yet.
+    the rules evaluate it as new); a retraction removes them. Ingest makes every correction
+    name the original fact, so a second correction of the same fact is resolved through
+    `state.corrections` to whatever stands for it now. Corrections of other facts do not
+    change what the rules read yet.
     """
-    target = fact.payload.supersedes_event_id
-    if any(o.event_id == target for o in state.observations):
-        return _correct_observations(state, fact)
-    ae = next((a for a in state.adverse_events if a.event_ids[-1] == target), None)
-    if ae is None or fact.payload.replacement is None:
+    if not correction_applies(state, fact):
         return state
+    original = fact.payload.supersedes_event_id
+    target = current_id(state, original)
+    if fact.payload.replacement is not None:
+        aliases = {**dict(state.corrections), original: fact.event_id}
+        state = replace(state, corrections=tuple(sorted(aliases.items(), key=str)))
+    if any(o.event_id == target for o in state.observations):
+        return _correct_observations(state, fact, target)
+    ae = next(a for a in state.adverse_events if a.event_ids[-1] == target)
+    if fact.payload.replacement is None:
+        others = tuple(a for a in state.adverse_events if a.ae_ref != ae.ae_ref)
+        return replace(state, adverse_events=others)
     payload = AdverseEventPayload.model_validate(fact.payload.replacement)
     corrected = ae_state(payload, ae.onset_at, (*ae.event_ids, fact.event_id))
     return _with_ae(state, replace(corrected, ae_ref=ae.ae_ref), ae, fact.event_id)
 
 
-def _correct_observations(state: ParticipantState, fact: FactCorrected) -> ParticipantState:
-    target = fact.payload.supersedes_event_id
+def current_id(state: ParticipantState, original: UUID) -> UUID:
+    """The event id that stands for `original` now (its latest correction, or itself)."""
+    return dict(state.corrections).get(original, original)
+
+
+def correction_applies(state: ParticipantState, fact: FactCorrected) -> bool:
+    """Tell whether `_correct` changes what the rules read (the target is known and current).
+
+    Only then can signals resting on the superseded fact be re-evaluated: a correction of
+    an unknown fact, or of an AE report that is no longer the AE's latest, changes nothing.
+    Only an AE known from its one report (and corrections of it) can be retracted: the
+    state before a retracted *update* is not kept, so retracting an update changes nothing.
+    """
+    original = fact.payload.supersedes_event_id
+    target = current_id(state, original)
+    if any(o.event_id == target for o in state.observations):
+        return True
+    ae = next((a for a in state.adverse_events if a.event_ids[-1] == target), None)
+    if ae is None:
+        return False
+    return fact.payload.replacement is not None or ae.event_ids[0] == original
+
+
+def _correct_observations(
+    state: ParticipantState, fact: FactCorrected, target: UUID
+) -> ParticipantState:
     old = [o for o in state.observations if o.event_id == target]
     kept = tuple(o for o in state.observations if o.event_id != target)
     state = replace(state, observations=kept)

@@ -75,6 +75,7 @@ class AdverseEventState:
     meddra_llt_code: str | None = None
     #: The fact that first made the AE serious (the one SAE-01 fired on), if any.
     serious_since: UUID | None = None
+    relatedness_plasma_exchange: str = "not_applicable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,46 @@ class DeathInfo:
     event_id: UUID
     cause_category: str
     related_ae_ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    """A raised signal a later correction may retract (RULES.md §0.2 "amended results").
+
+    `evidence` are the facts it rests on (plus corrections it survived); `keys` and
+    `families` are the raised keys and episode families its rule set when it fired, undone
+    on retraction so the rule can fire again if the finding returns. `level` is the
+    clinical urgency rank (U3 0 ... U0 3) before any paging deferral.
+    """
+
+    signal_id: UUID
+    rule_id: str
+    rule_version: int
+    category: str
+    title: str
+    urgency: str
+    recipients: tuple[str, ...]
+    level: int
+    at: datetime
+    cause_id: UUID
+    evidence: tuple[UUID, ...]
+    keys: tuple[str, ...] = ()
+    families: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SaeClock:
+    """An open SAE-02 sponsor-report clock of one serious AE (RULES.md §1, 24 h).
+
+    `opened_by` is the fact that made the AE serious (SAE-01's trigger); `reminded` says
+    the due - 4 h reminder went out. The clock closes when the SAE is reported to the
+    sponsor, when the AE stops being serious, or once the overdue alert has gone out.
+    """
+
+    ae_ref: str
+    due_at: datetime
+    opened_by: UUID
+    reminded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +148,13 @@ class ParticipantState:
     #: Last observation of each kind before randomisation (RULES.md §0.2 baseline), kept
     #: apart from `observations` so pruning never loses it; sorted by kind.
     baselines: tuple[Observation, ...] = ()
+    #: Signals still standing, oldest first, kept for the retraction horizon.
+    live_signals: tuple[SignalRecord, ...] = ()
+    #: (original fact, the correction that stands for it now), for corrected facts only.
+    corrections: tuple[tuple[UUID, UUID], ...] = ()
+    #: Open SAE-02 clocks, by ae_ref; and the AEs already reported to the sponsor.
+    sae_clocks: tuple[SaeClock, ...] = ()
+    sae_reported: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def key(self) -> tuple[str, str]:

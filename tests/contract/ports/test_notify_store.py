@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from schemas import Role, Urgency
 from services.notify.adapters.duckdb_store import DuckDBNotificationStore
 from services.notify.adapters.memory import InMemoryNotificationStore
 from services.notify.core import audit
+from services.notify.core.failover import failover_plans
 from services.notify.core.plan import plan_notifications
 from services.notify.ports import (
     AttemptOutcome,
@@ -203,6 +206,49 @@ class NotificationStoreContract:
 
         check = audit.verify_chain(await store.audit_entries())
         assert (check.ok, check.bad_seq) == (False, 2)
+
+
+    async def test_digest_rows_wait_for_their_time_even_on_recovery(self, store) -> None:
+        """U2 held for a digest is neither pending nor unsent until the digest is due."""
+        due = datetime.now(UTC) + timedelta(hours=12)
+        signal = make_signal(urgency=Urgency.U2, recipients=(Role.SAFETY_OFFICER,))
+        plans = tuple(
+            replace(plan, digest_key=f"daily:{plan.address}:x", not_before=due)
+            for plan in plan_notifications(signal, make_routing())
+        )
+        facts = tuple(audit.intended_fact(p, now=NOW) for p in plans)
+        await store.record_intake(_batch(SignalNotifications(signal.event_id, plans, facts)))
+
+        before = await store.pending(due_by=None, limit=10, now=due - timedelta(seconds=1))
+        at_due = await store.pending(due_by=None, limit=10, now=due)
+
+        assert before == []
+        assert await store.unsent_count() == 0
+        assert [(p.plan.notification_id, p.plan.digest_key) for p in at_due] == [
+            (plans[0].notification_id, plans[0].digest_key)
+        ]
+
+    async def test_permanent_failure_records_its_follow_ups_with_it(self, store) -> None:
+        """5xx: the next route and the alarm are intended in the same step as the failure."""
+        item = _item()
+        await store.record_intake(_batch(item))
+        failed = item.plans[0]
+        follow = failover_plans(failed, make_routing(), error="550")
+        outcome = replace(
+            _failed(failed), follow_ups=follow,
+            follow_up_facts=tuple(audit.intended_fact(p, now=NOW) for p in follow),
+        )  # fmt: skip
+
+        applied = await store.record_outcomes([outcome])
+
+        assert applied == 1
+        pending = {p.plan.notification_id for p in await store.pending(due_by=None, limit=10)}
+        assert {p.notification_id for p in follow} <= pending
+        assert failed.notification_id not in pending
+        kinds = [e.event_type for e in await store.audit_entries()]
+        assert kinds[-1 - len(follow) :] == ["notification_failed"] + [
+            "notification_intended"
+        ] * len(follow)
 
 
 class TestInMemoryNotificationStore(NotificationStoreContract):

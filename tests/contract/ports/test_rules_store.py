@@ -8,20 +8,21 @@ from uuid import uuid4
 
 import pytest
 
-from schemas import ClinicalFact, SeriousnessCriterion, SignalRaised
+from schemas import ClinicalFact, SeriousnessCriterion
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
 from services.rules.adapters.memory import InMemoryRulesStore
-from services.rules.core.engine import replay
+from services.rules.core.engine import Signal, replay
 from services.rules.core.errors import AlreadyProcessedError, TransientError
 from services.rules.core.state import ParticipantState
 from services.rules.ports import Commit, DeadLetter, RulesStore
-from tests.unit.rules.factories import ae_reported, died, enrolled, unique
+from tests.unit.rules.factories import ae_payload, ae_reported, corrected, died, enrolled, unique
 
 CONSUMER = "rules-evaluator"
 SUBJECT = "t.rules.signal_raised.v1"
+UPDATED = "t.rules.signal_updated.v1"
 
 
-def history() -> tuple[ParticipantState, tuple[SignalRaised, ...], list[ClinicalFact]]:
+def history() -> tuple[ParticipantState, tuple[Signal, ...], list[ClinicalFact]]:
     """A participant with an SAE and a death: one state, two signals."""
     pid = unique("P")
     facts = [
@@ -34,7 +35,7 @@ def history() -> tuple[ParticipantState, tuple[SignalRaised, ...], list[Clinical
 
 
 def commit_of(
-    facts: list[ClinicalFact], state: ParticipantState, signals: tuple[SignalRaised, ...]
+    facts: list[ClinicalFact], state: ParticipantState, signals: tuple[Signal, ...]
 ) -> Commit:
     return Commit(
         consumer=CONSUMER,
@@ -49,6 +50,38 @@ class RulesStoreContract:
 
     async def reopen(self, store: RulesStore) -> RulesStore:
         raise NotImplementedError
+
+    async def test_retractions_are_queued_on_the_signal_updated_subject(
+        self, store: RulesStore
+    ) -> None:
+        pid = unique("P")
+        report = ae_reported(pid, criteria=(SeriousnessCriterion.HOSPITALISATION,))
+        facts = [enrolled(pid), report, corrected(pid, report.event_id, ae_payload())]
+        states, signals = replay(facts)
+
+        await store.commit(commit_of(facts, next(iter(states.values())), signals))
+
+        rows = await store.unpublished(limit=10)
+        assert [(r.signal_id, r.subject) for r in rows] == [
+            (signals[0].event_id, SUBJECT),
+            (signals[1].event_id, UPDATED),
+        ]
+        assert signals[1].event_type == "signal_updated"
+
+    async def test_open_clocks_lists_only_states_with_an_open_sae02_clock(
+        self, store: RulesStore
+    ) -> None:
+        state, signals, facts = history()  # a serious AE: its SAE-02 clock is open
+        quiet_pid = unique("P")
+        quiet_states, _ = replay([enrolled(quiet_pid)])
+        quiet = next(iter(quiet_states.values()))
+
+        await store.commit(commit_of(facts, state, signals))
+        await store.commit(Commit(CONSUMER, (uuid4(),), states=(quiet,)))
+
+        assert state.sae_clocks
+        assert await store.open_clocks(state.trial_id) == frozenset({state.key})
+        assert await store.open_clocks("ANOTHER-TRIAL") == frozenset()
 
     async def test_commit_records_tracking_state_and_outbox(self, store: RulesStore) -> None:
         state, signals, facts = history()
@@ -152,7 +185,7 @@ class RulesStoreContract:
 class TestInMemoryRulesStore(RulesStoreContract):
     @pytest.fixture
     async def store(self) -> InMemoryRulesStore:
-        return InMemoryRulesStore(signal_subject=SUBJECT)
+        return InMemoryRulesStore(signal_subject=SUBJECT, updated_subject=UPDATED)
 
     async def reopen(self, store: RulesStore) -> RulesStore:
         return store  # memory lives as long as the process
@@ -162,7 +195,9 @@ class TestDuckDBRulesStore(RulesStoreContract):
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[DuckDBRulesStore]:
         self.opened: list[DuckDBRulesStore] = []
-        store = DuckDBRulesStore(tmp_path / "rules.duckdb", signal_subject=SUBJECT)
+        store = DuckDBRulesStore(
+            tmp_path / "rules.duckdb", signal_subject=SUBJECT, updated_subject=UPDATED
+        )
         await store.open()
         self.opened.append(store)
         yield store
@@ -172,7 +207,7 @@ class TestDuckDBRulesStore(RulesStoreContract):
     async def reopen(self, store: RulesStore) -> RulesStore:
         assert isinstance(store, DuckDBRulesStore)
         await store.close()
-        again = DuckDBRulesStore(store.path, signal_subject=SUBJECT)
+        again = DuckDBRulesStore(store.path, signal_subject=SUBJECT, updated_subject=UPDATED)
         await again.open()
         self.opened.append(again)
         return again

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from safetymon.cli import app
-from schemas import ALL_FACTS, FACT_ADAPTER, SIGNAL_ADAPTER, canonical_bytes
+from schemas import ALL_FACTS, LOG_FACT_ADAPTER, SIGNAL_ADAPTER, canonical_bytes
 from schemas.export import json_schemas
 
 HERE = Path(__file__).parent
@@ -44,7 +44,8 @@ def test_schema_is_valid_and_matches_its_snapshot(name: str) -> None:
 def test_golden_sample_decodes_and_round_trips(sample: Path) -> None:
     """Samples are never deleted: every version ever published must still decode, byte for byte."""
     raw = json.loads(sample.read_text())
-    adapter = SIGNAL_ADAPTER if raw["event_type"].startswith("signal") else FACT_ADAPTER
+    # The facts stream also carries the log's clock ticks (LOG_FACT_ADAPTER decodes both).
+    adapter = SIGNAL_ADAPTER if raw["event_type"].startswith("signal") else LOG_FACT_ADAPTER
 
     fact = adapter.validate_python(raw)
     jsonschema.validate(raw, json_schemas()[f"{raw['event_type']}.v1.json"])

@@ -149,3 +149,21 @@ def test_demo_routing_file_routes_each_site_to_its_own_investigators() -> None:
         got = addresses(make_signal(site_id=site, recipients=(Role.INVESTIGATOR,)), routing)
         assert got
         assert all(address.endswith(f"@site{site[-1]}.example.org") for address in got)
+
+
+def test_a_role_can_be_limited_to_rule_categories() -> None:
+    """E.g. the DSMB chair is emailed about deaths and SUSARs only, not every SAE."""
+    text = ROUTING_TOML.replace(
+        '[roles.dsmb_chair]\naddresses = ["dsmb.chair@trial.example"]\nurgencies = ["U0"]',
+        '[roles.dsmb_chair]\naddresses = ["dsmb.chair@trial.example"]\nurgencies = ["U0"]\n'
+        'categories = ["death", "susar"]',
+    )
+    routing = make_routing(text)
+    roles = (Role.DSMB_CHAIR, Role.SAFETY_OFFICER)
+
+    death = recipients_for(make_signal(category="death", recipients=roles), routing)
+    sae = recipients_for(make_signal(category="sae", recipients=roles), routing)
+
+    assert DSMB_CHAIR in {r.address for r in death}
+    assert DSMB_CHAIR not in {r.address for r in sae}
+    assert all(not r.gaps for r in sae)  # skipped on purpose, not a routing gap

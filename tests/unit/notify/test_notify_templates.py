@@ -96,3 +96,61 @@ def test_header_with_cr_or_lf_is_refused() -> None:
 
     with pytest.raises(HeaderInjectionError, match="Subject"):
         build_message(OutgoingMail(plan, "t", "h"), mail_from="a@x.example", date=DATE)
+
+
+def test_sae_and_death_explain_the_24_hour_clock_and_susar_the_7_15_day_clocks() -> None:
+    """RULES.md §1: SAE to sponsor in 24 h; SUSAR 7 days (fatal/life-threatening) or 15."""
+    renderer = JinjaRenderer()
+
+    sae_text, sae_html = renderer.render(_plan(category="sae"))
+    death_text, _ = renderer.render(_plan(category="death"))
+    susar_text, susar_html = renderer.render(_plan(category="susar"))
+    other_text, _ = renderer.render(_plan(category="hepatic_encephalopathy"))
+
+    for body in (sae_text, sae_html, death_text):
+        assert "within 24 h of" in body
+        assert "2024-03-02 10:00 UTC" in body
+    for body in (susar_text, susar_html):
+        assert "7 calendar days" in body
+        assert "15 days" in body
+    assert "Regulatory clock" not in other_text
+    assert "Why it fired" in other_text
+
+
+def test_ack_link_appears_in_both_bodies_and_is_escaped_in_html() -> None:
+    plan = _plan()
+    url = "http://127.0.0.1:8081/v1/ack?token=a1.abc.def&x=<y>"
+
+    text, html = JinjaRenderer().render(replace(plan, context={**plan.context, "ack_url": url}))
+
+    assert url in text
+    assert f"safetymon ack {plan.signal_id}" in text
+    assert "token=a1.abc.def&amp;x=&lt;y&gt;" in html
+    assert "<y>" not in html
+
+
+def test_escalated_and_failover_copies_say_why_the_reader_gets_them() -> None:
+    plan = _plan()
+    context = {**plan.context, "escalation": {"level": 2, "waited": "120 min"},
+               "failover_of": "investigator"}  # fmt: skip
+
+    text, html = JinjaRenderer().render(replace(plan, context=context))
+
+    for body in (text, html):
+        assert "ESCALATED (level 2)" in body
+        assert "after 120 min" in body
+        assert "delivery to the investigator failed permanently" in body
+
+
+def test_delivery_failure_alarm_renders_without_participant_data_beyond_the_code() -> None:
+    from services.notify.core.failover import failover_plans
+
+    plan = _plan()
+    alarm = failover_plans(plan, make_routing(), error="550 5.1.1 <b>no such user</b>")[-1]
+
+    text, html = JinjaRenderer().render(alarm)
+
+    assert "550 5.1.1" in text
+    assert "&lt;b&gt;no such user&lt;/b&gt;" in html
+    assert f"safetymon notifications --signal {plan.signal_id}" in text
+    assert "P-0042" in text

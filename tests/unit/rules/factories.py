@@ -15,6 +15,7 @@ from schemas import (
     ClinicalAssessmentRecorded,
     DeathRecorded,
     Expectedness,
+    FactCorrected,
     LabResultRecorded,
     Outcome,
     ParticipantEnrolled,
@@ -178,6 +179,7 @@ VITAL_UNITS = {
     "mean_arterial_pressure": "mm[Hg]",
     "spo2": "%",
     "gcs": "{score}",
+    "urine_output": "mL/kg/h",
 }
 
 
@@ -267,3 +269,16 @@ def fired(signals: Sequence[SignalRaised], rule_id: str) -> list[SignalRaised]:
 def rule_ids(signals: Sequence[SignalRaised]) -> list[str]:
     """Rule ids of the signals, in order (the SAE family left out)."""
     return [s.payload.rule_id for s in signals if not s.payload.rule_id.startswith("SAE-")]
+
+
+def corrected(
+    participant_id: str,
+    target: UUID,
+    replacement: dict[str, Any] | None = None,
+    *,
+    reason: str = "transcription error",
+    **env: Any,
+) -> FactCorrected:
+    """A correction of fact `target` (a retraction when `replacement` is None)."""
+    payload = {"supersedes_event_id": target, "reason": reason, "replacement": replacement}
+    return FactCorrected(**envelope(participant_id, **env), payload=payload)

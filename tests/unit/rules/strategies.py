@@ -88,6 +88,7 @@ VITAL_VALUES: dict[str, tuple[float, ...]] = {
     "mean_arterial_pressure": (60.0, 80.0),
     "spo2": (88.0, 97.0),
     "gcs": (13.0, 15.0),
+    "urine_output": (0.3, 0.6),
 }
 
 

@@ -30,15 +30,15 @@ S = SeriousnessCriterion
 
 def test_rules_run_in_a_fixed_documented_order() -> None:
     """The catalogue folds in a fixed order: SAE family, bleeding, infection, reactions, HE,
-    liver progression, AKI, lab grades, then SAE-05 last."""
+    liver progression, AKI, lab grades, the sentinel stopping rule, then SAE-05 last."""
     assert [rule.rule_id for rule in RULES] == [
-        "SAE-01", "SAE-03", "SAE-04",
+        "SAE-01", "SAE-03", "SAE-04", "SAE-02",
         "VB-01", "VB-05", "VB-02", "VB-03", "VB-04", "VB-06",
         "INF-01", "INF-02", "INF-03", "INF-04", "INF-05", "INF-07", "INF-08",
-        "IR-MSC-01", "IR-MSC-02", "IR-MSC-03", "PE-01", "PE-02", "PE-03",
+        "IR-MSC-01", "IR-MSC-02", "IR-MSC-03", "PE-01", "PE-02", "PE-03", "PE-04", "PE-05",
         "HE-01", "HE-02",
-        "LFP-01", "LFP-02", "LFP-03", "LFP-04", "AKI-01", "AKI-02", "AKI-03",
-        "LAB-G3", "LAB-G4", "SAE-05",
+        "LFP-01", "LFP-02", "LFP-03", "LFP-04", "AKI-01", "AKI-02", "AKI-03", "AKI-04", "AKI-05",
+        "LAB-G3", "LAB-G4", "LAB-SHIFT", "STOP-03", "SAE-05",
     ]  # fmt: skip
 
 
@@ -118,7 +118,8 @@ def test_state_json_round_trip_is_exact_and_stable() -> None:
 
     assert ParticipantState.from_json(text) == state
     assert ParticipantState.from_json(text).to_json() == text
-    assert state.raised == frozenset({"SAE-01|ae:AE-1", "SAE-03"})
+    assert state.raised == frozenset({"SAE-01|ae:AE-1", "SAE-02|open|ae:AE-1", "SAE-03"})
+    assert [c.ae_ref for c in state.sae_clocks] == ["AE-1"]
 
 
 def test_correction_of_latest_ae_report_is_evaluated() -> None:
@@ -148,8 +149,8 @@ def test_correction_of_latest_ae_report_is_evaluated() -> None:
     assert signals[0].payload.evidence_event_ids == (report.event_id, correction.event_id)
 
 
-def test_retraction_changes_nothing_yet() -> None:
-    """A retraction (no replacement) leaves the projection unchanged (retraction rules: later)."""
+def test_retraction_of_a_single_report_removes_the_ae() -> None:
+    """A retraction (no replacement) of an AE known from one report removes it from the state."""
     pid = unique("P")
     report = ae_reported(pid, ae_ref="AE-1")
     state = evolve(None, report)
@@ -157,7 +158,20 @@ def test_retraction_changes_nothing_yet() -> None:
         **envelope(pid), payload={"supersedes_event_id": report.event_id, "reason": "duplicate"}
     )
 
-    assert evolve(state, retraction) == state
+    assert evolve(state, retraction).adverse_events == ()
+
+
+def test_retraction_of_an_ae_update_changes_nothing() -> None:
+    """Retracting an AE update leaves the AE as it is: its state before the update is not kept."""
+    pid = unique("P")
+    report = ae_reported(pid, ae_ref="AE-1")
+    update = ae_reported(pid, ae_ref="AE-1")
+    state = evolve(evolve(None, report), update)
+    retraction = FactCorrected(
+        **envelope(pid), payload={"supersedes_event_id": update.event_id, "reason": "duplicate"}
+    )
+
+    assert evolve(state, retraction).adverse_events == state.adverse_events
 
 
 def test_a_failing_rule_is_isolated_and_reported(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -60,7 +60,7 @@ def grades(facts: list) -> list[tuple[str, str, int]]:
     return [
         (s.payload.rule_id, str(s.payload.values["term"]), int(s.payload.values["ctcae_grade"]))
         for s in signals
-        if s.payload.rule_id.startswith("LAB-")
+        if s.payload.rule_id in {"LAB-G3", "LAB-G4"}
     ]
 
 

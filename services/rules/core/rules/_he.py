@@ -162,13 +162,17 @@ def _nearest(
 def _precipitants(
     state: ParticipantState, point: Observation, config: TrialConfig
 ) -> tuple[list[str], list[UUID]]:
-    """HE-05: infection/bleeding alerts, Na < 125 mmol/L or K < LLN within ±72 h [DC]."""
+    """HE-05: infection/bleeding/AKI alerts, Na < 125 mmol/L or K < LLN within ±72 h [DC].
+
+    Sedative and opioid administrations are not facts safetymon receives (the treatment
+    vocabulary has none), so that precipitant of RULES.md HE-05 is not looked for.
+    """
     span = hours(config.he.precipitant_window_hours)
     found = sorted(
         {
             e.family
             for e in state.episodes
-            if e.family.startswith(("INF-", "VB-"))
+            if e.family.startswith(("INF-", "VB-", "AKI"))
             and e.first_at - span <= point.at <= e.last_at + span
         }
     )

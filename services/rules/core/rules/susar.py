@@ -31,6 +31,7 @@ RULE_ID: Final = "SAE-04"
 RULE_VERSION: Final = 1
 EXPEDITED: Final = timedelta(days=7)
 STANDARD: Final = timedelta(days=15)
+DSMB_CHAIR_WITHIN: Final = timedelta(hours=24)
 EXPEDITED_LABEL: Final = "SUSAR 7-day report"
 STANDARD_LABEL: Final = "SUSAR 15-day report"
 
@@ -67,6 +68,10 @@ def evaluate(
             "day0": start.isoformat(),
             "expedited": expedited,
             "due_followup": (start + STANDARD).isoformat() if expedited else None,
+            # RULES.md §8.2 STOP-04: each SUSAR reaches the DSMB chair within 24 h; this
+            # U0 signal names the chair, so it is that notice (no second page).
+            "dsmb_chair_notice": "STOP-04",
+            "dsmb_chair_due": (start + DSMB_CHAIR_WITHIN).isoformat(),
             "trigger_event_type": event_type(fact),
         },
         reporting_deadline=start + (EXPEDITED if expedited else STANDARD),

@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 
 from schemas import SignalRaised, SignalUpdated, Urgency
 from services.notify.core import audit
+from services.notify.core.digest import DigestSchedule, digest_plan, into_digest
 from services.notify.core.errors import MailServerUnavailableError, NotifyError, PermanentError
-from services.notify.core.plan import plan_notifications
+from services.notify.core.plan import NotificationPlan, plan_notifications
 from services.notify.core.retry import DEFAULT_BASE_SECONDS, DEFAULT_CAP_SECONDS, retry_delay
 from services.notify.core.routing import Routing
 from services.notify.ports import (
@@ -40,6 +41,9 @@ from services.notify.ports import (
 
 _IDLE_RESCAN_SECONDS = 30.0  # re-read the outbox now and then even when nobody wakes us
 _U0_ALARM_ATTEMPTS = 3  # a U0 still undelivered after this many attempts is logged as error
+_ACK_URGENCIES = (Urgency.U0, Urgency.U1)  # RULES.md §0.3: these are acknowledged
+AckLink = Callable[[NotificationPlan, datetime], str | None]
+Failover = Callable[[NotificationPlan, str], tuple[NotificationPlan, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,8 @@ class SignalIntake:
     consumer: str
     on_recorded: Callable[[], None] = lambda: None
     display_tz: tzinfo | None = None
+    #: When set, U2/U3 notifications wait for their recipient's digest (RULES.md §0.3).
+    digests: DigestSchedule | None = None
 
     async def __call__(
         self,
@@ -71,8 +77,14 @@ class SignalIntake:
 
     def _plan(self, signal: SignalRaised | SignalUpdated, now: datetime) -> SignalNotifications:
         plans = plan_notifications(signal, self.routing, display_tz=self.display_tz)
+        if self.digests is not None:
+            plans = tuple(into_digest(plan, self.digests, now=now) for plan in plans)
         facts = tuple(audit.intended_fact(plan, now=now) for plan in plans)
-        return SignalNotifications(signal.event_id, plans, facts)
+        wants_ack = signal.payload.urgency in _ACK_URGENCIES
+        if isinstance(signal, SignalUpdated):
+            wants_ack = wants_ack and signal.status == "updated"
+            return SignalNotifications(signal.event_id, plans, facts, wants_ack, signal.signal_id)
+        return SignalNotifications(signal.event_id, plans, facts, wants_ack)
 
     def _log(self, items: Sequence[SignalNotifications], result: IntakeResult) -> None:
         new = set(result.new_signals)
@@ -111,7 +123,7 @@ class SendPolicy:
 class Sender:
     """Send intended notifications as soon as they are recorded; retry until confirmed."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - collaborators of one use-case, all keyword-only
         self,
         *,
         store: NotificationStore,
@@ -120,10 +132,14 @@ class Sender:
         clock: Clock,
         log: Logger,
         policy: SendPolicy | None = None,
+        ack_link: AckLink | None = None,
+        failover: Failover | None = None,
     ) -> None:
         self._store, self._mailer, self._renderer = store, mailer, renderer
         self._clock, self._log = clock, log
         self._policy = policy or SendPolicy()
+        self._ack_link = ack_link
+        self._failover = failover
         self._wake = asyncio.Event()
         self._stopping = False
         self._server_failures = 0
@@ -152,12 +168,12 @@ class Sender:
         """Run one burst over one SMTP session; return True when the burst was full."""
         now = self._clock.now()
         limit = self._policy.burst
-        batch = await self._store.pending(due_by=None if everything else now, limit=limit)
+        batch = await self._store.pending(due_by=None if everything else now, limit=limit, now=now)
         if not batch:
             return False
         async with self._mailer.session() as session:
-            for item in batch:
-                if self._stopping or not await self._attempt(session, item):
+            for group in _groups(batch):
+                if self._stopping or not await self._attempt(session, group):
                     return False
         return len(batch) >= limit
 
@@ -170,25 +186,58 @@ class Sender:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _attempt(self, session: MailSession, item: Pending) -> bool:
-        """Send one notification and record the outcome; False when the server is down."""
-        attempt = item.attempts + 1
+    async def _attempt(self, session: MailSession, items: Sequence[Pending]) -> bool:
+        """Send one email (a notification, or a digest of several) and record the outcome.
+
+        Returns False when the server is down.
+        """
+        head = items[0]
+        attempt = max(item.attempts for item in items) + 1
+        plan = head.plan if head.plan.digest_key is None else digest_plan([i.plan for i in items])
+        in_doubt = any(item.in_doubt for item in items)
         try:
-            text, html = self._renderer.render(item.plan)
-            reply = await session.send(OutgoingMail(item.plan, text, html))
+            plan = self._with_ack_link(plan)
+            text, html = self._renderer.render(plan)
+            mail = OutgoingMail(plan, text, html, possible_duplicate=in_doubt)
+            if in_doubt:
+                self._log.warning("notification_in_doubt_resent", **_fields(head))
+            # Committed before the conversation: after a crash this row is known to be
+            # "in doubt" (maybe accepted) rather than "never tried" (see sending_at).
+            for item in items:
+                await self._store.mark_sending(item.plan.notification_id, at=self._clock.now())
+            reply = await session.send(mail)
         except PermanentError as exc:
-            await self._failed(item, attempt, exc, permanent=True)
+            await self._failed_all(items, attempt, exc, permanent=True, about=plan)
             return True
         except MailServerUnavailableError as exc:
-            await self._failed(item, attempt, exc, permanent=False)
+            await self._failed_all(items, attempt, exc, permanent=False, about=plan)
             self._hold()
             return False
         except NotifyError as exc:  # transient: 4xx or a render defect; retry this one later
-            await self._failed(item, attempt, exc, permanent=False)
+            await self._failed_all(items, attempt, exc, permanent=False, about=plan)
             return True
         self._server_failures, self._hold_until = 0, None
-        await self._sent(item, attempt, reply)
+        for item in items:
+            await self._sent(item, attempt, reply)
         return True
+
+    async def _failed_all(
+        self, items: Sequence[Pending], attempt: int, exc: Exception, *, permanent: bool,
+        about: NotificationPlan,
+    ) -> None:  # fmt: skip
+        # Only the first row carries the follow-ups (next route, alarm) of the email `about`.
+        for index, item in enumerate(items):
+            await self._failed(
+                item, attempt, exc, permanent=permanent, about=about if index == 0 else None
+            )
+
+    def _with_ack_link(self, plan: NotificationPlan) -> NotificationPlan:
+        link = None
+        # A retraction needs no acknowledgement: it closes the alert it replies to.
+        wanted = plan.urgency in _ACK_URGENCIES and plan.context.get("kind") != "retracted"
+        if self._ack_link is not None and wanted:
+            link = self._ack_link(plan, self._clock.now())
+        return replace(plan, context={**plan.context, "ack_url": link})
 
     async def _sent(self, item: Pending, attempt: int, reply: str) -> None:
         now = self._clock.now()
@@ -202,21 +251,24 @@ class Sender:
         self._log.info("notification_sent", **_fields(item), attempt=attempt, smtp_reply=reply)
 
     async def _failed(
-        self, item: Pending, attempt: int, exc: Exception, *, permanent: bool
-    ) -> None:
+        self, item: Pending, attempt: int, exc: Exception, *, permanent: bool,
+        about: NotificationPlan | None = None,
+    ) -> None:  # fmt: skip
         now, error = self._clock.now(), f"{type(exc).__name__}: {exc}"
         plan = item.plan
         fact = audit.failed_fact(plan, attempt=attempt, error=error, permanent=permanent, now=now)
         retry_at = None if permanent else now + timedelta(seconds=self._policy.delay(attempt))
         kind: OutcomeKind = "failed" if permanent else "retry"
+        follow_ups = self._failover(about, error) if permanent and self._failover and about else ()
         outcome = AttemptOutcome(
             item.plan.notification_id, kind, attempt, now, fact,
-            error=error, next_attempt_at=retry_at,
+            error=error, next_attempt_at=retry_at, follow_ups=follow_ups,
+            follow_up_facts=tuple(audit.intended_fact(p, now=now) for p in follow_ups),
         )  # fmt: skip
         await self._store.record_outcomes([outcome])
         fields = {**_fields(item), "attempt": attempt, "error": error}
         if permanent:
-            self._log.error("notification_failed_permanently", **fields)
+            self._log.error("notification_failed_permanently", **fields, follow_ups=len(follow_ups))
         elif item.plan.urgency is Urgency.U0 and attempt >= _U0_ALARM_ATTEMPTS:
             self._log.error("notification_u0_still_undelivered", **fields, retry_at=str(retry_at))
         else:
@@ -228,6 +280,22 @@ class Sender:
         delay = self._policy.delay(self._server_failures)
         self._hold_until = self._clock.now() + timedelta(seconds=delay)
         self._log.warning("mail_server_unavailable", retry_in_s=round(delay, 3))
+
+
+def _groups(batch: Sequence[Pending]) -> list[list[Pending]]:
+    """One group per email: each immediate notification alone, digest rows by digest key."""
+    groups: list[list[Pending]] = []
+    digests: dict[str, list[Pending]] = {}
+    for item in batch:
+        key = item.plan.digest_key
+        if key is None:
+            groups.append([item])
+        elif key in digests:
+            digests[key].append(item)
+        else:
+            digests[key] = [item]
+            groups.append(digests[key])
+    return groups
 
 
 def _fields(item: Pending) -> dict[str, object]:

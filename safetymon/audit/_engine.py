@@ -1,0 +1,112 @@
+"""The audit tools' one door into the rules engine (shell over the pure rules core).
+
+Everything the audit package needs of the rules is here: the trial configuration, the
+catalogue's rule ids and versions, and `evaluate_guarded`, the very step the live rules
+service runs per fact. Keeping the coupling in one small module lets the rules service grow
+(side-by-side rule versions, issue 3) without the audit tools following it file by file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+from safetymon.audit.errors import AuditError
+from schemas import ClinicalFact, SignalRaised, SignalUpdated
+from services.rules.core import engine
+from services.rules.core.config import TrialConfig
+from services.rules.core.state import ParticipantState
+
+#: The trial file the rules service reads when SAFETYMON_TRIAL_CONFIG is unset.
+PACKAGED_CONFIG: Final = "NCT01724398.v1.toml"
+#: A participant's projection, as the engine folds it.
+State = ParticipantState
+Step = Callable[[ParticipantState | None, ClinicalFact], "Outcome"]
+
+
+class ConfigError(AuditError):
+    """The trial configuration for a replay cannot be read."""
+
+
+class RuleVersionError(AuditError):
+    """The rules engine cannot run the rule version asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one fact did: the participant's new state (None: unchanged) and its signals."""
+
+    state: ParticipantState | None
+    signals: tuple[SignalRaised | SignalUpdated, ...]
+
+
+def config_path(path: Path | None = None) -> Path:
+    """The trial file a replay uses: `path`, else the live service's (env, then packaged)."""
+    if path is not None:
+        return path
+    configured = os.environ.get("SAFETYMON_TRIAL_CONFIG")
+    if configured:
+        return Path(configured)
+    return Path(str(resources.files("services.rules").joinpath("trial_config", PACKAGED_CONFIG)))
+
+
+def load_config(path: Path | None = None) -> TrialConfig:
+    """Read and validate a versioned trial configuration file (TOML).
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or not a valid configuration.
+
+    """
+    source = config_path(path)
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+        return TrialConfig.from_mapping(data)
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the trial configuration: {exc}") from exc
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ConfigError(f"{source}: not a valid trial configuration: {exc}") from exc
+
+
+def rule_versions(config: TrialConfig) -> tuple[tuple[str, int], ...]:
+    """(rule id, version) of every rule the catalogue runs under `config`, in order."""
+    return tuple((rule.rule_id, rule.rule_version) for rule in engine.catalogue(config))
+
+
+def stepper(config: TrialConfig) -> Step:
+    """The live per-fact step (`evaluate_guarded`) with `config` bound."""
+
+    def step(state: ParticipantState | None, fact: ClinicalFact) -> Outcome:
+        evaluation = engine.evaluate_guarded(state, fact, config)
+        return Outcome(evaluation.state, evaluation.signals)
+
+    return step
+
+
+
+def check_version(config: TrialConfig, rule_id: str, version: int) -> int:
+    """The catalogue's live version of `rule_id`, after checking `version` can run.
+
+    The engine binds one version per rule today; side-by-side versions (issue 3) will let
+    a candidate run beside it, and this is the one place that will select it.
+
+    Raises:
+        RuleVersionError: the rule is not in the catalogue, or `version` is not runnable.
+
+    """
+    live = dict(rule_versions(config))
+    if rule_id not in live:
+        known = ", ".join(sorted(live))
+        raise RuleVersionError(f"no rule {rule_id} in the catalogue; it runs: {known}")
+    if version != live[rule_id]:
+        msg = (
+            f"{rule_id} v{version} is not runnable: the engine runs v{live[rule_id]} only "
+            "(side-by-side rule versions are issue 3); use --candidate-config to backtest "
+            "changed thresholds of the live version"
+        )
+        raise RuleVersionError(msg)
+    return live[rule_id]

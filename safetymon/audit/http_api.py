@@ -1,0 +1,195 @@
+"""Read-only HTTP audit API over exported bundles (shell): the audit commands for remote auditors.
+
+`safetymon audit serve --bundles DIR` answers, for each bundle directory under DIR, the same
+questions as the CLI: verify, replay as of a time, reconcile, backtest, and the download of
+a bundle file. Nothing here writes a bundle, a service file or NATS; the only file written is
+the query log. Every route needs an `auditor` (or `admin`) bearer token (kit/auth.py), and
+every request, answered or refused, is appended to the query log (who, what, when, outcome).
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the route signatures at run
+# time, and the auth dependency is a local of `build_audit_api`, not a module global.
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse
+
+from kit.auth import Principal
+from safetymon.audit._engine import ConfigError, RuleVersionError
+from safetymon.audit._notify import RoutingError
+from safetymon.audit.errors import BundleError
+from safetymon.audit.manifest import BUNDLE_FILES, MANIFEST_FILE
+from safetymon.audit.queries import (
+    BacktestQuery,
+    ReconcileQuery,
+    run_backtest,
+    run_reconcile,
+    run_replay,
+)
+from safetymon.audit.query_log import QueryLog
+from safetymon.audit.reader import read_manifest, verify_bundle
+from safetymon.audit.render import report_json
+from safetymon.audit.render_backtest import backtest_json
+from safetymon.audit.render_reconcile import reconcile_json
+from safetymon.audit.render_replay import replay_json
+from safetymon.audit.source import BrokenBundleError, Opened, parse_moment
+
+#: Bundle ids are directory names, never paths.
+_BUNDLE_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_DOWNLOADS: Final = frozenset({*BUNDLE_FILES, MANIFEST_FILE})
+Require = Callable[..., Principal]
+
+
+def build_audit_api(
+    root: Path,
+    *,
+    require: Require,
+    query_log: QueryLog,
+    config: Path | None = None,
+    routing: Path | None = None,
+) -> FastAPI:
+    """The FastAPI app; `require` is the auditor bearer dependency (kit.auth)."""
+    api = FastAPI(title="safetymon audit", version="1")
+    _log_every_request(api, query_log)
+    auditor = Annotated[Principal, Depends(_remember(require))]
+
+    @api.get("/v1/audit/bundles")
+    def bundles(principal: auditor) -> list[dict[str, Any]]:
+        del principal  # required for access and logged by the middleware
+        found = []
+        for path in sorted(p for p in root.iterdir() if p.is_dir() and _BUNDLE_ID.match(p.name)):
+            try:
+                manifest = read_manifest(path)
+            except BundleError:
+                continue
+            files = {name: entry.rows for name, entry in manifest.files.items()}
+            found.append({"id": path.name, "created_at": manifest.created_at.isoformat(),
+                          "rows": files})  # fmt: skip
+        return found
+
+    @api.get("/v1/audit/bundles/{bundle_id}/verify")
+    def verify(bundle_id: str, principal: auditor) -> dict[str, Any]:
+        del principal
+        path = _bundle(root, bundle_id)
+        with _translated():
+            manifest, report = verify_bundle(path)
+        return report_json(Path(bundle_id), manifest, report)
+
+    @api.get("/v1/audit/bundles/{bundle_id}/replay")
+    def replay(
+        bundle_id: str, principal: auditor, as_of: Annotated[str | None, Query()] = None
+    ) -> dict[str, Any]:
+        del principal
+        opened = _opened(root, bundle_id)
+        with _translated():
+            result = run_replay(opened, as_of=_moment(as_of), config=config, workers=1)
+        return replay_json(result, source=opened.described)
+
+    @api.get("/v1/audit/bundles/{bundle_id}/reconcile")
+    def reconcile(
+        bundle_id: str, principal: auditor, as_of: Annotated[str | None, Query()] = None
+    ) -> dict[str, Any]:
+        del principal
+        opened = _opened(root, bundle_id)
+        query = ReconcileQuery(as_of=_moment(as_of), config=config, routing=routing, workers=1)
+        with _translated():
+            result, now = run_reconcile(opened, query)
+        return reconcile_json(result, source=opened.described, now=now)
+
+    @api.get("/v1/audit/bundles/{bundle_id}/backtest")
+    def backtest(
+        bundle_id: str,
+        principal: auditor,
+        rule: Annotated[str, Query()],
+        version: Annotated[int, Query(ge=1)],
+        start: Annotated[str | None, Query(alias="from")] = None,
+        end: Annotated[str | None, Query(alias="to")] = None,
+    ) -> dict[str, Any]:
+        del principal
+        opened = _opened(root, bundle_id)
+        query = BacktestQuery(rule_id=rule, version=version, config=config,
+                              start=_moment(start), end=_moment(end), workers=1)  # fmt: skip
+        with _translated():
+            result = run_backtest(opened, query)
+        return backtest_json(result, source=opened.described)
+
+    @api.get("/v1/audit/bundles/{bundle_id}/files/{name}")
+    def download(bundle_id: str, name: str, principal: auditor) -> FileResponse:
+        del principal
+        path = _bundle(root, bundle_id) / name
+        if name not in _DOWNLOADS or not path.is_file():
+            raise HTTPException(404, "no such file in the bundle")
+        return FileResponse(path, filename=name)
+
+    return api
+
+
+def _remember(require: Require) -> Callable[..., Principal]:
+    """Wrap the auth dependency so the query log can name who asked."""
+
+    def dependency(
+        request: Request, principal: Annotated[Principal, Depends(require)]
+    ) -> Principal:
+        request.state.principal = principal
+        return principal
+
+    return dependency
+
+
+def _log_every_request(api: FastAPI, query_log: QueryLog) -> None:
+    @api.middleware("http")
+    async def record(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        principal: Principal | None = getattr(request.state, "principal", None)
+        query_log.record(
+            principal=principal,
+            method=request.method,
+            path=request.url.path,
+            query=dict(request.query_params),
+            status=response.status_code,
+        )
+        return response
+
+
+def _bundle(root: Path, bundle_id: str) -> Path:
+    path = root / bundle_id
+    if not _BUNDLE_ID.match(bundle_id) or not (path / MANIFEST_FILE).is_file():
+        raise HTTPException(404, "no such bundle")
+    return path
+
+
+def _opened(root: Path, bundle_id: str) -> Opened:
+    """A bundle verified before it is queried: a broken one is refused with its problem."""
+    path = _bundle(root, bundle_id)
+    with _translated():
+        manifest, report = verify_bundle(path)
+    if not report.ok:
+        raise HTTPException(409, f"the bundle does not verify: {report.first_problem()}")
+    return Opened(path, manifest, {"bundle": bundle_id})
+
+
+def _moment(text: str | None) -> datetime | None:
+    try:
+        return None if text is None else parse_moment(text)
+    except ValueError as exc:
+        raise HTTPException(422, f"not an ISO 8601 time: {text!r}") from exc
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Turn the audit tools' errors into HTTP answers an auditor can act on."""
+    try:
+        yield
+    except BrokenBundleError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except (RuleVersionError, ConfigError, RoutingError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except BundleError as exc:
+        raise HTTPException(404, str(exc)) from exc

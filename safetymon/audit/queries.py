@@ -1,0 +1,118 @@
+"""The audit queries over a verified bundle, shared by the CLI and the HTTP API (shell).
+
+Each query reads the bundle's files only and returns plain results; the CLI and the HTTP API
+differ only in how they obtain the bundle and show the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from safetymon.audit import _engine, _notify
+from safetymon.audit.backtest import Backtest, diff
+from safetymon.audit.reconcile import (
+    DEFAULT_ACK_WITHIN,
+    DEFAULT_LATE_AFTER,
+    Policy,
+    Reconciliation,
+    reconcile,
+)
+from safetymon.audit.replay import ReplayResult, replay_bundle
+from safetymon.audit.source import Opened
+from safetymon.audit.trail import read_trail
+from schemas import Urgency
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileQuery:
+    """What a reconcile is asked: the moment, the files in force and the allowances."""
+
+    as_of: datetime | None = None
+    config: Path | None = None
+    routing: Path | None = None
+    late_after: Mapping[Urgency, timedelta] | None = None
+    ack_within: timedelta = DEFAULT_ACK_WITHIN
+    workers: int | None = None
+
+
+def run_replay(
+    opened: Opened, *, as_of: datetime | None, config: Path | None, workers: int | None = None
+) -> ReplayResult:
+    """Replay the opened bundle as of `as_of` with the trial configuration file given."""
+    return replay_bundle(
+        opened.path, as_of=as_of, config=_engine.load_config(config), workers=workers
+    )
+
+
+def run_reconcile(opened: Opened, query: ReconcileQuery) -> tuple[Reconciliation, datetime]:
+    """Reconcile the opened bundle; returns the result and the moment it was judged at.
+
+    The moment is `as_of` when given, else the snapshot's time (the manifest's created_at):
+    a notification still within its allowance then is pending, not missing.
+    """
+    routing = _notify.load_routing(query.routing)
+    replayed = run_replay(opened, as_of=query.as_of, config=query.config, workers=query.workers)
+    trail = read_trail(opened.path, as_of=query.as_of)
+    now = query.as_of or opened.manifest.created_at
+    policy = Policy(
+        now=now,
+        late_after={**DEFAULT_LATE_AFTER, **(query.late_after or {})},
+        ack_within=query.ack_within,
+    )
+    result = reconcile(
+        [item.signal for item in replayed.signals],
+        trail,
+        required=lambda signal: _notify.required(signal, routing),
+        policy=policy,
+    )
+    return result, now
+
+
+def parse_allowance(text: str) -> tuple[Urgency, timedelta]:
+    """`U0=15m`, `U1=2h`, `U2=1d` or `U0=90s` as an urgency and an allowance.
+
+    Raises:
+        ValueError: not URGENCY=NUMBER followed by s, m, h or d.
+
+    """
+    urgency, _, amount = text.partition("=")
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    if not amount or amount[-1] not in units:
+        raise ValueError(f"{text!r}: expected e.g. U0=15m (units s, m, h, d)")
+    return Urgency(urgency.strip().upper()), timedelta(**{units[amount[-1]]: float(amount[:-1])})
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestQuery:
+    """A candidate: a rule, its version, optionally other thresholds; and the diff window."""
+
+    rule_id: str
+    version: int
+    config: Path | None = None
+    candidate_config: Path | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    workers: int | None = None
+
+
+def run_backtest(opened: Opened, query: BacktestQuery) -> Backtest:
+    """Replay the full log with the live and the candidate rule set; diff the rule's signals."""
+    live_config = _engine.load_config(query.config)
+    candidate_config = live_config
+    if query.candidate_config is not None:
+        candidate_config = _engine.load_config(query.candidate_config)
+    live_version = _engine.check_version(live_config, query.rule_id, query.version)
+    live = replay_bundle(opened.path, as_of=None, config=live_config, workers=query.workers)
+    candidate = (
+        live
+        if candidate_config == live_config
+        else replay_bundle(opened.path, as_of=None, config=candidate_config, workers=query.workers)
+    )
+    versions = (
+        f"v{live_version} ({live_config.version})",
+        f"v{query.version} ({candidate_config.version})",
+    )
+    return diff(query.rule_id, live, candidate, window=(query.start, query.end), versions=versions)

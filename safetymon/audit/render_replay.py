@@ -1,0 +1,100 @@
+"""How `safetymon audit replay` shows what the system knew and decided: JSON and rich tables."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from safetymon.audit.replay import ParticipantView, ReplayedSignal, ReplayResult
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def signal_json(item: ReplayedSignal) -> dict[str, Any]:
+    """One re-derived signal for machines: ids, rule and version, and its canonical digest."""
+    signal = item.signal
+    payload = signal.payload
+    return {
+        "signal_id": str(signal.event_id),
+        "kind": signal.event_type,
+        "seq": item.seq,
+        "rule_id": payload.rule_id,
+        "rule_version": payload.rule_version,
+        "config_version": payload.values.get("config_version"),
+        "urgency": payload.urgency.value,
+        "category": payload.category,
+        "title": payload.title,
+        "trial_id": signal.trial_id,
+        "site_id": signal.site_id,
+        "participant_id": signal.participant_id,
+        "occurred_at": _iso(signal.occurred_at),
+        "recorded_at": _iso(signal.recorded_at),
+        "evidence_event_ids": [str(event_id) for event_id in payload.evidence_event_ids],
+        "sha256": hashlib.sha256(item.canonical).hexdigest(),
+    }
+
+
+def participant_json(view: ParticipantView) -> dict[str, Any]:
+    """One participant as the log described them at the replay time."""
+    return {
+        "trial_id": view.trial_id,
+        "participant_id": view.participant_id,
+        "site_id": view.site_id,
+        "arm": view.arm,
+        "status": view.status,
+        "facts": view.facts,
+        "signals": view.signals,
+        "first_recorded_at": _iso(view.first_recorded_at),
+        "last_recorded_at": _iso(view.last_recorded_at),
+    }
+
+
+def replay_json(result: ReplayResult, *, source: dict[str, Any]) -> dict[str, Any]:
+    """The whole replay for machines (`--json`)."""
+    return {
+        "as_of": _iso(result.as_of),
+        "source": source,
+        "facts": result.facts,
+        "last_seq": result.last_seq,
+        "config_version": result.config_version,
+        "rules": [{"rule_id": rule, "rule_version": version} for rule, version in result.rules],
+        "participants": [participant_json(view) for view in result.participants],
+        "signals": [signal_json(item) for item in result.signals],
+    }
+
+
+def print_replay(console: Console, result: ReplayResult, *, source: str) -> None:
+    """Participants, then signals, then one summary line."""
+    when = "everything recorded" if result.as_of is None else f"as of {result.as_of.isoformat()}"
+    heading = (
+        f"Replay of {source}, {when} (recorded time); trial configuration "
+        f"{result.config_version}, {len(result.rules)} rules"
+    )
+    console.print(heading, highlight=False, soft_wrap=True)
+    people = Table(title="Participants known", title_justify="left")
+    for column in ("participant", "site", "arm", "status", "facts", "signals", "last recorded"):
+        people.add_column(column, no_wrap=True)
+    for view in result.participants:
+        last = _iso(view.last_recorded_at) or "-"
+        people.add_row(view.participant_id, view.site_id or "-", view.arm or "-", view.status,
+                       str(view.facts), str(view.signals), last)  # fmt: skip
+    console.print(people)
+    signals = Table(title="Signals the rules raised", title_justify="left")
+    for column in ("signal id", "seq", "rule", "urgency", "participant", "occurred", "title"):
+        signals.add_column(column, no_wrap=column != "title")
+    for item in result.signals:
+        payload = item.signal.payload
+        signals.add_row(str(item.signal.event_id), str(item.seq),
+                        f"{payload.rule_id} v{payload.rule_version}", payload.urgency.value,
+                        item.signal.participant_id, _iso(item.signal.occurred_at) or "-",
+                        payload.title)  # fmt: skip
+    console.print(signals)
+    console.print(f"{result.facts} facts up to seq {result.last_seq or 0}, "
+                  f"{len(result.participants)} participants, {len(result.signals)} signals; "
+                  "nothing was sent and nothing was written", highlight=False)  # fmt: skip

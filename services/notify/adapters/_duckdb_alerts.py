@@ -1,0 +1,92 @@
+"""Alert rows of the notify DuckDB file (adapters layer): intake, acknowledgement, escalation.
+
+Functions here run on the store's writer thread inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import duckdb
+import pyarrow as pa
+
+from schemas import Urgency
+from services.notify.adapters import _duckdb_sql as sql
+from services.notify.core.errors import AlreadyAcknowledgedError, UnknownAlertError
+from services.notify.ports import SignalNotifications
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def insert_alerts(
+    con: duckdb.DuckDBPyConnection, items: Sequence[SignalNotifications], now: datetime
+) -> None:
+    """Open an alert per new U0/U1 signal; close the ones an update supersedes."""
+    for item in items:
+        if item.closes is not None:
+            con.execute(sql.CLOSE_ALERT, {"id": item.closes})
+    wanted = [item for item in items if item.wants_ack and item.plans]
+    if not wanted:
+        return
+    text = pa.string()
+    table = pa.table({
+        "signal_id": pa.array([str(i.signal_id) for i in wanted], text),
+        "first_notification_id": pa.array([str(i.plans[0].notification_id) for i in wanted], text),
+        "participant_id": pa.array([i.plans[0].participant_id for i in wanted], text),
+        "urgency": pa.array([i.plans[0].urgency.value for i in wanted], text),
+        "raised_at": pa.array([now] * len(wanted), _TS),
+        "escalation_level": pa.array([0] * len(wanted), pa.int32()),
+        "closed": pa.array([False] * len(wanted), pa.bool_()),
+    })  # fmt: skip
+    con.register("arrow_alerts", table)
+    try:
+        con.execute(sql.INSERT_ALERT)
+    finally:
+        con.unregister("arrow_alerts")
+
+
+def check_acknowledgeable(con: duckdb.DuckDBPyConnection, signal_id: UUID) -> UUID:
+    """Return the alert's first notification id, or say why it cannot be acknowledged."""
+    row = con.execute(sql.ALERT, {"id": signal_id}).fetchone()
+    if row is None:
+        msg = f"no alert awaiting acknowledgement for signal {signal_id}"
+        raise UnknownAlertError(msg)
+    first, acknowledged_at, by, _closed = row
+    if acknowledged_at is not None:
+        when = f"{acknowledged_at:%Y-%m-%d %H:%M:%S} UTC"
+        msg = f"signal {signal_id} was already acknowledged by {by} at {when}"
+        raise AlreadyAcknowledgedError(msg)
+    return UUID(str(first))
+
+
+def log_rows(rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Shape audit rows as the delivery log: one line per fact, payload details flattened."""
+    out = []
+    for seq, event_type, recorded_at, notification_id, signal_id, wire in rows:
+        fact = json.loads(wire)
+        payload = fact.get("payload", {})
+        out.append({
+            "seq": seq,
+            "at": recorded_at.isoformat(),
+            "event_type": event_type,
+            "signal_id": str(signal_id),
+            "notification_id": str(notification_id),
+            "participant_id": fact.get("participant_id"),
+            "actor": fact.get("actor"),
+            **{k: payload[k] for k in _LOG_FIELDS if payload.get(k) is not None},
+            **({"permanent": fact["permanent"]} if "permanent" in fact else {}),
+        })  # fmt: skip
+    return out
+
+
+_LOG_FIELDS = ("role", "address", "urgency", "attempt", "smtp_reply", "error", "by", "reason",
+               "level", "to_roles")  # fmt: skip
+
+
+def urgency_of(value: str) -> Urgency:
+    """Decode a stored urgency."""
+    return Urgency(value)

@@ -1,0 +1,57 @@
+"""Uvicorn in the notify process (adapters layer): start on a port (0 = free), stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+
+class HttpServer:
+    """One uvicorn server task serving `api` inside the running event loop."""
+
+    def __init__(self, api: FastAPI, *, host: str, port: int) -> None:
+        config = uvicorn.Config(
+            api, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+        )
+        # access_log off: an acknowledgement token in a query string must not reach a log.
+        self._server = uvicorn.Server(config)
+        self._task: asyncio.Task[None] | None = None
+        self.port: int | None = None
+
+    async def start(self) -> int:
+        """Bind and serve; return the bound port (surfaces a bind error)."""
+        self._task = asyncio.create_task(self._server.serve(), name="notify-http")
+        while not self._server.started:
+            if self._task.done():
+                await self._task
+                msg = "notify HTTP server stopped while starting"
+                raise RuntimeError(msg)
+            await asyncio.sleep(0.01)
+        self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        """Ask uvicorn to exit and wait for it."""
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(self._task, 5.0)
+        self._task = None
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """Read the acknowledgement key, creating it (mode 0600) on first start."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip().encode("ascii")
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+    return path.read_text(encoding="ascii").strip().encode("ascii")

@@ -1,0 +1,114 @@
+"""Use-cases around alerts (app layer): acknowledge one, escalate the unacknowledged.
+
+`Acknowledger` checks a signed link (or takes a named person from the CLI) and records the
+acknowledgement. `Escalator` looks at open U0 alerts on every tick of the clock port and
+records the due escalation level with its emails, then wakes the sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from services.notify.core import audit
+from services.notify.core.ack import AckClaims, verify_ack
+from services.notify.core.errors import UnknownAlertError
+from services.notify.core.escalation import due_level, escalated_fact, escalation_plans
+from services.notify.core.routing import Routing
+from services.notify.ports import Acknowledgement, AlertStore, Clock, Logger, OpenAlert
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledger:
+    """Record acknowledgements from signed links and from named people."""
+
+    store: AlertStore
+    clock: Clock
+    log: Logger
+    key: bytes
+
+    def check(self, token: str) -> AckClaims:
+        """Verify a link's token without using it (the confirmation page)."""
+        return verify_ack(token, key=self.key, now=self.clock.now())
+
+    async def by_link(self, token: str, *, reason: str | None = None) -> Acknowledgement:
+        """Acknowledge as the recipient the token was issued to; a link works once."""
+        claims = verify_ack(token, key=self.key, now=self.clock.now())
+        plan = await self.store.plan_of(claims.notification_id)
+        if plan is None or plan.signal_id != claims.signal_id:
+            msg = f"no notification {claims.notification_id} for signal {claims.signal_id}"
+            raise UnknownAlertError(msg)
+        by = f"{plan.role.value} {plan.address}"[:200]  # the contract caps `by` at 200
+        why = reason or "acknowledged from the email link"
+        return await self._record(claims.signal_id, by=by, reason=why, via="link")
+
+    async def by_person(self, signal_id: UUID, *, by: str, reason: str) -> Acknowledgement:
+        """Acknowledge on behalf of a named person (the `safetymon ack` command)."""
+        return await self._record(signal_id, by=by, reason=reason, via="cli")
+
+    async def _record(self, signal_id: UUID, *, by: str, reason: str, via: str) -> Acknowledgement:
+        ack = await self.store.acknowledge(
+            signal_id, by=by, reason=reason, via=via, at=self.clock.now()
+        )
+        self.log.info("alert_acknowledged", signal_id=str(signal_id), via=via)
+        return ack
+
+
+class Escalator:
+    """Escalate unacknowledged U0 alerts level by level on a timer from the clock port."""
+
+    def __init__(  # noqa: PLR0913 - the collaborators of one use-case, all keyword-only
+        self,
+        *,
+        store: AlertStore,
+        routing: Routing,
+        clock: Clock,
+        log: Logger,
+        delay: timedelta,
+        on_recorded: Callable[[], None] = lambda: None,
+        tick_seconds: float = 5.0,
+    ) -> None:
+        self._store, self._routing, self._clock, self._log = store, routing, clock, log
+        self._delay, self._on_recorded, self._tick = delay, on_recorded, tick_seconds
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Leave `run()` after the current tick."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Tick until stopped."""
+        while not self._stop.is_set():
+            await self.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._tick)
+
+    async def tick(self) -> int:
+        """Record every escalation due now; return how many were recorded."""
+        now, recorded = self._clock.now(), 0
+        for alert in await self._store.open_alerts():
+            level = due_level(alert.state, now=now, delay=self._delay)
+            if level is not None and await self._escalate(alert, level):
+                recorded += 1
+        if recorded:
+            self._on_recorded()
+        return recorded
+
+    async def _escalate(self, alert: OpenAlert, level: int) -> bool:
+        now = self._clock.now()
+        plans = escalation_plans(alert.first, level, self._routing, delay=self._delay)
+        facts: tuple[audit.AuditFact, ...] = (
+            escalated_fact(alert.first, level, now=now),
+            *(audit.intended_fact(plan, now=now) for plan in plans),
+        )
+        done = await self._store.record_escalation(alert, level, plans, facts)
+        if done:
+            self._log.warning(
+                "alert_escalated", signal_id=str(alert.state.signal_id), level=level,
+                recipients=len(plans),
+            )  # fmt: skip
+        return done

@@ -1,0 +1,1 @@
+"""Pure core of the report: configuration, table building and stopping-rule statistics."""

@@ -1,0 +1,230 @@
+"""Reconcile: every notification a signal required under the routing, against the notify trail.
+
+Signals come from replaying a real bundle; trails are chained by notify's own code from the
+plans notify's own planner makes, so only the planted fault differs from a real run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import NAMESPACE_URL, uuid5
+
+from typer.testing import CliRunner
+
+from safetymon.audit._engine import load_config
+from safetymon.audit.reconcile import Policy, reconcile
+from safetymon.audit.replay import replay_bundle
+from safetymon.audit.trail import TrailEntry, read_trail
+from safetymon.cli import app
+from schemas import AlertAcknowledged, SignalRaised, SignalUpdated, Urgency
+from services.notify.core.audit import AuditFact, failed_fact, intended_fact, sent_fact
+from services.notify.core.plan import NotificationPlan, plan_notifications
+from services.notify.core.routing import parse_routing
+from tests.factories import ROUTING, enrolment, lab, sae, unique
+from tests.unit.audit.bundles import write_bundle
+from tests.unit.audit.logs import accepted_wires
+
+DAY1 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+_ROUTING = parse_routing(ROUTING)
+Signal = SignalRaised | SignalUpdated
+
+
+def _wires() -> list[dict[str, Any]]:
+    """An enrolment, an SAE (U0) and a late positive culture (U0) for one S01 participant."""
+    pid = unique("P")
+    return accepted_wires([
+        (enrolment(participant_id=pid), DAY1),
+        (sae(participant_id=pid), DAY1 + timedelta(hours=2)),
+        (lab(loinc="600-7", value=1, unit="1", participant_id=pid,
+             occurred_at="2024-03-02T08:00:00Z"), DAY1 + timedelta(days=3)),
+    ])  # fmt: skip
+
+
+def _signals(tmp_path: Path, wires: list[dict[str, Any]]) -> list[Signal]:
+    bundle = write_bundle(tmp_path / "signals-only", wires)
+    replayed = replay_bundle(bundle, as_of=None, config=load_config(), workers=1)
+    return [item.signal for item in replayed.signals]
+
+
+def _delivered(
+    signals: Sequence[Signal], *, after: timedelta = timedelta(seconds=5)
+) -> list[AuditFact]:
+    """What a healthy notify records: intended, then sent, for every planned notification."""
+    facts: list[AuditFact] = []
+    for signal in signals:
+        for plan in plan_notifications(signal, _ROUTING):
+            at = signal.recorded_at + after
+            facts.append(intended_fact(plan, now=at))
+            facts.append(sent_fact(plan, attempt=1, smtp_reply="250 ok", now=at))
+    return facts
+
+
+def _plans(signals: Sequence[Signal]) -> list[NotificationPlan]:
+    return [plan for signal in signals for plan in plan_notifications(signal, _ROUTING)]
+
+
+def _acknowledged(signal: Signal, at: datetime) -> AlertAcknowledged:
+    return AlertAcknowledged(
+        event_id=uuid5(signal.event_id, "acknowledged"), trial_id=signal.trial_id,
+        site_id=signal.site_id, participant_id=signal.participant_id, occurred_at=at,
+        recorded_at=at, source="notify", source_ref=f"{signal.event_id}:acknowledged",
+        actor="dr-so", causation_id=signal.event_id,
+        payload={"signal_id": signal.event_id, "by": "dr-so", "reason": "reviewed"},
+    )  # fmt: skip
+
+
+def _reconcile_cli(bundle: Path, tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    routing = tmp_path / "routing.toml"
+    routing.write_text(ROUTING)
+    result = CliRunner().invoke(
+        app, ["audit", "reconcile", str(bundle), "--routing", str(routing), "--json", *extra]
+    )
+    return result.exit_code, json.loads(result.stdout)
+
+
+def _policy(signals: Sequence[Signal]) -> Policy:
+    return Policy(now=max(s.recorded_at for s in signals) + timedelta(days=1))
+
+
+def _entries(
+    tmp_path: Path, wires: list[dict[str, Any]], trail: list[AuditFact]
+) -> tuple[TrailEntry, ...]:
+    return read_trail(write_bundle(tmp_path / f"b-{unique('t')}", wires, trail))
+
+
+def test_a_complete_trail_reconciles_and_exits_0(tmp_path: Path) -> None:
+    wires = _wires()
+    signals = _signals(tmp_path, wires)
+    bundle = write_bundle(tmp_path / "bundle", wires, _delivered(signals))
+
+    code, report = _reconcile_cli(bundle, tmp_path)
+
+    assert code == 0, report["gaps"]
+    assert report["ok"] is True
+    assert {s["rule_id"] for s in report["signals"]} >= {"SAE-01", "INF-05"}
+    assert all(s["sent"] == s["required"] > 0 for s in report["signals"] if s["urgency"] == "U0")
+    assert report["acknowledgements_tracked"] is False
+
+
+def test_a_planted_missing_notification_is_found_and_exits_1(tmp_path: Path) -> None:
+    wires = _wires()
+    signals = _signals(tmp_path, wires)
+    dropped = _plans(signals)[1]
+    trail = [f for f in _delivered(signals) if f.payload.notification_id != dropped.notification_id]
+    bundle = write_bundle(tmp_path / "bundle", wires, trail)
+
+    code, report = _reconcile_cli(bundle, tmp_path)
+
+    assert code == 1
+    assert [(g["kind"], g["notification_id"], g["address"]) for g in report["gaps"]] == [
+        ("missing", str(dropped.notification_id), dropped.address)
+    ]
+    assert report["gaps"][0]["signal_id"] == str(dropped.signal_id)
+
+
+def test_a_u0_sent_two_hours_after_the_signal_is_late(tmp_path: Path) -> None:
+    wires = _wires()
+    signals = _signals(tmp_path, wires)
+    entries = _entries(tmp_path, wires, _delivered(signals, after=timedelta(hours=2)))
+
+    result = reconcile(signals, entries, required=_required, policy=_policy(signals))
+
+    late = {(g.kind, g.urgency) for g in result.gaps}
+    assert late == {("late", "U0")}
+    assert "allows 15 min" in result.gaps[0].detail
+
+
+def test_a_permanent_failure_is_a_gap_unless_something_was_sent_after_it(tmp_path: Path) -> None:
+    wires = _wires()
+    signals = _signals(tmp_path, wires)
+    victim = _plans(signals)[0]
+    at = signals[0].recorded_at + timedelta(seconds=30)
+    bounced = [
+        f for f in _delivered(signals) if f.payload.notification_id != victim.notification_id
+    ]
+    bounce = failed_fact(victim, attempt=1, error="550 no such user", permanent=True, now=at)
+    bounced += [intended_fact(victim, now=at), bounce]
+    backup = uuid5(NAMESPACE_URL, "backup")
+    failover = NotificationPlan(**{**_plan_fields(victim), "notification_id": backup,
+                                   "address": "backup@trial.example"})  # fmt: skip
+    covered = [*bounced, sent_fact(failover, attempt=1, smtp_reply="250", now=at)]
+
+    bare = reconcile(
+        signals, _entries(tmp_path, wires, bounced), required=_required, policy=_policy(signals)
+    )
+    followed = reconcile(
+        signals, _entries(tmp_path, wires, covered), required=_required, policy=_policy(signals)
+    )
+
+    assert [(g.kind, g.notification_id) for g in bare.gaps] == [
+        ("failed_without_failover", str(victim.notification_id))
+    ]
+    assert followed.ok
+
+
+def test_unacknowledged_u0_and_u1_are_gaps_only_once_the_trail_records_acknowledgements(
+    tmp_path: Path,
+) -> None:
+    wires = _wires()
+    signals = _signals(tmp_path, wires)
+    urgent = [s for s in signals if s.payload.urgency in {Urgency.U0, Urgency.U1}]
+    first = urgent[0]
+    acked = [*_delivered(signals), _acknowledged(first, first.recorded_at + timedelta(minutes=5))]
+
+    without = reconcile(signals, _entries(tmp_path, wires, _delivered(signals)),
+                        required=_required, policy=_policy(signals))  # fmt: skip
+    tracked = reconcile(
+        signals, _entries(tmp_path, wires, acked), required=_required, policy=_policy(signals)
+    )
+
+    assert without.ok
+    assert {g.signal_id for g in tracked.gaps} == {str(s.event_id) for s in urgent[1:]}
+    assert {g.kind for g in tracked.gaps} == {"never_acknowledged"}
+    trace = next(t for t in tracked.traces if t.signal_id == str(first.event_id))
+    assert trace.acknowledged_by == "dr-so"
+
+
+def test_a_notification_about_a_signal_the_log_does_not_give_is_a_gap(tmp_path: Path) -> None:
+    wires = _wires()
+    signals = _signals(tmp_path, wires)
+    stranger = NotificationPlan(**{**_plan_fields(_plans(signals)[0]),
+                                   "signal_id": uuid5(NAMESPACE_URL, "forged-signal")})  # fmt: skip
+    trail = [*_delivered(signals), intended_fact(stranger, now=DAY1)]
+
+    result = reconcile(
+        signals, _entries(tmp_path, wires, trail), required=_required, policy=_policy(signals)
+    )
+
+    assert [(g.kind, g.signal_id) for g in result.gaps] == [
+        ("unknown_signal", str(uuid5(NAMESPACE_URL, "forged-signal")))
+    ]
+
+
+def test_a_notification_not_yet_due_is_pending_not_missing(tmp_path: Path) -> None:
+    wires = _wires()
+    signals = _signals(tmp_path, wires)
+    newest = max(s.recorded_at for s in signals)
+
+    result = reconcile(
+        signals, (), required=_required, policy=Policy(now=newest + timedelta(minutes=1))
+    )
+
+    fresh = {str(s.event_id) for s in signals if s.recorded_at == newest}
+    sae01 = next(s for s in signals if s.payload.rule_id == "SAE-01")
+    assert fresh
+    assert not fresh & {g.signal_id for g in result.gaps}
+    assert ("missing", str(sae01.event_id)) in {(g.kind, g.signal_id) for g in result.gaps}
+
+
+def _required(signal: Signal) -> Any:
+    from safetymon.audit._notify import required
+
+    return required(signal, _ROUTING)
+
+
+def _plan_fields(plan: NotificationPlan) -> dict[str, Any]:
+    return {name: getattr(plan, name) for name in plan.__dataclass_fields__}
