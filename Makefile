@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NATS_URL ?= $(or $(SAFETYMON_NATS_URL),nats://127.0.0.1:4222)
 
-.PHONY: demo test test-fast lint fmt bench fuzz up down clean
+.PHONY: demo test test-fast lint fmt bench chaos fuzz up down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: $(STAMP) ## the benchmarks in bench/, printing their figures
 	SAFETYMON_NATS_URL="$(NATS_URL)" $(BIN)/python bench/import_lb.py
 	$(BIN)/python bench/report_1m.py
 	$(BIN)/python bench/replay_1m.py
+	$(BIN)/python bench/chaos.py
+
+chaos: $(STAMP) ## fault injection: 10,000 events, 24 kill -9s, a NATS restart, an SMTP outage (own NATS + SMTP; SEED=N repeats a run)
+	$(BIN)/python bench/chaos.py $(if $(SEED),--seed $(SEED))
 
 fuzz: $(STAMP) ## the full fuzzing profile: over 10,000 generated inputs (make test runs a sample)
 	@scripts/ensure-nats.sh "$(NATS_URL)" "$(BIN)/nats-server"

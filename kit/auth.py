@@ -13,11 +13,9 @@ import contextlib
 import fcntl
 import hashlib
 import hmac
-import json
 import os
 import re
 import secrets
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,11 +30,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kit._token_file import TokenFileError, read_rows, write_rows
+
 #: Token names and sites end up in the log's `actor` field and in log lines: codes only.
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 #: Prefix that makes a safetymon secret recognisable to secret scanners and humans.
 _SECRET_PREFIX = "smt_"  # noqa: S105 -- a public prefix, not a secret
-_FILE_VERSION = 1
 BOOTSTRAP_NAME = "bootstrap"
 _MIN_BOOTSTRAP_CHARS = 16
 _REALM = 'Bearer realm="safetymon"'
@@ -187,7 +186,7 @@ class TokenStore:
             fcntl.flock(lock, fcntl.LOCK_EX)
             records = _read(self.path) if self.path.exists() else []
             yield records
-            _write_atomically(self.path, records)
+            _write(self.path, records)
 
 
 class AuthSettings(BaseSettings):
@@ -290,28 +289,27 @@ def _now() -> str:
 
 def _read(path: Path) -> list[_Record]:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        if document.get("version") != _FILE_VERSION:
-            raise TokenStoreError(f"{path}: unknown token file version")
-        return [_from_json(item) for item in document["tokens"]]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return [_from_row(row) for row in read_rows(path)]
+    except TokenFileError as exc:
+        raise TokenStoreError(str(exc)) from exc
+    except (KeyError, TypeError, ValueError) as exc:
         raise TokenStoreError(f"{path}: unreadable token file ({type(exc).__name__})") from exc
 
 
-def _from_json(item: dict[str, Any]) -> _Record:
+def _from_row(row: dict[str, Any]) -> _Record:
     principal = Principal(
-        token_id=str(item["token_id"]),
-        name=str(item["name"]),
-        role=Role(item["role"]),
-        site=None if item["site"] is None else str(item["site"]),
+        token_id=str(row["token_id"]),
+        name=str(row["name"]),
+        role=Role(row["role"]),
+        site=None if row["site"] is None else str(row["site"]),
     )
-    return _Record(principal, str(item["sha256"]), str(item["created_at"]), item["revoked_at"])
+    return _Record(principal, str(row["sha256"]), str(row["created_at"]), row["revoked_at"])
 
 
-def _write_atomically(path: Path, records: list[_Record]) -> None:
-    document = {
-        "version": _FILE_VERSION,
-        "tokens": [
+def _write(path: Path, records: list[_Record]) -> None:
+    write_rows(
+        path,
+        [
             {
                 "token_id": r.principal.token_id,
                 "name": r.principal.name,
@@ -323,18 +321,7 @@ def _write_atomically(path: Path, records: list[_Record]) -> None:
             }
             for r in records
         ],
-    }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp makes the file 0600: hashes are not secrets, but nobody else needs them.
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    )
 
 
 def bearer_headers(token: str | None = None) -> dict[str, str]:

@@ -151,6 +151,10 @@ def schedule(  # noqa: PLR0913 - the command's options
 
     try:
         service = build_service(config=config)
+        promised = service.config.schedule.ad_hoc_within_hours
+        if every > promised:
+            msg = f"ticks {every} h apart cannot keep the ad hoc promise of {promised} h"
+            raise typer.BadParameter(msg, param_hint="--every")
         while True:
             with tempfile.TemporaryDirectory(prefix="safetymon-report-") as scratch:
                 log = (

@@ -147,6 +147,10 @@ async def start_stack(
         secret = SecretStr(bootstrap_token)
         ingest_settings = ingest_settings.model_copy(update={"bootstrap_token": secret})
     notify_settings = NotifySettings(data_dir=data_dir, nats_url=nats_url, routing=routing)
+    if bootstrap_token is not None:
+        # The same one-run admin credential opens notify's HTTP API (issue 8).
+        secret = SecretStr(bootstrap_token)
+        notify_settings = notify_settings.model_copy(update={"bootstrap_token": secret})
     if sink is not None:
         notify_settings = notify_settings.model_copy(
             update={"smtp_host": sink.host, "smtp_port": sink.port}

@@ -14,6 +14,8 @@ DEFAULT_NAMESPACE: Final = "safetymon"
 DUPLICATE_WINDOW_SECONDS: Final = 3600.0
 RULES_DURABLE: Final = "rules-evaluator"
 NOTIFY_DURABLE: Final = "notify-router"
+#: Notify's durable on the reports stream: it emails each issued DSMB report (issue 6).
+NOTIFY_REPORTS_DURABLE: Final = "notify-reports"
 
 
 @dataclass(frozen=True, slots=True)

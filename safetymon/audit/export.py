@@ -21,6 +21,7 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 
 from kit.auth import bearer_headers
+from kit.nats_security import NatsClientSettings
 from safetymon.audit._assemble import discard, finish, prepare
 from safetymon.audit.errors import ExportError
 from safetymon.audit.manifest import EVENT_LOG, Manifest
@@ -138,6 +139,7 @@ async def _connect(url: str, *, wait: float) -> NatsClient:
         max_reconnect_attempts=1,
         reconnect_time_wait=0.1,
         error_cb=failed,
+        **NatsClientSettings().nats_connect_options(),  # SAFETYMON_NATS_* credentials and TLS
     )
     return await asyncio.wait_for(connecting, wait)
 

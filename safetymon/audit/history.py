@@ -17,11 +17,17 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 
+from safetymon.audit.errors import AuditError
 from schemas import FACT_ADAPTER, ArrivingFact
 
 BATCH_ROWS: Final = 65_536
 _COLUMNS: Final = ["seq", "participant_id", "recorded_at", "content", "prev_hash", "hash"]
+
+
+class UndecodableFactError(AuditError):
+    """A log entry is not a fact the current schemas read; the replay cannot be faithful."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +91,14 @@ def iter_facts(
                 partition[0]
             ):
                 continue
-            fact = FACT_ADAPTER.validate_json(wire_bytes(content, seq, prev, digest))
+            try:
+                fact = FACT_ADAPTER.validate_json(wire_bytes(content, seq, prev, digest))
+            except ValidationError as exc:
+                # The live rules dead-letter such a fact with a SYS-01 signal; a replay that
+                # skipped it silently would differ from the live run, so it stops and says so.
+                codes = ", ".join(e["type"] for e in exc.errors(include_url=False)[:3])
+                msg = f"log entry seq {seq} does not decode under these schemas ({codes})"
+                raise UndecodableFactError(msg) from exc
             yield LoggedFact(seq, fact)
 
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from kit.files import file_sha256
 from safetymon.audit import verify
+from safetymon.audit._fast import event_log_verified
 from safetymon.audit.errors import BundleError
 from safetymon.audit.manifest import (
     AUDIT_TRAIL,
@@ -26,7 +27,7 @@ from safetymon.audit.manifest import (
     MANIFEST_FILE,
     Manifest,
 )
-from safetymon.audit.verify import BundleReport, ChainRow
+from safetymon.audit.verify import BundleReport, ChainRow, Expected
 
 # Columns an auditor queries, mapped to where the hashed content holds the same value.
 _EVENT_LOG_COLUMNS = {
@@ -90,13 +91,21 @@ def verify_bundle(bundle: Path) -> tuple[Manifest, BundleReport]:
         for name in names
         if name in manifest.files or (bundle / name).is_file()
     }
-    chains = {name: _read_or_why(bundle / name) for name in (EVENT_LOG, AUDIT_TRAIL)}
+    chains: dict[str, verify.Readout] = {
+        name: _read_or_why(bundle / name, verify.expected_of(manifest.files.get(name)))
+        for name in (EVENT_LOG, AUDIT_TRAIL)
+    }
     return manifest, verify.verify_bundle(manifest, digests, chains)
 
 
-def _read_or_why(path: Path) -> list[ChainRow] | str:
+def _read_or_why(path: Path, expected: Expected | None = None) -> verify.Readout:
     if not path.is_file():
         return "the file is missing"
+    if path.name == EVENT_LOG:
+        # A clean log is proven in one pass; anything else goes row by row to be located.
+        proven = event_log_verified(path, verify.chain_name(EVENT_LOG), expected)
+        if proven is not None:
+            return proven
     try:
         return read_chain_rows(path)
     except (OSError, KeyError, ValueError, TypeError) as exc:

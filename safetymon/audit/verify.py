@@ -39,11 +39,13 @@ __all__ = [
     "audit_trail_row",
     "check_file",
     "column_mismatch",
+    "expected_of",
     "verify_bundle",
     "verify_chain",
 ]
-#: A chain's rows as read from its file, or why the file could not be read.
-Readout = Sequence[ChainRow] | str
+#: A chain's rows as read from its file, why the file could not be read, or the report of
+#: a chain the reader already proved intact (`_fast`).
+Readout = Sequence[ChainRow] | str | ChainReport
 
 
 def verify_bundle(
@@ -72,6 +74,9 @@ def verify_bundle(
         if isinstance(readout, str):
             problems.append(f"{name}: cannot verify the chain: {readout}")
             continue
+        if isinstance(readout, ChainReport):  # verified already (the reader's fast path)
+            reports.append(readout)
+            continue
         entry = manifest.files.get(name)
         reports.append(verify_chain(chain_name(name), readout, _expected(entry)))
     return BundleReport(files, tuple(reports), tuple(problems))
@@ -80,6 +85,11 @@ def verify_bundle(
 def chain_name(file_name: str) -> str:
     """The chain's name in reports: its file name without the extension."""
     return file_name.removesuffix(".parquet")
+
+
+def expected_of(entry: FileEntry | None) -> Expected | None:
+    """What a manifest entry says its chain holds (None when it says nothing)."""
+    return _expected(entry)
 
 
 def _expected(entry: FileEntry | None) -> Expected | None:

@@ -59,6 +59,15 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     dsmb_digest_weekday: int = Field(default=0, ge=0, le=6)
     #: How often open U0 alerts are checked for a due escalation.
     escalation_tick_seconds: float = Field(default=15.0, gt=0)
+    #: The bearer-token file written by `safetymon tokens` (default: tokens.json in data_dir);
+    #: every HTTP route but /health and the signed acknowledgement link needs a token.
+    tokens_file: Path | None = None
+    #: Accepted as an admin credential besides the token file, for a first look, demos and
+    #: tests (at least 16 characters). Leave it unset in production.
+    bootstrap_token: SecretStr | None = None
+    #: Base URL of the report service's HTTP API, written into DSMB report emails as
+    #: <base>/v1/reports/<report id>/dsmb_report.html; unset: the email gives the path only.
+    reports_base_url: str | None = None
 
     @field_validator("mail_from")
     @classmethod
@@ -68,6 +77,11 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
             msg = "mail_from must be one email address, without CR or LF"
             raise ValueError(msg)
         return value
+
+    @property
+    def tokens_path(self) -> Path:
+        """The token file the HTTP API authenticates against (shared with ingest)."""
+        return self.tokens_file or self.data_dir / "tokens.json"
 
     @property
     def duckdb_path(self) -> Path:

@@ -2,9 +2,9 @@
 
 Nothing connects at import time. `build_service(settings)` constructs; `await start()`
 validates the routing file, opens DuckDB, serves acknowledgement links over HTTP, connects
-to NATS, ensures the signals stream and starts the sender, the escalator and the JetStream
-consumer, and answers ack / delivery-log / snapshot requests over NATS; `await stop()` shuts
-down gracefully.
+to NATS, ensures the signals and reports streams and starts the sender, the escalator and
+the JetStream consumers (signals, and issued DSMB reports), and answers ack / delivery-log /
+snapshot requests over NATS; `await stop()` shuts down gracefully.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from faststream.nats import NatsBroker
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
+from kit.auth import TokenStore
 from kit.jetstream import BatchConsumer, ensure_stream
 from schemas import DUPLICATE_WINDOW_SECONDS, NOTIFY_DURABLE, Subjects
+from schemas.subjects import NOTIFY_REPORTS_DURABLE
 from services.notify.adapters.audit_export import (
     AUDIT_TRAIL_FILE,
     build_snapshot_responder,
@@ -38,10 +40,11 @@ from services.notify.adapters.http_api import build_http_app
 from services.notify.adapters.http_server import HttpServer, load_or_create_secret
 from services.notify.adapters.jinja_renderer import JinjaRenderer
 from services.notify.adapters.nats_requests import ack_subject, build_responders, log_subject
-from services.notify.adapters.nats_routes import build_signal_handler
+from services.notify.adapters.nats_routes import build_report_handler, build_signal_handler
 from services.notify.adapters.smtp_mailer import SmtpConfig, SmtpMailer
 from services.notify.app import Sender, SendPolicy, SignalIntake
 from services.notify.app.alerts import Acknowledger, Escalator
+from services.notify.app.reports import ReportIntake
 from services.notify.config import Settings
 from services.notify.core.ack import AckClaims, sign_ack
 from services.notify.core.audit import ChainCheck, verify_chain
@@ -76,6 +79,7 @@ class NotifyService:
         self._store: DuckDBNotificationStore | None = None
         self._sender: Sender | None = None
         self._consumer: BatchConsumer | None = None
+        self._report_consumer: BatchConsumer | None = None
         self._snapshot_sub: Subscription | None = None
         self._request_subs: list[Subscription] = []
         self._http: HttpServer | None = None
@@ -113,23 +117,44 @@ class NotifyService:
                     dsmb_weekday=settings.dsmb_digest_weekday,
                 ),
             )  # fmt: skip
-            stream = Subjects(settings.namespace).signals_stream
+            subjects = Subjects(settings.namespace)
             consumer = self._consumer = BatchConsumer(
                 js,
-                stream=stream,
+                stream=subjects.signals_stream,
                 durable=NOTIFY_DURABLE,
                 handler=build_signal_handler(intake, log=self._log),
                 max_batch=settings.max_batch,
             )
+            reports = self._report_consumer = self._build_report_consumer(js, store, routing)
             self._spawn("sender", sender.run)
             self._spawn("signal-consumer", consumer.run)
+            self._spawn("report-consumer", reports.run)
             self._spawn("escalator", self._escalator.run)
-            await self._wait_ready(js, stream)
+            await self._wait_ready(js, subjects.signals_stream, NOTIFY_DURABLE)
+            await self._wait_ready(js, subjects.reports_stream, NOTIFY_REPORTS_DURABLE)
             await self._serve_snapshots()
         except BaseException:
             await self.stop()
             raise
         self._log.info("notify_started", namespace=settings.namespace, durable=NOTIFY_DURABLE)
+
+    def _build_report_consumer(
+        self, js: JetStreamContext, store: DuckDBNotificationStore, routing: Routing
+    ) -> BatchConsumer:
+        """The durable on the reports stream: each issued DSMB report becomes its emails."""
+        assert self._sender is not None  # noqa: S101 - built just before by start()
+        intake = ReportIntake(
+            store=store, routing=routing, clock=self.clock, log=self._log,
+            consumer=NOTIFY_REPORTS_DURABLE, reports_base_url=self.settings.reports_base_url,
+            on_recorded=self._sender.wake,
+        )  # fmt: skip
+        return BatchConsumer(
+            js,
+            stream=Subjects(self.settings.namespace).reports_stream,
+            durable=NOTIFY_REPORTS_DURABLE,
+            handler=build_report_handler(intake, log=self._log),
+            max_batch=self.settings.max_batch,
+        )
 
     def _ack_key(self) -> bytes:
         secret = self.settings.ack_secret
@@ -142,7 +167,15 @@ class NotifyService:
         """Serve acknowledgement links and the delivery log; return the links' base URL."""
         settings = self.settings
         self.acknowledger = Acknowledger(store=store, clock=self.clock, log=self._log, key=key)
-        api = build_http_app(self.acknowledger, store)
+        bootstrap = settings.bootstrap_token
+        tokens = TokenStore(
+            settings.tokens_path,
+            bootstrap_secret=bootstrap.get_secret_value() if bootstrap else None,
+        )
+        if bootstrap is not None:
+            # Visible in every deployment's log: a bootstrap admin is for demos and tests.
+            self._log.warning("bootstrap_token_enabled", tokens_file=str(settings.tokens_path))
+        api = build_http_app(self.acknowledger, store, tokens=tokens)
         self._http = HttpServer(api, host=settings.notify_http_host, port=settings.notify_http_port)
         self.http_port = await self._http.start()
         base = settings.notify_public_url or f"http://{settings.notify_http_host}:{self.http_port}"
@@ -158,6 +191,14 @@ class NotifyService:
             js,
             name=subjects.signals_stream,
             subjects=subjects.signals_filter,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        )
+        # The report service owns this stream; whoever starts first creates it, with the
+        # same settings (ensure_stream never changes an existing stream).
+        await ensure_stream(
+            js,
+            name=subjects.reports_stream,
+            subjects=subjects.reports_filter,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
         )
         return js
@@ -246,14 +287,14 @@ class NotifyService:
             else:
                 return
 
-    async def _wait_ready(self, js: JetStreamContext, stream: str) -> None:
+    async def _wait_ready(self, js: JetStreamContext, stream: str, durable: str) -> None:
         deadline = time.monotonic() + _READY_TIMEOUT_S
         while True:
             with contextlib.suppress(nats.js.errors.NotFoundError):
-                await js.consumer_info(stream, NOTIFY_DURABLE)
+                await js.consumer_info(stream, durable)
                 return
             if time.monotonic() > deadline:
-                msg = f"durable {NOTIFY_DURABLE} on {stream} not ready after {_READY_TIMEOUT_S} s"
+                msg = f"durable {durable} on {stream} not ready after {_READY_TIMEOUT_S} s"
                 raise TimeoutError(msg)
             await asyncio.sleep(0.02)
 
@@ -262,6 +303,8 @@ class NotifyService:
         self._stopping = True
         if self._consumer is not None:
             self._consumer.stop()
+        if self._report_consumer is not None:
+            self._report_consumer.stop()
         if self._sender is not None:
             self._sender.stop()
         if self._escalator is not None:
@@ -280,7 +323,7 @@ class NotifyService:
         if self._store is not None:
             store, self._store = self._store, None
             await asyncio.to_thread(store.close)
-        self._consumer = self._sender = None
+        self._consumer = self._report_consumer = self._sender = None
         self._escalator = self.acknowledger = None
         self._log.info("notify_stopped")
 

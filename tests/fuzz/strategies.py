@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from services.ingest.core.units import LAB_CATALOGUE
+from services.ingest.core.units import LAB_CATALOGUE, POSSIBLE
 from tests.factories import TRIAL
 
 #: Generated inputs per fuzz test. The default profile is a meaningful sample that fits the
@@ -73,7 +73,9 @@ def valid_submissions(draw: st.DrawFn) -> dict[str, Any]:
         return _envelope("participant_enrolled", payload, draw)
     if kind == "lab":
         loinc = draw(st.sampled_from(sorted(LAB_CATALOGUE)))
-        value = draw(st.floats(0, 5000, allow_nan=False))
+        # Within what ingest deems possible for the analyte (outside is bad input).
+        low, high = POSSIBLE.get(LAB_CATALOGUE[loinc].name, (0, 5000))
+        value = draw(st.floats(low, high, allow_nan=False))
         result = {"value": value, "unit": LAB_CATALOGUE[loinc].canonical}
         payload = {"loinc": loinc, "result": result}
         return _envelope("lab_result_recorded", payload, draw)

@@ -6,19 +6,24 @@ real and must be allowed or denied exactly as listed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from uuid import uuid4
 
 import httpx
 import nats
 import pytest
 import pytest_asyncio
+import structlog.testing
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from kit.auth import Role, TokenStore
+from safetymon.cli import app
 from schemas import Subjects
 from services.ingest.config import Settings
 from services.ingest.main import IngestService, build_service
@@ -289,3 +294,25 @@ async def test_no_unauthenticated_documentation_pages(running: Running, path: st
         response = await client.get(path)
 
     assert response.status_code == 404
+
+
+async def test_the_ingest_command_sends_safetymon_token_and_says_when_it_is_refused(
+    running: Running, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(json.dumps(enrolment(participant_id=unique("CLI"), site_id=SITE)) + "\n")
+    url = f"http://127.0.0.1:{running.service.http_port}"
+    monkeypatch.delenv("SAFETYMON_TOKEN", raising=False)
+
+    command = ["ingest", str(feed), "--url", url]
+    # The service logs in this process: keep its lines out of the command's stdout.
+    with structlog.testing.capture_logs():
+        refused = await asyncio.to_thread(CliRunner().invoke, app, command)
+        monkeypatch.setenv("SAFETYMON_TOKEN", running.secrets["submitter"])
+        sent = await asyncio.to_thread(CliRunner().invoke, app, command)
+
+    assert refused.exit_code != 0
+    assert "401" in str(refused.exception)
+    assert "SAFETYMON_TOKEN" in str(refused.exception)
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(sent.stdout)["accepted"] == 1

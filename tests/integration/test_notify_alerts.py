@@ -23,6 +23,8 @@ import nats
 import pytest
 from aiosmtpd.controller import Controller
 
+from kit.auth import Role as TokenRole
+from kit.auth import TokenStore
 from schemas import Role, SignalRaised, Subjects, Urgency
 from services.notify.config import Settings
 from services.notify.core.ack import AckClaims, sign_ack
@@ -268,23 +270,23 @@ async def test_unacknowledged_u0_escalates_to_backup_and_so_then_dsmb_chair(
 async def test_cli_style_acknowledgement_is_recorded_with_who_and_why(
     settings, js, namespace, server, running
 ) -> None:
+    _, secret = TokenStore(settings.tokens_path).create("so-duty", TokenRole.safety_officer)
     service = await running(settings.model_copy(update={"escalation_minutes": 60.0}))
     signal = u0()
     await publish(js, namespace, signal)
     await eventually(lambda: len(server.inbox.to(SO)) == 1)
 
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as client:
-        ok = await client.post(
-            f"/v1/signals/{signal.event_id}/ack", json={"by": "Dr Safety", "reason": "reviewed"}
-        )
-        again = await client.post(
-            f"/v1/signals/{signal.event_id}/ack", json={"by": "Someone", "reason": "late"}
-        )
-        unknown = await client.post(f"/v1/signals/{uuid4()}/ack", json={"by": "X", "reason": "y"})
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{service.http_port}",
+        headers={"Authorization": f"Bearer {secret}"},
+    ) as client:
+        ok = await client.post(f"/v1/signals/{signal.event_id}/ack", json={"reason": "reviewed"})
+        again = await client.post(f"/v1/signals/{signal.event_id}/ack", json={"reason": "late"})
+        unknown = await client.post(f"/v1/signals/{uuid4()}/ack", json={"reason": "y"})
         by_participant = await client.get("/v1/notifications", params={"participant": "P-0042"})
 
     assert ok.status_code == 200
-    assert ok.json()["by"] == "Dr Safety"
+    assert ok.json()["by"] == "token:so-duty"  # who acknowledged is the token, not a claim
     assert again.status_code == 409
     assert unknown.status_code == 404
     kinds = [row["event_type"] for row in by_participant.json()]

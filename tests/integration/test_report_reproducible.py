@@ -181,3 +181,22 @@ def test_the_parsed_projection_changes_nothing(bundle: Path, tmp_path: Path) -> 
 def _head(log: Path) -> str:
     rows = pq.read_table(log, columns=["seq", "hash"]).to_pylist()
     return str(max(rows, key=lambda r: r["seq"])["hash"])
+
+
+def test_schedule_command_issues_what_is_due_once(bundle: Path, tmp_path: Path) -> None:
+    """`report schedule` once: this month's report and an ad hoc one (STOP-03/B); then none."""
+    command = ["report", "schedule", "--bundle", str(bundle), "--out", str(tmp_path),
+               "--no-publish"]  # fmt: skip
+
+    first = CliRunner().invoke(app, command)
+    again = CliRunner().invoke(app, command)
+    too_rare = CliRunner().invoke(app, [*command, "--every", "48"])
+
+    assert first.exit_code == 0, first.output
+    issued = [json.loads(line) for line in first.stdout.splitlines()]
+    assert [i["kind"] for i in issued] == ["dsmb_periodic", "dsmb_ad_hoc"]
+    assert all((tmp_path / i["report_id"] / "dsmb_report.html").is_file() for i in issued)
+    assert again.exit_code == 0
+    assert again.stdout == ""
+    assert too_rare.exit_code == 2
+    assert "ad hoc promise" in too_rare.output

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -36,12 +37,14 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from kit.auth import Role, TokenStore
 from kit.logging import configure_logging
 from safetymon.runner import start_stack
-from schemas import Urgency
+from schemas import ReportIssued, Urgency
+from schemas.derived import ReportIssuedPayload
 from services.notify.adapters.jinja_renderer import TEMPLATES, JinjaRenderer
 from services.notify.adapters.smtp_mailer import build_message
 from services.notify.core.digest import DigestSchedule, digest_plan, into_digest
 from services.notify.core.failover import failover_plans
 from services.notify.core.plan import NotificationPlan, plan_notifications
+from services.notify.core.report import plan_report
 from services.notify.ports import OutgoingMail
 from tests.conftest import SmtpRecorder, free_port
 from tests.credentials import TEST_TOKEN
@@ -217,7 +220,29 @@ def _plans() -> list[NotificationPlan]:
         for plan in plan_notifications(make_signal(urgency=urgency, **HOSTILE), routing)
     ]
     plans.extend(digest_plan([plan]) for plan in held if plan.digest_key)
+    for kind in ("dsmb_periodic", "dsmb_ad_hoc"):
+        plans.extend(plan_report(_report(kind), routing, reports_base_url="https://r.example"))
     return plans
+
+
+def _report(kind: str) -> ReportIssued:
+    payload = ReportIssuedPayload(
+        report_kind=kind,
+        log_position=42,
+        chain_head="0" * 64,
+        files_sha256={"report.html": "a" * 64},
+        numbers={"STOP-02.B.28d.triggered": 1.0},
+    )
+    return ReportIssued(
+        event_id=uuid4(),
+        trial_id="NCT01724398",
+        occurred_at=_NOW,
+        recorded_at=_NOW,
+        source="report",
+        source_ref=f"report-{kind}",
+        actor="safetymon-report",
+        payload=payload,
+    )
 
 
 def _templates() -> list[str]:

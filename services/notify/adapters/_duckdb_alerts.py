@@ -76,6 +76,7 @@ def log_rows(rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
             "signal_id": str(signal_id),
             "notification_id": str(notification_id),
             "participant_id": fact.get("participant_id"),
+            "site_id": fact.get("site_id"),
             "actor": fact.get("actor"),
             **{k: payload[k] for k in _LOG_FIELDS if payload.get(k) is not None},
             **({"permanent": fact["permanent"]} if "permanent" in fact else {}),

@@ -1,8 +1,20 @@
 """HTTP API of the notify service (adapters layer): acknowledgement links and the delivery log.
 
 GET /v1/ack?token=... only shows a confirmation form, because mail scanners and link
-previews fetch links by themselves; POST /v1/ack records the acknowledgement. The CLI posts
-to /v1/signals/{signal_id}/ack and reads GET /v1/notifications. Tokens never reach a log.
+previews fetch links by themselves; POST /v1/ack records the acknowledgement. Tokens never
+reach a log.
+
+Who may do what (issue 8; bearer tokens of kit/auth.py, `admin` everywhere):
+- GET /health, and GET/POST /v1/ack: anyone. The link's HMAC token is the credential: it
+  names the one notification it was issued for and expires (SAFETYMON_ACK_TTL_HOURS);
+- GET /v1/notifications: `safety_officer`, `auditor`, and an `investigator` for its own site's
+  participants (a signal or participant of another site is 403);
+- POST /v1/signals/{signal_id}/ack: `safety_officer` and an `investigator` of the signal's
+  site; the acknowledgement's `by` is the token (`token:<name>`), never a name in the body;
+- GET /openapi.json: any token.
+The NATS request subjects (`<ns>.notify.ack`, `<ns>.notify.log`, nats_requests.py) are
+guarded by NATS itself: whoever the server lets publish on them may use them (see
+kit/nats_security.py and the README, "Alerts": Access).
 """
 
 from __future__ import annotations
@@ -12,10 +24,11 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs
 from uuid import UUID
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kit.auth import Principal, Role, TokenStore, bearer_dependency
 from services.notify.app.alerts import Acknowledger
 from services.notify.core.errors import (
     AckRejectedError,
@@ -30,10 +43,17 @@ _MAX_FORM_BYTES = 8192
 
 
 class AckRequest(BaseModel):
-    """Body of POST /v1/signals/{signal_id}/ack: who acknowledges, and why."""
+    """An acknowledgement on someone's behalf (NATS `<ns>.notify.ack`): who, and why."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     by: _Text
+    reason: _Text
+
+
+class HttpAckRequest(BaseModel):
+    """Body of POST /v1/signals/{signal_id}/ack: why; who is the bearer token's principal."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
     reason: _Text
 
 
@@ -69,9 +89,20 @@ def ack_json(ack: Acknowledgement) -> dict[str, Any]:
     }
 
 
-def build_http_app(acknowledger: Acknowledger, store: AlertStore) -> FastAPI:
+def build_http_app(acknowledger: Acknowledger, store: AlertStore, *, tokens: TokenStore) -> FastAPI:
     """FastAPI app whose routes call the acknowledgement use-case and the delivery log."""
-    api = FastAPI(title="safetymon notify", version="1")
+    # No unauthenticated documents: /openapi.json is served below to any token, and the
+    # interactive pages (which load scripts from a CDN) are off, as in ingest.
+    api = FastAPI(
+        title="safetymon notify", version="1", openapi_url=None, docs_url=None, redoc_url=None
+    )
+    readers = bearer_dependency(tokens, Role.safety_officer, Role.investigator, Role.auditor)
+    acknowledgers = bearer_dependency(tokens, Role.safety_officer, Role.investigator)
+    anyone = bearer_dependency(tokens, *Role)
+
+    @api.get("/openapi.json", include_in_schema=False, dependencies=[Depends(anyone)])
+    async def openapi() -> dict[str, Any]:
+        return api.openapi()
 
     @api.get("/health")
     async def health() -> dict[str, str]:
@@ -108,30 +139,56 @@ def build_http_app(acknowledger: Acknowledger, store: AlertStore) -> FastAPI:
         body = f"<p>Signal <code>{ack.signal_id}</code> acknowledged by {escape(ack.by)}.</p>"
         return _page("Acknowledged", body)
 
-    @api.post("/v1/signals/{signal_id}/ack")
-    async def ack_by_person(signal_id: UUID, request: Request) -> JSONResponse:
-        """Acknowledge on behalf of a named person (the `safetymon ack` command)."""
+    @api.post("/v1/signals/{signal_id}/ack", response_model=None)
+    async def ack_by_token(
+        signal_id: UUID,
+        request: Request,
+        # FastAPI's idiom; `Annotated` cannot name a closure under postponed annotations.
+        principal: Principal = Depends(acknowledgers),  # noqa: B008
+    ) -> JSONResponse:
+        """Acknowledge as the token's principal, who takes responsibility for follow-up."""
         try:
-            body = AckRequest.model_validate_json(await request.body())
+            body = HttpAckRequest.model_validate_json(await request.body())
         except ValidationError as exc:
             detail = exc.errors(include_url=False, include_input=False)
             return JSONResponse({"error": "invalid request", "detail": detail}, 422)
+        refused = _outside_site(principal, await store.delivery_log(signal_id=signal_id))
+        if refused is not None:
+            return refused
         try:
-            ack = await acknowledger.by_person(signal_id, by=body.by, reason=body.reason)
+            ack = await acknowledger.by_person(signal_id, by=principal.actor, reason=body.reason)
         except AckRejectedError as exc:
             return JSONResponse({"error": str(exc)}, status_of(exc))
         return JSONResponse(ack_json(ack))
 
     @api.get("/v1/notifications", response_model=None)
     async def delivery_log(
-        signal: UUID | None = None, participant: str | None = None
+        signal: UUID | None = None,
+        participant: str | None = None,
+        principal: Principal = Depends(readers),  # noqa: B008 - as above
     ) -> list[dict[str, Any]] | JSONResponse:
         """Every attempt, reply, acknowledgement and escalation of a signal or participant."""
         if signal is None and participant is None:
             return JSONResponse({"error": "give signal or participant"}, 400)
-        return await store.delivery_log(signal_id=signal, participant_id=participant)
+        rows = await store.delivery_log(signal_id=signal, participant_id=participant)
+        return _outside_site(principal, rows) or rows
 
     return api
+
+
+def _outside_site(principal: Principal, rows: list[dict[str, Any]]) -> JSONResponse | None:
+    """403 when an investigator asks about another site's participant; else None.
+
+    Rows without a participant of their own (a DSMB report's emails, site "ALL") name
+    nobody, so they are not held to a site.
+    """
+    if principal.role is not Role.investigator:
+        return None
+    sites = {row.get("site_id") for row in rows if row.get("site_id") not in (None, "ALL")}
+    if sites - {principal.site}:
+        message = f"an investigator of site {principal.site} sees its own site's participants only"
+        return JSONResponse({"error": message}, 403)
+    return None
 
 
 def _one_line(text: str | None) -> str | None:

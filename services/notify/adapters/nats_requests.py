@@ -2,6 +2,14 @@
 
 The CLI reaches the running service this way, so it needs no HTTP port and never opens the
 notify DuckDB file (one writer per file). Every request gets a JSON reply; a refusal says why.
+
+Access (issue 8): these subjects carry no bearer token. The boundary is the NATS server's
+own authorisation: the services and operators connect with configured credentials
+(SAFETYMON_NATS_USER/PASSWORD, TOKEN, CREDS_FILE or NKEY_SEED_FILE, kit/nats_security.py),
+and a deployment grants publish on `<ns>.notify.ack` and `<ns>.notify.log` only to the
+accounts of the people allowed to acknowledge or read the delivery log (the safety office),
+never to site or DSMB accounts. An acknowledgement here is recorded with the `by` the
+requester gives, and the audit trail keeps it; the HTTP route attributes it to a token.
 """
 
 from __future__ import annotations

@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from pydantic import ValidationError
 
 from kit.jetstream import BatchHandler, Delivery
-from schemas import SIGNAL_ADAPTER, SignalRaised, SignalUpdated
+from schemas import SIGNAL_ADAPTER, ReportIssued, SignalRaised, SignalUpdated
 from services.notify.ports import DeadLetter, Logger
 
 Intake = Callable[[Sequence[SignalRaised | SignalUpdated], Sequence[DeadLetter]], Awaitable[object]]
+ReportIntake = Callable[[Sequence[ReportIssued], Sequence[DeadLetter]], Awaitable[object]]
 _ERROR_LIMIT = 1000
 
 
@@ -49,6 +50,39 @@ def build_signal_handler(intake: Intake, *, log: Logger) -> BatchHandler:
         for letter in dead:
             log.error(
                 "signal_dead_lettered",
+                stream_seq=letter.stream_seq,
+                subject=letter.subject,
+                error=letter.error,
+            )
+
+    return handle
+
+
+def build_report_handler(intake: ReportIntake, *, log: Logger) -> BatchHandler:
+    """Build a BatchConsumer handler that decodes `ReportIssued` facts for the report intake.
+
+    Same contract as the signal handler: poison is dead-lettered with its batch, anything
+    else raises so the whole batch is nak'd and redelivered (never terminated).
+    """
+
+    async def handle(deliveries: Sequence[Delivery]) -> None:
+        reports: list[ReportIssued] = []
+        dead: list[DeadLetter] = []
+        for delivery in deliveries:
+            try:
+                reports.append(ReportIssued.model_validate_json(delivery.data))
+            except ValidationError as exc:
+                error = describe_invalid(exc)
+                dead.append(
+                    DeadLetter(
+                        delivery.stream_seq, delivery.subject, delivery.num_delivered,
+                        error, delivery.data,
+                    )
+                )  # fmt: skip
+        await intake(reports, dead)
+        for letter in dead:
+            log.error(
+                "report_dead_lettered",
                 stream_seq=letter.stream_seq,
                 subject=letter.subject,
                 error=letter.error,

@@ -187,6 +187,8 @@ def _correct(state: ParticipantState, fact: FactCorrected) -> ParticipantState:
         return state
     original = fact.payload.supersedes_event_id
     target = current_id(state, original)
+    if state.death is not None and state.death.event_id == target:
+        return replace(state, death=None)  # a death recorded in error (retraction only)
     if fact.payload.replacement is not None:
         aliases = {**dict(state.corrections), original: fact.event_id}
         state = replace(state, corrections=tuple(sorted(aliases.items(), key=str)))
@@ -213,11 +215,15 @@ def correction_applies(state: ParticipantState, fact: FactCorrected) -> bool:
     an unknown fact, or of an AE report that is no longer the AE's latest, changes nothing.
     Only an AE known from its one report (and corrections of it) can be retracted: the
     state before a retracted *update* is not kept, so retracting an update changes nothing.
+    A recorded death can be retracted (entered in error).
     """
     original = fact.payload.supersedes_event_id
     target = current_id(state, original)
     if any(o.event_id == target for o in state.observations):
         return True
+    if state.death is not None and state.death.event_id == target:
+        # Only a retraction: a corrected time or cause of death is not re-evaluated yet.
+        return fact.payload.replacement is None
     ae = next((a for a in state.adverse_events if a.event_ids[-1] == target), None)
     if ae is None:
         return False

@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 
 from kit.files import file_sha256
 from safetymon.audit._engine import load_config
-from safetymon.audit.history import iter_facts
+from safetymon.audit.history import iter_facts, participant_partition
 from safetymon.audit.manifest import EVENT_LOG
 from safetymon.audit.replay import replay_log
 from safetymon.audit.source import parse_moment
 from safetymon.cli import app
-from safetymon.demo.generator import generate_events
+from safetymon.demo.generator import iter_feed
 from schemas import canonical_bytes
 from services.rules.core import engine
 from tests.factories import enrolment, lab, unique
@@ -87,7 +87,8 @@ def test_replay_in_two_processes_gives_the_signals_of_one_fold_byte_for_byte(
     tmp_path: Path,
 ) -> None:
     base = datetime(2024, 1, 1, tzinfo=UTC)
-    items = [(s, base + timedelta(minutes=i)) for i, s in enumerate(generate_events(1500))]
+    feed = list(iter_feed(participants=6, weeks=3))
+    items = [(s, base + timedelta(minutes=i)) for i, s in enumerate(feed)]
     log = write_log(tmp_path, accepted_wires(items))
     config = load_config()
 
@@ -95,13 +96,14 @@ def test_replay_in_two_processes_gives_the_signals_of_one_fold_byte_for_byte(
     two = replay_log(log, as_of=None, config=config, workers=2)
     _, folded = engine.replay([logged.fact for logged in iter_facts(log)], config)
 
-    assert len(one.signals) > 10
+    assert len(one.signals) >= 5
+    assert {participant_partition(p.participant_id, 2) for p in one.participants} == {0, 1}
     assert [s.canonical for s in two.signals] == [s.canonical for s in one.signals]
     assert [s.canonical for s in one.signals] == [
         canonical_bytes(signal.model_dump(mode="json")) for signal in folded
     ]
     assert one.participants == two.participants
-    assert (one.facts, one.last_seq) == (1500, 1500)
+    assert (one.facts, one.last_seq) == (len(feed), len(feed))
 
 
 def test_a_bundle_whose_log_was_edited_is_not_replayed(tmp_path: Path) -> None:
@@ -131,3 +133,17 @@ def test_an_unreadable_as_of_is_a_usage_error(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "--as-of" in result.output
+
+
+def test_a_chained_entry_the_schemas_cannot_read_stops_the_replay_with_its_seq(
+    tmp_path: Path,
+) -> None:
+    bundle, _ = _late_culture_bundle(tmp_path)
+    wires = [json.loads(c) for c in pq.read_table(bundle / EVENT_LOG)["content"].to_pylist()]
+    del wires[1]["payload"]["loinc"]  # chained as it is: only the schema can object
+    broken = write_bundle(tmp_path / "broken", wires)
+
+    result = CliRunner().invoke(app, ["audit", "replay", str(broken)])
+
+    assert result.exit_code == 1
+    assert "log entry seq 2 does not decode" in result.output

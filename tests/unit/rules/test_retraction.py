@@ -12,6 +12,7 @@ from .factories import (
     ae_payload,
     ae_reported,
     corrected,
+    died,
     enrolled,
     hours_after,
     lab_result,
@@ -165,3 +166,18 @@ def test_signal_raised_on_a_corrected_value_is_retracted_by_the_next_correction(
         ("SignalRaised", "VB-04", first.event_id),
         ("SignalUpdated", "VB-04", second.event_id),
     ]
+
+
+def test_death_recorded_in_error_retracts_sae03_to_the_same_people() -> None:
+    """A retracted DeathRecorded retracts SAE-03 (U0 to INV, SO and the DSMB chair)."""
+    pid = unique("P")
+    death = died(pid, at=hours_after(5))
+    withdrawn = corrected(pid, death.event_id, None, reason="wrong participant")
+
+    _, signals = replay([enrolled(pid), death, withdrawn])
+
+    (sae03,) = [s for s in signals if isinstance(s, SignalRaised)]
+    (notice,) = _retractions(signals)
+    assert (notice.signal_id, notice.payload.rule_id) == (sae03.event_id, "SAE-03")
+    assert notice.payload.recipients == sae03.payload.recipients
+    assert Role.DSMB_CHAIR in notice.payload.recipients
