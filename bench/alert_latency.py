@@ -123,7 +123,8 @@ async def main() -> None:
         await stack.stop()
         controller.stop()
         nc = await nats.connect(NATS_URL)
-        for stream in (f"{namespace.upper()}_FACTS", f"{namespace.upper()}_SIGNALS"):
+        for suffix in ("FACTS", "SIGNALS", "REPORTS"):  # notify creates REPORTS too
+            stream = f"{namespace.upper()}_{suffix}"
             with contextlib.suppress(nats.js.errors.NotFoundError):
                 await nc.jetstream().delete_stream(stream)
         await nc.close()

@@ -94,6 +94,10 @@ async def publish_confirmed(
         await asyncio.wait_for(asyncio.gather(*futures), wait)
 
 
+#: How long a batch that skipped ahead waits before it is offered again (see `_in_order`).
+_OUT_OF_ORDER_DELAY_S = 1.0
+
+
 def _backoff(num_delivered: int) -> float:
     return float(min(30.0, 0.25 * 2 ** min(num_delivered, 8)))
 
@@ -125,6 +129,10 @@ class BatchConsumer:
         self._running = False
         #: Set once the durable consumer exists and the first fetch is about to be made.
         self.ready = asyncio.Event()
+        #: Stream sequence the next handled message should have (None: not known yet).
+        self._next_seq: int | None = None
+        #: Since when batches have been held back waiting for an earlier message.
+        self._holding_since: float | None = None
 
     async def run(self) -> None:
         """Fetch and handle batches until `stop()` is called."""
@@ -142,8 +150,13 @@ class BatchConsumer:
         )
         self.ready.set()
         try:
+            # Everything at or below the ack floor is handled; the stream resumes after it.
+            floor = (await sub.consumer_info()).ack_floor
+            self._next_seq = (floor.stream_seq if floor else 0) + 1
             while self._running:
                 messages = await self._fetch(sub)
+                if messages:
+                    messages = await self._in_order(sub, messages)
                 if messages:
                     await self._dispatch(messages)
         finally:
@@ -176,6 +189,54 @@ class BatchConsumer:
             rest = []
         return [*first, *rest]
 
+    async def _in_order(
+        self, sub: JetStreamContext.PullSubscription, messages: list[Msg]
+    ) -> list[Msg]:
+        """The messages that continue the stream order; later ones go back for a while.
+
+        After a crash the batch the dead process held stays unacknowledged until `ack_wait`
+        expires, and a nak'd batch waits out its delay; meanwhile the server hands out later
+        messages. Handling those first would break the order a handler relies on (rules fold
+        a participant's facts in log order: the chaos run caught a missed signal this way).
+        So a batch that skips ahead of the next expected stream sequence is nak'd with a
+        short delay while earlier messages are still outstanding; a gap with nothing
+        outstanding (deleted or filtered-out messages) is simply passed over. After three
+        `ack_wait`s of holding, order yields to progress (logged as an error).
+        """
+        messages = sorted(messages, key=lambda msg: msg.metadata.sequence.stream)
+        expected = self._next_seq or 0
+        keep: list[Msg] = []
+        for msg in messages:
+            seq = msg.metadata.sequence.stream
+            if expected and seq > expected:
+                break
+            keep.append(msg)
+            expected = max(expected, seq + 1)
+        held = messages[len(keep) :]
+        if not held:
+            self._holding_since = None
+            return messages
+        info = await sub.consumer_info()
+        outstanding = (info.num_ack_pending or 0) - len(messages)
+        now = asyncio.get_running_loop().time()
+        self._holding_since = self._holding_since or now
+        if outstanding <= 0 or now - self._holding_since > 3 * self._ack_wait:
+            if outstanding > 0:
+                log.error("batch_order_given_up", durable=self._durable, expected=self._next_seq)
+            self._holding_since = None
+            return messages
+        log.info(
+            "batch_held_for_order",
+            durable=self._durable,
+            expected=self._next_seq,
+            first=held[0].metadata.sequence.stream,
+            held=len(held),
+            outstanding=outstanding,
+        )
+        for msg in held:
+            await msg.nak(delay=_OUT_OF_ORDER_DELAY_S)
+        return keep
+
     async def _dispatch(self, messages: list[Msg]) -> None:
         deliveries = [
             Delivery(
@@ -202,6 +263,8 @@ class BatchConsumer:
             return
         for msg in messages:
             await msg.ack()
+        last = max(msg.metadata.sequence.stream for msg in messages)
+        self._next_seq = max(self._next_seq or 0, last + 1)
 
 
 async def _release_buffered(sub: JetStreamContext.PullSubscription) -> None:

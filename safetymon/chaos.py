@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from functools import partial
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 from uuid import uuid4
@@ -70,6 +71,8 @@ _READY_MARKERS: Final[Mapping[ServiceName, str]] = {
 }
 _SERVICE_START_TIMEOUT_S: Final = 60.0
 _START_ATTEMPTS: Final = 3
+#: A batch that gets no answer for this long means ingest is not coming back.
+_INGEST_SILENCE_LIMIT_S: Final = 180.0
 
 #: The run's routing: the demo's recipients (3 sites, every role), immediate urgencies only.
 #: U2 goes out in a daily digest at 08:00 Asia/Shanghai and a notify in another process
@@ -279,6 +282,8 @@ class ServiceProcesses:
         self.running: dict[ServiceName, subprocess.Popen[bytes]] = {}
         self.kills: Counter[str] = Counter()
         self.starts: Counter[str] = Counter()
+        #: Starts whose process exited (or hung) before its ready line; retried.
+        self.failed_starts: Counter[str] = Counter()
 
     def log_path(self, service: ServiceName) -> Path:
         """Where a service's stdout and stderr go (appended across restarts)."""
@@ -302,6 +307,7 @@ class ServiceProcesses:
             if await self._ready(service, process, offset):
                 return
             self.running.pop(service, None)
+            self.failed_starts[service] += 1
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await asyncio.to_thread(process.wait, 10)
@@ -373,6 +379,9 @@ class ChaosResult:
     starts: Mapping[str, int]
     nats_restarts: int
     smtp_outages: int
+    #: Services found dead after the faults without having been killed: a robustness bug.
+    died_unkilled: tuple[str, ...]
+    failed_starts: Mapping[str, int]
     feed: FeedCounts
     log_rows: int
     log_missing: int
@@ -391,6 +400,7 @@ class ChaosResult:
         problems = (
             self.log_missing, self.log_unexpected, self.feed.rejected, self.outbox_unsent,
             self.verify_exit, self.reconcile_exit, self.signals.problems, self.emails.problems,
+            self.died_unkilled,
         )  # fmt: skip
         return not any(problems)
 
@@ -402,19 +412,24 @@ class ChaosResult:
         rest = (
             self.log_missing, self.log_unexpected, self.feed.rejected, self.outbox_unsent,
             self.verify_exit, self.reconcile_exit, self.signals.problems, others,
+            self.died_unkilled,
         )  # fmt: skip
         return emails.in_doubt_resends > 0 and not any(rest)
 
     def lines(self) -> list[str]:
         """The printed summary."""
         kills = ", ".join(f"{s} {self.kills.get(s, 0)}" for s in SERVICES)
-        restarts = ", ".join(f"{s} {self.starts.get(s, 0) - 1}" for s in SERVICES)
+        # Starts that reached their ready line, less the first start of each service.
+        restarts = ", ".join(
+            f"{s} {self.starts.get(s, 0) - self.failed_starts.get(s, 0) - 1}" for s in SERVICES
+        )
         feed, signals, emails = self.feed, self.signals, self.emails
         out = [
             f"chaos run seed={self.seed} ({self.seconds:.0f} s; files in {self.work_dir})",
             f"kills: {sum(self.kills.values())} ({kills})",
             f"restarts: services {restarts}; NATS {self.nats_restarts}; "
-            f"SMTP outages {self.smtp_outages}",
+            f"SMTP outages {self.smtp_outages}; starts that failed and were retried "
+            f"{sum(self.failed_starts.values())}; died without a kill {list(self.died_unkilled)}",
             f"events: {feed.sent} sent, {feed.accepted} accepted, {feed.duplicate} answered "
             f"duplicate (resends), {feed.rejected} rejected, {feed.resent_batches} batches "
             f"resent; log rows {self.log_rows} (missing {self.log_missing}, "
@@ -556,6 +571,7 @@ class ChaosRun:
         self.fired = 0  # faults launched
         self.nats_restarts = 0
         self.smtp_outages = 0
+        self.died_unkilled: list[str] = []
         self._progress = 0  # batches answered by ingest
         # The feeder and the fault injector wait on each other's counters through this.
         self._changed = asyncio.Condition()
@@ -693,7 +709,11 @@ class ChaosRun:
     ) -> list[dict[str, Any]]:
         """POST until ingest answers; a resend is safe (each event: accepted or duplicate)."""
         first = True
+        give_up = time.monotonic() + _INGEST_SILENCE_LIMIT_S
         while True:
+            if time.monotonic() > give_up:
+                tail = self.processes.log_path("ingest").read_text(errors="replace")[-3000:]
+                raise ChaosError(f"ingest did not answer for {_INGEST_SILENCE_LIMIT_S} s:\n{tail}")
             if chaos.done() and chaos.exception() is not None:
                 chaos.result()  # ingest will not come back: say why instead of waiting
             if not first:
@@ -763,20 +783,25 @@ class ChaosRun:
         for service in SERVICES:
             if service not in self.processes.alive():
                 self.say(f"  {service} was not running after the faults; starting it")
+                self.died_unkilled.append(service)
                 self.processes.running.pop(service, None)
                 await self.processes.start(service)
 
     # -- settling and counting --
 
     async def _settle_and_count(self, feed: FeedCounts, started: float) -> ChaosResult:
-        from safetymon.audit._engine import load_config
+        from safetymon.audit._engine import PACKAGED_CONFIG, load_config
         from safetymon.audit._notify import load_routing, required
         from safetymon.audit.replay import replay_bundle
 
         deadline = time.monotonic() + self.plan.settle_timeout
         await self._wait_quiet(deadline)
         first = await self._export("bundle-settled")
-        replay = await asyncio.to_thread(replay_bundle, first, as_of=None, config=load_config(None))
+        # The packaged trial file, as the services read it from their clean environment.
+        config = load_config(
+            Path(str(resources.files("services.rules") / "trial_config")) / PACKAGED_CONFIG
+        )
+        replay = await asyncio.to_thread(replay_bundle, first, as_of=None, config=config)
         expected = [item.signal for item in replay.signals]
         routing = load_routing(self.routing)
         expected_pairs = {
@@ -802,6 +827,8 @@ class ChaosRun:
             starts=dict(self.processes.starts),
             nats_restarts=self.nats_restarts,
             smtp_outages=self.smtp_outages,
+            died_unkilled=tuple(self.died_unkilled),
+            failed_starts=dict(self.processes.failed_starts),
             feed=feed,
             log_rows=len(log_ids),
             log_missing=len(feed.event_ids - set(log_ids)),

@@ -130,7 +130,8 @@ async def namespace(nats_url: str) -> AsyncIterator[str]:
     subjects = Subjects(ns)
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
-    for stream in (subjects.facts_stream, subjects.signals_stream):
+    # notify creates the reports stream too (it consumes issued DSMB reports).
+    for stream in (subjects.facts_stream, subjects.signals_stream, subjects.reports_stream):
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(stream)
     await nc.close()

@@ -25,14 +25,17 @@ _TIMES: Final = ("occurred_at", "recorded_at")
 _TEXTS: Final = (
     "event_id", "event_type", "trial_id", "site_id", "participant_id", "source", "source_ref",
 )  # fmt: skip
-#: Rows whose queryable columns differ from their hashed content (NULL = JSON null or absent).
+_PATHS: Final = ", ".join(f"'$.{column}'" for column in (*_TEXTS, *_TIMES))
+#: Rows whose queryable columns differ from their hashed content (NULL = JSON null or
+#: absent). The list form of json_extract_string parses each document once, not 9 times.
 _MISMATCHES: Final = (
-    "SELECT count(*) FROM read_parquet(?) WHERE "
+    f"SELECT count(*) FROM (SELECT json_extract_string(content, [{_PATHS}]) AS v, *"
+    " FROM read_parquet(?)) WHERE "
     + " OR ".join(
-        [f"json_extract_string(content, '$.{c}') IS DISTINCT FROM {c}" for c in _TEXTS]
+        [f"v[{i}] IS DISTINCT FROM {c}" for i, c in enumerate(_TEXTS, start=1)]
         + [
-            f"CAST(json_extract_string(content, '$.{c}') AS TIMESTAMPTZ) IS DISTINCT FROM {c}"
-            for c in _TIMES
+            f"CAST(v[{i}] AS TIMESTAMPTZ) IS DISTINCT FROM {c}"
+            for i, c in enumerate(_TIMES, start=len(_TEXTS) + 1)
         ]
     )
 )
@@ -57,6 +60,7 @@ def event_log_verified(path: Path, name: str, expected: Expected | None) -> Chai
 def _column_mismatches(path: Path) -> int:
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")  # stdout is the command's, not DuckDB's
         ((count,),) = con.execute(_MISMATCHES, [str(path)]).fetchall()
     finally:
         con.close()

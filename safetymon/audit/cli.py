@@ -23,7 +23,10 @@ if TYPE_CHECKING:
     from safetymon.audit.source import Live
 
 audit_app = typer.Typer(
-    help="Auditors: export the logs as a tamper-evident bundle, verify a bundle offline.",
+    help=(
+        "Auditors, read-only: export a tamper-evident bundle, verify it offline, replay it as "
+        "of a time, reconcile signals with notifications, backtest a rule, serve it over HTTP."
+    ),
     no_args_is_help=True,
 )
 _err = Console(stderr=True)

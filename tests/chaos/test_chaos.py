@@ -43,6 +43,7 @@ async def test_nothing_lost_nothing_doubled_under_kill_9(tmp_path: Path) -> None
     assert sum(result.kills.values()) == plan.kills, summary
     assert result.nats_restarts == 1, summary
     assert result.smtp_outages == 1, summary
+    assert result.died_unkilled == (), summary  # nothing fell over by itself
     # The feed went in whole and the pipeline produced something to check.
     assert result.feed.sent == plan.events, summary
     assert result.feed.rejected == 0, summary

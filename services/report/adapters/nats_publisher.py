@@ -12,6 +12,7 @@ import json
 import nats
 
 from kit.jetstream import Outgoing, ensure_stream, publish_confirmed
+from kit.nats_security import NatsClientSettings
 from schemas import ReportIssued, Subjects
 from schemas.subjects import DUPLICATE_WINDOW_SECONDS
 from services.report.core.errors import PublishError
@@ -29,7 +30,13 @@ class NatsReportPublisher:
         data = json.dumps(fact.model_dump(mode="json"), sort_keys=True).encode("utf-8")
         message = Outgoing(self._subjects.report_subject(), data, str(fact.event_id))
         try:
-            nc = await nats.connect(self._url, connect_timeout=5, max_reconnect_attempts=1)
+            nc = await nats.connect(
+                self._url,
+                connect_timeout=5,
+                max_reconnect_attempts=1,
+                # the same SAFETYMON_NATS_* credentials and TLS as every other service
+                **NatsClientSettings().nats_connect_options(),
+            )
         except (OSError, TimeoutError, nats.errors.Error) as exc:
             raise PublishError(f"cannot connect to NATS: {type(exc).__name__}") from exc
         try:

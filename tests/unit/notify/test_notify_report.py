@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+from kit.jetstream import Delivery
 from schemas import ReportIssued, Role, Urgency
 from schemas.derived import ReportIssuedPayload
 from services.notify.adapters.jinja_renderer import JinjaRenderer
 from services.notify.adapters.memory import InMemoryNotificationStore, ManualClock
+from services.notify.adapters.nats_routes import build_report_handler
 from services.notify.app.reports import ReportIntake
+from services.notify.core.escalation import escalation_plans
 from services.notify.core.plan import notification_id_for
 from services.notify.core.report import (
     REPORT_TEMPLATE,
@@ -19,6 +23,7 @@ from services.notify.core.report import (
     plan_report,
     triggered_stops,
 )
+from services.notify.ports import DeadLetter
 from tests.unit.notify.factories import make_routing
 
 ROUTING = """
@@ -198,3 +203,40 @@ class _NullLog:
     def info(self, event: str, **kw: object) -> None: ...
     def warning(self, event: str, **kw: object) -> None: ...
     def error(self, event: str, **kw: object) -> None: ...
+
+
+async def test_undecodable_announcement_is_dead_lettered_with_its_batch() -> None:
+    seen: list[tuple[list[ReportIssued], list[DeadLetter]]] = []
+
+    async def intake(reports: Sequence[ReportIssued], dead: Sequence[DeadLetter]) -> None:
+        seen.append((list(reports), list(dead)))
+
+    handler = build_report_handler(intake, log=_NullLog())
+    good = make_report()
+    deliveries = [
+        Delivery(good.model_dump_json().encode(), "ns.report.report_issued.v1", 1, 1),
+        Delivery(b'{"event_type": "report_issued"}', "ns.report.report_issued.v1", 2, 1),
+    ]
+
+    await handler(deliveries)
+
+    ((reports, dead),) = seen
+    assert reports == [good]
+    assert [letter.stream_seq for letter in dead] == [2]
+    assert "payload" in dead[0].error
+
+
+def test_unacknowledged_ad_hoc_report_escalates_as_a_reply_that_renders() -> None:
+    routing = make_routing(ROUTING)
+    first = plan_report(make_report("dsmb_ad_hoc"), routing, reports_base_url=None)[0]
+
+    plans = escalation_plans(first, 1, routing, delay=timedelta(minutes=60))
+    text, html = JinjaRenderer().render(
+        replace(plans[0], context={**plans[0].context, "ack_url": None})
+    )
+
+    assert {p.address for p in plans} == {"monitor@trial.example", "so@trial.example"}
+    assert plans[0].subject.startswith("[U0 DSMB AD HOC REPORT ESCALATED L1] unacknowledged 60 min")
+    assert all(p.references == first.message_id for p in plans)
+    assert "ESCALATED (level 1)" in text
+    assert "ESCALATED (level 1)" in html
