@@ -84,6 +84,8 @@ async def main() -> None:
         SAFETYMON_NAMESPACE=namespace,
         SAFETYMON_SMTP_HOST="127.0.0.1",
         SAFETYMON_SMTP_PORT=str(smtp_port),
+        # SAE-01's latency is measured: a tick's SAE-02 overdue email would be a later one.
+        SAFETYMON_CLOCK_TICK_SECONDS="0",
     )
     from kit.logging import configure_logging
     from safetymon.runner import start_stack

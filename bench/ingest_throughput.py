@@ -65,7 +65,9 @@ async def ingest_in_process(
     """Events/s from submit() to the last PubAck; returns the published payloads too."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     service = build_service(
-        Settings(data_dir=data_dir, nats_url=NATS_URL, namespace=namespace), http=False
+        # No clock ticks: the log read back below must hold exactly the submitted events.
+        Settings(data_dir=data_dir, nats_url=NATS_URL, namespace=namespace, clock_tick_seconds=0),
+        http=False,
     )
     await service.start()
     started = time.perf_counter()
@@ -93,6 +95,7 @@ async def ingest_over_http(events: list[dict[str, object]], namespace: str, batc
             namespace=namespace,
             http_port=0,
             bootstrap_token=SecretStr(token),
+            clock_tick_seconds=0,
         )
     )
     await service.start()

@@ -17,7 +17,10 @@ The run owns all of its infrastructure, so it never disturbs the machine's share
 Then it waits until the pipeline has settled, exports an audit bundle through the running
 services and proves, from independent sources:
 - signals: the pure rules engine replaying the exported log (the audit replay) gives the
-  expected signals; the signals stream of the run is what was raised. Each must be there once;
+  expected signals; the signals stream of the run is what was raised. Each must be there once.
+  Ingest appends a clock tick every second (SAE-02's 24 h clock; the feed's SAEs are long
+  overdue, so the first tick after each fires its overdue alert), so the replay must re-derive
+  tick-driven signals too, and the killed services must not lose or double them;
 - emails: notify's pure planner over the expected signals under the run's routing gives the
   expected (Message-ID, recipient) pairs; the SMTP server's record is what was delivered;
 - `safetymon audit verify` and `safetymon audit reconcile` over the bundle exit 0.
@@ -59,6 +62,8 @@ from safetymon.embedded import EmbeddedNats, free_port
 
 if TYPE_CHECKING:
     from schemas import SignalRaised, SignalUpdated
+    from services.notify.core.routing import Routing
+    from services.rules.core.config import TrialConfig
 
 ServiceName = Literal["ingest", "rules", "notify"]
 SERVICES: Final[tuple[ServiceName, ...]] = ("ingest", "rules", "notify")
@@ -73,6 +78,10 @@ _SERVICE_START_TIMEOUT_S: Final = 60.0
 _START_ATTEMPTS: Final = 3
 #: A batch that gets no answer for this long means ingest is not coming back.
 _INGEST_SILENCE_LIMIT_S: Final = 180.0
+#: Ingest's clock tick period in the run (the default is 60 s: too slow to matter here).
+CLOCK_TICK_SECONDS: Final = 1
+#: Exports after the first while a late tick keeps adding expected signals (see settling).
+_SETTLE_ROUNDS: Final = 3
 
 #: The run's routing: the demo's recipients (3 sites, every role), immediate urgencies only.
 #: U2 goes out in a daily digest at 08:00 Asia/Shanghai and a notify in another process
@@ -393,6 +402,8 @@ class ChaosResult:
     reconcile_exit: int
     reconcile_gaps: int
     seconds: float
+    #: Clock ticks ingest appended to the log (not feed events: `log_rows` leaves them out).
+    log_ticks: int = 0
 
     @property
     def ok(self) -> bool:
@@ -433,7 +444,7 @@ class ChaosResult:
             f"events: {feed.sent} sent, {feed.accepted} accepted, {feed.duplicate} answered "
             f"duplicate (resends), {feed.rejected} rejected, {feed.resent_batches} batches "
             f"resent; log rows {self.log_rows} (missing {self.log_missing}, "
-            f"unexpected {self.log_unexpected})",
+            f"unexpected {self.log_unexpected}) and {self.log_ticks} clock ticks",
             f"signals: expected {signals.expected}, raised {signals.raised}, "
             f"missing {len(signals.missing)}, duplicated {len(signals.duplicated)}, "
             f"unexpected {len(signals.unexpected)}, differing {len(signals.differing)}",
@@ -597,6 +608,11 @@ class ChaosRun:
             "SAFETYMON_RETRY_BASE_SECONDS": "0.5",
             "SAFETYMON_RETRY_CAP_SECONDS": "4",
             "SAFETYMON_SMTP_TIMEOUT": "5",
+            # Ticks on, as in production, at a short period: every SAE of the feed is
+            # overdue, so SAE-02 alerts are raised within a second of each SAE, under the
+            # same kills as everything else, and the expected signals come from the audit
+            # replay of a log with ticks in it.
+            "SAFETYMON_CLOCK_TICK_SECONDS": str(CLOCK_TICK_SECONDS),
         }
 
     @property
@@ -631,7 +647,7 @@ class ChaosRun:
     async def _feed_under_faults(self) -> FeedCounts:
         from safetymon.demo import generate_events
 
-        items = list(generate_events(self.plan.events, seed=self.plan.seed))
+        items = sponsor_reports_last(list(generate_events(self.plan.events, seed=self.plan.seed)))
         batches = [items[i : i + self.plan.batch] for i in range(0, len(items), self.plan.batch)]
         chaos = asyncio.create_task(self._faults_then_wake())
         try:
@@ -791,8 +807,7 @@ class ChaosRun:
 
     async def _settle_and_count(self, feed: FeedCounts, started: float) -> ChaosResult:
         from safetymon.audit._engine import PACKAGED_CONFIG, load_config
-        from safetymon.audit._notify import load_routing, required
-        from safetymon.audit.replay import replay_bundle
+        from safetymon.audit._notify import load_routing
 
         deadline = time.monotonic() + self.plan.settle_timeout
         await self._wait_quiet(deadline)
@@ -801,21 +816,25 @@ class ChaosRun:
         config = load_config(
             Path(str(resources.files("services.rules") / "trial_config")) / PACKAGED_CONFIG
         )
-        replay = await asyncio.to_thread(replay_bundle, first, as_of=None, config=config)
-        expected = [item.signal for item in replay.signals]
         routing = load_routing(self.routing)
-        expected_pairs = {
-            (_message_id(need.notification_id), need.address.lower()): str(signal.event_id)
-            for signal in expected
-            for need in required(signal, routing)
-        }
-        await self._wait_delivered(set(expected_pairs), deadline)
-        await asyncio.sleep(self.plan.grace_seconds)
-        await self._wait_quiet(deadline)
-        bundle = await self._export("bundle")
+        expected, expected_pairs = await _expectations(first, config, routing)
+        bundle = first
+        # Ticks go on while the run settles; one appended after an export can still fire an
+        # SAE-02 alert (an SAE no tick had followed yet). So the expectation is taken again
+        # from the last export, and the run waits once more while that adds an email.
+        for round_ in range(1, _SETTLE_ROUNDS + 1):
+            await self._wait_delivered(set(expected_pairs), deadline)
+            await asyncio.sleep(self.plan.grace_seconds)
+            await self._wait_quiet(deadline)
+            bundle = await self._export("bundle" if round_ == 1 else f"bundle-{round_}")
+            before = set(expected_pairs)
+            expected, expected_pairs = await _expectations(bundle, config, routing)
+            if set(expected_pairs) <= before:
+                break
+            self.say(f"  the log gave {len(set(expected_pairs) - before)} more email(s); waiting")
         raised = await _read_signals(self.nats.url, self.namespace)
         deliveries = self.smtp.recorder.snapshot()
-        log_ids = _log_event_ids(bundle)
+        log_ids, ticks = _log_event_ids(bundle)
         verify_exit, _ = await self._cli("verify", str(bundle), "--json")
         reconcile_exit, reconcile_out = await self._cli(
             "reconcile", str(bundle), "--routing", str(self.routing), "--json"
@@ -840,6 +859,7 @@ class ChaosRun:
             reconcile_exit=reconcile_exit,
             reconcile_gaps=_gap_count(reconcile_out),
             seconds=time.monotonic() - started,
+            log_ticks=ticks,
         )
 
     async def _wait_quiet(self, deadline: float) -> None:
@@ -969,13 +989,52 @@ async def _read_signals(url: str, namespace: str) -> list[tuple[str, bytes]]:
     return bodies
 
 
-def _log_event_ids(bundle: Path) -> list[str]:
+def sponsor_reports_last(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The feed with its SAE reports to the sponsor moved to the end (same events, same count).
+
+    The demo feed reports each SAE to the sponsor right after it, so its SAE-02 clock would
+    close before a tick found it open. Sent last, the SAEs' clocks stay open, and long overdue,
+    through the ticks in between: the first tick after an SAE raises its SAE-02 overdue alert,
+    under the same faults as everything else.
+    """
+    reports = [item for item in items if item["event_type"] == "sae_reported_to_sponsor"]
+    return [item for item in items if item["event_type"] != "sae_reported_to_sponsor"] + reports
+
+
+def _log_event_ids(bundle: Path) -> tuple[list[str], int]:
+    """Event ids of the log's facts, and how many clock ticks ingest appended besides them."""
     import pyarrow.parquet as pq
 
     from safetymon.audit.manifest import EVENT_LOG
 
-    column = pq.read_table(bundle / EVENT_LOG, columns=["event_id"]).column("event_id")
-    return [str(value) for value in column.to_pylist()]
+    table = pq.read_table(bundle / EVENT_LOG, columns=["event_id", "event_type"])
+    rows = zip(
+        table.column("event_id").to_pylist(), table.column("event_type").to_pylist(), strict=True
+    )
+    ids, ticks = [], 0
+    for event_id, event_type in rows:
+        if event_type == "clock_ticked":
+            ticks += 1
+        else:
+            ids.append(str(event_id))
+    return ids, ticks
+
+
+async def _expectations(
+    bundle: Path, config: TrialConfig, routing: Routing
+) -> tuple[list[SignalRaised | SignalUpdated], dict[tuple[str, str], str]]:
+    """The signals a replay of the bundle gives, and the (Message-ID, recipient) pairs they need."""
+    from safetymon.audit._notify import required
+    from safetymon.audit.replay import replay_bundle
+
+    replay = await asyncio.to_thread(replay_bundle, bundle, as_of=None, config=config)
+    expected = [item.signal for item in replay.signals]
+    pairs = {
+        (_message_id(need.notification_id), need.address.lower()): str(signal.event_id)
+        for signal in expected
+        for need in required(signal, routing)
+    }
+    return expected, pairs
 
 
 def _outbox_unsent(bundle: Path) -> int:

@@ -36,14 +36,36 @@ async def run_demo(*, participants: int, seed: int, keep_running: bool, console:
     # A short escalation delay, so that the demo shows one alert escalating (RULES.md: 60 min).
     os.environ.setdefault("SAFETYMON_ESCALATION_MINUTES", "0.5")
     os.environ.setdefault("SAFETYMON_ESCALATION_TICK_SECONDS", "2")
+    # Clock ticks every few seconds rather than every minute, so the demo shows SAE-02's
+    # overdue alerts (the feed's SAEs are long past their 24 h sponsor deadline).
+    os.environ.setdefault("SAFETYMON_CLOCK_TICK_SECONDS", "5")
+    tick_seconds = int(os.environ["SAFETYMON_CLOCK_TICK_SECONDS"])
+    # The feed reports each SAE to the sponsor right after it, which closes its SAE-02 clock
+    # before any tick: the demo holds those reports back until a tick has passed, as if
+    # they had come in late.
+    late = [e for e in feed if tick_seconds > 0 and e["event_type"] == "sae_reported_to_sponsor"]
     stack = await start_stack(http_port=http_port, bootstrap_token=token)
     officer = DutyOfficer(stack.services["notify"], stack.mail_dir, console)
     duty = asyncio.create_task(officer.run())
     try:
         started = time.perf_counter()
-        counts = await _post(feed, port=stack.http_port or 0, token=token)
-        console.print(f"ingest: {counts} in {time.perf_counter() - started:.1f} s")
+        on_time = (
+            [e for e in feed if e["event_type"] != "sae_reported_to_sponsor"] if late else feed
+        )
+        counts = await _post(on_time, port=stack.http_port or 0, token=token)
         await stack.settled(timeout=600)
+        if tick_seconds > 0:
+            # The first tick after the feed raises the SAE-02 overdue alerts of the open
+            # clocks (all overdue, so every clock then closes): wait for it, so what is shown
+            # and counted below holds them, and no later tick adds an email. Two periods: a
+            # tick whose append failed is retried at the next one.
+            await asyncio.sleep(2 * tick_seconds + 1)
+            await stack.settled(timeout=120)
+        if late:
+            counts += await _post(late, port=stack.http_port or 0, token=token)
+            console.print(f"demo: {len(late)} SAE reports to the sponsor posted after a clock tick")
+            await stack.settled(timeout=120)
+        console.print(f"ingest: {counts} in {time.perf_counter() - started:.1f} s")
         console.print(f"pipeline settled after {time.perf_counter() - started:.1f} s")
         await _show_alerts(stack, officer, console)
         # U2 waits for the 08:00 digest; the demo sends the digests now to show them.

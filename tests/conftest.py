@@ -28,6 +28,12 @@ from tests.credentials import TEST_TOKEN
 from tests.factories import ROUTING
 
 NATS_URL = os.environ.get("SAFETYMON_NATS_URL", "nats://127.0.0.1:4222")
+# Clock ticks off for the whole session. With the 60 s default every ingest a test starts
+# (stack fixtures, Settings built directly, `safetymon up` processes inheriting this
+# environment) appends a tick at start-up and at each minute boundary, and tests count log
+# entries, stream messages and emails exactly. Tests of SAE-02's clock set their own period
+# (monkeypatch.setenv); the demo and chaos runs build their own environments.
+os.environ["SAFETYMON_CLOCK_TICK_SECONDS"] = "0"
 
 
 def free_port() -> int:

@@ -1,23 +1,24 @@
 """The audit tools' one door into the rules engine (shell over the pure rules core).
 
 Everything the audit package needs of the rules is here: the trial configuration, the
-catalogue's rule ids and versions, and `evaluate_guarded`, the very step the live rules
-service runs per fact. Keeping the coupling in one small module lets the rules service grow
-(side-by-side rule versions, issue 3) without the audit tools following it file by file.
+catalogue's rule ids and versions, `evaluate_guarded`, the very step the live rules
+service runs per fact, and `evaluate_tick`, the step it runs per clock tick. Keeping the
+coupling in one small module lets the rules service grow (side-by-side rule versions,
+issue 3) without the audit tools following it file by file.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Final
 
 from safetymon.audit.errors import AuditError
-from schemas import ClinicalFact, SignalRaised, SignalUpdated
+from schemas import ClinicalFact, ClockTicked, SignalRaised, SignalUpdated
 from services.rules.core import engine
 from services.rules.core.config import TrialConfig
 from services.rules.core.state import ParticipantState
@@ -27,6 +28,9 @@ PACKAGED_CONFIG: Final = "NCT01724398.v1.toml"
 #: A participant's projection, as the engine folds it.
 State = ParticipantState
 Step = Callable[[ParticipantState | None, ClinicalFact], "Outcome"]
+#: A participant's key: (trial id, participant id).
+Key = tuple[str, str]
+Tick = Callable[[Mapping[Key, ParticipantState], ClockTicked], "TickOutcome"]
 
 
 class ConfigError(AuditError):
@@ -77,6 +81,14 @@ def rule_versions(config: TrialConfig) -> tuple[tuple[str, int], ...]:
     return tuple((rule.rule_id, rule.rule_version) for rule in engine.catalogue(config))
 
 
+@dataclass(frozen=True, slots=True)
+class TickOutcome:
+    """What one tick did: the states it changed and its signals (participants in key order)."""
+
+    changed: dict[Key, ParticipantState]
+    signals: tuple[SignalRaised | SignalUpdated, ...]
+
+
 def stepper(config: TrialConfig) -> Step:
     """The live per-fact step (`evaluate_guarded`) with `config` bound."""
 
@@ -86,6 +98,21 @@ def stepper(config: TrialConfig) -> Step:
 
     return step
 
+
+def ticker(config: TrialConfig) -> Tick:
+    """The live per-tick step (`evaluate_tick`) with `config` bound.
+
+    The live rules service hands `evaluate_tick` the states of the tick's participants with
+    an open SAE-02 clock (`StateStore.open_clocks`) plus those its batch loaded; the engine
+    itself keeps only open clocks of the tick's trial, so any superset of those gives the
+    same result.
+    """
+
+    def tick(states: Mapping[Key, ParticipantState], fact: ClockTicked) -> TickOutcome:
+        changed, signals = engine.evaluate_tick(states, fact, config)
+        return TickOutcome(changed, signals)
+
+    return tick
 
 
 def check_version(config: TrialConfig, rule_id: str, version: int) -> int:

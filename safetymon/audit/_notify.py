@@ -17,7 +17,10 @@ from safetymon.audit.errors import AuditError
 from schemas import SignalRaised, SignalUpdated
 from services.notify.core.errors import RoutingFileError
 from services.notify.core.plan import plan_notifications
+from services.notify.core.report import REPORT_PARTICIPANT
 from services.notify.core.routing import Routing, parse_routing
+
+__all__ = ["REPORT_PARTICIPANT", "Required", "RoutingError", "load_routing", "required"]
 
 
 class RoutingError(AuditError):

@@ -113,7 +113,9 @@ LiveOpt = Annotated[
 ]
 IngestUrlOpt = Annotated[
     str | None,
-    typer.Option(help="With --live: ingest API base URL (default: http://127.0.0.1:$SAFETYMON_HTTP_PORT)."),
+    typer.Option(
+        help="With --live: ingest API base URL (default: http://127.0.0.1:$SAFETYMON_HTTP_PORT)."
+    ),
 ]
 NatsUrlOpt = Annotated[
     str, typer.Option(envvar="SAFETYMON_NATS_URL", help="With --live: NATS server of notify.")

@@ -2,7 +2,8 @@
 
 The wire form handed to the rules is rebuilt exactly as ingest published it (canonical
 content plus the chain fields, `services.ingest.core.chain.Entry.wire`), so a replay decodes
-the same bytes the live rules service decoded. Rows are read in Arrow batches; only the
+the same bytes the live rules service decoded, with the same adapter (`LOG_FACT_ADAPTER`:
+arriving facts and the log's own `clock_ticked` entries). Rows are read in Arrow batches; only the
 columns a replay needs are read, and the as-of filter runs in Arrow, not per row in Python.
 """
 
@@ -20,7 +21,7 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from safetymon.audit.errors import AuditError
-from schemas import FACT_ADAPTER, ArrivingFact
+from schemas import LOG_FACT_ADAPTER, ArrivingFact, ClockTicked
 
 BATCH_ROWS: Final = 65_536
 _COLUMNS: Final = ["seq", "participant_id", "recorded_at", "content", "prev_hash", "hash"]
@@ -32,10 +33,14 @@ class UndecodableFactError(AuditError):
 
 @dataclass(frozen=True, slots=True)
 class LoggedFact:
-    """One fact of the log with its position (seq orders the replay)."""
+    """One fact of the log with its position (seq orders the replay).
+
+    A `ClockTicked` concerns no participant: it lets time pass for every participant of its
+    trial with an open SAE-02 clock.
+    """
 
     seq: int
-    fact: ArrivingFact
+    fact: ArrivingFact | ClockTicked
 
 
 def wire_bytes(content: str, seq: int, prev_hash: str, digest: str) -> bytes:
@@ -72,6 +77,8 @@ def iter_facts(
         as_of: recorded-time bound (inclusive); None reads the whole log.
         partition: `(index, count)` keeps only participants whose stable hash falls in
             partition `index` of `count`, so workers can replay disjoint participants.
+            Clock ticks (no participant) are kept in every partition: a tick concerns
+            every participant, so each worker needs every tick.
 
     """
     for batch in iter_batches(path, as_of=as_of):
@@ -87,12 +94,14 @@ def iter_facts(
             columns["hash"],
             strict=True,
         ):
-            if partition is not None and participant_partition(participant, partition[1]) != (
-                partition[0]
+            if (
+                partition is not None
+                and participant is not None
+                and participant_partition(participant, partition[1]) != partition[0]
             ):
                 continue
             try:
-                fact = FACT_ADAPTER.validate_json(wire_bytes(content, seq, prev, digest))
+                fact = LOG_FACT_ADAPTER.validate_json(wire_bytes(content, seq, prev, digest))
             except ValidationError as exc:
                 # The live rules dead-letter such a fact with a SYS-01 signal; a replay that
                 # skipped it silently would differ from the live run, so it stops and says so.

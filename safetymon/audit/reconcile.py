@@ -13,6 +13,14 @@ about are:
   only when the trail holds acknowledgement or escalation facts at all, so a trail from a
   notify without acknowledgements is not reported as a wall of gaps;
 - `unknown_signal`: the trail notified about a signal the log does not give.
+
+notify also emails DSMB report announcements (issue 6): their trail entries carry the
+report's id (its `ReportIssued` event id) where a signal id goes, and a placeholder
+participant (`REPORT_PARTICIPANT`). A `ReportIssued` fact is published by the report
+service, not appended to the event log, so a bundle holds nothing to re-derive them from:
+they are listed apart (`ReportTrace`: what the trail says was intended, sent and failed)
+rather than flagged as `unknown_signal` or judged against a requirement reconcile cannot
+know.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from safetymon.audit._notify import Required
+from safetymon.audit._notify import REPORT_PARTICIPANT, Required
 from safetymon.audit.trail import TrailEntry
 from schemas import SignalRaised, SignalUpdated, Urgency
 
@@ -92,12 +100,24 @@ class Trace:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportTrace:
+    """One DSMB report announcement as the trail records it (listed, not judged)."""
+
+    report_id: str
+    intended: int
+    sent: int
+    failed: int
+    first_sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Reconciliation:
-    """Every signal's trace and every gap found."""
+    """Every signal's trace, every gap found, and the report announcements seen."""
 
     traces: tuple[Trace, ...]
     gaps: tuple[Gap, ...]
     ack_tracked: bool
+    reports: tuple[ReportTrace, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -117,6 +137,14 @@ def reconcile(
     for entry in trail:
         if entry.signal_id is not None:
             by_signal[entry.signal_id].append(entry)
+    report_ids = {
+        entry.signal_id
+        for entry in trail
+        if entry.participant_id == REPORT_PARTICIPANT and entry.signal_id is not None
+    }
+    # Every entry of an announcement (acknowledgements and escalations of an ad hoc report
+    # included) is about the report, not a signal: set them all apart.
+    reports = {rid: by_signal.pop(rid) for rid in sorted(report_ids)}
     ack_tracked = any(entry.event_type in _ALERT_EVENTS for entry in trail)
     traces, gaps = [], []
     for signal in signals:
@@ -127,7 +155,19 @@ def reconcile(
         traces.append(_trace(signal, entries, len(needed), len(found)))
     known = {str(signal.event_id) for signal in signals}
     gaps.extend(_unknown(by_signal, known))
-    return Reconciliation(tuple(traces), tuple(gaps), ack_tracked)
+    announced = tuple(_report_trace(rid, entries) for rid, entries in reports.items())
+    return Reconciliation(tuple(traces), tuple(gaps), ack_tracked, announced)
+
+
+def _report_trace(report_id: str, entries: list[TrailEntry]) -> ReportTrace:
+    sent = [e.recorded_at for e in entries if e.event_type == "notification_sent"]
+    return ReportTrace(
+        report_id=report_id,
+        intended=sum(1 for e in entries if e.event_type == "notification_intended"),
+        sent=len(sent),
+        failed=sum(1 for e in entries if e.event_type == "notification_failed"),
+        first_sent_at=min(sent) if sent else None,
+    )
 
 
 def _signal_gaps(

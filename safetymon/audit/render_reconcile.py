@@ -34,6 +34,10 @@ def reconcile_json(
         "acknowledgements_tracked": result.ack_tracked,
         "signals": traces,
         "gaps": [asdict(gap) for gap in result.gaps],
+        "reports": [
+            {**asdict(report), "first_sent_at": _iso(report.first_sent_at)}
+            for report in result.reports
+        ],
     }
 
 
@@ -50,6 +54,10 @@ def print_reconcile(console: Console, result: Reconciliation, *, now: datetime) 
                        str(t.required), str(t.sent), str(t.failed), str(t.escalations), acked,
                        f"[red]{t.gaps}[/red]" if t.gaps else "0")  # fmt: skip
     console.print(traces)
+    if result.reports:
+        console.print(f"{len(result.reports)} DSMB report announcement(s) in the trail, listed "
+                      "with --json: not reconciled, their ReportIssued facts are not on the "
+                      "event log.", highlight=False)  # fmt: skip
     if not result.ack_tracked:
         console.print("The trail holds no acknowledgement or escalation: "
                       "'never acknowledged' was not checked.", highlight=False)  # fmt: skip

@@ -61,6 +61,7 @@ def replay_json(result: ReplayResult, *, source: dict[str, Any]) -> dict[str, An
         "as_of": _iso(result.as_of),
         "source": source,
         "facts": result.facts,
+        "ticks": result.ticks,
         "last_seq": result.last_seq,
         "config_version": result.config_version,
         "rules": [{"rule_id": rule, "rule_version": version} for rule, version in result.rules],
@@ -95,6 +96,7 @@ def print_replay(console: Console, result: ReplayResult, *, source: str) -> None
                         item.signal.participant_id, _iso(item.signal.occurred_at) or "-",
                         payload.title)  # fmt: skip
     console.print(signals)
-    console.print(f"{result.facts} facts up to seq {result.last_seq or 0}, "
+    console.print(f"{result.facts} facts and {result.ticks} clock ticks up to seq "
+                  f"{result.last_seq or 0}, "
                   f"{len(result.participants)} participants, {len(result.signals)} signals; "
                   "nothing was sent and nothing was written", highlight=False)  # fmt: skip

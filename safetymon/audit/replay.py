@@ -2,9 +2,11 @@
 
 Reads only the bundle (never a live file, never NATS, never SMTP): the facts recorded at or
 before `as_of` are folded, in log order, through the same per-fact step the live rules
-service runs, with the trial configuration given. Participants are independent, so a large
-log is split by participant over worker processes and the signals are merged back into log
-order; the result is the same as a single fold.
+service runs, with the trial configuration given; the log's `clock_ticked` entries go
+through the same per-tick step (SAE-02's reminders and overdue alerts), fanned out to the
+participants with an open clock, as the live service does. Participants are independent, so
+a large log is split by participant over worker processes (each worker sees every tick) and
+the signals are merged back into log order; the result is the same as a single fold.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from safetymon.audit.manifest import EVENT_LOG
 from schemas import (
     SIGNAL_ADAPTER,
     ArrivingFact,
+    ClockTicked,
     DeathRecorded,
     ParticipantEnrolled,
     ParticipantWithdrawn,
@@ -68,7 +71,11 @@ class ReplayedSignal:
 
 @dataclass(frozen=True, slots=True)
 class ReplayResult:
-    """What the system knew (facts, participants) and decided (signals) at `as_of`."""
+    """What the system knew (facts, participants) and decided (signals) at `as_of`.
+
+    `facts` counts the participants' facts; `ticks` the log's clock ticks (`last_seq`
+    covers both: it is the log position the replay reached).
+    """
 
     as_of: datetime | None
     config_version: str
@@ -77,14 +84,17 @@ class ReplayResult:
     last_seq: int | None
     participants: tuple[ParticipantView, ...]
     signals: tuple[ReplayedSignal, ...]
+    ticks: int = 0
 
 
 @dataclass
 class _Partial:
     facts: int = 0
+    ticks: int = 0
     last_seq: int | None = None
     participants: dict[Key, ParticipantView] = field(default_factory=dict)
-    signals: list[tuple[int, str]] = field(default_factory=list)  # (seq, signal JSON)
+    #: (seq, participant key, position in this fold, signal JSON): see `_merge`.
+    signals: list[tuple[int, Key, int, str]] = field(default_factory=list)
 
 
 def replay_log(
@@ -140,22 +150,57 @@ def replay_partition(
 
 
 def fold(facts: Iterable[LoggedFact], config: TrialConfig) -> _Partial:
-    """Fold facts in log order through the live per-fact step; collect views and signals."""
-    step = _engine.stepper(config)
+    """Fold facts in log order through the live per-fact step; collect views and signals.
+
+    A clock tick goes through the live per-tick step with the states of the participants
+    whose SAE-02 clock is open (tracked here as the live store's `open_clocks` query finds
+    them), so a replay fires the reminders and overdue alerts the live service fired.
+    """
+    step, tick = _engine.stepper(config), _engine.ticker(config)
     states: dict[Key, _engine.State] = {}
+    open_clocks: set[Key] = set()  # the keys `evaluate_tick` can act on; the rest it skips
     out = _Partial()
     for logged in facts:
         fact = logged.fact
+        out.last_seq = logged.seq
+        if isinstance(fact, ClockTicked):
+            out.ticks += 1
+            if not open_clocks:
+                continue  # nothing to fan out to: evaluate_tick would change nothing
+            ticked = tick({key: states[key] for key in open_clocks}, fact)
+            for key, state in ticked.changed.items():
+                states[key] = state
+                _track_clock(open_clocks, key, state)
+            for signal in ticked.signals:
+                owner = (signal.trial_id, signal.participant_id)
+                out.participants[owner] = _signalled(out.participants[owner])
+                out.signals.append((logged.seq, owner, len(out.signals), signal.model_dump_json()))
+            continue
         key = (fact.trial_id, fact.participant_id or "")
         outcome = step(states.get(key), fact)
         if outcome.state is not None:
             states[key] = outcome.state
+            _track_clock(open_clocks, key, outcome.state)
         out.facts += 1
-        out.last_seq = logged.seq
         view = _seen(out.participants.get(key), fact, signals=len(outcome.signals))
         out.participants[key] = view
-        out.signals.extend((logged.seq, signal.model_dump_json()) for signal in outcome.signals)
+        base = len(out.signals)
+        out.signals.extend(
+            (logged.seq, key, base + i, signal.model_dump_json())
+            for i, signal in enumerate(outcome.signals)
+        )
     return out
+
+
+def _track_clock(open_clocks: set[Key], key: Key, state: _engine.State) -> None:
+    if state.sae_clocks:
+        open_clocks.add(key)
+    else:
+        open_clocks.discard(key)
+
+
+def _signalled(view: ParticipantView) -> ParticipantView:
+    return replace(view, signals=view.signals + 1)
 
 
 def _seen(view: ParticipantView | None, fact: ArrivingFact, *, signals: int) -> ParticipantView:
@@ -181,14 +226,16 @@ def _seen(view: ParticipantView | None, fact: ArrivingFact, *, signals: int) -> 
 
 
 def _merge(parts: list[_Partial], *, as_of: datetime | None, config: TrialConfig) -> ReplayResult:
-    # A participant's signals stay in one partition in fold order; a stable sort on the
-    # raising fact's seq restores the single-fold order across partitions.
+    # A participant's signals stay in one partition in fold order. A fact's signals all
+    # belong to its participant; a tick's come out of `evaluate_tick` in participant-key
+    # order. Sorting on (seq, participant key, position in its fold) therefore restores
+    # the single-fold order across partitions, ticks included.
     tagged = sorted(
-        ((seq, index, body) for index, part in enumerate(parts) for seq, body in part.signals),
-        key=lambda item: (item[0], item[1]),
+        ((seq, key, position, body) for part in parts for seq, key, position, body in part.signals),
+        key=lambda item: (item[0], item[1], item[2]),
     )
     signals = tuple(
-        ReplayedSignal(seq, SIGNAL_ADAPTER.validate_json(body)) for seq, _, body in tagged
+        ReplayedSignal(seq, SIGNAL_ADAPTER.validate_json(body)) for seq, _, _, body in tagged
     )
     participants = sorted(
         (view for part in parts for view in part.participants.values()),
@@ -203,4 +250,6 @@ def _merge(parts: list[_Partial], *, as_of: datetime | None, config: TrialConfig
         last_seq=max(seqs) if seqs else None,
         participants=tuple(participants),
         signals=signals,
+        # Every partition reads every tick: count them once.
+        ticks=max((part.ticks for part in parts), default=0),
     )

@@ -32,6 +32,9 @@ class TrailEntry:
     permanent: bool = False
     actor: str | None = None
     level: int | None = None
+    #: The envelope's participant; notify's DSMB report announcements carry a placeholder
+    #: (`services.notify.core.report.REPORT_PARTICIPANT`), which is how reconcile knows them.
+    participant_id: str | None = None
 
 
 def read_trail(bundle: Path, *, as_of: datetime | None = None) -> tuple[TrailEntry, ...]:
@@ -61,4 +64,5 @@ def _entry(seq: int, wire: dict[str, Any]) -> TrailEntry:
         permanent=bool(wire.get("permanent", False)),
         actor=payload.get("by") or wire.get("actor"),
         level=payload.get("level"),
+        participant_id=wire.get("participant_id"),
     )

@@ -28,9 +28,10 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     #: Leave it unset in production.
     bootstrap_token: SecretStr | None = None
     #: Period of the ClockTicked facts that drive time-based rules (SAE-02's 24 h clock);
-    #: 0 appends none. Off by default until every reader of the log (audit replay, DSMB
-    #: report) decodes `clock_ticked` (issue 3); set 60 to run the SAE-02 reminders.
-    clock_tick_seconds: int = 0
+    #: 0 appends none. Every reader of the log handles `clock_ticked` (the audit replay
+    #: re-derives SAE-02 from them; the DSMB report skips them), so ticks are on: a minute
+    #: makes a reminder or overdue alert at most a minute late.
+    clock_tick_seconds: int = 60
     #: Trials the ticks are appended for.
     clock_trials: tuple[str, ...] = ("NCT01724398",)
 

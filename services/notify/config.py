@@ -68,6 +68,10 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     #: Base URL of the report service's HTTP API, written into DSMB report emails as
     #: <base>/v1/reports/<report id>/dsmb_report.html; unset: the email gives the path only.
     reports_base_url: str | None = None
+    #: TEST ONLY, never set in a deployment: SIGKILL this process right after the first write
+    #: to the sent journal, i.e. after the SMTP 250 and before the outbox commit, so the
+    #: crash test (tests/integration/test_notify_crash.py) can hit that exact point.
+    test_kill_after_sent_journal: bool = False
 
     @field_validator("mail_from")
     @classmethod
@@ -82,6 +86,11 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     def tokens_path(self) -> Path:
         """The token file the HTTP API authenticates against (shared with ingest)."""
         return self.tokens_file or self.data_dir / "tokens.json"
+
+    @property
+    def sent_journal_path(self) -> Path:
+        """Append-only journal of SMTP 250 replies not yet known to be in the outbox."""
+        return self.data_dir / "notify.sent-journal"
 
     @property
     def duckdb_path(self) -> Path:

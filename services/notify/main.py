@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -41,6 +43,7 @@ from services.notify.adapters.http_server import HttpServer, load_or_create_secr
 from services.notify.adapters.jinja_renderer import JinjaRenderer
 from services.notify.adapters.nats_requests import ack_subject, build_responders, log_subject
 from services.notify.adapters.nats_routes import build_report_handler, build_signal_handler
+from services.notify.adapters.sent_journal import FileSentJournal
 from services.notify.adapters.smtp_mailer import SmtpConfig, SmtpMailer
 from services.notify.app import Sender, SendPolicy, SignalIntake
 from services.notify.app.alerts import Acknowledger, Escalator
@@ -77,6 +80,7 @@ class NotifyService:
         self._log = structlog.get_logger("services.notify")
         self._broker: NatsBroker | None = None
         self._store: DuckDBNotificationStore | None = None
+        self._journal: FileSentJournal | None = None
         self._sender: Sender | None = None
         self._consumer: BatchConsumer | None = None
         self._report_consumer: BatchConsumer | None = None
@@ -100,10 +104,14 @@ class NotifyService:
         try:
             store = self._store = DuckDBNotificationStore(settings.duckdb_path)
             await asyncio.to_thread(store.open)
+            journal = self._journal = self._build_journal()
+            await asyncio.to_thread(journal.open)
             key = await asyncio.to_thread(self._ack_key)
             base_url = await self._start_http(store, key)
             js = await self._connect()
-            sender = self._sender = self._build_sender(store, routing, key=key, base_url=base_url)
+            sender = self._sender = self._build_sender(
+                store, journal, routing, key=key, base_url=base_url
+            )
             self._escalator = Escalator(
                 store=store, routing=routing, clock=self.clock, log=self._log,
                 delay=timedelta(minutes=settings.escalation_minutes), on_recorded=sender.wake,
@@ -229,9 +237,21 @@ class NotifyService:
         self._log.info("audit_snapshot_written", rows=trail["rows"], head=trail["chain"]["head"])
         return {"service": "notify", "directory": str(directory), "files": files}
 
+    def _build_journal(self) -> FileSentJournal:
+        after_write = None
+        if self.settings.test_kill_after_sent_journal:
+            self._log.warning("test_kill_after_sent_journal_enabled")
+
+            def after_write() -> None:
+                # Test only: die as kill -9 would, between the journal and the outbox commit.
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        return FileSentJournal(self.settings.sent_journal_path, after_write=after_write)
+
     def _build_sender(
-        self, store: DuckDBNotificationStore, routing: Routing, *, key: bytes, base_url: str
-    ) -> Sender:
+        self, store: DuckDBNotificationStore, journal: FileSentJournal, routing: Routing, *,
+        key: bytes, base_url: str,
+    ) -> Sender:  # fmt: skip
         settings = self.settings
         ttl = timedelta(hours=settings.ack_ttl_hours)
 
@@ -262,6 +282,7 @@ class NotifyService:
             clock=clock,
             ack_link=ack_link,
             failover=failover,
+            journal=journal,
             log=self._log,
             policy=SendPolicy(
                 base_seconds=settings.retry_base_seconds,
@@ -323,6 +344,9 @@ class NotifyService:
         if self._store is not None:
             store, self._store = self._store, None
             await asyncio.to_thread(store.close)
+        if self._journal is not None:
+            journal, self._journal = self._journal, None
+            journal.close()
         self._consumer = self._report_consumer = self._sender = None
         self._escalator = self.acknowledger = None
         self._log.info("notify_stopped")

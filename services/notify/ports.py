@@ -111,6 +111,41 @@ class AttemptOutcome:
     follow_up_facts: tuple[AuditFact, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class JournaledSend:
+    """The SMTP server's 250 for one notification, as the sent journal keeps it."""
+
+    notification_id: UUID
+    attempt: int
+    smtp_reply: str
+    #: When the 250 arrived; the "sent" audit fact carries this time, live or recovered.
+    at: datetime
+
+
+class SentJournal(Protocol):
+    """Confirmations written the instant the 250 arrives, before the outbox commit.
+
+    Closes most of the window in which a kill -9 would leave an accepted message "in
+    doubt": the store's commit may queue behind other writes, this write may not.
+    """
+
+    def record(self, sends: Sequence[JournaledSend]) -> bool:
+        """Keep these confirmations (one write, no await); False when it could not."""
+        ...
+
+    def find(self, notification_id: UUID) -> JournaledSend | None:
+        """The confirmation kept for this notification, if any."""
+        ...
+
+    def entries(self) -> list[JournaledSend]:
+        """Every confirmation kept, oldest first."""
+        ...
+
+    def compact(self, keep: Sequence[JournaledSend]) -> None:
+        """Drop every confirmation but `keep` (the rest are in the store already)."""
+        ...
+
+
 class NotificationStore(Protocol):
     """Tracking, outbox and audit trail, owned by the notify service alone."""
 
@@ -136,6 +171,10 @@ class NotificationStore(Protocol):
 
     async def mark_sending(self, notification_id: UUID, *, at: datetime) -> None:
         """Commit that this notification is being handed to the SMTP server now."""
+        ...
+
+    async def in_doubt(self) -> list[Pending]:
+        """Intended notifications marked sending: handed to the server, no outcome recorded."""
         ...
 
     async def record_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> int:

@@ -48,6 +48,7 @@ async def test_nothing_lost_nothing_doubled_under_kill_9(tmp_path: Path) -> None
     assert result.feed.sent == plan.events, summary
     assert result.feed.rejected == 0, summary
     assert (result.log_rows, result.log_missing, result.log_unexpected) == (plan.events, 0, 0)
+    assert result.log_ticks > 0, summary  # ingest's clock ran: SAE-02 was live in the run
     assert result.signals.expected > 0, summary
     assert result.emails.expected > 0, summary
     # Every signal raised exactly once, as the replay of the log gives it.

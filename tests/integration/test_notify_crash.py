@@ -1,9 +1,11 @@
 """kill -9 of the notify process between "intended" and "sent" (real process, NATS, SMTP, DuckDB).
 
-Two windows: before the message reaches the SMTP server (the restart sends it once), and
-after the server took the whole message but before notify recorded its 250 reply (the
+Three windows: before the message reaches the SMTP server (the restart sends it once);
+after the server took the whole message but before its 250 reply reached notify (the
 restart resends it with the same Message-ID, marked as a possible duplicate, so the mailbox
-holds one message per Message-ID; SMTP has no way to ask the server whether it kept it).
+holds one message per Message-ID; SMTP has no way to ask the server whether it kept it);
+and after notify wrote the 250 to its sent journal but before the outbox commit (the
+restart records it as sent from the journal and sends nothing).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class HoldingInbox:
 
     hold: int = 0
     received: list[bytes] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -65,7 +68,10 @@ class HoldingInbox:
             self.arrived.set()
             while not self.release.is_set():
                 await asyncio.sleep(0.01)
-        return "250 2.0.0 Ok: queued as HOLD" + uuid4().hex[:6]
+        reply = "250 2.0.0 Ok: queued as HOLD" + uuid4().hex[:6]
+        with self.lock:
+            self.replies.append(reply)
+        return reply
 
     def messages(self) -> list:
         with self.lock:
@@ -84,6 +90,12 @@ class NotifyProcess:
         self.process = subprocess.Popen(
             [SAFETYMON, "up", "--service", "notify"], env=self.env, stdout=out, stderr=out
         )
+
+    def wait_exit(self, timeout: float) -> int:
+        assert self.process is not None
+        code = self.process.wait(timeout)
+        self.process = None
+        return code
 
     def kill9(self) -> None:
         assert self.process is not None
@@ -174,6 +186,10 @@ async def delivery_log(nats_url: str, namespace: str, sig: SignalRaised) -> list
     try:
         body = json.dumps({"signal_id": str(sig.event_id)}).encode()
         reply = await nc.request(f"{namespace}.notify.log", body, timeout=10)
+    except nats.errors.NoRespondersError:
+        # The durable is bound a moment before notify subscribes to its request subjects;
+        # every caller polls, so "no answer yet" is an empty log.
+        return []
     finally:
         await nc.close()
     return json.loads(reply.data)["entries"]
@@ -257,3 +273,33 @@ async def test_kill9_before_the_server_took_it_ends_with_exactly_one_copy_each(
     expected = sorted((a, str(s.event_id)) for s in signals for a in (SO, PI))
     assert got == expected
     assert port  # the test server is the one notify was pointed at
+
+
+async def test_kill9_after_the_journal_write_before_the_commit_sends_nothing_again(
+    notify, inbox, js, namespace, nats_url, tmp_path
+) -> None:
+    handler, _ = inbox
+    # Test-only setting: the process SIGKILLs itself right after the sent-journal write,
+    # i.e. after the server's 250 and before the outbox commit of "sent".
+    dying = NotifyProcess(
+        {**notify.env, "SAFETYMON_TEST_KILL_AFTER_SENT_JOURNAL": "true"}, tmp_path / "dying.log"
+    )
+    dying.start()
+    await eventually(lambda: bound(js, namespace))
+    sig = make_signal(site_id="SA", recipients=(Role.SAFETY_OFFICER,))
+
+    await publish(js, namespace, sig)
+    assert await asyncio.to_thread(dying.wait_exit, 30) == -signal.SIGKILL
+    assert len(handler.received) == 1
+    [first_reply] = handler.replies
+    notify.start()  # same data directory, without the test setting
+    log = await _settled_log(nats_url, namespace, sig)
+
+    # The recorded reply is the one the server gave the only copy: a resend would have got
+    # another queue id, and "sent" is recorded once, so nothing was resent.
+    kinds = [e["event_type"] for e in log]
+    assert kinds == ["notification_intended", "notification_sent"]
+    assert log[1]["smtp_reply"] == first_reply
+    assert len(handler.received) == 1
+    assert handler.messages()[0]["X-Safetymon-Possible-Duplicate"] is None
+    assert "notification_sent_from_journal" in (tmp_path / "notify.log").read_text()

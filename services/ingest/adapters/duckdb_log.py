@@ -170,8 +170,10 @@ class DuckDBEventLog:
         """Highest seq JetStream confirmed."""
 
         def query(con: duckdb.DuckDBPyConnection) -> int:
-            row = con.execute("SELECT seq FROM relay_position WHERE name = 'jetstream'").fetchone()
-            return int(row[0]) if row else 0
+            # fetchall, not fetchone: DuckDB 2.0 refuses the next statement on this connection
+            # while a result is half-read (a clock tick's lookup failed after this query).
+            rows = con.execute("SELECT seq FROM relay_position WHERE name = 'jetstream'").fetchall()
+            return int(rows[0][0]) if rows else 0
 
         return await self._run(query)
 
@@ -204,8 +206,8 @@ class DuckDBEventLog:
 
 
 def _read_head(con: duckdb.DuckDBPyConnection) -> LogHead:
-    row = con.execute("SELECT seq, hash FROM event_log ORDER BY seq DESC LIMIT 1").fetchone()
-    return LogHead(int(row[0]), str(row[1])) if row else LogHead(0, GENESIS_HASH)
+    rows = con.execute("SELECT seq, hash FROM event_log ORDER BY seq DESC LIMIT 1").fetchall()
+    return LogHead(int(rows[0][0]), str(rows[0][1])) if rows else LogHead(0, GENESIS_HASH)
 
 
 def _arrow(wires: Sequence[dict[str, Any]], entries: Sequence[Entry]) -> pa.Table:

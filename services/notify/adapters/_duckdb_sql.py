@@ -116,6 +116,12 @@ ORDER BY urgency, next_attempt_at, intended_at, role <> 'safety_officer', notifi
 LIMIT $limit
 """
 
+IN_DOUBT: Final = f"""
+SELECT {PLAN_COLUMNS}, sending_at, digest_key FROM outbox
+WHERE status = 'intended' AND sending_at IS NOT NULL
+ORDER BY sending_at, notification_id
+"""
+
 NEXT_ATTEMPT_AT: Final = "SELECT min(next_attempt_at) FROM outbox WHERE status = 'intended'"
 
 MARK_SENT: Final = """

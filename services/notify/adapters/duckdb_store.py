@@ -119,6 +119,13 @@ class DuckDBNotificationStore:
             for row in rows
         ]
 
+    async def in_doubt(self) -> list[Pending]:
+        """Intended notifications marked sending (a previous attempt's outcome is unknown)."""
+        rows = await self._run(lambda con: con.execute(sql.IN_DOUBT).fetchall())
+        return [
+            Pending(replace(_plan_of(row), digest_key=row[16]), int(row[14]), True) for row in rows
+        ]
+
     async def flush_digests(self, *, at: datetime) -> int:
         """Make every held digest due now (on demand; the demo uses it)."""
         params = {"at": at}

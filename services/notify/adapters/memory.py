@@ -18,6 +18,7 @@ from services.notify.ports import (
     DeadLetter,
     IntakeBatch,
     IntakeResult,
+    JournaledSend,
     OutgoingMail,
     Pending,
     Status,
@@ -34,6 +35,8 @@ class _Row:
     smtp_reply: str | None = None
     last_error: str | None = None
     sent_at: datetime | None = None
+    #: Handed to the SMTP server with no outcome recorded yet (the DuckDB `sending_at`).
+    sending_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return notification_row(self.plan, **{
@@ -79,7 +82,7 @@ class InMemoryNotificationStore:
         rows = [row for row in self._outbox.values() if row.status == "intended"]
         rows = [row for row in rows if _due(row, due_by=due_by, now=now)]
         rows.sort(key=_pending_order)
-        return [Pending(row.plan, row.attempts) for row in rows[:limit]]
+        return [Pending(row.plan, row.attempts, row.sending_at is not None) for row in rows[:limit]]
 
     async def next_attempt_at(self) -> datetime | None:
         """Earliest next attempt among intended notifications."""
@@ -90,6 +93,15 @@ class InMemoryNotificationStore:
     async def mark_sending(self, notification_id: UUID, *, at: datetime) -> None:
         """Note the hand-over to the SMTP server (kept for tests to inspect)."""
         self.sending.append((notification_id, at))
+        row = self._outbox.get(notification_id)
+        if row is not None and row.status == "intended":
+            row.sending_at = at
+
+    async def in_doubt(self) -> list[Pending]:
+        """Intended notifications marked sending, oldest hand-over first."""
+        rows = [r for r in self._outbox.values() if r.status == "intended" and r.sending_at]
+        rows.sort(key=lambda r: (r.sending_at, str(r.plan.notification_id)))
+        return [Pending(row.plan, row.attempts, in_doubt=True) for row in rows]
 
     async def record_outcomes(self, outcomes: Sequence[AttemptOutcome]) -> int:
         """Apply outcomes to still-intended notifications and chain their audit facts."""
@@ -157,7 +169,7 @@ def _pending_order(row: _Row) -> tuple[str, datetime, datetime, bool, str]:
 
 
 def _apply(row: _Row, outcome: AttemptOutcome) -> None:
-    row.attempts = outcome.attempt
+    row.attempts, row.sending_at = outcome.attempt, None
     if outcome.kind == "sent":
         row.status, row.smtp_reply, row.sent_at = "sent", outcome.smtp_reply, outcome.at
         row.next_attempt_at = None
@@ -165,6 +177,35 @@ def _apply(row: _Row, outcome: AttemptOutcome) -> None:
         row.status, row.last_error, row.next_attempt_at = "failed", outcome.error, None
     else:
         row.last_error, row.next_attempt_at = outcome.error, outcome.next_attempt_at
+
+
+@dataclass
+class InMemorySentJournal:
+    """SentJournal in a dict (tests); `writes` counts record() calls that wrote."""
+
+    kept: dict[UUID, JournaledSend] = field(default_factory=dict)
+    writes: int = 0
+    fail: bool = False
+
+    def record(self, sends: Sequence[JournaledSend]) -> bool:
+        """Keep the confirmations, or refuse as a full disk would when `fail` is set."""
+        if self.fail:
+            return False
+        self.writes += 1
+        self.kept.update((send.notification_id, send) for send in sends)
+        return True
+
+    def find(self, notification_id: UUID) -> JournaledSend | None:
+        """The confirmation kept for this notification, if any."""
+        return self.kept.get(notification_id)
+
+    def entries(self) -> list[JournaledSend]:
+        """Every confirmation kept, in insertion order."""
+        return list(self.kept.values())
+
+    def compact(self, keep: Sequence[JournaledSend]) -> None:
+        """Keep only `keep`."""
+        self.kept = {send.notification_id: send for send in keep}
 
 
 @dataclass

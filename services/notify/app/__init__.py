@@ -4,6 +4,11 @@
 transaction with the consumer's tracking rows, then wakes the `Sender`. The `Sender` sends
 every intended, unconfirmed notification, U0 first, over one SMTP session per burst, and
 records each outcome; on start it sends whatever a previous process left unconfirmed.
+
+The 250 reply is written to the sent journal before anything else awaits, then committed
+to the outbox. A row a previous process left "in doubt" (handed to the server, no outcome)
+whose 250 the journal kept is recorded as sent from the journal, never sent again; only a
+row without a journal entry (a crash before the 250 arrived) is resent.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
+from uuid import UUID
 
 from schemas import SignalRaised, SignalUpdated, Urgency
 from services.notify.core import audit
@@ -28,6 +34,7 @@ from services.notify.ports import (
     DeadLetter,
     IntakeBatch,
     IntakeResult,
+    JournaledSend,
     Logger,
     Mailer,
     MailSession,
@@ -36,6 +43,7 @@ from services.notify.ports import (
     OutgoingMail,
     Pending,
     Renderer,
+    SentJournal,
     SignalNotifications,
 )
 
@@ -112,12 +120,30 @@ class SendPolicy:
     cap_seconds: float = DEFAULT_CAP_SECONDS
     burst: int = 100
     jitter: Callable[[], float] = field(default=random.random)
+    #: Rewrite the sent journal once it holds this many lines (each is in the outbox by then).
+    journal_compact_at: int = 1000
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt`."""
         return retry_delay(
             attempt, jitter=self.jitter(), base=self.base_seconds, cap=self.cap_seconds
         )
+
+
+class _NoJournal:
+    """No sent journal: every in-doubt row is resent (unit tests that do not need one)."""
+
+    def record(self, sends: Sequence[JournaledSend]) -> bool:
+        return True  # nothing to keep, so nothing failed (no "write failed" warning)
+
+    def find(self, notification_id: UUID) -> JournaledSend | None:
+        return None
+
+    def entries(self) -> list[JournaledSend]:
+        return []
+
+    def compact(self, keep: Sequence[JournaledSend]) -> None:
+        return None
 
 
 class Sender:
@@ -134,12 +160,17 @@ class Sender:
         policy: SendPolicy | None = None,
         ack_link: AckLink | None = None,
         failover: Failover | None = None,
+        journal: SentJournal | None = None,
     ) -> None:
         self._store, self._mailer, self._renderer = store, mailer, renderer
         self._clock, self._log = clock, log
         self._policy = policy or SendPolicy()
         self._ack_link = ack_link
         self._failover = failover
+        self._journal: SentJournal = journal or _NoJournal()
+        # Journaled confirmations whose outbox commit has not returned yet: compaction
+        # must keep them.
+        self._unsettled: dict[UUID, JournaledSend] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self._server_failures = 0
@@ -156,6 +187,7 @@ class Sender:
 
     async def run(self) -> None:
         """Send until stopped; the first pass sends everything left unconfirmed (recovery)."""
+        await self.recover()
         everything = True
         while not self._stopping:
             self._wake.clear()
@@ -164,6 +196,21 @@ class Sender:
             if not full and not self._stopping:
                 await self._idle()
 
+    async def recover(self) -> int:
+        """Record as sent every in-doubt row whose 250 the journal kept; return how many.
+
+        Runs before the first burst. Afterwards every journal entry is in the outbox (or
+        was there already), so the journal is compacted down to the unsettled ones.
+        """
+        recovered = 0
+        if self._journal.entries():
+            for item in await self._store.in_doubt():
+                send = self._journal.find(item.plan.notification_id)
+                if send is not None:
+                    recovered += await self._record_sent(item, send, recovered=True)
+        self._compact(force=True)
+        return recovered
+
     async def send_due(self, *, everything: bool = False) -> bool:
         """Run one burst over one SMTP session; return True when the burst was full."""
         now = self._clock.now()
@@ -171,11 +218,23 @@ class Sender:
         batch = await self._store.pending(due_by=None if everything else now, limit=limit, now=now)
         if not batch:
             return False
+        completed = True
         async with self._mailer.session() as session:
             for group in _groups(batch):
                 if self._stopping or not await self._attempt(session, group):
-                    return False
-        return len(batch) >= limit
+                    completed = False
+                    break
+        self._compact()
+        return completed and len(batch) >= limit
+
+    def _compact(self, *, force: bool = False) -> None:
+        entries = self._journal.entries()
+        if not entries or (not force and len(entries) < self._policy.journal_compact_at):
+            return
+        try:
+            self._journal.compact(list(self._unsettled.values()))
+        except OSError as exc:  # the journal only grows; the next pass tries again
+            self._log.warning("sent_journal_compact_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _idle(self) -> None:
         timeout = _IDLE_RESCAN_SECONDS
@@ -191,6 +250,10 @@ class Sender:
 
         Returns False when the server is down.
         """
+        if any(item.in_doubt for item in items):
+            items = await self._settle_journaled(items)
+            if not items:
+                return True
         head = items[0]
         attempt = max(item.attempts for item in items) + 1
         plan = head.plan if head.plan.digest_key is None else digest_plan([i.plan for i in items])
@@ -216,10 +279,29 @@ class Sender:
         except NotifyError as exc:  # transient: 4xx or a render defect; retry this one later
             await self._failed_all(items, attempt, exc, permanent=False, about=plan)
             return True
+        # Nothing may await between the 250 and this write: it is what makes a kill -9 from
+        # here on end in "sent" rather than "in doubt" (the outbox commit below may queue).
+        at = self._clock.now()
+        sends = [JournaledSend(item.plan.notification_id, attempt, reply, at) for item in items]
+        if self._journal.record(sends):
+            self._unsettled.update((send.notification_id, send) for send in sends)
+        else:
+            self._log.warning("sent_journal_write_failed", **_fields(head))
         self._server_failures, self._hold_until = 0, None
-        for item in items:
-            await self._sent(item, attempt, reply)
+        for item, send in zip(items, sends, strict=True):
+            await self._record_sent(item, send)
         return True
+
+    async def _settle_journaled(self, items: Sequence[Pending]) -> list[Pending]:
+        """Record in-doubt rows the journal confirms; return the rest (to be resent)."""
+        rest: list[Pending] = []
+        for item in items:
+            send = self._journal.find(item.plan.notification_id) if item.in_doubt else None
+            if send is None:
+                rest.append(item)
+            else:
+                await self._record_sent(item, send, recovered=True)
+        return rest
 
     async def _failed_all(
         self, items: Sequence[Pending], attempt: int, exc: Exception, *, permanent: bool,
@@ -239,16 +321,24 @@ class Sender:
             link = self._ack_link(plan, self._clock.now())
         return replace(plan, context={**plan.context, "ack_url": link})
 
-    async def _sent(self, item: Pending, attempt: int, reply: str) -> None:
-        now = self._clock.now()
-        fact = audit.sent_fact(item.plan, attempt=attempt, smtp_reply=reply, now=now)
+    async def _record_sent(
+        self, item: Pending, send: JournaledSend, *, recovered: bool = False
+    ) -> int:
+        # The fact is built from the journal entry alone (attempt, reply, time of the 250),
+        # so it is the same bytes whether this process or its successor records it; the
+        # store applies it to a still-intended row only, so it is chained exactly once.
+        reply, attempt = send.smtp_reply, send.attempt
+        fact = audit.sent_fact(item.plan, attempt=attempt, smtp_reply=reply, now=send.at)
         outcome = AttemptOutcome(
-            item.plan.notification_id, "sent", attempt, now, fact, smtp_reply=reply
+            item.plan.notification_id, "sent", attempt, send.at, fact, smtp_reply=reply
         )
-        # Recorded before the next message: a crash loses at most this confirmation, and
-        # the resend carries the same Message-ID (at-least-once, DESIGN.md principle 4).
-        await self._store.record_outcomes([outcome])
-        self._log.info("notification_sent", **_fields(item), attempt=attempt, smtp_reply=reply)
+        # Recorded before the next message, so the journal holds at most a burst's worth
+        # of confirmations the outbox lacks.
+        applied = await self._store.record_outcomes([outcome])
+        self._unsettled.pop(send.notification_id, None)
+        event = "notification_sent_from_journal" if recovered else "notification_sent"
+        self._log.info(event, **_fields(item), attempt=attempt, smtp_reply=reply)
+        return applied
 
     async def _failed(
         self, item: Pending, attempt: int, exc: Exception, *, permanent: bool,

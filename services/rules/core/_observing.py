@@ -11,6 +11,7 @@ from bisect import insort
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
 from uuid import UUID
 
 from schemas import (
@@ -109,13 +110,33 @@ def _order(o: Observation) -> tuple[datetime, str, int]:
 
 
 def contributes(fact: ClinicalFact, kinds: tuple[str, ...]) -> bool:
-    """Tell (cheaply) whether `fact` can have added observations of any of `kinds`."""
+    """Tell (cheaply) whether `fact` can have added observations of any of `kinds`.
+
+    Most rules ask this of every fact (through `fresh`), so the kind of a lab and the kinds
+    of a set of vital signs are looked up once per distinct LOINC/specimen or set of names
+    (issue 5); "" stands for an unmapped one, as before, and is no rule's kind.
+    """
     if isinstance(fact, LabResultRecorded):
         payload = fact.payload
-        pmn = (payload.loinc, payload.specimen) == ASCITIC_PMN[:2]
-        return (ASCITIC_PMN[2] if pmn else LAB_KINDS.get(payload.loinc, ("",))[0]) in kinds
+        return _lab_kind(payload.loinc, payload.specimen) in kinds
     if isinstance(fact, VitalSignsRecorded):
-        return any(VITAL_KINDS.get(name, ("",))[0] in kinds for name in fact.payload.observations)
-    if isinstance(fact, ClinicalAssessmentRecorded | AdverseEventReported | AdverseEventUpdated):
+        return not _vital_kinds(tuple(fact.payload.observations)).isdisjoint(kinds)
+    if isinstance(fact, _WEST_HAVEN_FACTS):
         return "wh" in kinds
     return isinstance(fact, FactCorrected)
+
+
+_WEST_HAVEN_FACTS = (ClinicalAssessmentRecorded, AdverseEventReported, AdverseEventUpdated)
+
+
+# Safe to remember: pure functions of immutable strings over constant catalogues.
+@lru_cache(maxsize=1024)
+def _lab_kind(loinc: str, specimen: str | None) -> str:
+    if (loinc, specimen) == ASCITIC_PMN[:2]:
+        return ASCITIC_PMN[2]
+    return LAB_KINDS.get(loinc, ("",))[0]
+
+
+@lru_cache(maxsize=1024)
+def _vital_kinds(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(VITAL_KINDS.get(name, ("",))[0] for name in names)

@@ -194,6 +194,18 @@ class TrialConfig:
     #: named runs version 1. The engine refuses an unknown rule or version.
     rule_versions: tuple[tuple[str, int], ...] = ()
 
+    def __hash__(self) -> int:
+        """Hash the identifying fields only: cheap, and consistent with `==`.
+
+        The engine looks the catalogue and the retention table up by configuration on
+        every fact (`functools.lru_cache`); hashing every nested threshold made that a few
+        µs per fact (issue 5). Equal configurations have equal ids, versions and rule
+        versions, so equal hashes; two that differ only in a threshold merely share a hash
+        bucket, and `==` still tells them apart. Not cached on the instance, so a pickled
+        config (replay workers) hashes with its own process's string hashing.
+        """
+        return hash((self.trial_id, self.version, self.rule_versions))
+
     def rule_version(self, rule_id: str) -> int:
         """The version of `rule_id` this configuration runs (1 unless chosen)."""
         return dict(self.rule_versions).get(rule_id, 1)

@@ -155,6 +155,19 @@ class ParticipantState:
     #: Open SAE-02 clocks, by ae_ref; and the AEs already reported to the sponsor.
     sae_clocks: tuple[SaeClock, ...] = ()
     sae_reported: frozenset[str] = field(default_factory=frozenset)
+    #: `series` results already computed for this state, by kinds (issue 5: the rules ask
+    #: for the same kinds many times per fact, e.g. MELD inputs over a 14-day lookback).
+    #: Safe: a pure function of `observations`, which never change on this frozen object;
+    #: every copy (`dataclasses.replace`) starts empty, and it takes no part in `==`, the
+    #: hash or the JSON form.
+    _series: dict[tuple[str, ...], tuple[Observation, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    #: Likewise `observed_in`'s observations of one fact (by its id's integer value and the
+    #: clinical time asked about), before the kinds filter: most rules ask it of each fact.
+    _of_fact: dict[tuple[int, datetime | None], tuple[Observation, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def key(self) -> tuple[str, str]:
@@ -177,7 +190,15 @@ class ParticipantState:
 
     def series(self, *kinds: str) -> tuple[Observation, ...]:
         """Observations of the given kinds, oldest first."""
-        return tuple(o for o in self.observations if o.kind in kinds)
+        found = self._series.get(kinds)
+        if found is None:
+            if len(kinds) == 1:  # the usual question; `==` is what `in` tests for one kind
+                kind = kinds[0]
+                found = tuple([o for o in self.observations if o.kind == kind])
+            else:
+                found = tuple([o for o in self.observations if o.kind in kinds])
+            self._series[kinds] = found
+        return found
 
     def observed_in(
         self, event_id: UUID, *kinds: str, at: datetime | None = None
@@ -187,10 +208,15 @@ class ParticipantState:
         `at`, when known, is their clinical time: only observations at that time are looked
         at (the tuple is sorted by time), which keeps this cheap on long histories.
         """
-        pool = self.observations
-        if at is not None:
-            pool = pool[bisect_left(pool, at, key=_time) : bisect_right(pool, at, key=_time)]
-        return tuple(o for o in pool if o.kind in kinds and o.event_id == event_id)
+        key = (event_id.int, at)  # UUIDs are equal exactly when their integers are
+        mine = self._of_fact.get(key)
+        if mine is None:
+            pool = self.observations
+            if at is not None:
+                pool = pool[bisect_left(pool, at, key=_time) : bisect_right(pool, at, key=_time)]
+            mine = tuple(o for o in pool if o.event_id == event_id)
+            self._of_fact[key] = mine
+        return tuple(o for o in mine if o.kind in kinds)
 
     def baseline(self, kind: str) -> Observation | None:
         """The last observation of `kind` before randomisation, if any."""

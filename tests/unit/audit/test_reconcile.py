@@ -16,15 +16,17 @@ from uuid import NAMESPACE_URL, uuid5
 from typer.testing import CliRunner
 
 from safetymon.audit._engine import load_config
+from safetymon.audit._notify import REPORT_PARTICIPANT
 from safetymon.audit.reconcile import Policy, reconcile
 from safetymon.audit.replay import replay_bundle
 from safetymon.audit.trail import TrailEntry, read_trail
 from safetymon.cli import app
-from schemas import AlertAcknowledged, SignalRaised, SignalUpdated, Urgency
+from schemas import AlertAcknowledged, ReportIssued, SignalRaised, SignalUpdated, Urgency
 from services.notify.core.audit import AuditFact, failed_fact, intended_fact, sent_fact
 from services.notify.core.plan import NotificationPlan, plan_notifications
+from services.notify.core.report import plan_report
 from services.notify.core.routing import parse_routing
-from tests.factories import ROUTING, enrolment, lab, sae, unique
+from tests.factories import ROUTING, TRIAL, enrolment, lab, sae, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires
 
@@ -228,3 +230,79 @@ def _required(signal: Signal) -> Any:
 
 def _plan_fields(plan: NotificationPlan) -> dict[str, Any]:
     return {name: getattr(plan, name) for name in plan.__dataclass_fields__}
+
+
+def _report_issued(kind: str) -> ReportIssued:
+    """A DSMB report announcement as the report service publishes it (not on the event log)."""
+    at = DAY1 + timedelta(days=30)
+    return ReportIssued(
+        event_id=uuid5(NAMESPACE_URL, f"report-{kind}"), trial_id=TRIAL, occurred_at=at,
+        recorded_at=at, source="safetymon-report", source_ref=f"report:{kind}",
+        actor="safetymon-report",
+        payload={"report_kind": kind, "log_position": 3, "chain_head": "a" * 64,
+                 "files_sha256": {}, "numbers": {"randomised.A": 1.0}},
+    )  # fmt: skip
+
+
+def test_dsmb_report_announcements_are_listed_apart_not_flagged_as_unknown_signals(
+    tmp_path: Path,
+) -> None:
+    """notify's report emails name a ReportIssued id where a signal id goes; the log has none."""
+    wires = _wires()
+    signals = _signals(tmp_path, wires)
+    report = _report_issued("dsmb_ad_hoc")
+    plans = plan_report(report, _ROUTING, reports_base_url=None)
+    at = report.recorded_at + timedelta(seconds=3)
+    announced: list[AuditFact] = []
+    for plan in plans:
+        announced += [
+            intended_fact(plan, now=at),
+            sent_fact(plan, attempt=1, smtp_reply="250", now=at),
+        ]
+    stranger = NotificationPlan(**{**_plan_fields(_plans(signals)[0]),
+                                   "signal_id": uuid5(NAMESPACE_URL, "forged-signal")})  # fmt: skip
+    bundle = write_bundle(
+        tmp_path / "bundle",
+        wires,
+        [*_delivered(signals), *announced, intended_fact(stranger, now=at)],
+    )
+
+    code, document = _reconcile_cli(bundle, tmp_path)
+
+    assert plans
+    assert all(p.participant_id == REPORT_PARTICIPANT for p in plans)
+    assert code == 1  # the forged signal's notification still is a gap
+    assert [(g["kind"], g["signal_id"]) for g in document["gaps"]] == [
+        ("unknown_signal", str(uuid5(NAMESPACE_URL, "forged-signal")))
+    ]
+    assert document["reports"] == [
+        {
+            "report_id": str(report.event_id),
+            "intended": len(plans),
+            "sent": len(plans),
+            "failed": 0,
+            "first_sent_at": at.isoformat(),
+        }
+    ]
+    assert str(report.event_id) not in {s["signal_id"] for s in document["signals"]}
+
+
+def test_a_trail_with_only_report_announcements_besides_its_signals_reconciles(
+    tmp_path: Path,
+) -> None:
+    wires = _wires()
+    signals = _signals(tmp_path, wires)
+    report = _report_issued("dsmb_periodic")
+    at = report.recorded_at
+    announced = [
+        intended_fact(p, now=at) for p in plan_report(report, _ROUTING, reports_base_url=None)
+    ]
+    entries = _entries(tmp_path, wires, [*_delivered(signals), *announced])
+
+    result = reconcile(signals, entries, required=_required, policy=_policy(signals))
+
+    assert result.ok
+    assert [(r.report_id, r.sent, r.first_sent_at) for r in result.reports] == [
+        (str(report.event_id), 0, None)
+    ]
+    assert result.reports[0].intended == len(announced) > 0

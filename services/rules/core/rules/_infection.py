@@ -44,12 +44,31 @@ def hits(observations: Iterable[Observation], criteria: Criteria) -> list[Hit]:
     return [(name, o) for o in observations for name, met in criteria.items() if met(o)]
 
 
+def around(
+    observations: Iterable[Observation], new: list[Hit], span: timedelta
+) -> list[Observation]:
+    """The observations within `span` of a new hit: the only ones `best_window` can choose.
+
+    Testing the criteria on these alone (issue 5) gives the same windows as testing them on
+    the whole history: every window starts at most `span` before its new hit and is `span`
+    long, and the criteria are plain predicates (nothing else happens when they run).
+    """
+    if not new:
+        return []
+    first = min(o.at for _, o in new) - span
+    last = max(o.at for _, o in new) + span
+    return [o for o in observations if first <= o.at <= last]
+
+
 def best_window(candidates: list[Hit], new: Hit, span: timedelta) -> list[Hit]:
     """Hits of the window around `new` with most criteria (latest each; `new` for its own)."""
     at = new[1].at
-    ordered = sorted(candidates, key=lambda h: (h[1].at, str(h[1].event_id)))
+    # Only hits within `span` of `new` can be in a window that contains it; dropping the
+    # rest before sorting keeps the order (and so the choice) of those that remain.
+    nearby = [h for h in candidates if at - span <= h[1].at <= at + span]
+    ordered = sorted(nearby, key=lambda h: (h[1].at, str(h[1].event_id)))
     best: dict[str, Hit] = {new[0]: new}
-    for start in sorted({o.at for _, o in candidates if at - span <= o.at <= at}):
+    for start in sorted({o.at for _, o in nearby if at - span <= o.at <= at}):
         chosen = {name: (name, o) for name, o in ordered if start <= o.at <= start + span}
         chosen[new[0]] = new
         if len(chosen) > len(best):

@@ -11,6 +11,7 @@ Only results at or after randomisation are graded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from schemas import ClinicalFact, Role, SignalRaised, Urgency
@@ -75,6 +76,18 @@ def _context(result: Observation, fallback: Observation | None = None) -> Gradin
     return GradingContext(uln=uln, lln=lln)
 
 
+@lru_cache(maxsize=4096, typed=True)
+def _grade(term: str, value: float, context: GradingContext) -> int:
+    """`calculators.ctcae.grade`, remembered (issue 5: decimal maths, ~3 µs a call).
+
+    LAB-G3, LAB-G4 and LAB-SHIFT grade every new result, and its baseline, again on each
+    fact. Safe: `grade` is a pure function of these immutable, hashable arguments (a str, a
+    float and a frozen dataclass of numbers), so a remembered grade is the grade; errors
+    are never remembered, they raise again.
+    """
+    return grade(term, value, context)
+
+
 def graded(state: ParticipantState, result: Observation) -> Graded | None:
     """Grade `result` (None when before randomisation, negative or without its reference)."""
     enrolled = state.enrolled_at
@@ -86,7 +99,7 @@ def graded(state: ParticipantState, result: Observation) -> Graded | None:
     if relative and baseline is not None and baseline.value >= 0:
         context = GradingContext(uln=context.uln, lln=context.lln, baseline=baseline.value)
     return Graded(
-        result, term, grade(term, result.value, context), baseline, _at_baseline(baseline, result)
+        result, term, _grade(term, result.value, context), baseline, _at_baseline(baseline, result)
     )
 
 
@@ -94,7 +107,7 @@ def _at_baseline(baseline: Observation | None, result: Observation) -> int | Non
     if baseline is None or baseline.value < 0:
         return None
     context = _context(baseline, fallback=result)
-    return None if context is None else grade(TERMS[result.kind][0], baseline.value, context)
+    return None if context is None else _grade(TERMS[result.kind][0], baseline.value, context)
 
 
 def evaluate_grade_rule(

@@ -12,6 +12,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from schemas import ClinicalFact, Treatment, TreatmentAdministered
 from services.rules.core.calculators import (
@@ -74,13 +75,25 @@ def meld_at(state: ParticipantState, at: datetime, config: TrialConfig) -> MeldP
     if max(times) - min(times) > hours(config.liver.meld_inputs_within_hours):
         return None
     dialysis = on_dialysis(state, max(times), config)
+    score = _meld(bili.value, inr.value, cr.value, dialysis=dialysis)
+    return MeldPoint(max(times), score, bili, inr, cr, dialysis)
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _meld(bilirubin: float, inr: float, creatinine: float, *, dialysis: bool) -> int:
+    """Original MELD from SI inputs, remembered (issue 5: three decimal logarithms a call).
+
+    LFP-01, LFP-02 (over its 14-day lookback) and each later fact recompute the MELD of
+    the same input results. Safe: a pure function of these immutable numbers; errors are
+    never remembered.
+    """
     labs = MeldLabs(
-        bilirubin=bilirubin_mg_dl(bili.value),
-        inr=inr.value,
-        creatinine=creatinine_mg_dl(cr.value),
+        bilirubin=bilirubin_mg_dl(bilirubin),
+        inr=inr,
+        creatinine=creatinine_mg_dl(creatinine),
         dialysis=dialysis,
     )
-    return MeldPoint(max(times), meld(labs), bili, inr, cr, dialysis)
+    return meld(labs)
 
 
 def new_meld_points(

@@ -24,7 +24,7 @@ from services.rules.core.rules._alerting import (
     late_values,
     note_episode,
 )
-from services.rules.core.rules._infection import Criteria, Hit, best_window, hits
+from services.rules.core.rules._infection import Criteria, Hit, around, best_window, hits
 from services.rules.core.rules._procedures import VASOPRESSOR, infection_tag
 from services.rules.core.state import Observation, ParticipantState
 
@@ -51,11 +51,18 @@ def evaluate(
         if p.treatment == VASOPRESSOR
     )
     pool = (*state.series(*KINDS), *vasopressors)
-    new = [o for o in pool if o.event_id == fact.event_id]
+    # Compared by integer value: the same test as UUID `==` (every id here is a UUID),
+    # without a Python-level `__eq__` per observation of the history (issue 5).
+    target = fact.event_id.int
+    new = [o for o in pool if o.event_id.int == target]
     span = hours(config.infection.qsofa_window_hours)
     found: list[tuple[int, list[Hit]]] = []
     for level, tests in ((SHOCK, shock), (1, qsofa)):
-        windows = [best_window(hits(pool, tests), hit, span) for hit in hits(new, tests)]
+        # The candidates once per level, near the new hits only (issue 5): the criteria
+        # are pure, so this is what testing the whole pool for every new hit found.
+        fresh_hits = hits(new, tests)
+        candidates = hits(around(pool, fresh_hits, span), tests)
+        windows = [best_window(candidates, hit, span) for hit in fresh_hits]
         best = max(windows, key=len, default=[])
         if len(best) >= MINIMUM:
             found.append((level, best))

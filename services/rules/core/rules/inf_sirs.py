@@ -15,7 +15,14 @@ from typing import Final
 from schemas import ClinicalFact, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig, hours
 from services.rules.core.rules._alerting import INV, Finding, emit, fresh, late_values, note_episode
-from services.rules.core.rules._infection import Criteria, Hit, best_window, biomarkers, hits
+from services.rules.core.rules._infection import (
+    Criteria,
+    Hit,
+    around,
+    best_window,
+    biomarkers,
+    hits,
+)
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "INF-02"
@@ -49,7 +56,7 @@ def evaluate(
     if not new:
         return state, ()
     span = hours(config.infection.sirs_window_hours)
-    candidates = hits(state.series(*KINDS), tests)
+    candidates = hits(around(state.series(*KINDS), new, span), tests)
     window = max((best_window(candidates, hit, span) for hit in new), key=len)
     if len(window) < MINIMUM:
         return state, ()
