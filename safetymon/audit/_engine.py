@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Final
@@ -116,24 +116,30 @@ def ticker(config: TrialConfig) -> Tick:
 
 
 def check_version(config: TrialConfig, rule_id: str, version: int) -> int:
-    """The catalogue's live version of `rule_id`, after checking `version` can run.
+    """The live version of `rule_id` under `config`, after checking `version` can run.
 
-    The engine binds one version per rule today; side-by-side versions (issue 3) will let
-    a candidate run beside it, and this is the one place that will select it.
+    Every version the engine keeps (`engine.VERSIONS`; version 1 of a rule that has only one)
+    is runnable, so a candidate version runs beside the live one (DESIGN.md principle 2).
 
     Raises:
-        RuleVersionError: the rule is not in the catalogue, or `version` is not runnable.
+        RuleVersionError: the rule is not in the catalogue, or the engine has no `version`.
 
     """
     live = dict(rule_versions(config))
     if rule_id not in live:
         known = ", ".join(sorted(live))
         raise RuleVersionError(f"no rule {rule_id} in the catalogue; it runs: {known}")
-    if version != live[rule_id]:
-        msg = (
-            f"{rule_id} v{version} is not runnable: the engine runs v{live[rule_id]} only "
-            "(side-by-side rule versions are issue 3); use --candidate-config to backtest "
-            "changed thresholds of the live version"
-        )
-        raise RuleVersionError(msg)
+    runnable = sorted(engine.VERSIONS.get(rule_id, {1: None}))
+    if version not in runnable:
+        listed = ", ".join(f"v{n}" for n in runnable)
+        raise RuleVersionError(f"{rule_id} has no version {version}; the engine keeps {listed}")
     return live[rule_id]
+
+
+def with_version(config: TrialConfig, rule_id: str, version: int) -> TrialConfig:
+    """`config` running `version` of `rule_id` (the other rules' versions unchanged)."""
+    if config.rule_version(rule_id) == version:
+        return config
+    chosen = {**dict(config.rule_versions), rule_id: version}
+    label = f"{config.version}+{rule_id}.v{version}"
+    return replace(config, version=label, rule_versions=tuple(sorted(chosen.items())))

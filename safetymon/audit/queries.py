@@ -105,6 +105,7 @@ def run_backtest(opened: Opened, query: BacktestQuery) -> Backtest:
     if query.candidate_config is not None:
         candidate_config = _engine.load_config(query.candidate_config)
     live_version = _engine.check_version(live_config, query.rule_id, query.version)
+    candidate_config = _engine.with_version(candidate_config, query.rule_id, query.version)
     live = replay_bundle(opened.path, as_of=None, config=live_config, workers=query.workers)
     candidate = (
         live

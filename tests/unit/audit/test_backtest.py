@@ -16,7 +16,7 @@ from safetymon.audit._engine import config_path, load_config
 from safetymon.audit.backtest import diff
 from safetymon.audit.replay import ReplayedSignal, ReplayResult, replay_bundle
 from safetymon.cli import app
-from tests.factories import enrolment, submission, unique
+from tests.factories import enrolment, lab, submission, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires
 
@@ -130,7 +130,7 @@ def test_a_version_the_engine_cannot_run_is_refused_with_the_reason(bundle: Path
     unknown, _, unknown_output = _backtest(bundle, "--rule", "NOPE-01", "--version", "1")
 
     assert code == 2
-    assert "INF-01 v2 is not runnable" in output
+    assert "INF-01 has no version 2; the engine keeps v1" in output
     assert unknown == 2
     assert "no rule NOPE-01" in unknown_output
 
@@ -165,3 +165,33 @@ def test_a_signal_on_another_fact_is_retimed_and_one_outside_the_window_is_ignor
 def _with(result: ReplayResult, signals: list[ReplayedSignal]) -> ReplayResult:
     return ReplayResult(result.as_of, result.config_version, result.rules, result.facts,
                         result.last_seq, result.participants, tuple(signals))  # fmt: skip
+
+
+def test_a_candidate_version_runs_beside_the_live_one(tmp_path: Path) -> None:
+    """VB-04 v2 (80 g/L during a bleed) against live v1 (70 g/L), on the same history."""
+    pid = unique("BTVB")
+    bleed_at, hb_at = T0 + timedelta(hours=2), T0 + timedelta(hours=12)
+    melena = submission(
+        "adverse_event_reported",
+        {"ae_ref": unique("AE"), "term": "Melena", "ctcae_grade": 2, "seriousness_criteria": [],
+         "relatedness_uc_msc": "not_related", "relatedness_plasma_exchange": "not_related",
+         "expectedness": "expected", "outcome": "recovering"},
+        participant_id=pid, occurred_at=bleed_at.isoformat(),
+    )  # fmt: skip
+    hb_75 = lab("718-7", 75, "g/L", participant_id=pid, occurred_at=hb_at.isoformat())
+    items = [
+        (enrolment(participant_id=pid, occurred_at=T0.isoformat()), T0),
+        (melena, bleed_at + timedelta(minutes=5)),
+        (hb_75, hb_at + timedelta(minutes=5)),
+    ]
+    bundle = write_bundle(tmp_path / "bundle", accepted_wires(items))
+
+    code, report, output = _backtest(bundle, "--rule", "VB-04", "--version", "2")
+
+    assert code == 0, output
+    assert (report["live_signals"], report["candidate_signals"]) == (0, 1)
+    (changed,) = report["participants"]
+    assert changed["participant_id"] == pid
+    assert (len(changed["gained"]), len(changed["lost"]), len(changed["retimed"])) == (1, 0, 0)
+    assert report["live"].startswith("v1 ")
+    assert report["candidate"] == "v2 (NCT01724398.v1+VB-04.v2)"
