@@ -105,8 +105,14 @@ def ingest(  # noqa: PLR0913 - one parameter per command-line option
         from safetymon.importers.cli_run import import_files
 
         summary = import_files(
-            source_format, files, mapping=mapping, base_url=base, batch=batch, token=token,
-            reasons=reasons, console=console,
+            source_format,
+            files,
+            mapping=mapping,
+            base_url=base,
+            batch=batch,
+            token=token,
+            reasons=reasons,
+            console=console,
         )
     else:
         summary = ingest_files(files, base_url=base, batch=batch, console=console, token=token)

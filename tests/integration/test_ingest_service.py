@@ -138,12 +138,16 @@ async def test_malformed_input_is_rejected_specifically_and_leaves_the_log_uncha
     await _post(ingest, enrolment(participant_id="P-103"))
     await ingest.drained(10)
     head_before = (
-        await httpx.AsyncClient(headers=AUTH).get(f"http://127.0.0.1:{ingest.http_port}/v1/log/head")
+        await httpx.AsyncClient(headers=AUTH).get(
+            f"http://127.0.0.1:{ingest.http_port}/v1/log/head"
+        )
     ).json()
 
     response = await _post(ingest, None, raw=body)
     head_after = (
-        await httpx.AsyncClient(headers=AUTH).get(f"http://127.0.0.1:{ingest.http_port}/v1/log/head")
+        await httpx.AsyncClient(headers=AUTH).get(
+            f"http://127.0.0.1:{ingest.http_port}/v1/log/head"
+        )
     ).json()
 
     assert response.status_code == status

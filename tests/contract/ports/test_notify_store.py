@@ -207,7 +207,6 @@ class NotificationStoreContract:
         check = audit.verify_chain(await store.audit_entries())
         assert (check.ok, check.bad_seq) == (False, 2)
 
-
     async def test_digest_rows_wait_for_their_time_even_on_recovery(self, store) -> None:
         """U2 held for a digest is neither pending nor unsent until the digest is due."""
         due = datetime.now(UTC) + timedelta(hours=12)

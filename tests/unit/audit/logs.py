@@ -30,9 +30,7 @@ def accepted_wires(items: Iterable[tuple[dict[str, Any], datetime]]) -> list[dic
     return wires
 
 
-def write_log(
-    directory: Path, wires: Sequence[dict[str, Any]], *, batch: int = 10_000
-) -> Path:
+def write_log(directory: Path, wires: Sequence[dict[str, Any]], *, batch: int = 10_000) -> Path:
     """Append the wires to a fresh ingest.duckdb, then export event_log.parquet into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     database = directory / "ingest.duckdb"
