@@ -125,6 +125,26 @@ class NotificationStoreContract:
             )  # fmt: skip
             assert got.context == json.loads(json.dumps(plan.context))
 
+    async def test_a_send_without_outcome_stays_in_doubt_across_restarts(
+        self, store, reopen: Reopen
+    ) -> None:
+        item = _item()
+        await store.record_intake(_batch(item))
+        handed, other = item.plans[0], item.plans[1]
+        await store.mark_sending(handed.notification_id, at=NOW)
+        await store.mark_sending(other.notification_id, at=NOW)
+        await store.record_outcomes([_sent(other)])
+
+        store = await reopen()
+        doubtful = await store.in_doubt()
+
+        # Handed to the server with no outcome: in doubt (the sent journal decides); the one
+        # with an outcome and the one never handed over are not.
+        assert [p.plan.notification_id for p in doubtful] == [handed.notification_id]
+        assert all(p.in_doubt for p in doubtful)
+        await store.record_outcomes([_sent(handed)])
+        assert await store.in_doubt() == []
+
     async def test_sent_notification_is_never_pending_or_updated_again(self, store) -> None:
         item = _item()
         await store.record_intake(_batch(item))
