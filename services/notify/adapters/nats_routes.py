@@ -8,6 +8,7 @@ BatchConsumer naks the whole batch and JetStream redelivers it with backoff.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -18,6 +19,7 @@ from services.notify.ports import DeadLetter, Logger
 Intake = Callable[[Sequence[SignalRaised | SignalUpdated], Sequence[DeadLetter]], Awaitable[object]]
 ReportIntake = Callable[[Sequence[ReportIssued], Sequence[DeadLetter]], Awaitable[object]]
 _ERROR_LIMIT = 1000
+T = TypeVar("T")
 
 
 def describe_invalid(exc: ValidationError) -> str:
@@ -31,31 +33,7 @@ def describe_invalid(exc: ValidationError) -> str:
 
 def build_signal_handler(intake: Intake, *, log: Logger) -> BatchHandler:
     """Build a BatchConsumer handler that decodes signals and records them via `intake`."""
-
-    async def handle(deliveries: Sequence[Delivery]) -> None:
-        signals: list[SignalRaised | SignalUpdated] = []
-        dead: list[DeadLetter] = []
-        for delivery in deliveries:
-            try:
-                signals.append(SIGNAL_ADAPTER.validate_json(delivery.data))
-            except ValidationError as exc:
-                error = describe_invalid(exc)
-                dead.append(
-                    DeadLetter(
-                        delivery.stream_seq, delivery.subject, delivery.num_delivered,
-                        error, delivery.data,
-                    )
-                )  # fmt: skip
-        await intake(signals, dead)
-        for letter in dead:
-            log.error(
-                "signal_dead_lettered",
-                stream_seq=letter.stream_seq,
-                subject=letter.subject,
-                error=letter.error,
-            )
-
-    return handle
+    return _decoding_handler(SIGNAL_ADAPTER.validate_json, intake, log=log, kind="signal")
 
 
 def build_report_handler(intake: ReportIntake, *, log: Logger) -> BatchHandler:
@@ -64,13 +42,24 @@ def build_report_handler(intake: ReportIntake, *, log: Logger) -> BatchHandler:
     Same contract as the signal handler: poison is dead-lettered with its batch, anything
     else raises so the whole batch is nak'd and redelivered (never terminated).
     """
+    return _decoding_handler(ReportIssued.model_validate_json, intake, log=log, kind="report")
+
+
+def _decoding_handler(
+    decode: Callable[[bytes], T],
+    intake: Callable[[Sequence[T], Sequence[DeadLetter]], Awaitable[object]],
+    *,
+    log: Logger,
+    kind: str,
+) -> BatchHandler:
+    """Decode each delivery with `decode`; dead-letter the undecodable ones with the batch."""
 
     async def handle(deliveries: Sequence[Delivery]) -> None:
-        reports: list[ReportIssued] = []
+        decoded: list[T] = []
         dead: list[DeadLetter] = []
         for delivery in deliveries:
             try:
-                reports.append(ReportIssued.model_validate_json(delivery.data))
+                decoded.append(decode(delivery.data))
             except ValidationError as exc:
                 error = describe_invalid(exc)
                 dead.append(
@@ -79,10 +68,10 @@ def build_report_handler(intake: ReportIntake, *, log: Logger) -> BatchHandler:
                         error, delivery.data,
                     )
                 )  # fmt: skip
-        await intake(reports, dead)
+        await intake(decoded, dead)
         for letter in dead:
             log.error(
-                "report_dead_lettered",
+                f"{kind}_dead_lettered",
                 stream_seq=letter.stream_seq,
                 subject=letter.subject,
                 error=letter.error,
