@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from safetymon.importers._types import Mapped, MappingError, Outcome, Unmapped
@@ -61,14 +61,7 @@ _CENSORED: Final = re.compile(r"^(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)$")
 
 def map_lb(rows: Iterable[Row], study: Study, *, sites: Mapping[str, str]) -> Iterator[Outcome]:
     """One `lab_result_recorded` per numeric or censored result of a test with a LOINC code."""
-    for row in rows:
-        subject, test = row.get("USUBJID", "").strip(), row.get("LBTESTCD", "").strip()
-        record = f"LB:{subject}:{test}:LBSEQ={row.get('LBSEQ', '').strip()}"
-        try:
-            yield _lab(row, study, sites=sites, record=record)
-        except MappingError as exc:
-            skip = exc.field in ("LBTESTCD", "LBSTAT")
-            yield Unmapped(record, exc.field, exc.reason, "skipped" if skip else "rejected")
+    return _each(rows, "LB", _lab, study, sites=sites)
 
 
 def _lab(row: Row, study: Study, *, sites: Mapping[str, str], record: str) -> Mapped:
@@ -122,13 +115,26 @@ def _specimen(row: Row) -> str:
 
 def map_vs(rows: Iterable[Row], study: Study, *, sites: Mapping[str, str]) -> Iterator[Outcome]:
     """One `vital_signs_recorded` per VS record of a sign the contract has."""
+    return _each(rows, "VS", _vital, study, sites=sites)
+
+
+def _each(
+    rows: Iterable[Row],
+    domain: str,
+    build: Callable[..., Mapped],
+    study: Study,
+    *,
+    sites: Mapping[str, str],
+) -> Iterator[Outcome]:
+    """Map each row of a findings domain; an unknown or not-done test is skipped, not rejected."""
     for row in rows:
-        subject, test = row.get("USUBJID", "").strip(), row.get("VSTESTCD", "").strip()
-        record = f"VS:{subject}:{test}:VSSEQ={row.get('VSSEQ', '').strip()}"
+        subject = row.get("USUBJID", "").strip()
+        test = row.get(f"{domain}TESTCD", "").strip()
+        record = f"{domain}:{subject}:{test}:{domain}SEQ={row.get(f'{domain}SEQ', '').strip()}"
         try:
-            yield _vital(row, study, sites=sites, record=record)
+            yield build(row, study, sites=sites, record=record)
         except MappingError as exc:
-            skip = exc.field in ("VSTESTCD", "VSSTAT")
+            skip = exc.field in (f"{domain}TESTCD", f"{domain}STAT")
             yield Unmapped(record, exc.field, exc.reason, "skipped" if skip else "rejected")
 
 
