@@ -160,18 +160,29 @@ def _with_ae(
     state: ParticipantState, ae: AdverseEventState, prior: AdverseEventState | None, event_id: UUID
 ) -> ParticipantState:
     """Store the AE; an HE AE whose grade rose also becomes a West Haven point (HE-03)."""
+    updated = _stored(state, ae, prior, event_id)
+    if prior is not None and is_he_ae(prior) and prior.ctcae_grade >= ae.ctcae_grade:
+        return updated
+    return _with_point(updated, ae, event_id)
+
+
+def _stored(
+    state: ParticipantState, ae: AdverseEventState, prior: AdverseEventState | None, event_id: UUID
+) -> ParticipantState:
+    """Store the AE, remembering the fact that first made it serious."""
     if prior is not None and (prior.serious_since is not None or is_serious(prior)):
         since = prior.serious_since
     else:
         since = event_id if is_serious(ae) else None
-    ae = replace(ae, serious_since=since)
-    updated = state.with_adverse_event(ae)
+    return state.with_adverse_event(replace(ae, serious_since=since))
+
+
+def _with_point(state: ParticipantState, ae: AdverseEventState, event_id: UUID) -> ParticipantState:
+    """Add the West Haven point an HE AE stands for (HE-03); other AEs add none."""
     if not is_he_ae(ae):
-        return updated
-    if prior is not None and is_he_ae(prior) and prior.ctcae_grade >= ae.ctcae_grade:
-        return updated
+        return state
     grade = float(min(ae.ctcae_grade, _MAX_WEST_HAVEN))  # WH1->G1 ... WH4->G4 [DC]
-    return with_observations(updated, (Observation("wh", ae.onset_at, grade, event_id),))
+    return with_observations(state, (Observation("wh", ae.onset_at, grade, event_id),))
 
 
 def _correct(state: ParticipantState, fact: FactCorrected) -> ParticipantState:
@@ -192,15 +203,54 @@ def _correct(state: ParticipantState, fact: FactCorrected) -> ParticipantState:
     if fact.payload.replacement is not None:
         aliases = {**dict(state.corrections), original: fact.event_id}
         state = replace(state, corrections=tuple(sorted(aliases.items(), key=str)))
-    if any(o.event_id == target for o in state.observations):
+    ae = next((a for a in state.adverse_events if a.event_ids[-1] == target), None)
+    if ae is None:
         return _correct_observations(state, fact, target)
-    ae = next(a for a in state.adverse_events if a.event_ids[-1] == target)
+    return _correct_ae(state, fact, ae)
+
+
+def _correct_ae(
+    state: ParticipantState, fact: FactCorrected, ae: AdverseEventState
+) -> ParticipantState:
+    """Replace (or withdraw) an AE's latest report, and the West Haven point it made.
+
+    An HE AE's report may have added a point (HE-03): it goes with the report, and the
+    corrected AE adds its own under the correction's event id when it still implies one,
+    as an observation's correction does (the rules then evaluate it as new).
+    """
+    target = ae.event_ids[-1]
+    made = any(o.event_id == target for o in state.observations)
+    if made:
+        kept = tuple(o for o in state.observations if o.event_id != target)
+        state = replace(state, observations=kept)
     if fact.payload.replacement is None:
         others = tuple(a for a in state.adverse_events if a.ae_ref != ae.ae_ref)
         return replace(state, adverse_events=others)
     payload = AdverseEventPayload.model_validate(fact.payload.replacement)
     corrected = ae_state(payload, ae.onset_at, (*ae.event_ids, fact.event_id))
-    return _with_ae(state, replace(corrected, ae_ref=ae.ae_ref), ae, fact.event_id)
+    corrected = replace(corrected, ae_ref=ae.ae_ref)
+    if not made:
+        return _with_ae(state, corrected, ae, fact.event_id)
+    stored = _stored(state, corrected, ae, fact.event_id)
+    if not _still_rises(state, corrected, ae):
+        return stored
+    return _with_point(stored, corrected, fact.event_id)
+
+
+def _still_rises(
+    state: ParticipantState, corrected: AdverseEventState, superseded: AdverseEventState
+) -> bool:
+    """Tell whether a corrected report still raises the grade its superseded one raised.
+
+    The superseded report made a West Haven point, so it rose above the AE as it stood
+    before: a grade at least as high still does. The AE before it is not kept, so a lower
+    grade is compared with the AE's latest remaining point (none left: it is the first).
+    """
+    if corrected.ctcae_grade >= superseded.ctcae_grade:
+        return True
+    ids = set(superseded.event_ids)
+    earlier = [o for o in state.series("wh") if o.event_id in ids]
+    return not earlier or earlier[-1].value < corrected.ctcae_grade
 
 
 def current_id(state: ParticipantState, original: UUID) -> UUID:
@@ -212,22 +262,24 @@ def correction_applies(state: ParticipantState, fact: FactCorrected) -> bool:
     """Tell whether `_correct` changes what the rules read (the target is known and current).
 
     Only then can signals resting on the superseded fact be re-evaluated: a correction of
-    an unknown fact, or of an AE report that is no longer the AE's latest, changes nothing.
-    Only an AE known from its one report (and corrections of it) can be retracted: the
-    state before a retracted *update* is not kept, so retracting an update changes nothing.
-    A recorded death can be retracted (entered in error).
+    an unknown fact, or of an AE report that is no longer the AE's latest, changes nothing
+    (not even the West Haven point it made: HE-03). Only an AE known from its one report
+    (and corrections of it) can be retracted: the state before a retracted *update* is not
+    kept, so retracting an update changes nothing. A recorded death can be retracted
+    (entered in error).
     """
     original = fact.payload.supersedes_event_id
     target = current_id(state, original)
+    ae = next((a for a in state.adverse_events if target in a.event_ids), None)
+    if ae is not None:
+        latest = ae.event_ids[-1] == target
+        return latest and (fact.payload.replacement is not None or ae.event_ids[0] == original)
     if any(o.event_id == target for o in state.observations):
         return True
     if state.death is not None and state.death.event_id == target:
         # Only a retraction: a corrected time or cause of death is not re-evaluated yet.
         return fact.payload.replacement is None
-    ae = next((a for a in state.adverse_events if a.event_ids[-1] == target), None)
-    if ae is None:
-        return False
-    return fact.payload.replacement is not None or ae.event_ids[0] == original
+    return False
 
 
 def _correct_observations(
