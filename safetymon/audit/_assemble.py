@@ -13,7 +13,7 @@ from typing import Any
 
 from kit.files import file_sha256
 from safetymon.audit.errors import ExportError
-from safetymon.audit.manifest import BUNDLE_FILES, MANIFEST_FILE, Manifest, build_manifest
+from safetymon.audit.manifest import ALL_FILES, MANIFEST_FILE, Manifest, build_manifest
 from safetymon.audit.reader import write_manifest
 
 
@@ -36,7 +36,7 @@ def prepare(out: Path) -> bool:
 
 def discard(out: Path, *, created: bool) -> None:
     """Remove what an export that failed wrote (only the bundle's own file names)."""
-    for name in (*BUNDLE_FILES, MANIFEST_FILE, f"{MANIFEST_FILE}.partial"):
+    for name in (*ALL_FILES, MANIFEST_FILE, f"{MANIFEST_FILE}.partial"):
         (out / name).unlink(missing_ok=True)
     if created and out.is_dir() and not any(out.iterdir()):
         out.rmdir()

@@ -1,8 +1,8 @@
 """`safetymon audit`: export, verify, replay, reconcile and backtest, all read-only (CLI shell).
 
 Exit codes: 0 all verified (or exported, or no gap found); 1 the bundle is broken, the
-export failed, or reconcile found a gap; 2 the command was used wrongly or the directory is
-not a bundle this version reads.
+export failed, reconcile found a gap, or replay's signals differ from the live ones; 2 the
+command was used wrongly or the directory is not a bundle this version reads.
 """
 
 from __future__ import annotations
@@ -185,20 +185,37 @@ def replay(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     workers: WorkersOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rebuild what the system knew and decided as of a recorded time; sends and writes nothing."""
+    """Rebuild what the system knew and decided as of a recorded time; sends and writes nothing.
+
+    When the bundle holds the live signals, they are compared with the replayed ones: exit 1
+    on any difference.
+    """
+    from safetymon.audit.compare import compare_bundle
     from safetymon.audit.queries import run_replay
-    from safetymon.audit.render_replay import print_replay, replay_json
+    from safetymon.audit.render_replay import (
+        comparison_json,
+        print_comparison,
+        print_replay,
+        replay_json,
+    )
     from safetymon.audit.source import open_source
 
     moment = _moment(as_of)
     where = _live(live, ingest_url, nats_url, namespace)
     with _errors("cannot replay"), open_source(bundle, where) as source:
         result = run_replay(source, as_of=moment, config=config, workers=workers)
+        comparison = compare_bundle(source.path, result)
         described = source.described
     if as_json:
-        typer.echo(json.dumps(replay_json(result, source=described), indent=2))
+        document = replay_json(result, source=described)
+        document["live_signals"] = None if comparison is None else comparison_json(comparison)
+        typer.echo(json.dumps(document, indent=2))
     else:
         print_replay(Console(), result, source=json.dumps(described))
+        if comparison is not None:
+            print_comparison(Console(), comparison)
+    if comparison is not None and not comparison.ok:
+        raise typer.Exit(code=1)
 
 
 @audit_app.command("reconcile")

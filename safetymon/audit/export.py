@@ -1,10 +1,14 @@
 """Export a bundle through the running services (shell): each writes its own snapshot.
 
 One writer per DuckDB file: ingest writes `event_log.parquet` under its data directory when
-asked over HTTP (`POST /v1/audit/snapshot`) and serves it for download; notify writes its
-audit trail and outbox into the requested directory when asked over NATS request/reply
-(`<namespace>.notify.audit.snapshot`), so notify must see the bundle directory (same
-machine or shared volume). Every file is checked against the sha256 its service reported.
+asked over HTTP (`POST /v1/audit/snapshot`) and serves it for download; rules writes
+`signals.parquet` (`<namespace>.audit.rules.snapshot`) and notify its audit trail and outbox
+(`<namespace>.notify.audit.snapshot`) into the requested directory when asked over NATS
+request/reply, so both must see the bundle directory (same machine or shared volume). Every
+file is checked against the sha256 its service reported.
+
+Rules is asked first, before the log: rules only evaluates facts already on the log, so every
+live signal's cause is then in the exported log (`audit replay` compares the two).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from kit.nats_security import NatsClientSettings
 from safetymon.audit._assemble import discard, finish, prepare
 from safetymon.audit.errors import ExportError
 from safetymon.audit.manifest import EVENT_LOG, Manifest
-from services.notify.adapters.audit_export import snapshot_subject
+from services.notify.adapters.audit_export import snapshot_subject as notify_subject
+from services.rules.adapters.audit_export import snapshot_subject as rules_subject
 
 
 async def export_online(
@@ -36,7 +41,7 @@ async def export_online(
     namespace: str,
     timeout: float = 60.0,  # noqa: ASYNC109 - each service gets this long to answer
 ) -> Manifest:
-    """Ask ingest and notify for snapshots and assemble a bundle in `out`.
+    """Ask rules, ingest and notify for snapshots and assemble a bundle in `out`.
 
     Raises:
         ExportError: a service cannot be reached or refuses, a file arrived damaged, or
@@ -46,14 +51,22 @@ async def export_online(
     target = await asyncio.to_thread(out.resolve)  # notify writes here: it must be absolute
     created = await asyncio.to_thread(prepare, target)
     try:
+        over_nats = {"nats_url": _without_credentials(nats_url), "namespace": namespace}
+        rules = await _from_nats(
+            target, nats_url, service="rules", subject=rules_subject(namespace), wait=timeout
+        )
         ingest, snapshot_id = await _from_ingest(target, ingest_url, wait=timeout)
-        notify = await _from_notify(target, nats_url, namespace=namespace, wait=timeout)
+        notify = await _from_nats(
+            target, nats_url, service="notify", subject=notify_subject(namespace), wait=timeout
+        )
         source = {
             "mode": "online",
             "ingest": {"url": _without_credentials(ingest_url), "snapshot_id": snapshot_id},
-            "notify": {"nats_url": _without_credentials(nats_url), "namespace": namespace},
+            "rules": over_nats,
+            "notify": over_nats,
         }
-        return await asyncio.to_thread(finish, target, {**ingest, **notify}, source=source)
+        files = {**rules, **ingest, **notify}
+        return await asyncio.to_thread(finish, target, files, source=source)
     except BaseException:
         await asyncio.to_thread(discard, target, created=created)
         raise
@@ -98,8 +111,10 @@ def _download(url: str, path: Path, *, wait: float) -> None:
                 handle.write(chunk)
 
 
-async def _from_notify(target: Path, url: str, *, namespace: str, wait: float) -> dict[str, Any]:
-    subject = snapshot_subject(namespace)
+async def _from_nats(
+    target: Path, url: str, *, service: str, subject: str, wait: float
+) -> dict[str, Any]:
+    """Ask `service`, answering on `subject` (`<namespace>.….snapshot`), for its files."""
     where = f"NATS at {_without_credentials(url)}"
     try:
         nc = await _connect(url, wait=wait)
@@ -109,19 +124,20 @@ async def _from_notify(target: Path, url: str, *, namespace: str, wait: float) -
         request = json.dumps({"directory": str(target)}).encode("utf-8")
         message = await nc.request(subject, request, timeout=wait)
     except nats.errors.NoRespondersError as exc:
-        msg = f"no notify service answers on {subject} ({where}): is it running in {namespace}?"
+        namespace = subject.split(".", 1)[0]
+        msg = f"no {service} service answers on {subject} ({where}): is it running in {namespace}?"
         raise ExportError(msg) from exc
     except nats.errors.TimeoutError as exc:
-        raise ExportError(f"notify did not answer on {subject} within {wait} s") from exc
+        raise ExportError(f"{service} did not answer on {subject} within {wait} s") from exc
     finally:
         await nc.close()
     try:
         reply = json.loads(message.data)
     except ValueError as exc:
-        raise ExportError("notify's snapshot reply is not JSON") from exc
+        raise ExportError(f"{service}'s snapshot reply is not JSON") from exc
     if not isinstance(reply, dict) or "error" in reply or "files" not in reply:
         detail = reply.get("error") if isinstance(reply, dict) else reply
-        raise ExportError(f"notify refused the snapshot: {detail}")
+        raise ExportError(f"{service} refused the snapshot: {detail}")
     files: dict[str, Any] = reply["files"]
     return files
 

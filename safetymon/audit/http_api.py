@@ -22,8 +22,9 @@ from fastapi.responses import FileResponse
 from kit.auth import Principal
 from safetymon.audit._engine import ConfigError, RuleVersionError
 from safetymon.audit._notify import RoutingError
+from safetymon.audit.compare import compare_bundle
 from safetymon.audit.errors import BundleError
-from safetymon.audit.manifest import BUNDLE_FILES, MANIFEST_FILE
+from safetymon.audit.manifest import ALL_FILES, MANIFEST_FILE
 from safetymon.audit.queries import (
     BacktestQuery,
     ReconcileQuery,
@@ -36,12 +37,12 @@ from safetymon.audit.reader import read_manifest, verify_bundle
 from safetymon.audit.render import report_json
 from safetymon.audit.render_backtest import backtest_json
 from safetymon.audit.render_reconcile import reconcile_json
-from safetymon.audit.render_replay import replay_json
+from safetymon.audit.render_replay import comparison_json, replay_json
 from safetymon.audit.source import BrokenBundleError, Opened, parse_moment
 
 #: Bundle ids are directory names, never paths.
 _BUNDLE_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_DOWNLOADS: Final = frozenset({*BUNDLE_FILES, MANIFEST_FILE})
+_DOWNLOADS: Final = frozenset({*ALL_FILES, MANIFEST_FILE})
 Require = Callable[..., Principal]
 
 
@@ -88,7 +89,10 @@ def build_audit_api(
         opened = _opened(root, bundle_id)
         with _translated():
             result = run_replay(opened, as_of=_moment(as_of), config=config, workers=1)
-        return replay_json(result, source=opened.described)
+            comparison = compare_bundle(opened.path, result)
+        document = replay_json(result, source=opened.described)
+        document["live_signals"] = None if comparison is None else comparison_json(comparison)
+        return document
 
     @api.get("/v1/audit/bundles/{bundle_id}/reconcile")
     def reconcile(

@@ -4,6 +4,12 @@ The manifest is the bundle's table of contents: per file its rows and sha256, an
 hash chains the first and last seq and the head hash the owning service reported when it
 wrote the snapshot. Verification trusts the manifest only as far as its custody: a chain
 head kept elsewhere (a signed report, `GET /v1/log/head`) is what proves it unaltered.
+
+`signals.parquet` (the signals the live rules service raised) is a projection, not a chain:
+its rows and sha256 are in the manifest, and `audit replay` compares it with the replay.
+Bundles written before it existed are still format 1 and still read: a reader never
+requires a file its manifest does not list. An offline export may add the notify sent
+journal (`OPTIONAL_FILES`): SMTP acceptances notify recorded before its outbox commit.
 """
 
 from __future__ import annotations
@@ -23,7 +29,14 @@ MANIFEST_FILE: Final = "manifest.json"
 EVENT_LOG: Final = "event_log.parquet"
 AUDIT_TRAIL: Final = "notify_audit_trail.parquet"
 OUTBOX: Final = "notify_outbox.parquet"
-BUNDLE_FILES: Final = (EVENT_LOG, AUDIT_TRAIL, OUTBOX)
+SIGNALS: Final = "signals.parquet"
+SENT_JOURNAL: Final = "notify_sent_journal.parquet"
+#: Every export writes these.
+BUNDLE_FILES: Final = (EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS)
+#: Written only when their source exists: the sent journal by the offline export, when notify
+#: left one (a running notify settles its journal into the outbox within milliseconds).
+OPTIONAL_FILES: Final = (SENT_JOURNAL,)
+ALL_FILES: Final = (*BUNDLE_FILES, *OPTIONAL_FILES)
 #: How each chained file's hashed bytes are formed from its columns.
 CHAINS: Final = {
     EVENT_LOG: "utf-8 bytes of the content column (canonical JSON)",
@@ -83,7 +96,8 @@ def build_manifest(
         msg = f"the services reported no {', '.join(missing)}; a bundle needs {BUNDLE_FILES}"
         raise ExportError(msg)
     try:
-        entries = {name: _entry(name, files[name]) for name in BUNDLE_FILES}
+        names = [*BUNDLE_FILES, *(name for name in OPTIONAL_FILES if name in files)]
+        entries = {name: _entry(name, files[name]) for name in names}
         return Manifest(created_at=created_at, source=dict(source), files=entries)
     except (KeyError, TypeError, ValidationError) as exc:
         raise ExportError(f"a service's snapshot report is malformed: {exc}") from exc

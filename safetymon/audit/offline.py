@@ -4,6 +4,11 @@ The files are opened read-only and written by the same COPY statements the runni
 use, so an offline bundle is the same as an online one taken at the same log position.
 DuckDB lets no other process open a file a service is writing, so a running service is
 reported as such rather than waited for.
+
+One thing only an offline bundle can hold: notify's sent journal. A notify killed between an
+SMTP 250 and its outbox commit left the journal as the only proof of that send (until its
+next start settles it), so the journal is copied as `notify_sent_journal.parquet` when
+present; reconcile counts those sends as sent (safetymon/audit/journal.py).
 """
 
 from __future__ import annotations
@@ -18,17 +23,23 @@ import duckdb
 from kit.files import file_sha256
 from safetymon.audit._assemble import discard, finish, prepare
 from safetymon.audit.errors import ExportError
-from safetymon.audit.manifest import EVENT_LOG, Manifest
+from safetymon.audit.journal import write_journal
+from safetymon.audit.manifest import EVENT_LOG, SENT_JOURNAL, SIGNALS, Manifest
 from services.ingest.adapters.audit_export import copy_event_log
 from services.notify.adapters.audit_export import copy_notify_tables
+from services.notify.adapters.sent_journal import read_entries
+from services.rules.adapters.audit_export import copy_signals
 
-# The services' own file names (their Settings.duckdb_path under the data directory).
+# The services' own file names (their Settings.duckdb_path, and notify's
+# sent_journal_path, under the data directory).
 INGEST_FILE: Final = "ingest.duckdb"
+RULES_FILE: Final = "rules.duckdb"
 NOTIFY_FILE: Final = "notify.duckdb"
+NOTIFY_JOURNAL_FILE: Final = "notify.sent-journal"
 
 
 def export_offline(data_dir: Path, out: Path) -> Manifest:
-    """Write event_log, notify audit trail and outbox Parquet files and the manifest to `out`.
+    """Write the log, signals, notify trail, outbox (and sent journal) and manifest to `out`.
 
     Raises:
         ExportError: a DuckDB file is missing or in use by a running service, or `out` is
@@ -41,8 +52,13 @@ def export_offline(data_dir: Path, out: Path) -> Manifest:
         files: dict[str, dict[str, Any]] = {}
         with _read_only(data_dir / INGEST_FILE) as con:
             files[EVENT_LOG] = copy_event_log(con, target)
+        with _read_only(data_dir / RULES_FILE) as con:
+            files[SIGNALS] = copy_signals(con, target)
         with _read_only(data_dir / NOTIFY_FILE) as con:
             files.update(copy_notify_tables(con, target))
+        journal = data_dir / NOTIFY_JOURNAL_FILE
+        if journal.is_file():
+            files[SENT_JOURNAL] = write_journal(read_entries(journal), target)
         for report in files.values():
             report["sha256"] = file_sha256(Path(report["path"]))
         source = {"mode": "offline", "data_dir": str(data_dir.resolve())}

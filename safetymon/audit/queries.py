@@ -13,6 +13,7 @@ from pathlib import Path
 
 from safetymon.audit import _engine, _notify
 from safetymon.audit.backtest import Backtest, diff
+from safetymon.audit.journal import read_journal
 from safetymon.audit.reconcile import (
     DEFAULT_ACK_WITHIN,
     DEFAULT_LATE_AFTER,
@@ -67,6 +68,7 @@ def run_reconcile(opened: Opened, query: ReconcileQuery) -> tuple[Reconciliation
         trail,
         required=lambda signal: _notify.required(signal, routing),
         policy=policy,
+        journal=read_journal(opened.path, as_of=query.as_of),
     )
     return result, now
 

@@ -21,8 +21,9 @@ from safetymon.audit import verify
 from safetymon.audit._fast import event_log_verified
 from safetymon.audit.errors import BundleError
 from safetymon.audit.manifest import (
+    ALL_FILES,
     AUDIT_TRAIL,
-    BUNDLE_FILES,
+    CHAINS,
     EVENT_LOG,
     MANIFEST_FILE,
     Manifest,
@@ -85,7 +86,7 @@ def write_manifest(bundle: Path, manifest: Manifest) -> Path:
 def verify_bundle(bundle: Path) -> tuple[Manifest, BundleReport]:
     """Check a bundle directory: file digests, then both hash chains."""
     manifest = read_manifest(bundle)
-    names = list(dict.fromkeys([*manifest.files, *BUNDLE_FILES]))
+    names = list(dict.fromkeys([*manifest.files, *ALL_FILES]))
     digests = {
         name: file_sha256(bundle / name) if (bundle / name).is_file() else None
         for name in names
@@ -95,7 +96,22 @@ def verify_bundle(bundle: Path) -> tuple[Manifest, BundleReport]:
         name: _read_or_why(bundle / name, verify.expected_of(manifest.files.get(name)))
         for name in (EVENT_LOG, AUDIT_TRAIL)
     }
-    return manifest, verify.verify_bundle(manifest, digests, chains)
+    rows = {
+        name: counted
+        for name, digest in digests.items()
+        if digest is not None and name not in CHAINS
+        if (counted := _parquet_rows(bundle / name)) is not None
+    }
+    return manifest, verify.verify_bundle(manifest, digests, chains, rows)
+
+
+def _parquet_rows(path: Path) -> int | None:
+    """Rows a Parquet file's footer declares; None when it is not readable Parquet."""
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except (OSError, ValueError):  # pyarrow's errors derive from these
+        # Not counted: a damaged file shows in its sha256, or in the tool that reads it.
+        return None
 
 
 def _read_or_why(path: Path, expected: Expected | None = None) -> verify.Readout:

@@ -21,6 +21,11 @@ service, not appended to the event log, so a bundle holds nothing to re-derive t
 they are listed apart (`ReportTrace`: what the trail says was intended, sent and failed)
 rather than flagged as `unknown_signal` or judged against a requirement reconcile cannot
 know.
+
+An offline bundle may hold notify's sent journal: SMTP acceptances a notify killed before
+its outbox commit never wrote to the trail. Such a send counts as sent, at the time the
+server accepted it, when the trail holds its intention and no `notification_sent`; the
+result says how many sends rest on the journal alone (`journaled`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from safetymon.audit._notify import REPORT_PARTICIPANT, Required
+from safetymon.audit.journal import JournaledSent, with_journal
 from safetymon.audit.trail import TrailEntry
 from schemas import SignalRaised, SignalUpdated, Urgency
 
@@ -118,6 +124,8 @@ class Reconciliation:
     gaps: tuple[Gap, ...]
     ack_tracked: bool
     reports: tuple[ReportTrace, ...] = ()
+    #: Sends counted as sent on the strength of notify's sent journal alone.
+    journaled: int = 0
 
     @property
     def ok(self) -> bool:
@@ -131,8 +139,10 @@ def reconcile(
     *,
     required: Callable[[AnySignal], Sequence[Required]],
     policy: Policy,
+    journal: Sequence[JournaledSent] = (),
 ) -> Reconciliation:
     """Trace every signal through the trail and list every gap (see the module docstring)."""
+    trail, journaled = with_journal(trail, journal)
     by_signal: dict[str, list[TrailEntry]] = defaultdict(list)
     for entry in trail:
         if entry.signal_id is not None:
@@ -156,7 +166,7 @@ def reconcile(
     known = {str(signal.event_id) for signal in signals}
     gaps.extend(_unknown(by_signal, known))
     announced = tuple(_report_trace(rid, entries) for rid, entries in reports.items())
-    return Reconciliation(tuple(traces), tuple(gaps), ack_tracked, announced)
+    return Reconciliation(tuple(traces), tuple(gaps), ack_tracked, announced, journaled)
 
 
 def _report_trace(report_id: str, entries: list[TrailEntry]) -> ReportTrace:

@@ -32,6 +32,7 @@ def reconcile_json(
         "source": source,
         "judged_at": _iso(now),
         "acknowledgements_tracked": result.ack_tracked,
+        "sent_per_journal": result.journaled,
         "signals": traces,
         "gaps": [asdict(gap) for gap in result.gaps],
         "reports": [
@@ -58,6 +59,10 @@ def print_reconcile(console: Console, result: Reconciliation, *, now: datetime) 
         console.print(f"{len(result.reports)} DSMB report announcement(s) in the trail, listed "
                       "with --json: not reconciled, their ReportIssued facts are not on the "
                       "event log.", highlight=False)  # fmt: skip
+    if result.journaled:
+        console.print(f"{result.journaled} send(s) counted as sent from notify's sent journal "
+                      "alone: the SMTP server accepted them, the outbox commit did not follow "
+                      "before notify stopped.", highlight=False)  # fmt: skip
     if not result.ack_tracked:
         console.print("The trail holds no acknowledgement or escalation: "
                       "'never acknowledged' was not checked.", highlight=False)  # fmt: skip

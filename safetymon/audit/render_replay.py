@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from safetymon.audit.compare import LiveComparison
 from safetymon.audit.replay import ParticipantView, ReplayedSignal, ReplayResult
 
 
@@ -100,3 +102,38 @@ def print_replay(console: Console, result: ReplayResult, *, source: str) -> None
                   f"{result.last_seq or 0}, "
                   f"{len(result.participants)} participants, {len(result.signals)} signals; "
                   "nothing was sent and nothing was written", highlight=False)  # fmt: skip
+
+
+def comparison_json(comparison: LiveComparison) -> dict[str, object]:
+    """The comparison with the live signals for machines (`live_signals` in `--json`)."""
+    return {
+        "ok": comparison.ok,
+        "identical": comparison.identical,
+        "live_in_range": comparison.live,
+        "replayed": comparison.replayed,
+        "live_beyond_range": comparison.beyond,
+        "differences": [asdict(difference) for difference in comparison.differences],
+    }
+
+
+def print_comparison(console: Console, comparison: LiveComparison) -> None:
+    """The verdict on the live signals: one line when identical, else every difference."""
+    beyond = ""
+    if comparison.beyond:
+        beyond = f" ({comparison.beyond} live signal(s) after the replayed range not compared)"
+    if comparison.ok:
+        console.print(f"[bold green]live and replayed signals identical[/bold green]: "
+                      f"{comparison.identical} signals, same ids and bytes "
+                      f"(canonical JSON){beyond}",
+                      highlight=False)  # fmt: skip
+        return
+    table = Table(title="Live and replayed signals differ", title_justify="left")
+    for column in ("difference", "signal id", "seq", "rule", "participant", "detail"):
+        table.add_column(column, no_wrap=column != "detail")
+    for d in comparison.differences:
+        table.add_row(f"[red]{d.kind}[/red]", d.signal_id, str(d.seq or "-"), d.rule_id or "-",
+                      d.participant_id or "-", d.detail)  # fmt: skip
+    console.print(table)
+    console.print(f"[bold red]DIFFERENT[/bold red]: {len(comparison.differences)} difference(s); "
+                  f"{comparison.identical} of {comparison.replayed} replayed signals identical"
+                  f"{beyond}", highlight=False)  # fmt: skip

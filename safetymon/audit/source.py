@@ -1,10 +1,10 @@
 """Where an audit query reads from: a bundle on disk, or a fresh snapshot of the live services.
 
 Either way the query runs on Parquet files that nobody writes: a live query first asks the
-owning services for snapshots (ingest over HTTP, notify over NATS request/reply, exactly as
-`audit export` does) into a temporary directory, so no live DuckDB file is ever opened and
-no service is blocked. A bundle is verified before it is used: a query over a log whose
-chain is broken would present forged history as fact.
+owning services for snapshots (ingest over HTTP, rules and notify over NATS request/reply,
+exactly as `audit export` does) into a temporary directory, so no live DuckDB file is ever
+opened and no service is blocked. A bundle is verified before it is used: a query over a log
+whose chain is broken would present forged history as fact.
 """
 
 from __future__ import annotations

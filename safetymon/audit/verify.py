@@ -49,22 +49,28 @@ Readout = Sequence[ChainRow] | str | ChainReport
 
 
 def verify_bundle(
-    manifest: Manifest, digests: Mapping[str, str | None], chains: Mapping[str, Readout]
+    manifest: Manifest,
+    digests: Mapping[str, str | None],
+    chains: Mapping[str, Readout],
+    rows: Mapping[str, int] | None = None,
 ) -> BundleReport:
-    """Check every file's sha256 against the manifest, then recompute both chains.
+    """Check every file's sha256 (and rows) against the manifest, then recompute both chains.
 
     Args:
         manifest: the bundle's manifest.
         digests: sha256 of each file found in the bundle (None when it is missing).
         chains: per chained file, its rows in file order, or why they could not be read.
+        rows: rows counted in the files that are not chains (a chain counts its own).
 
     """
     names = list(dict.fromkeys([*manifest.files, *digests]))
+    counted = rows or {}
     files = tuple(
         check_file(
             name,
             expected=manifest.files[name].sha256 if name in manifest.files else None,
             actual=digests.get(name),
+            rows=_rows(manifest.files.get(name), counted.get(name)),
         )
         for name in names
     )
@@ -98,14 +104,26 @@ def _expected(entry: FileEntry | None) -> Expected | None:
     return Expected(rows=entry.rows, last_seq=entry.chain.last_seq, head=entry.chain.head)
 
 
-def check_file(name: str, *, expected: str | None, actual: str | None) -> FileCheck:
-    """Compare a file's sha256 with the manifest's."""
+def _rows(entry: FileEntry | None, counted: int | None) -> tuple[int, int] | None:
+    if entry is None or counted is None:
+        return None
+    return entry.rows, counted
+
+
+def check_file(
+    name: str, *, expected: str | None, actual: str | None, rows: tuple[int, int] | None = None
+) -> FileCheck:
+    """Compare a file's sha256 with the manifest's, and its rows when counted (manifest, file)."""
     if expected is None:
         return FileCheck(name, None, actual, "the manifest does not list it")
     if actual is None:
         return FileCheck(name, expected, None, "missing from the bundle")
     if actual != expected:
         problem = "sha256 differs from the manifest: the file was changed after export"
+        return FileCheck(name, expected, actual, problem)
+    if rows is not None and rows[0] != rows[1]:
+        # Same bytes as exported, so the service reported a wrong count: the manifest is wrong.
+        problem = f"holds {rows[1]} rows but the manifest records {rows[0]}"
         return FileCheck(name, expected, actual, problem)
     return FileCheck(name, expected, actual)
 

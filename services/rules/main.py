@@ -1,7 +1,8 @@
 """Composition root of the rules service: wires NATS, DuckDB, the edge and the relay.
 
 Nothing connects at import time. Run alone with `python -m services.rules.main`, or embed
-`build_service(settings)` with `await service.start()` / `await service.stop()`.
+`build_service(settings)` with `await service.start()` / `await service.stop()`. The running
+service also answers audit snapshot requests (`signals.parquet`) over NATS request/reply.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import asyncio
 import contextlib
 import signal
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import nats.js.errors
 import structlog
@@ -19,6 +21,11 @@ from faststream.nats import NatsBroker
 from kit.jetstream import BatchConsumer, Delivery, ensure_stream
 from kit.logging import configure_logging
 from schemas import DUPLICATE_WINDOW_SECONDS, RULES_DURABLE, Subjects
+from services.rules.adapters.audit_export import (
+    SIGNALS_FILE,
+    build_snapshot_responder,
+    snapshot_subject,
+)
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
 from services.rules.adapters.nats_routes import build_handler
 from services.rules.adapters.relay import OutboxRelay
@@ -28,6 +35,7 @@ from services.rules.config import Settings
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from nats.aio.subscription import Subscription
     from nats.js import JetStreamContext
 
     from services.rules.ports import RulesStore
@@ -55,12 +63,14 @@ class RulesService:
         self._relay_task: asyncio.Task[None] | None = None
         self._consumer_task: asyncio.Task[None] | None = None
         self._first_batch = asyncio.Event()
+        self._snapshot_sub: Subscription | None = None
 
     async def start(self) -> None:
         """Connect, ensure streams, open storage, start relay and consumer; return once ready."""
         try:
             js = await self._connect()
             await self.store.open()
+            await self._serve_snapshots()
             self._launch(js)
             await self._wait_ready(js)
         except BaseException:
@@ -85,6 +95,26 @@ class RulesService:
                 js, name=name, subjects=subjects, duplicate_window=DUPLICATE_WINDOW_SECONDS
             )
         return js
+
+    async def _serve_snapshots(self) -> None:
+        """Answer audit snapshot requests: only this process may read its DuckDB file."""
+        assert self._broker is not None  # noqa: S101 - connected by _connect() just before
+        respond = build_snapshot_responder(
+            self.export_snapshot, default_root=self.settings.data_dir / "exports", log=log
+        )
+        subject = snapshot_subject(self.settings.namespace)
+        self._snapshot_sub = await self._broker.connection.subscribe(subject, cb=respond)
+
+    async def export_snapshot(self, directory: Path) -> dict[str, Any]:
+        """Write `signals.parquet` into `directory` from this process (the file's only writer).
+
+        Returns the directory and the file's path, rows and sha256.
+        """
+        if not isinstance(self.store, DuckDBRulesStore):
+            raise TypeError("this rules service keeps no DuckDB file: nothing to snapshot")
+        files = await self.store.export_snapshot(directory)
+        log.info("audit_snapshot_written", rows=files[SIGNALS_FILE]["rows"])
+        return {"service": "rules", "directory": str(directory), "files": files}
 
     def _launch(self, js: JetStreamContext) -> None:
         self._relay = OutboxRelay(self.store, js, stream=self.subjects.signals_stream, log=log)
@@ -125,11 +155,21 @@ class RulesService:
                 log.warning("signal_flush_failed", error=type(exc).__name__)
         self._consumer = self._relay = None
         self._consumer_task = self._relay_task = None
+        await self._stop_snapshots()
         await self.store.close()
         if self._broker is not None:
             await self._broker.stop()
             self._broker = None
         log.info("service_stopped", service="rules")
+
+    async def _stop_snapshots(self) -> None:
+        sub, self._snapshot_sub = self._snapshot_sub, None
+        if sub is None:
+            return
+        try:
+            await sub.unsubscribe()
+        except Exception as exc:  # the connection closes next anyway; the error is logged
+            log.warning("snapshot_unsubscribe_failed", error=type(exc).__name__)
 
     async def _wait_ready(self, js: JetStreamContext) -> None:
         """Wait until the durable consumer is pulling (a pull waits, or a batch arrived)."""

@@ -1,7 +1,7 @@
 """An auditor's bundle from the running stack: export through the services, verify, tamper.
 
 Real NATS, real SMTP server, real DuckDB files; the export goes through the owning services
-(ingest over HTTP, notify over NATS request/reply), never into their files.
+(ingest over HTTP, rules and notify over NATS request/reply), never into their files.
 """
 
 from __future__ import annotations
@@ -20,12 +20,21 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from kit.files import file_sha256
-from safetymon.audit.manifest import AUDIT_TRAIL, EVENT_LOG, MANIFEST_FILE, OUTBOX
-from safetymon.audit.offline import export_offline
+from safetymon.audit.manifest import (
+    AUDIT_TRAIL,
+    EVENT_LOG,
+    MANIFEST_FILE,
+    OUTBOX,
+    SENT_JOURNAL,
+    SIGNALS,
+)
+from safetymon.audit.offline import NOTIFY_JOURNAL_FILE, export_offline
 from safetymon.audit.reader import read_manifest
 from safetymon.cli import app
 from safetymon.runner import Stack, start_stack
 from services.notify.adapters.audit_export import snapshot_subject
+from services.notify.adapters.sent_journal import read_entries
+from services.rules.adapters import audit_export as rules_export
 from tests.conftest import SmtpServer
 from tests.credentials import AUTH
 from tests.factories import EXPECTED_PER_SITE, enrolment, lab, sae, unique
@@ -87,7 +96,7 @@ async def test_a_bundle_exported_through_the_services_verifies(
 
     assert exported.exit_code == 0, exported.output
     assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == sorted(
-        [EVENT_LOG, AUDIT_TRAIL, OUTBOX, MANIFEST_FILE]
+        [EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS, MANIFEST_FILE]
     )
     assert code == 0, report
     assert report["ok"] is True
@@ -102,6 +111,27 @@ async def test_a_bundle_exported_through_the_services_verifies(
     assert manifest.files[OUTBOX].rows == len(outbox)
     assert manifest.files[EVENT_LOG].chain is not None
     assert manifest.files[EVENT_LOG].chain.last_seq == head["seq"]
+    signals = pq.read_table(tmp_path / "bundle" / SIGNALS).to_pylist()
+    assert manifest.files[SIGNALS].rows == len(signals) > 0
+    # SAE-01 and VB-01 (U3: no email); every notification concerns a live signal.
+    assert sorted(row["rule_id"] for row in signals) == ["SAE-01", "VB-01"]
+    assert {str(n["signal_id"]) for n in outbox} < {row["signal_id"] for row in signals}
+    assert [row["outbox_seq"] for row in signals] == sorted(row["outbox_seq"] for row in signals)
+
+
+async def test_the_live_signals_of_an_exported_bundle_are_those_a_replay_gives(
+    stack: Stack, smtp_server: SmtpServer, nats_url: str, namespace: str, tmp_path: Path
+) -> None:
+    """The design's promise, checked on a real run: live and replayed signals, bit for bit."""
+    await _feed(stack, smtp_server)
+    await _export(stack, tmp_path / "bundle", nats_url, namespace)
+
+    replay = await _cli("audit", "replay", str(tmp_path / "bundle"), "--json")
+
+    assert replay.exit_code == 0, replay.output
+    live = json.loads(replay.stdout)["live_signals"]
+    assert live["ok"] is True, live["differences"]
+    assert live["identical"] == live["replayed"] == live["live_in_range"] > 0
 
 
 async def test_a_rewritten_row_with_a_fixed_file_digest_is_caught_by_the_chain(
@@ -195,10 +225,46 @@ async def test_the_offline_export_after_stopping_gives_the_same_chain_heads(
     assert online.exit_code == 0, online.output
     assert code == 0, report
     before = read_manifest(tmp_path / "online").files
-    for name in (EVENT_LOG, AUDIT_TRAIL, OUTBOX):
+    for name in (EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS):
         assert offline.files[name].rows == before[name].rows
         assert offline.files[name].chain == before[name].chain
     assert offline.source["mode"] == "offline"
+    live = pq.read_table(tmp_path / "offline" / SIGNALS, columns=["signal_id", "body"])
+    assert live == pq.read_table(tmp_path / "online" / SIGNALS, columns=["signal_id", "body"])
+    # notify's sent journal comes along (compacted at a clean stop, so it may be empty).
+    journal = read_entries(stack_environment / NOTIFY_JOURNAL_FILE)
+    assert offline.files[SENT_JOURNAL].rows == len(journal)
+    assert SENT_JOURNAL not in before
+    replay = CliRunner().invoke(app, ["audit", "replay", str(tmp_path / "offline"), "--json"])
+    assert replay.exit_code == 0, replay.output
+    assert json.loads(replay.stdout)["live_signals"]["ok"] is True
+
+
+async def test_the_rules_service_answers_snapshot_requests_outside_the_signals_stream(
+    stack: Stack, smtp_server: SmtpServer, nats_url: str, namespace: str, tmp_path: Path
+) -> None:
+    """Rules writes its own snapshot; the request is never stored as a signal."""
+    await _feed(stack, smtp_server)
+    subject = rules_export.snapshot_subject(namespace)
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        stored = (await js.stream_info(f"{namespace.upper()}_SIGNALS")).state.messages
+        request = json.dumps({"directory": str(tmp_path)}).encode()
+        good = json.loads((await nc.request(subject, request, timeout=10)).data)
+        again = json.loads((await nc.request(subject, request, timeout=10)).data)
+        relative = json.loads((await nc.request(subject, b'{"directory": "x"}', timeout=10)).data)
+        after = (await js.stream_info(f"{namespace.upper()}_SIGNALS")).state.messages
+    finally:
+        await nc.close()
+
+    report = good["files"][SIGNALS]
+    assert (good["service"], good["directory"]) == ("rules", str(tmp_path))
+    assert report["sha256"] == file_sha256(tmp_path / SIGNALS)
+    assert report["rows"] == pq.read_metadata(tmp_path / SIGNALS).num_rows == stored > 0
+    assert "nothing is overwritten" in again["error"]
+    assert "absolute" in relative["error"]
+    assert after == stored
 
 
 def _rewrite_content(path: Path, *, seq: int) -> None:

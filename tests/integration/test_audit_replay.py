@@ -73,6 +73,9 @@ async def test_a_replay_of_the_live_log_gives_the_live_signals_ids_and_bytes(
         signal_id: hashlib.sha256(body).hexdigest() for signal_id, body in live.items()
     }
     assert replayed["facts"] == len(feed)
+    # The replay's own comparison with the rules service's outbox agrees (signals.parquet).
+    assert replayed["live_signals"]["ok"] is True
+    assert replayed["live_signals"]["identical"] == len(live)
     await stack.settled(30)
     assert len(smtp_server.recorder.snapshot()) == sent_before  # the replay sent nothing
 
@@ -183,6 +186,7 @@ async def test_a_replay_of_a_ticking_live_log_gives_its_sae02_reminder_and_overd
     assert {s["signal_id"]: s["sha256"] for s in replayed["signals"]} == {
         signal_id: hashlib.sha256(body).hexdigest() for signal_id, body in live.items()
     }
+    assert replayed["live_signals"]["identical"] == len(live)
     clock = [s for s in replayed["signals"] if s["rule_id"] == "SAE-02"]
     assert [(s["participant_id"], s["urgency"]) for s in clock] == [(pid, "U1"), (pid, "U0")]
     assert replayed["facts"] == 4

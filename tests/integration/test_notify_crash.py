@@ -24,11 +24,17 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from uuid import uuid4
 
+import duckdb
 import nats
 import pytest
 from aiosmtpd.controller import Controller
 
+from safetymon.audit.journal import read_journal, with_journal, write_journal
+from safetymon.audit.offline import NOTIFY_FILE, NOTIFY_JOURNAL_FILE
+from safetymon.audit.trail import read_trail
 from schemas import NOTIFY_DURABLE, Role, SignalRaised, Subjects
+from services.notify.adapters.audit_export import copy_notify_tables
+from services.notify.adapters.sent_journal import read_entries
 from tests.conftest import free_port
 from tests.unit.notify.factories import make_signal
 
@@ -292,6 +298,7 @@ async def test_kill9_after_the_journal_write_before_the_commit_sends_nothing_aga
     assert await asyncio.to_thread(dying.wait_exit, 30) == -signal.SIGKILL
     assert len(handler.received) == 1
     [first_reply] = handler.replies
+    _offline_evidence_counts_the_send(tmp_path / "data", tmp_path / "offline", first_reply)
     notify.start()  # same data directory, without the test setting
     log = await _settled_log(nats_url, namespace, sig)
 
@@ -303,3 +310,22 @@ async def test_kill9_after_the_journal_write_before_the_commit_sends_nothing_aga
     assert len(handler.received) == 1
     assert handler.messages()[0]["X-Safetymon-Possible-Duplicate"] is None
     assert "notification_sent_from_journal" in (tmp_path / "notify.log").read_text()
+
+
+def _offline_evidence_counts_the_send(data: Path, out: Path, reply: str) -> None:
+    """What `audit export --offline` copies now shows the send: the journal, not the trail."""
+    out.mkdir()
+    con = duckdb.connect(str(data / NOTIFY_FILE), read_only=True)
+    try:
+        copy_notify_tables(con, out)
+    finally:
+        con.close()
+    write_journal(read_entries(data / NOTIFY_JOURNAL_FILE), out)
+    trail = read_trail(out)
+
+    merged, journaled = with_journal(trail, read_journal(out))
+
+    assert [e.event_type for e in trail] == ["notification_intended"]  # the commit never came
+    assert journaled == 1
+    assert [e.event_type for e in merged] == ["notification_intended", "notification_sent"]
+    assert read_journal(out)[0].smtp_reply == reply

@@ -102,6 +102,14 @@ class FileSentJournal:
         return self._fd
 
 
+def read_entries(path: Path) -> list[JournaledSend]:
+    """Read every confirmation a journal file holds, in the order written.
+
+    Nothing is opened for writing: the offline audit export reads a stopped notify's journal.
+    """
+    return _read(path)[1]
+
+
 def _line(send: JournaledSend) -> bytes:
     body = {
         "id": str(send.notification_id),

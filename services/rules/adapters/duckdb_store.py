@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import duckdb
 import pyarrow as pa
 
 from kit.duckdb_worker import DuckDBWorker, transaction
+from kit.files import file_sha256
 from services.rules.adapters._duckdb_sql import (
     DEAD_LETTER_COLUMNS,
     SCHEMA,
@@ -26,6 +27,7 @@ from services.rules.adapters._duckdb_sql import (
     with_table,
     write,
 )
+from services.rules.adapters.audit_export import SIGNALS_FILE, copy_signals
 from services.rules.core.engine import StateKey
 from services.rules.core.errors import AlreadyProcessedError, TransientError
 from services.rules.core.state import ParticipantState
@@ -144,6 +146,14 @@ class DuckDBRulesStore:
         sql = f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters ORDER BY seq DESC LIMIT ?"
         rows = await self._run(lambda con: con.execute(sql, [limit]).fetchall())
         return [row_to_dead_letter(row) for row in reversed(rows)]
+
+    async def export_snapshot(self, directory: Path) -> dict[str, Any]:
+        """Write signals.parquet into `directory` on the writer thread (audit snapshot)."""
+        await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+        report = await self._run(lambda con: copy_signals(con, directory))
+        # Hashed off the writer thread: the service goes on committing meanwhile.
+        report["sha256"] = await asyncio.to_thread(file_sha256, Path(report["path"]))
+        return {SIGNALS_FILE: report}
 
     async def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         if self._worker is None:

@@ -1,12 +1,15 @@
 """Whole audit bundles for the replay and reconcile tests, built from the services' own code.
 
-The event log goes through ingest (`logs.write_log`); the notify audit trail is chained by
-notify's `link` and written with the columns notify's snapshot COPY writes; the manifest is
-written by the export's own `finish`, so `open_source` verifies these bundles like real ones.
+The event log goes through ingest (`logs.write_log`); the live signals are what the rules
+service's own batch handler raises over that log, committed to its DuckDB store and copied by
+its snapshot COPY (`live_signals`); the notify audit trail is chained by notify's `link` and
+written with the columns notify's snapshot COPY writes; the manifest is written by the
+export's own `finish`, so `open_source` verifies these bundles like real ones.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,9 +19,15 @@ import pyarrow.parquet as pq
 
 from kit.files import file_sha256
 from safetymon.audit._assemble import finish
-from safetymon.audit.manifest import AUDIT_TRAIL, EVENT_LOG, OUTBOX
-from schemas import GENESIS_HASH
+from safetymon.audit._engine import load_config
+from safetymon.audit.history import UndecodableFactError, iter_facts
+from safetymon.audit.journal import write_journal
+from safetymon.audit.manifest import AUDIT_TRAIL, EVENT_LOG, OUTBOX, SENT_JOURNAL
+from schemas import GENESIS_HASH, RULES_DURABLE, Subjects
 from services.notify.core.audit import AuditFact, ChainHead, link
+from services.notify.ports import JournaledSend
+from services.rules import app as rules_app
+from services.rules.adapters.duckdb_store import DuckDBRulesStore
 from tests.unit.audit.logs import write_log
 
 _TRAIL_SCHEMA = pa.schema(
@@ -37,9 +46,16 @@ _TRAIL_SCHEMA = pa.schema(
 
 
 def write_bundle(
-    directory: Path, wires: Sequence[dict[str, Any]], trail: Sequence[AuditFact] = ()
+    directory: Path,
+    wires: Sequence[dict[str, Any]],
+    trail: Sequence[AuditFact] = (),
+    *,
+    journal: Sequence[JournaledSend] | None = None,
 ) -> Path:
-    """A complete, verifiable bundle: event log, notify audit trail, outbox, manifest."""
+    """A complete, verifiable bundle: event log, live signals, notify trail, outbox, manifest.
+
+    `journal` adds notify's sent journal, as an offline export of a killed notify does.
+    """
     scratch = directory.parent / f"{directory.name}.work"
     log = write_log(scratch, wires)
     directory.mkdir(parents=True)
@@ -79,8 +95,43 @@ def write_bundle(
             "sha256": file_sha256(directory / OUTBOX),
         },
     }
+    reports.update(live_signals(directory / EVENT_LOG, directory, scratch=scratch))
+    if journal is not None:
+        reports[SENT_JOURNAL] = write_journal(journal, directory)
+        reports[SENT_JOURNAL]["sha256"] = file_sha256(directory / SENT_JOURNAL)
     finish(directory, reports, source={"mode": "test"})
     return directory
+
+
+def live_signals(log: Path, directory: Path, *, scratch: Path) -> dict[str, Any]:
+    """Run the live rules over the log into a rules.duckdb, then its snapshot: signals.parquet.
+
+    The facts go in as one batch (live batching does not change the signals, see
+    test_replay_ticks). A log the schemas cannot read gives no signals: the replay of such a
+    bundle stops before it compares anything.
+    """
+    try:
+        facts = [logged.fact for logged in iter_facts(log)]
+    except UndecodableFactError:
+        facts = []
+    subjects = Subjects("safetymon")
+    store = DuckDBRulesStore(
+        scratch / "rules.duckdb",
+        signal_subject=subjects.signal_subject("signal_raised"),
+        updated_subject=subjects.signal_subject("signal_updated"),
+    )
+
+    async def run() -> dict[str, Any]:
+        await store.open()
+        try:
+            await rules_app.handle_batch(
+                facts, consumer=RULES_DURABLE, store=store, config=load_config()
+            )
+            return await store.export_snapshot(directory)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 def _report(path: Path, rows: int, last: dict[str, Any] | None) -> dict[str, Any]:

@@ -7,11 +7,19 @@ from datetime import UTC, datetime
 import pytest
 
 from safetymon.audit.errors import ExportError
-from safetymon.audit.manifest import AUDIT_TRAIL, EVENT_LOG, OUTBOX, Manifest, build_manifest
+from safetymon.audit.manifest import (
+    AUDIT_TRAIL,
+    EVENT_LOG,
+    OUTBOX,
+    SENT_JOURNAL,
+    SIGNALS,
+    Manifest,
+    build_manifest,
+)
 from safetymon.audit.verify import verify_bundle
 from tests.unit.audit import factories as f
 
-SHA = {EVENT_LOG: "a" * 64, AUDIT_TRAIL: "b" * 64, OUTBOX: "c" * 64}
+SHA = {EVENT_LOG: "a" * 64, AUDIT_TRAIL: "b" * 64, OUTBOX: "c" * 64, SIGNALS: "e" * 64}
 
 
 def _manifest(log, trail) -> Manifest:
@@ -23,6 +31,7 @@ def _manifest(log, trail) -> Manifest:
             EVENT_LOG: {"rows": len(log), "sha256": SHA[EVENT_LOG], "chain": chain(log)},
             AUDIT_TRAIL: {"rows": len(trail), "sha256": SHA[AUDIT_TRAIL], "chain": chain(trail)},
             OUTBOX: {"rows": 3, "sha256": SHA[OUTBOX]},
+            SIGNALS: {"rows": 5, "sha256": SHA[SIGNALS]},
         },
         created_at=datetime(2024, 3, 1, tzinfo=UTC),
         source={"mode": "test"},
@@ -60,7 +69,7 @@ def test_a_file_whose_sha256_differs_from_the_manifest_is_reported_first() -> No
 
 def test_a_missing_file_and_an_unreadable_chain_are_problems() -> None:
     log, trail = f.event_log(3), f.audit_trail(2)
-    digests = {EVENT_LOG: SHA[EVENT_LOG], AUDIT_TRAIL: SHA[AUDIT_TRAIL], OUTBOX: None}
+    digests = {**SHA, OUTBOX: None}
 
     report = verify_bundle(
         _manifest(log, trail), digests, {EVENT_LOG: log, AUDIT_TRAIL: "unreadable (bad magic)"}
@@ -92,3 +101,48 @@ def test_a_malformed_service_report_is_an_export_error() -> None:
 
     with pytest.raises(ExportError, match="malformed"):
         build_manifest(files, created_at=datetime.now(UTC), source={})
+
+
+def test_the_live_signals_are_checked_by_sha256_and_rows_but_are_no_chain() -> None:
+    log, trail = f.event_log(3), f.audit_trail(2)
+    manifest = _manifest(log, trail)
+    chains = {EVENT_LOG: log, AUDIT_TRAIL: trail}
+
+    same = verify_bundle(manifest, SHA, chains, {OUTBOX: 3, SIGNALS: 5})
+    changed = verify_bundle(manifest, {**SHA, SIGNALS: "f" * 64}, chains)
+    miscounted = verify_bundle(manifest, SHA, chains, {OUTBOX: 3, SIGNALS: 4})
+
+    assert same.ok
+    assert manifest.files[SIGNALS].chain is None
+    assert [c.name for c in same.chains] == ["event_log", "notify_audit_trail"]
+    assert changed.first_problem() == (
+        f"{SIGNALS}: sha256 differs from the manifest: the file was changed after export"
+    )
+    assert miscounted.first_problem() == f"{SIGNALS}: holds 4 rows but the manifest records 5"
+
+
+def test_a_bundle_written_before_signals_existed_still_verifies() -> None:
+    log, trail = f.event_log(3), f.audit_trail(2)
+    document = _manifest(log, trail).model_dump()
+    del document["files"][SIGNALS]
+    older = Manifest.model_validate(document)
+    digests = {name: digest for name, digest in SHA.items() if name != SIGNALS}
+
+    report = verify_bundle(older, digests, {EVENT_LOG: log, AUDIT_TRAIL: trail})
+
+    assert report.ok
+    assert older.format_version == 1
+
+
+def test_the_sent_journal_is_listed_only_when_an_export_reported_it() -> None:
+    base = {name: {"rows": 0, "sha256": digest} for name, digest in SHA.items()}
+    chain = {"first_seq": None, "last_seq": None, "head": "0" * 64}
+    base[EVENT_LOG]["chain"] = base[AUDIT_TRAIL]["chain"] = chain
+    at = datetime.now(UTC)
+
+    without = build_manifest(base, created_at=at, source={})
+    journal = {SENT_JOURNAL: {"rows": 2, "sha256": "9" * 64}}
+    with_journal = build_manifest({**base, **journal}, created_at=at, source={})
+
+    assert SENT_JOURNAL not in without.files
+    assert with_journal.files[SENT_JOURNAL].rows == 2

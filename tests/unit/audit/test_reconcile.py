@@ -26,6 +26,7 @@ from services.notify.core.audit import AuditFact, failed_fact, intended_fact, se
 from services.notify.core.plan import NotificationPlan, plan_notifications
 from services.notify.core.report import plan_report
 from services.notify.core.routing import parse_routing
+from services.notify.ports import JournaledSend
 from tests.factories import ROUTING, TRIAL, enrolment, lab, sae, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires
@@ -306,3 +307,32 @@ def test_a_trail_with_only_report_announcements_besides_its_signals_reconciles(
         (str(report.event_id), 0, None)
     ]
     assert result.reports[0].intended == len(announced) > 0
+
+
+def test_a_send_only_the_sent_journal_holds_counts_as_sent_and_is_said_so(
+    tmp_path: Path,
+) -> None:
+    """A notify killed between the SMTP 250 and its outbox commit left only the journal."""
+    wires = _wires()
+    signals = _signals(tmp_path, wires)
+    in_doubt = _plans(signals)[0]
+    trail = [
+        f for f in _delivered(signals)
+        if not (f.event_type == "notification_sent"
+                and f.payload.notification_id == in_doubt.notification_id)
+    ]  # fmt: skip
+    accepted = signals[0].recorded_at + timedelta(seconds=5)
+    journal = [JournaledSend(in_doubt.notification_id, 1, "250 2.0.0 Ok: queued", accepted)]
+    without = write_bundle(tmp_path / "without", wires, trail)
+    with_journal = write_bundle(tmp_path / "with", wires, trail, journal=journal)
+
+    gap_code, gaps = _reconcile_cli(without, tmp_path)
+    code, report = _reconcile_cli(with_journal, tmp_path)
+
+    assert gap_code == 1
+    assert [(g["kind"], g["notification_id"]) for g in gaps["gaps"]] == [
+        ("unsent", str(in_doubt.notification_id))
+    ]
+    assert code == 0, report["gaps"]
+    assert report["sent_per_journal"] == 1
+    assert gaps["sent_per_journal"] == 0

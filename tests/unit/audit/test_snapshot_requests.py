@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from safetymon.audit.manifest import AUDIT_TRAIL, BUNDLE_FILES, EVENT_LOG, OUTBOX
-from safetymon.audit.offline import INGEST_FILE, NOTIFY_FILE
+from safetymon.audit.manifest import AUDIT_TRAIL, BUNDLE_FILES, EVENT_LOG, OUTBOX, SIGNALS
+from safetymon.audit.offline import INGEST_FILE, NOTIFY_FILE, NOTIFY_JOURNAL_FILE, RULES_FILE
 from services.ingest.adapters.audit_export import EVENT_LOG_FILE, AuditExports
 from services.ingest.config import Settings as IngestSettings
 from services.notify.adapters.audit_export import (
@@ -19,6 +19,8 @@ from services.notify.adapters.audit_export import (
     snapshot_subject,
 )
 from services.notify.config import Settings as NotifySettings
+from services.rules.adapters import audit_export as rules_export
+from services.rules.config import Settings as RulesSettings
 
 
 async def _export(directory: Path) -> dict[str, object]:
@@ -26,20 +28,30 @@ async def _export(directory: Path) -> dict[str, object]:
 
 
 def test_the_services_write_the_bundle_file_names() -> None:
-    assert (EVENT_LOG_FILE, AUDIT_TRAIL_FILE, OUTBOX_FILE) == (EVENT_LOG, AUDIT_TRAIL, OUTBOX)
-    assert set(BUNDLE_FILES) == {EVENT_LOG, AUDIT_TRAIL, OUTBOX}
+    written = (EVENT_LOG_FILE, AUDIT_TRAIL_FILE, OUTBOX_FILE, rules_export.SIGNALS_FILE)
+
+    assert written == (EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS)
+    assert set(BUNDLE_FILES) == {EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS}
 
 
 def test_offline_export_opens_the_services_own_files(tmp_path: Path) -> None:
     assert IngestSettings(data_dir=tmp_path).duckdb_path.name == INGEST_FILE
+    assert RulesSettings(data_dir=tmp_path).duckdb_path.name == RULES_FILE
     assert NotifySettings(data_dir=tmp_path).duckdb_path.name == NOTIFY_FILE
+    assert NotifySettings(data_dir=tmp_path).sent_journal_path.name == NOTIFY_JOURNAL_FILE
 
 
-def test_the_snapshot_subject_is_outside_both_streams() -> None:
-    subject = snapshot_subject("safetymon")
-
-    assert subject == "safetymon.notify.audit.snapshot"
-    assert not subject.startswith(("safetymon.ingest.", "safetymon.rules."))
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        (snapshot_subject("safetymon"), "safetymon.notify.audit.snapshot"),
+        (rules_export.snapshot_subject("safetymon"), "safetymon.audit.rules.snapshot"),
+    ],
+)
+def test_the_snapshot_subjects_are_outside_every_stream(subject: str, expected: str) -> None:
+    """A stream capturing a request would store it for ever and answer it with a PubAck."""
+    assert subject == expected
+    assert not subject.startswith(("safetymon.ingest.", "safetymon.rules.", "safetymon.report."))
 
 
 def test_a_request_without_a_directory_gets_a_new_one_under_the_root(tmp_path: Path) -> None:
@@ -57,6 +69,18 @@ def test_a_request_that_is_not_an_absolute_directory_is_refused(
 ) -> None:
     with pytest.raises(SnapshotRequestError):
         requested_directory(body, default_root=tmp_path)
+
+
+def test_rules_never_overwrites_an_earlier_signals_file_but_ignores_the_others(
+    tmp_path: Path,
+) -> None:
+    request = json.dumps({"directory": str(tmp_path)}).encode()
+    (tmp_path / AUDIT_TRAIL_FILE).write_bytes(b"notify's, not rules'")
+
+    assert rules_export.requested_directory(request, default_root=tmp_path) == tmp_path
+    (tmp_path / SIGNALS).write_bytes(b"earlier")
+    with pytest.raises(SnapshotRequestError, match="nothing is overwritten"):
+        rules_export.requested_directory(request, default_root=tmp_path)
 
 
 def test_a_request_never_overwrites_an_earlier_snapshot(tmp_path: Path) -> None:
