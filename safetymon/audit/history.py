@@ -50,18 +50,42 @@ def wire_bytes(content: str, seq: int, prev_hash: str, digest: str) -> bytes:
 
 
 def iter_batches(
-    path: Path, *, as_of: datetime | None = None, batch_rows: int = BATCH_ROWS
+    path: Path,
+    *,
+    as_of: datetime | None = None,
+    batch_rows: int = BATCH_ROWS,
+    after_seq: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Arrow batches of the log in file (seq) order, keeping rows recorded at or before `as_of`."""
+    """Arrow batches of the log in file (seq) order, keeping rows recorded at or before `as_of`.
+
+    With `after_seq`, only rows past that log position are read: row groups wholly at or
+    before it are skipped on their statistics, without reading their content.
+    """
     source = pq.ParquetFile(path)
-    for batch in source.iter_batches(batch_size=batch_rows, columns=_COLUMNS):
-        if as_of is None:
+    groups = _groups_after(source, after_seq)
+    for batch in source.iter_batches(batch_size=batch_rows, columns=_COLUMNS, row_groups=groups):
+        if after_seq is not None:
+            batch = batch.filter(pc.greater(batch.column("seq"), after_seq))  # noqa: PLW2901
+        if as_of is not None:
+            bound = pa.scalar(as_of, type=batch.schema.field("recorded_at").type)
+            batch = batch.filter(pc.less_equal(batch.column("recorded_at"), bound))  # noqa: PLW2901
+        if batch.num_rows:
             yield batch
-            continue
-        bound = pa.scalar(as_of, type=batch.schema.field("recorded_at").type)
-        kept = batch.filter(pc.less_equal(batch.column("recorded_at"), bound))
-        if kept.num_rows:
-            yield kept
+
+
+def _groups_after(source: pq.ParquetFile, after_seq: int | None) -> list[int]:
+    """Row groups that may hold a seq past `after_seq` (all of them without statistics)."""
+    meta = source.metadata
+    every = list(range(meta.num_row_groups))
+    if after_seq is None:
+        return every
+    index = source.schema_arrow.get_field_index("seq")
+    kept = []
+    for group in every:
+        stats = meta.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max or stats.max > after_seq:
+            kept.append(group)
+    return kept
 
 
 def iter_facts(
@@ -69,6 +93,7 @@ def iter_facts(
     *,
     as_of: datetime | None = None,
     partition: tuple[int, int] | None = None,
+    after_seq: int | None = None,
 ) -> Iterator[LoggedFact]:
     """Decode the log's facts in seq order (recorded at or before `as_of` when given).
 
@@ -79,9 +104,11 @@ def iter_facts(
             partition `index` of `count`, so workers can replay disjoint participants.
             Clock ticks (no participant) are kept in every partition: a tick concerns
             every participant, so each worker needs every tick.
+        after_seq: read only the entries past this log position (a replay resuming from a
+            checkpoint taken there).
 
     """
-    for batch in iter_batches(path, as_of=as_of):
+    for batch in iter_batches(path, as_of=as_of, after_seq=after_seq):
         columns: dict[str, list[Any]] = {
             name: batch.column(name).to_pylist()
             for name in ("seq", "participant_id", "content", "prev_hash", "hash")
@@ -128,3 +155,34 @@ def last_recorded(path: Path) -> datetime | None:
         return None
     value = pc.max(table.column("recorded_at")).as_py()
     return value if isinstance(value, datetime) else None
+
+
+def hash_at(path: Path, seq: int) -> str | None:
+    """The chain hash the log holds at `seq` (None when there is no such entry)."""
+    for batch in iter_batches(path, after_seq=seq - 1):
+        seqs = batch.column("seq")
+        hit = pc.index(seqs, seq).as_py()
+        if hit >= 0:
+            return str(batch.column("hash")[hit].as_py())
+        if batch.num_rows and pc.min(seqs).as_py() > seq:
+            return None
+    return None
+
+
+def log_extent(path: Path, as_of: datetime | None) -> tuple[int | None, int | None]:
+    """(last seq of the log, first seq recorded after `as_of`, or None when none is).
+
+    Every entry before the second is in a replay as of `as_of`: a fold's state at such a
+    position is the same whatever the bound, so a checkpoint there serves every replay whose
+    bound reaches it.
+    """
+    table = pq.read_table(path, columns=["seq", "recorded_at"])
+    if table.num_rows == 0:
+        return None, None
+    seqs = table.column("seq")
+    last = pc.max(seqs).as_py()
+    if as_of is None:
+        return last, None
+    bound = pa.scalar(as_of, type=table.schema.field("recorded_at").type)
+    late = seqs.filter(pc.greater(table.column("recorded_at"), bound))
+    return last, (pc.min(late).as_py() if len(late) else None)

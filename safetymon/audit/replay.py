@@ -7,66 +7,90 @@ through the same per-tick step (SAE-02's reminders and overdue alerts), fanned o
 participants with an open clock, as the live service does. Participants are independent, so
 a large log is split by participant over worker processes (each worker sees every tick) and
 the signals are merged back into log order; the result is the same as a single fold.
+
+Given a checkpoint directory, each partition starts from the newest verified checkpoint
+(`checkpoint`: bound to the log's chain hash and to the code and configuration) its replay
+reaches, folds only what follows, and leaves checkpoints for the next replay; the result
+is the same, byte for byte, as a fold from the first entry.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
-from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from safetymon.audit import _engine
-from safetymon.audit.history import LoggedFact, iter_facts
+from safetymon.audit import _engine, checkpoint
+from safetymon.audit._fold import FoldState, ParticipantView, fold
+from safetymon.audit.history import hash_at, iter_facts, log_extent
 from safetymon.audit.manifest import EVENT_LOG
-from schemas import (
-    SIGNAL_ADAPTER,
-    ArrivingFact,
-    ClockTicked,
-    DeathRecorded,
-    ParticipantEnrolled,
-    ParticipantWithdrawn,
-    SignalRaised,
-    SignalUpdated,
-    canonical_bytes,
-)
+from schemas import SIGNAL_ADAPTER, SignalRaised, SignalUpdated, canonical_bytes
 from services.rules.core.config import TrialConfig
+
+__all__ = [
+    "ParticipantView",
+    "ReplayResult",
+    "ReplayedSignal",
+    "Resumption",
+    "replay_bundle",
+    "replay_log",
+    "replay_partition",
+]
 
 #: Below this many log rows a second process costs more than it saves.
 PARALLEL_FROM_ROWS: Final = 50_000
 Key = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class ParticipantView:
-    """What the log said about one participant as of the replay time."""
-
-    trial_id: str
-    participant_id: str
-    site_id: str | None
-    arm: str | None = None
-    status: str = "known"  # enrolled, withdrawn, died; "known" when no enrolment is on the log
-    facts: int = 0
-    signals: int = 0
-    first_recorded_at: datetime | None = None
-    last_recorded_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class ReplayedSignal:
-    """A re-derived signal and the log position of the fact that raised it."""
+    """A re-derived signal and the log position of the fact that raised it.
 
-    seq: int
-    signal: SignalRaised | SignalUpdated
+    A replay keeps each signal as the JSON the engine's model wrote and builds the model only
+    when asked (`signal`): validating tens of thousands of signal models costs seconds that a
+    replay read for its counts, or compared byte for byte, does not need. Equal when the
+    positions and the canonical bytes are.
+    """
+
+    __slots__ = ("_body", "_signal", "seq")
+
+    def __init__(
+        self, seq: int, signal: SignalRaised | SignalUpdated | None = None, *, body: str = ""
+    ) -> None:
+        if signal is None and not body:
+            raise ValueError("a replayed signal needs its model or its JSON")
+        self.seq = seq
+        self._signal = signal
+        self._body = body
+
+    @property
+    def signal(self) -> SignalRaised | SignalUpdated:
+        """The signal's model (validated from its JSON on first use)."""
+        if self._signal is None:
+            self._signal = SIGNAL_ADAPTER.validate_json(self._body)
+        return self._signal
 
     @property
     def canonical(self) -> bytes:
         """The signal's canonical bytes (what a hash or a byte comparison uses)."""
-        return canonical_bytes(self.signal.model_dump(mode="json"))
+        if self._signal is None:  # the model's JSON holds the same values as its dump
+            return canonical_bytes(json.loads(self._body))
+        return canonical_bytes(self._signal.model_dump(mode="json"))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReplayedSignal):
+            return NotImplemented
+        return self.seq == other.seq and self.canonical == other.canonical
+
+    def __hash__(self) -> int:
+        return hash((self.seq, self.canonical))
+
+    def __repr__(self) -> str:
+        return f"ReplayedSignal(seq={self.seq}, signal={self.signal!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +109,24 @@ class ReplayResult:
     participants: tuple[ParticipantView, ...]
     signals: tuple[ReplayedSignal, ...]
     ticks: int = 0
+    #: Per partition, where its fold began (a verified checkpoint, or the first entry).
+    resumptions: tuple[Resumption, ...] = ()
 
 
-@dataclass
-class _Partial:
-    facts: int = 0
-    ticks: int = 0
-    last_seq: int | None = None
-    participants: dict[Key, ParticipantView] = field(default_factory=dict)
-    #: (seq, participant key, position in this fold, signal JSON): see `_merge`.
-    signals: list[tuple[int, Key, int, str]] = field(default_factory=list)
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    """How a partition's fold began: from the first entry, or from a verified checkpoint."""
+
+    partition: tuple[int, int]
+    from_seq: int | None = None  # the checkpoint's log position; None: folded from the start
+    chain_hash: str | None = None  # the log's chain hash there, which the checkpoint matched
+    saved: int = 0  # checkpoints this fold wrote
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    fold: FoldState
+    resumption: Resumption
 
 
 def replay_log(
@@ -103,6 +135,8 @@ def replay_log(
     as_of: datetime | None,
     config: TrialConfig,
     workers: int | None = None,
+    checkpoints: Path | None = None,
+    every: int = checkpoint.EVERY,
 ) -> ReplayResult:
     """Replay `log` (an event_log.parquet) as of `as_of` with `config`.
 
@@ -111,26 +145,34 @@ def replay_log(
         as_of: recorded-time bound, inclusive; None replays everything.
         config: the trial configuration the rules ran with.
         workers: processes to use; None picks one per core for large logs.
+        checkpoints: a directory of verified checkpoints (see `checkpoint`) to start from
+            and to add to; None folds from the first entry and keeps nothing.
+        every: with `checkpoints`, take one every this many log positions.
 
     """
     count = _workers(log, workers)
+    jobs = [(log, as_of, config, (i, count), checkpoints, every) for i in range(count)]
     if count == 1:
-        parts = [replay_partition(log, as_of, config, (0, 1))]
+        parts = [_replay_part(*jobs[0])]
     else:
         context = multiprocessing.get_context("fork")  # children inherit the imports: no start-up
         with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-            jobs = [
-                pool.submit(replay_partition, log, as_of, config, (i, count)) for i in range(count)
-            ]
-            parts = [job.result() for job in jobs]
+            parts = [future.result() for future in [pool.submit(_replay_part, *j) for j in jobs]]
     return _merge(parts, as_of=as_of, config=config)
 
 
 def replay_bundle(
-    bundle: Path, *, as_of: datetime | None, config: TrialConfig, workers: int | None = None
+    bundle: Path,
+    *,
+    as_of: datetime | None,
+    config: TrialConfig,
+    workers: int | None = None,
+    checkpoints: Path | None = None,
 ) -> ReplayResult:
     """Replay the event log of a bundle directory."""
-    return replay_log(bundle / EVENT_LOG, as_of=as_of, config=config, workers=workers)
+    return replay_log(
+        bundle / EVENT_LOG, as_of=as_of, config=config, workers=workers, checkpoints=checkpoints
+    )
 
 
 def _workers(log: Path, wanted: int | None) -> int:
@@ -144,112 +186,92 @@ def _workers(log: Path, wanted: int | None) -> int:
 
 def replay_partition(
     log: Path, as_of: datetime | None, config: TrialConfig, partition: tuple[int, int]
-) -> _Partial:
-    """Fold one partition of the participants (the whole log for `(0, 1)`)."""
+) -> FoldState:
+    """Fold one partition of the participants (the whole log for `(0, 1)`) from the start."""
     return fold(iter_facts(log, as_of=as_of, partition=partition), config)
 
 
-def fold(facts: Iterable[LoggedFact], config: TrialConfig) -> _Partial:
-    """Fold facts in log order through the live per-fact step; collect views and signals.
+def _replay_part(
+    log: Path,
+    as_of: datetime | None,
+    config: TrialConfig,
+    partition: tuple[int, int],
+    directory: Path | None,
+    every: int,
+) -> _Part:
+    if directory is None:
+        return _Part(replay_partition(log, as_of, config, partition), Resumption(partition))
+    store = checkpoint.Store(directory, checkpoint.fingerprint(config), partition)
+    last, first_left_out = log_extent(log, as_of)
+    resumed = _resume(store, log, below=first_left_out, last=last)
+    after = None if resumed is None else resumed.seq
+    saved: list[int] = []
 
-    A clock tick goes through the live per-tick step with the states of the participants
-    whose SAE-02 clock is open (tracked here as the live store's `open_clocks` query finds
-    them), so a replay fires the reminders and overdue alerts the live service fired.
-    """
-    step, tick = _engine.stepper(config), _engine.ticker(config)
-    states: dict[Key, _engine.State] = {}
-    open_clocks: set[Key] = set()  # the keys `evaluate_tick` can act on; the rest it skips
-    out = _Partial()
-    for logged in facts:
-        fact = logged.fact
-        out.last_seq = logged.seq
-        if isinstance(fact, ClockTicked):
-            out.ticks += 1
-            if not open_clocks:
-                continue  # nothing to fan out to: evaluate_tick would change nothing
-            ticked = tick({key: states[key] for key in open_clocks}, fact)
-            for key, state in ticked.changed.items():
-                states[key] = state
-                _track_clock(open_clocks, key, state)
-            for signal in ticked.signals:
-                owner = (signal.trial_id, signal.participant_id)
-                out.participants[owner] = _signalled(out.participants[owner])
-                out.signals.append((logged.seq, owner, len(out.signals), signal.model_dump_json()))
+    def save(seq: int, state: FoldState) -> None:
+        digest = hash_at(log, seq)
+        if digest is not None and (resumed is None or seq > resumed.seq):
+            store.save(seq, digest, state)
+            saved.append(seq)
+
+    # Positions every fact before which this replay folds (never inside an as-of cut).
+    limit = (last or 0) if first_left_out is None else first_left_out - 1
+    marks = range(((after or 0) // every + 1) * every, limit + 1, every) if every > 0 else ()
+    result = fold(
+        iter_facts(log, as_of=as_of, partition=partition, after_seq=after),
+        config,
+        start=None if resumed is None else resumed.fold,
+        boundaries=marks,
+        on_boundary=save,
+    )
+    if first_left_out is None and last is not None and last not in saved and last != after:
+        save(last, result)  # the end of a complete replay: the next one starts here
+    how = Resumption(
+        partition,
+        from_seq=after,
+        chain_hash=None if resumed is None else resumed.chain_hash,
+        saved=len(saved),
+    )
+    return _Part(result, how)
+
+
+def _resume(
+    store: checkpoint.Store, log: Path, *, below: int | None, last: int | None
+) -> checkpoint.Resumed | None:
+    """The newest checkpoint this replay may start from whose chain hash the log confirms."""
+    for seq, path in store.candidates(below=below, last=last):
+        digest = hash_at(log, seq)
+        if digest is None:
             continue
-        key = (fact.trial_id, fact.participant_id or "")
-        outcome = step(states.get(key), fact)
-        if outcome.state is not None:
-            states[key] = outcome.state
-            _track_clock(open_clocks, key, outcome.state)
-        out.facts += 1
-        view = _seen(out.participants.get(key), fact, signals=len(outcome.signals))
-        out.participants[key] = view
-        base = len(out.signals)
-        out.signals.extend(
-            (logged.seq, key, base + i, signal.model_dump_json())
-            for i, signal in enumerate(outcome.signals)
-        )
-    return out
+        state = store.load(path, seq=seq, chain_hash=digest)
+        if state is not None:
+            return checkpoint.Resumed(seq, digest, state)
+    return None
 
 
-def _track_clock(open_clocks: set[Key], key: Key, state: _engine.State) -> None:
-    if state.sae_clocks:
-        open_clocks.add(key)
-    else:
-        open_clocks.discard(key)
-
-
-def _signalled(view: ParticipantView) -> ParticipantView:
-    return replace(view, signals=view.signals + 1)
-
-
-def _seen(view: ParticipantView | None, fact: ArrivingFact, *, signals: int) -> ParticipantView:
-    current = view or ParticipantView(
-        fact.trial_id, fact.participant_id or "", fact.site_id, first_recorded_at=fact.recorded_at
-    )
-    status, arm = current.status, current.arm
-    if isinstance(fact, ParticipantEnrolled):
-        status, arm = "enrolled", str(fact.payload.arm)
-    elif isinstance(fact, ParticipantWithdrawn):
-        status = "withdrawn"
-    elif isinstance(fact, DeathRecorded):
-        status = "died"
-    return replace(
-        current,
-        site_id=fact.site_id or current.site_id,
-        arm=arm,
-        status=status,
-        facts=current.facts + 1,
-        signals=current.signals + signals,
-        last_recorded_at=fact.recorded_at,
-    )
-
-
-def _merge(parts: list[_Partial], *, as_of: datetime | None, config: TrialConfig) -> ReplayResult:
+def _merge(parts: list[_Part], *, as_of: datetime | None, config: TrialConfig) -> ReplayResult:
     # A participant's signals stay in one partition in fold order. A fact's signals all
     # belong to its participant; a tick's come out of `evaluate_tick` in participant-key
     # order. Sorting on (seq, participant key, position in its fold) therefore restores
     # the single-fold order across partitions, ticks included.
     tagged = sorted(
-        ((seq, key, position, body) for part in parts for seq, key, position, body in part.signals),
+        (item for part in parts for item in part.fold.signals),
         key=lambda item: (item[0], item[1], item[2]),
     )
-    signals = tuple(
-        ReplayedSignal(seq, SIGNAL_ADAPTER.validate_json(body)) for seq, _, _, body in tagged
-    )
+    signals = tuple(ReplayedSignal(seq, body=body) for seq, _, _, body in tagged)
     participants = sorted(
-        (view for part in parts for view in part.participants.values()),
+        (view for part in parts for view in part.fold.views.values()),
         key=lambda v: (v.trial_id, v.participant_id),
     )
-    seqs = [part.last_seq for part in parts if part.last_seq is not None]
+    seqs = [part.fold.last_seq for part in parts if part.fold.last_seq is not None]
     return ReplayResult(
         as_of=as_of,
         config_version=config.version,
         rules=_engine.rule_versions(config),
-        facts=sum(part.facts for part in parts),
+        facts=sum(part.fold.facts for part in parts),
         last_seq=max(seqs) if seqs else None,
         participants=tuple(participants),
         signals=signals,
         # Every partition reads every tick: count them once.
-        ticks=max((part.ticks for part in parts), default=0),
+        ticks=max((part.fold.ticks for part in parts), default=0),
+        resumptions=tuple(part.resumption for part in parts),
     )

@@ -1,0 +1,240 @@
+"""Verified replay checkpoints (shell: files): a fold's state at a log position, reusable.
+
+A full replay folds every fact from the first; on a long log that is minutes of rules work
+(about 100 µs a fact), and an auditor asks many "as of" questions of the same log. A
+checkpoint keeps what the fold had built at a log position `seq` — every participant's
+projection, the open SAE-02 clocks, the participant views and the signals so far — so a
+later replay starts there and folds only what follows.
+
+Why it can be trusted, and when it is not used:
+- it is bound to the log by the chain hash at `seq`: that hash commits to every entry up to
+  `seq`, so a checkpoint is only used when the log's own entry `seq` has that hash (a log
+  changed anywhere before `seq` has another, and the checkpoint is ignored);
+- it is bound to the code and configuration that built it by a fingerprint: the sha256 of
+  the rules engine's, the schemas' and the replay's source files and of the trial
+  configuration; a change to any of them changes the fingerprint, and a checkpoint of other
+  code is never read;
+- the file carries the sha256 of its body, checked on every read;
+- it is only taken at a position every entry before which the replay folded (never inside
+  an as-of cut), so it serves any later replay whose bound reaches it.
+
+Checkpoints live in a directory the auditor names (`--checkpoints`), never in the bundle,
+and `--no-checkpoints`-style callers simply pass none: the result is the same either way
+(tests/unit/audit/test_checkpoint.py replays both ways and compares the bytes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+from safetymon.audit._fold import FoldState, ParticipantView
+from services.rules.core.config import TrialConfig
+
+FORMAT: Final = "safetymon-replay-checkpoint"
+FORMAT_VERSION: Final = 1
+#: Take a checkpoint every this many log positions (and at the end of a complete replay).
+EVERY: Final = 100_000
+_SUFFIX: Final = ".ckpt"
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """A checkpoint a replay started from: its position and the chain hash it is bound to."""
+
+    seq: int
+    chain_hash: str
+    fold: FoldState
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """The checkpoints of one (code, configuration, partition) in a directory."""
+
+    root: Path
+    fingerprint: str
+    partition: tuple[int, int]
+
+    @property
+    def directory(self) -> Path:
+        """Where this store's files are: one folder per fingerprint and partition."""
+        index, count = self.partition
+        return self.root / self.fingerprint[:24] / f"{index}-of-{count}"
+
+    def save(self, seq: int, chain_hash: str, fold: FoldState) -> Path:
+        """Write the fold's state at `seq` (atomically: a crash leaves no half file)."""
+        body = json.dumps(_encode(fold), separators=(",", ":")).encode("utf-8")
+        header = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "seq": seq,
+            "chain_hash": chain_hash,
+            "fingerprint": self.fingerprint,
+            "partition": list(self.partition),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+        }
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / f"{seq:012d}-{chain_hash[:16]}{_SUFFIX}"
+        temporary = target.with_suffix(f".{os.getpid()}.tmp")
+        with temporary.open("wb") as handle:
+            handle.write(json.dumps(header, sort_keys=True).encode("utf-8") + b"\n")
+            handle.write(body)
+        temporary.replace(target)
+        return target
+
+    def candidates(self, *, below: int | None, last: int | None) -> list[tuple[int, Path]]:
+        """Files at positions a replay may start from, newest first.
+
+        `below`: the first position the replay leaves out (as-of cut), if any; `last`: the
+        log's last position (a checkpoint past it belongs to some other log).
+        """
+        if not self.directory.is_dir():
+            return []
+        found: list[tuple[int, Path]] = []
+        for path in self.directory.glob(f"*{_SUFFIX}"):
+            try:
+                seq = int(path.name.split("-", 1)[0])
+            except ValueError:
+                continue
+            if (below is None or seq < below) and (last is None or seq <= last):
+                found.append((seq, path))
+        return sorted(found, reverse=True)
+
+    def load(self, path: Path, *, seq: int, chain_hash: str) -> FoldState | None:
+        """The fold kept in `path`, or None when it does not belong to this log and code."""
+        try:
+            with path.open("rb") as handle:
+                header = json.loads(handle.readline())
+                body = handle.read()
+        except (OSError, ValueError):
+            return None
+        expected = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "seq": seq,
+            "chain_hash": chain_hash,
+            "fingerprint": self.fingerprint,
+            "partition": list(self.partition),
+        }
+        if not isinstance(header, dict) or any(header.get(k) != v for k, v in expected.items()):
+            return None
+        if hashlib.sha256(body).hexdigest() != header.get("body_sha256"):
+            return None
+        try:
+            return _decode(json.loads(body))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def fingerprint(config: TrialConfig) -> str:
+    """sha256 of the code a fold runs (rules engine, schemas, replay) and of `config`."""
+    digest = hashlib.sha256(_code_digest().encode("ascii"))
+    # Not repr(): a set's order follows the per-process string hash seed.
+    digest.update(json.dumps(_plain(config), sort_keys=True).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _plain(value: object) -> object:
+    """`value` as JSON-ready data in one order whatever the process (sets sorted)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = dataclasses.fields(value)
+        return {f.name: _plain(getattr(value, f.name)) for f in fields}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted((_plain(item) for item in value), key=repr)
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+#: The code a fold's result depends on: the rules engine, the fact and signal schemas, and the
+#: replay's own reading and folding of the log (not its rendering or its command line).
+_CODE: Final = (
+    ("services.rules.core", "**/*.py"),
+    ("schemas", "**/*.py"),
+    ("safetymon.audit", "_fold.py"),
+    ("safetymon.audit", "_engine.py"),
+    ("safetymon.audit", "history.py"),
+    ("safetymon.audit", "checkpoint.py"),
+)
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    digest = hashlib.sha256()
+    for package, pattern in _CODE:
+        root = Path(str(resources.files(package)))
+        for path in sorted(root.glob(pattern)):
+            name = f"{package}/{path.relative_to(root).as_posix()}"
+            digest.update(name.encode("utf-8") + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _encode(fold: FoldState) -> dict[str, Any]:
+    return {
+        # States never decoded since their checkpoint are written back as they were read.
+        "states": sorted(
+            [[k[0], k[1], s.to_json()] for k, s in fold.states.items()]
+            + [[k[0], k[1], text] for k, text in fold.stored.items()]
+        ),
+        "open_clocks": sorted([list(key) for key in fold.open_clocks]),
+        "facts": fold.facts,
+        "ticks": fold.ticks,
+        "last_seq": fold.last_seq,
+        "views": [_encode_view(v) for _, v in sorted(fold.views.items())],
+        "signals": [[seq, k[0], k[1], position, body] for seq, k, position, body in fold.signals],
+    }
+
+
+def _encode_view(view: ParticipantView) -> list[Any]:
+    return [
+        view.trial_id,
+        view.participant_id,
+        view.site_id,
+        view.arm,
+        view.status,
+        view.facts,
+        view.signals,
+        _iso(view.first_recorded_at),
+        _iso(view.last_recorded_at),
+    ]
+
+
+def _decode(raw: dict[str, Any]) -> FoldState:
+    views = (_decode_view(item) for item in raw["views"])
+    return FoldState(
+        stored={(t, p): text for t, p, text in raw["states"]},
+        open_clocks={(t, p) for t, p in raw["open_clocks"]},
+        facts=int(raw["facts"]),
+        ticks=int(raw["ticks"]),
+        last_seq=raw["last_seq"],
+        views={(v.trial_id, v.participant_id): v for v in views},
+        signals=[(seq, (t, p), position, body) for seq, t, p, position, body in raw["signals"]],
+    )
+
+
+def _decode_view(item: Iterable[Any]) -> ParticipantView:
+    trial, participant, site, arm, status, facts, signals, first, last = item
+    return ParticipantView(
+        trial, participant, site, arm, status, facts, signals, _dt(first), _dt(last)
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
