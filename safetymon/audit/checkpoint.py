@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,11 +84,11 @@ class Store:
         }
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"{seq:012d}-{chain_hash[:16]}{_SUFFIX}"
-        temporary = target.with_suffix(f".{os.getpid()}.tmp")
-        with temporary.open("wb") as handle:
+        # A unique temporary name: replays in threads of one server share a process id.
+        with tempfile.NamedTemporaryFile(dir=self.directory, suffix=".tmp", delete=False) as handle:
             handle.write(json.dumps(header, sort_keys=True).encode("utf-8") + b"\n")
             handle.write(body)
-        temporary.replace(target)
+        Path(handle.name).replace(target)
         return target
 
     def candidates(self, *, below: int | None, last: int | None) -> list[tuple[int, Path]]:

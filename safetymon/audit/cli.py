@@ -133,6 +133,15 @@ AsOfOpt = Annotated[
     typer.Option(help="Recorded time bound: ISO 8601; a bare date = end of that day (UTC)."),
 ]
 WorkersOpt = Annotated[int | None, typer.Option(min=1, help="Processes (default: auto).")]
+CheckpointsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="SAFETYMON_REPLAY_CHECKPOINTS",
+        help="Directory of verified replay checkpoints: start from the newest one this replay "
+        "reaches and leave new ones (default: none; fold from the first entry).",
+        show_envvar=True,
+    ),
+]
 
 
 def _live(live: bool, ingest_url: str | None, nats_url: str, namespace: str) -> Live | None:
@@ -183,6 +192,7 @@ def replay(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     namespace: NamespaceOpt = "safetymon",
     config: ConfigOpt = None,
     workers: WorkersOpt = None,
+    checkpoints: CheckpointsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild what the system knew and decided as of a recorded time; sends and writes nothing.
@@ -203,7 +213,9 @@ def replay(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     moment = _moment(as_of)
     where = _live(live, ingest_url, nats_url, namespace)
     with _errors("cannot replay"), open_source(bundle, where) as source:
-        result = run_replay(source, as_of=moment, config=config, workers=workers)
+        result = run_replay(
+            source, as_of=moment, config=config, workers=workers, checkpoints=checkpoints
+        )
         comparison = compare_bundle(source.path, result)
         described = source.described
     if as_json:
@@ -238,6 +250,7 @@ def reconcile(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
         float, typer.Option(min=0, help="Minutes a U0/U1 signal may stay unacknowledged.")
     ] = 60,
     workers: WorkersOpt = None,
+    checkpoints: CheckpointsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Trace every signal to its notifications and acknowledgement; exit 1 on any gap."""
@@ -253,7 +266,7 @@ def reconcile(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
         raise _fail("--late-after", exc, 2) from exc
     query = ReconcileQuery(
         as_of=_moment(as_of), config=config, routing=routing, late_after=allowances,
-        ack_within=timedelta(minutes=ack_within), workers=workers,
+        ack_within=timedelta(minutes=ack_within), workers=workers, checkpoints=checkpoints,
     )  # fmt: skip
     where = _live(live, ingest_url, nats_url, namespace)
     with _errors("cannot reconcile"), open_source(bundle, where) as source:
@@ -285,6 +298,7 @@ def backtest(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     nats_url: NatsUrlOpt = "nats://127.0.0.1:4222",
     namespace: NamespaceOpt = "safetymon",
     workers: WorkersOpt = None,
+    checkpoints: CheckpointsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a candidate rule version over the whole log; diff it against the live rule."""
@@ -294,7 +308,7 @@ def backtest(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
 
     query = BacktestQuery(
         rule_id=rule, version=version, config=config, candidate_config=candidate_config,
-        start=_moment(start), end=_moment(end), workers=workers,
+        start=_moment(start), end=_moment(end), workers=workers, checkpoints=checkpoints,
     )  # fmt: skip
     where = _live(live, ingest_url, nats_url, namespace)
     with _errors("cannot backtest"), open_source(bundle, where) as source:
@@ -307,7 +321,7 @@ def backtest(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
 
 
 @audit_app.command("serve")
-def serve(
+def serve(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     bundles: Annotated[Path, typer.Option(help="Directory whose subdirectories are bundles.")],
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port.")] = 8090,
@@ -318,6 +332,7 @@ def serve(
     routing: Annotated[
         Path | None, typer.Option(help="Routing file in force (default: the one notify reads).")
     ] = None,
+    checkpoints: CheckpointsOpt = None,
 ) -> None:
     """Serve the audit queries over HTTP, read-only; every route needs an auditor token."""
     import uvicorn
@@ -335,5 +350,6 @@ def serve(
         query_log=QueryLog(query_log or bundles / "audit_queries.jsonl"),
         config=config,
         routing=routing,
+        checkpoints=checkpoints,
     )
     uvicorn.run(api, host=host, port=port)

@@ -53,8 +53,14 @@ def build_audit_api(
     query_log: QueryLog,
     config: Path | None = None,
     routing: Path | None = None,
+    checkpoints: Path | None = None,
 ) -> FastAPI:
-    """The FastAPI app; `require` is the auditor bearer dependency (kit.auth)."""
+    """The FastAPI app; `require` is the auditor bearer dependency (kit.auth).
+
+    `checkpoints`: a directory of verified replay checkpoints the queries start from and add
+    to (each bundle's log has its own, by chain hash), so repeated as-of questions of a long
+    log fold only what lies past the newest one they reach.
+    """
     api = FastAPI(title="safetymon audit", version="1")
     _log_every_request(api, query_log)
     auditor = Annotated[Principal, Depends(_remember(require))]
@@ -88,7 +94,9 @@ def build_audit_api(
         del principal
         opened = _opened(root, bundle_id)
         with _translated():
-            result = run_replay(opened, as_of=_moment(as_of), config=config, workers=1)
+            result = run_replay(
+                opened, as_of=_moment(as_of), config=config, workers=1, checkpoints=checkpoints
+            )
             comparison = compare_bundle(opened.path, result)
         document = replay_json(result, source=opened.described)
         document["live_signals"] = None if comparison is None else comparison_json(comparison)
@@ -100,7 +108,8 @@ def build_audit_api(
     ) -> dict[str, Any]:
         del principal
         opened = _opened(root, bundle_id)
-        query = ReconcileQuery(as_of=_moment(as_of), config=config, routing=routing, workers=1)
+        query = ReconcileQuery(as_of=_moment(as_of), config=config, routing=routing, workers=1,
+                               checkpoints=checkpoints)  # fmt: skip
         with _translated():
             result, now = run_reconcile(opened, query)
         return reconcile_json(result, source=opened.described, now=now)
@@ -117,7 +126,8 @@ def build_audit_api(
         del principal
         opened = _opened(root, bundle_id)
         query = BacktestQuery(rule_id=rule, version=version, config=config,
-                              start=_moment(start), end=_moment(end), workers=1)  # fmt: skip
+                              start=_moment(start), end=_moment(end), workers=1,
+                              checkpoints=checkpoints)  # fmt: skip
         with _translated():
             result = run_backtest(opened, query)
         return backtest_json(result, source=opened.described)

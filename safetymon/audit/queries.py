@@ -37,14 +37,27 @@ class ReconcileQuery:
     late_after: Mapping[Urgency, timedelta] | None = None
     ack_within: timedelta = DEFAULT_ACK_WITHIN
     workers: int | None = None
+    checkpoints: Path | None = None
 
 
 def run_replay(
-    opened: Opened, *, as_of: datetime | None, config: Path | None, workers: int | None = None
+    opened: Opened,
+    *,
+    as_of: datetime | None,
+    config: Path | None,
+    workers: int | None = None,
+    checkpoints: Path | None = None,
 ) -> ReplayResult:
-    """Replay the opened bundle as of `as_of` with the trial configuration file given."""
+    """Replay the opened bundle as of `as_of` with the trial configuration file given.
+
+    `checkpoints`: a directory of verified replay checkpoints to start from and add to.
+    """
     return replay_bundle(
-        opened.path, as_of=as_of, config=_engine.load_config(config), workers=workers
+        opened.path,
+        as_of=as_of,
+        config=_engine.load_config(config),
+        workers=workers,
+        checkpoints=checkpoints,
     )
 
 
@@ -55,7 +68,8 @@ def run_reconcile(opened: Opened, query: ReconcileQuery) -> tuple[Reconciliation
     a notification still within its allowance then is pending, not missing.
     """
     routing = _notify.load_routing(query.routing)
-    replayed = run_replay(opened, as_of=query.as_of, config=query.config, workers=query.workers)
+    replayed = run_replay(opened, as_of=query.as_of, config=query.config, workers=query.workers,
+                          checkpoints=query.checkpoints)  # fmt: skip
     trail = read_trail(opened.path, as_of=query.as_of)
     now = query.as_of or opened.manifest.created_at
     policy = Policy(
@@ -98,6 +112,7 @@ class BacktestQuery:
     start: datetime | None = None
     end: datetime | None = None
     workers: int | None = None
+    checkpoints: Path | None = None
 
 
 def run_backtest(opened: Opened, query: BacktestQuery) -> Backtest:
@@ -108,11 +123,20 @@ def run_backtest(opened: Opened, query: BacktestQuery) -> Backtest:
         candidate_config = _engine.load_config(query.candidate_config)
     live_version = _engine.check_version(live_config, query.rule_id, query.version)
     candidate_config = _engine.with_version(candidate_config, query.rule_id, query.version)
-    live = replay_bundle(opened.path, as_of=None, config=live_config, workers=query.workers)
+    workers, checkpoints = query.workers, query.checkpoints
+    live = replay_bundle(
+        opened.path, as_of=None, config=live_config, workers=workers, checkpoints=checkpoints
+    )
     candidate = (
         live
         if candidate_config == live_config
-        else replay_bundle(opened.path, as_of=None, config=candidate_config, workers=query.workers)
+        else replay_bundle(
+            opened.path,
+            as_of=None,
+            config=candidate_config,
+            workers=workers,
+            checkpoints=checkpoints,
+        )
     )
     versions = (
         f"v{live_version} ({live_config.version})",

@@ -69,6 +69,15 @@ def replay_json(result: ReplayResult, *, source: dict[str, Any]) -> dict[str, An
         "rules": [{"rule_id": rule, "rule_version": version} for rule, version in result.rules],
         "participants": [participant_json(view) for view in result.participants],
         "signals": [signal_json(item) for item in result.signals],
+        "checkpoints": [
+            {
+                "partition": list(r.partition),
+                "resumed_from_seq": r.from_seq,
+                "chain_hash": r.chain_hash,
+                "written": r.saved,
+            }
+            for r in result.resumptions
+        ],
     }
 
 
@@ -98,10 +107,29 @@ def print_replay(console: Console, result: ReplayResult, *, source: str) -> None
                         item.signal.participant_id, _iso(item.signal.occurred_at) or "-",
                         payload.title)  # fmt: skip
     console.print(signals)
+    for line in _resumption_lines(result):
+        console.print(line, highlight=False, soft_wrap=True)
+    written = sum(r.saved for r in result.resumptions)
+    kept = f"; {written} checkpoints written" if written else ""
     console.print(f"{result.facts} facts and {result.ticks} clock ticks up to seq "
                   f"{result.last_seq or 0}, "
                   f"{len(result.participants)} participants, {len(result.signals)} signals; "
-                  "nothing was sent and nothing was written", highlight=False)  # fmt: skip
+                  f"nothing was sent and nothing was written to the bundle or a service{kept}",
+                  highlight=False)  # fmt: skip
+
+
+def _resumption_lines(result: ReplayResult) -> list[str]:
+    """Where each partition's fold began, when a verified checkpoint spared part of it."""
+    lines = []
+    for r in result.resumptions:
+        if r.from_seq is None:
+            continue
+        part = (
+            "" if r.partition[1] == 1 else f" (participants {r.partition[0] + 1}/{r.partition[1]})"
+        )
+        lines.append(f"Folded from a verified checkpoint at seq {r.from_seq}{part}: the log's "
+                     f"chain hash there is {r.chain_hash}")  # fmt: skip
+    return lines
 
 
 def comparison_json(comparison: LiveComparison) -> dict[str, object]:

@@ -6,19 +6,25 @@ little (a state field, an open clock, a view, a signal's position) shows as a di
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from kit.files import file_sha256
 from safetymon.audit import checkpoint
 from safetymon.audit._engine import load_config
 from safetymon.audit.manifest import EVENT_LOG
+from safetymon.audit.reader import read_manifest
 from safetymon.audit.replay import ReplayResult, replay_log
+from safetymon.cli import app
 from safetymon.demo.generator import iter_feed
 from services.rules.core.config import TrialConfig
 from tests.unit.audit.bundles import write_bundle
@@ -178,3 +184,37 @@ def test_the_fingerprint_is_the_same_in_every_process() -> None:
     }
     assert len(prints) == 1
     assert prints == {checkpoint.fingerprint(load_config())}
+
+
+def test_the_cli_replays_from_its_checkpoints_and_says_where_it_began(tmp_path: Path) -> None:
+    feed = list(iter_feed(participants=4, weeks=2))
+    items = [(item, BASE + timedelta(minutes=i)) for i, item in enumerate(feed)]
+    bundle = write_bundle(tmp_path / "bundle", accepted_wires(items))
+    digests = {p.name: file_sha256(p) for p in bundle.iterdir()}
+    store = tmp_path / "checkpoints"
+
+    def run(*extra: str) -> dict[str, Any]:
+        result = CliRunner().invoke(app, ["audit", "replay", str(bundle), "--json", *extra])
+        assert result.exit_code == 0, result.output
+        document: dict[str, Any] = json.loads(result.stdout)
+        return document
+
+    plain = run()
+    first = run("--checkpoints", str(store))
+    second = run("--checkpoints", str(store))
+    table = CliRunner().invoke(app, ["audit", "replay", str(bundle), "--checkpoints", str(store)])
+
+    assert plain["checkpoints"] == [
+        {"partition": [0, 1], "resumed_from_seq": None, "chain_hash": None, "written": 0}
+    ]
+    assert first["checkpoints"][0]["written"] == 1  # the end of the log (fewer than 100,000)
+    assert second["checkpoints"][0]["resumed_from_seq"] == len(feed)
+    chain = read_manifest(bundle).files[EVENT_LOG].chain
+    assert chain is not None
+    assert second["checkpoints"][0]["chain_hash"] == chain.head
+    for document in (first, second):
+        assert document["signals"] == plain["signals"]
+        assert document["participants"] == plain["participants"]
+        assert document["live_signals"] == plain["live_signals"]
+    assert f"Folded from a verified checkpoint at seq {len(feed)}" in table.output
+    assert {p.name: file_sha256(p) for p in bundle.iterdir()} == digests  # bundle untouched

@@ -147,3 +147,22 @@ def test_every_query_is_logged_with_who_what_and_when_in_a_chain(api: Api) -> No
         assert (entry["seq"], entry["prev_hash"]) == (seq, prev)
         assert entry["hash"] == chain_hash(prev, canonical_bytes(entry))
         prev = entry["hash"]
+
+
+def test_replays_over_http_start_from_the_servers_checkpoints(tmp_path: Path, api: Api) -> None:
+    store = TokenStore(tmp_path / "tokens-ckpt.json")
+    _, auditor = store.create("inspector-2", Role.auditor)
+    checkpoints = tmp_path / "checkpoints"
+    app = build_audit_api(
+        api.root, require=bearer_dependency(store, Role.auditor),
+        query_log=QueryLog(tmp_path / "q2.jsonl"), checkpoints=checkpoints,
+    )  # fmt: skip
+    with TestClient(app) as client:
+        first = client.get("/v1/audit/bundles/b1/replay", headers=_bearer(auditor)).json()
+        second = client.get("/v1/audit/bundles/b1/replay", headers=_bearer(auditor)).json()
+    plain = api.client.get("/v1/audit/bundles/b1/replay", headers=api.auditor).json()
+
+    assert [c["resumed_from_seq"] for c in first["checkpoints"]] == [None]
+    assert [c["resumed_from_seq"] for c in second["checkpoints"]] == [plain["last_seq"]]
+    assert second["signals"] == first["signals"] == plain["signals"]
+    assert any(checkpoints.rglob("*.ckpt"))
