@@ -47,10 +47,12 @@ class FoldState:
     """Everything a partition's fold carries from one fact to the next (and a checkpoint keeps)."""
 
     states: dict[Key, _engine.State] = field(default_factory=dict)
-    #: States restored from a checkpoint and not needed since, still in their JSON form:
-    #: decoding is most of a checkpoint's load, and most participants of a long log get no
-    #: new fact after it. `state` decodes one when it is asked for.
+    #: Each state's JSON as the last checkpoint wrote or read it. Decoding is most of a
+    #: checkpoint's load and encoding most of its save, and most participants of a long log
+    #: get no new fact between two checkpoints: `state` decodes one only when a fact needs
+    #: it, and a save encodes only the states changed since (`changed`).
     stored: dict[Key, str] = field(default_factory=dict)
+    changed: set[Key] = field(default_factory=set)
     #: The keys `evaluate_tick` can act on (an open SAE-02 clock); the rest it skips.
     open_clocks: set[Key] = field(default_factory=set)
     facts: int = 0
@@ -64,8 +66,20 @@ class FoldState:
         """The participant's projection (decoded now if it came from a checkpoint)."""
         found = self.states.get(key)
         if found is None and key in self.stored:
-            found = self.states[key] = _engine.State.from_json(self.stored.pop(key))
+            found = self.states[key] = _engine.State.from_json(self.stored[key])
         return found
+
+    def put(self, key: Key, state: _engine.State) -> None:
+        """Keep the participant's new projection."""
+        self.states[key] = state
+        self.changed.add(key)
+
+    def encoded(self) -> dict[Key, str]:
+        """Every state's JSON (encoding only those changed since the last call)."""
+        for key in self.changed:
+            self.stored[key] = self.states[key].to_json()
+        self.changed.clear()
+        return self.stored
 
 
 def fold(
@@ -94,7 +108,7 @@ def fold(
     """
     step, tick = _engine.stepper(config), _engine.ticker(config)
     out = start or FoldState()
-    states, open_clocks = out.states, out.open_clocks
+    open_clocks = out.open_clocks
     state_of = out.state
     pending = iter(boundaries)
     boundary = next(pending, None)
@@ -111,7 +125,7 @@ def fold(
                 continue  # nothing to fan out to: evaluate_tick would change nothing
             ticked = tick({key: _known(state_of(key)) for key in open_clocks}, fact)
             for key, state in ticked.changed.items():
-                states[key] = state
+                out.put(key, state)
                 _track_clock(open_clocks, key, state)
             for signal in ticked.signals:
                 owner = (signal.trial_id, signal.participant_id)
@@ -121,7 +135,7 @@ def fold(
         key = (fact.trial_id, fact.participant_id or "")
         outcome = step(state_of(key), fact)
         if outcome.state is not None:
-            states[key] = outcome.state
+            out.put(key, outcome.state)
             _track_clock(open_clocks, key, outcome.state)
         out.facts += 1
         out.views[key] = _seen(out.views.get(key), fact, signals=len(outcome.signals))

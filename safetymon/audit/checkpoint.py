@@ -14,7 +14,8 @@ Why it can be trusted, and when it is not used:
   the rules engine's, the schemas' and the replay's source files and of the trial
   configuration; a change to any of them changes the fingerprint, and a checkpoint of other
   code is never read;
-- the file carries the sha256 of its body, checked on every read;
+- the file carries the sha256 of its body (JSON, stored zlib-compressed), checked on every
+  read; a file that fails any check is passed over for an older one;
 - it is only taken at a position every entry before which the replay folded (never inside
   an as-of cut), so it serves any later replay whose bound reaches it.
 
@@ -29,6 +30,7 @@ import dataclasses
 import hashlib
 import json
 import tempfile
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,13 +83,16 @@ class Store:
             "fingerprint": self.fingerprint,
             "partition": list(self.partition),
             "body_sha256": hashlib.sha256(body).hexdigest(),
+            "compression": "zlib",
         }
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"{seq:012d}-{chain_hash[:16]}{_SUFFIX}"
         # A unique temporary name: replays in threads of one server share a process id.
         with tempfile.NamedTemporaryFile(dir=self.directory, suffix=".tmp", delete=False) as handle:
             handle.write(json.dumps(header, sort_keys=True).encode("utf-8") + b"\n")
-            handle.write(body)
+            # Level 1: a 1M-event log's states shrink about 4x for 0.7 s, where higher
+            # levels cost seconds more for little.
+            handle.write(zlib.compress(body, 1))
         Path(handle.name).replace(target)
         return target
 
@@ -114,8 +119,8 @@ class Store:
         try:
             with path.open("rb") as handle:
                 header = json.loads(handle.readline())
-                body = handle.read()
-        except (OSError, ValueError):
+                body = zlib.decompress(handle.read())
+        except (OSError, ValueError, zlib.error):
             return None
         expected = {
             "format": FORMAT,
@@ -124,6 +129,7 @@ class Store:
             "chain_hash": chain_hash,
             "fingerprint": self.fingerprint,
             "partition": list(self.partition),
+            "compression": "zlib",
         }
         if not isinstance(header, dict) or any(header.get(k) != v for k, v in expected.items()):
             return None
@@ -184,11 +190,7 @@ def _code_digest() -> str:
 
 def _encode(fold: FoldState) -> dict[str, Any]:
     return {
-        # States never decoded since their checkpoint are written back as they were read.
-        "states": sorted(
-            [[k[0], k[1], s.to_json()] for k, s in fold.states.items()]
-            + [[k[0], k[1], text] for k, text in fold.stored.items()]
-        ),
+        "states": [[k[0], k[1], text] for k, text in sorted(fold.encoded().items())],
         "open_clocks": sorted([list(key) for key in fold.open_clocks]),
         "facts": fold.facts,
         "ticks": fold.ticks,
