@@ -68,12 +68,25 @@ def load_config(path: Path | None = None) -> TrialConfig:
     """
     source = config_path(path)
     try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-        return TrialConfig.from_mapping(data)
+        text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read the trial configuration: {exc}") from exc
+    return config_from_text(text, where=str(source))
+
+
+def config_from_text(text: str, *, where: str) -> TrialConfig:
+    """Validate a trial configuration's TOML text (`where` names it in errors).
+
+    Raises:
+        ConfigError: not TOML, not a valid configuration, or one the engine cannot run.
+
+    """
+    try:
+        config = TrialConfig.from_mapping(tomllib.loads(text))
+        engine.catalogue(config)  # an unknown rule or version fails here, not mid-replay
     except (tomllib.TOMLDecodeError, ValueError) as exc:
-        raise ConfigError(f"{source}: not a valid trial configuration: {exc}") from exc
+        raise ConfigError(f"{where}: not a valid trial configuration: {exc}") from exc
+    return config
 
 
 def rule_versions(config: TrialConfig) -> tuple[tuple[str, int], ...]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from safetymon.audit import _engine
+from safetymon.audit.configs import Timeline
 from safetymon.audit.history import LoggedFact
 from schemas import (
     ArrivingFact,
@@ -84,7 +85,7 @@ class FoldState:
 
 def fold(
     facts: Iterable[LoggedFact],
-    config: TrialConfig,
+    configs: TrialConfig | Timeline,
     *,
     start: FoldState | None = None,
     boundaries: Iterable[int] = (),
@@ -98,7 +99,8 @@ def fold(
 
     Args:
         facts: the logged facts, in seq order (those after `start`, when resuming).
-        config: the trial configuration the rules ran with.
+        configs: the trial configuration the rules ran with, or the timeline of those live
+            over the log (each fact is folded with the one live at its position).
         start: a fold state to continue from (a checkpoint's); None starts empty.
         boundaries: ascending log positions, none past a fact left out of `facts` (an as-of
             cut); once every fact up to one is folded (the next fact lies past it, or there
@@ -106,7 +108,11 @@ def fold(
         on_boundary: see `boundaries`.
 
     """
-    step, tick = _engine.stepper(config), _engine.ticker(config)
+    timeline = configs if isinstance(configs, Timeline) else Timeline.single(configs)
+    switches = iter(timeline.switches())
+    switch = next(switches, None)
+    live = timeline.at(0)
+    step, tick = _engine.stepper(live), _engine.ticker(live)
     out = start or FoldState()
     open_clocks = out.open_clocks
     state_of = out.state
@@ -117,6 +123,12 @@ def fold(
             if on_boundary is not None:
                 on_boundary(boundary, out)
             boundary = next(pending, None)
+        if switch is not None and logged.seq >= switch:
+            # The live service was restarted with another configuration from here on.
+            live = timeline.at(logged.seq)
+            step, tick = _engine.stepper(live), _engine.ticker(live)
+            while switch is not None and switch <= logged.seq:
+                switch = next(switches, None)
         fact = logged.fact
         out.last_seq = logged.seq
         if isinstance(fact, ClockTicked):

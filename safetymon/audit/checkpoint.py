@@ -10,10 +10,10 @@ Why it can be trusted, and when it is not used:
 - it is bound to the log by the chain hash at `seq`: that hash commits to every entry up to
   `seq`, so a checkpoint is only used when the log's own entry `seq` has that hash (a log
   changed anywhere before `seq` has another, and the checkpoint is ignored);
-- it is bound to the code and configuration that built it by a fingerprint: the sha256 of
-  the rules engine's, the schemas' and the replay's source files and of the trial
-  configuration; a change to any of them changes the fingerprint, and a checkpoint of other
-  code is never read;
+- it is bound to the code that built it (the sha256 of the rules engine's, the schemas' and
+  the replay fold's source files: a checkpoint of other code is never read) and to the trial
+  configurations the fold ran up to its position (the configuration timeline's prefix: a
+  replay with other configurations, or a history that switched earlier, does not use it);
 - the file carries the sha256 of its body (JSON, stored zlib-compressed), checked on every
   read; a file that fails any check is passed over for an older one;
 - it is only taken at a position every entry before which the replay folded (never inside
@@ -31,7 +31,7 @@ import hashlib
 import json
 import tempfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from safetymon.audit._fold import FoldState, ParticipantView
-from services.rules.core.config import TrialConfig
+from safetymon.audit.configs import Activation
 
 FORMAT: Final = "safetymon-replay-checkpoint"
 FORMAT_VERSION: Final = 1
@@ -60,7 +60,7 @@ class Resumed:
 
 @dataclass(frozen=True, slots=True)
 class Store:
-    """The checkpoints of one (code, configuration, partition) in a directory."""
+    """The checkpoints of one (code, partition) in a directory; see `code_fingerprint`."""
 
     root: Path
     fingerprint: str
@@ -72,8 +72,11 @@ class Store:
         index, count = self.partition
         return self.root / self.fingerprint[:24] / f"{index}-of-{count}"
 
-    def save(self, seq: int, chain_hash: str, fold: FoldState) -> Path:
-        """Write the fold's state at `seq` (atomically: a crash leaves no half file)."""
+    def save(self, seq: int, chain_hash: str, fold: FoldState, *, configs: str) -> Path:
+        """Write the fold's state at `seq` (atomically: a crash leaves no half file).
+
+        `configs`: `configs_fingerprint` of the configurations the fold ran up to `seq`.
+        """
         body = json.dumps(_encode(fold), separators=(",", ":")).encode("utf-8")
         header = {
             "format": FORMAT,
@@ -81,6 +84,7 @@ class Store:
             "seq": seq,
             "chain_hash": chain_hash,
             "fingerprint": self.fingerprint,
+            "configs": configs,
             "partition": list(self.partition),
             "body_sha256": hashlib.sha256(body).hexdigest(),
             "compression": "zlib",
@@ -114,8 +118,8 @@ class Store:
                 found.append((seq, path))
         return sorted(found, reverse=True)
 
-    def load(self, path: Path, *, seq: int, chain_hash: str) -> FoldState | None:
-        """The fold kept in `path`, or None when it does not belong to this log and code."""
+    def load(self, path: Path, *, seq: int, chain_hash: str, configs: str) -> FoldState | None:
+        """The fold kept in `path`, or None unless it is of this log, code and configurations."""
         try:
             with path.open("rb") as handle:
                 header = json.loads(handle.readline())
@@ -128,6 +132,7 @@ class Store:
             "seq": seq,
             "chain_hash": chain_hash,
             "fingerprint": self.fingerprint,
+            "configs": configs,
             "partition": list(self.partition),
             "compression": "zlib",
         }
@@ -141,12 +146,22 @@ class Store:
             return None
 
 
-def fingerprint(config: TrialConfig) -> str:
-    """sha256 of the code a fold runs (rules engine, schemas, replay) and of `config`."""
-    digest = hashlib.sha256(_code_digest().encode("ascii"))
+def code_fingerprint() -> str:
+    """sha256 of the code a fold runs (rules engine, schemas, the replay's fold)."""
+    return _code_digest()
+
+
+def configs_fingerprint(activations: Sequence[Activation]) -> str:
+    """sha256 of the configurations a fold ran with up to some position, and where each began.
+
+    The first applies from the start whatever position its row names, so a history whose
+    first row is at seq 1 and one configuration given for the whole log agree.
+    """
+    plain = [
+        [0 if index == 0 else a.from_seq, _plain(a.config)] for index, a in enumerate(activations)
+    ]
     # Not repr(): a set's order follows the per-process string hash seed.
-    digest.update(json.dumps(_plain(config), sort_keys=True).encode("utf-8"))
-    return digest.hexdigest()
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _plain(value: object) -> object:

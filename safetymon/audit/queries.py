@@ -13,6 +13,7 @@ from pathlib import Path
 
 from safetymon.audit import _engine, _notify
 from safetymon.audit.backtest import Backtest, diff
+from safetymon.audit.configs import Timeline, read_timeline
 from safetymon.audit.journal import read_journal
 from safetymon.audit.reconcile import (
     DEFAULT_ACK_WITHIN,
@@ -25,6 +26,7 @@ from safetymon.audit.replay import ReplayResult, replay_bundle
 from safetymon.audit.source import Opened
 from safetymon.audit.trail import read_trail
 from schemas import Urgency
+from services.rules.core.config import TrialConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +50,29 @@ def run_replay(
     workers: int | None = None,
     checkpoints: Path | None = None,
 ) -> ReplayResult:
-    """Replay the opened bundle as of `as_of` with the trial configuration file given.
+    """Replay the opened bundle as of `as_of`.
 
+    Each fact is folded with the configuration live at its position, from the bundle's
+    configuration history; `config` instead folds the whole log with that one file (and a
+    bundle without a history with the rules service's default file).
     `checkpoints`: a directory of verified replay checkpoints to start from and add to.
     """
     return replay_bundle(
         opened.path,
         as_of=as_of,
-        config=_engine.load_config(config),
+        config=configurations(opened, config),
         workers=workers,
         checkpoints=checkpoints,
     )
+
+
+def configurations(opened: Opened, config: Path | None) -> TrialConfig | Timeline:
+    """The bundle's configuration history unless a file is given (or the bundle has none)."""
+    if config is None:
+        recorded = read_timeline(opened.path)
+        if recorded is not None:
+            return recorded
+    return _engine.load_config(config)
 
 
 def run_reconcile(opened: Opened, query: ReconcileQuery) -> tuple[Reconciliation, datetime]:
@@ -117,12 +131,21 @@ class BacktestQuery:
 
 def run_backtest(opened: Opened, query: BacktestQuery) -> Backtest:
     """Replay the full log with the live and the candidate rule set; diff the rule's signals."""
-    live_config = _engine.load_config(query.config)
-    candidate_config = live_config
+    live_config = configurations(opened, query.config)
+    timeline = live_config if isinstance(live_config, Timeline) else Timeline.single(live_config)
+    final = timeline.activations[-1].config
+    live_version = _engine.check_version(final, query.rule_id, query.version)
+
+    def candidate_of(config: TrialConfig) -> TrialConfig:
+        return _engine.with_version(config, query.rule_id, query.version)
+
+    # The candidate version runs over the whole history: under each configuration the live
+    # rules had (the history's), or under the candidate file given for the whole log.
+    candidate_config: TrialConfig | Timeline = timeline.map(candidate_of)
     if query.candidate_config is not None:
-        candidate_config = _engine.load_config(query.candidate_config)
-    live_version = _engine.check_version(live_config, query.rule_id, query.version)
-    candidate_config = _engine.with_version(candidate_config, query.rule_id, query.version)
+        candidate_config = candidate_of(_engine.load_config(query.candidate_config))
+    if isinstance(live_config, TrialConfig) and isinstance(candidate_config, Timeline):
+        candidate_config = candidate_config.activations[0].config
     workers, checkpoints = query.workers, query.checkpoints
     live = replay_bundle(
         opened.path, as_of=None, config=live_config, workers=workers, checkpoints=checkpoints
@@ -139,7 +162,13 @@ def run_backtest(opened: Opened, query: BacktestQuery) -> Backtest:
         )
     )
     versions = (
-        f"v{live_version} ({live_config.version})",
-        f"v{query.version} ({candidate_config.version})",
+        f"v{live_version} ({_named(live_config)})",
+        f"v{query.version} ({_named(candidate_config)})",
     )
     return diff(query.rule_id, live, candidate, window=(query.start, query.end), versions=versions)
+
+
+def _named(config: TrialConfig | Timeline) -> str:
+    if isinstance(config, TrialConfig):
+        return config.version
+    return ", then ".join(a.config.version for a in config.activations)

@@ -66,6 +66,9 @@ def replay_json(result: ReplayResult, *, source: dict[str, Any]) -> dict[str, An
         "ticks": result.ticks,
         "last_seq": result.last_seq,
         "config_version": result.config_version,
+        "configurations": [
+            {"from_seq": seq, "config_version": version} for seq, version in result.configs
+        ],
         "rules": [{"rule_id": rule, "rule_version": version} for rule, version in result.rules],
         "participants": [participant_json(view) for view in result.participants],
         "signals": [signal_json(item) for item in result.signals],
@@ -84,9 +87,12 @@ def replay_json(result: ReplayResult, *, source: dict[str, Any]) -> dict[str, An
 def print_replay(console: Console, result: ReplayResult, *, source: str) -> None:
     """Participants, then signals, then one summary line."""
     when = "everything recorded" if result.as_of is None else f"as of {result.as_of.isoformat()}"
+    configured = result.config_version
+    if result.configs:  # from the bundle's history: each fact with the one live at its seq
+        configured = ", ".join(f"{version} from seq {seq}" for seq, version in result.configs)
     heading = (
         f"Replay of {source}, {when} (recorded time); trial configuration "
-        f"{result.config_version}, {len(result.rules)} rules"
+        f"{configured}, {len(result.rules)} rules"
     )
     console.print(heading, highlight=False, soft_wrap=True)
     people = Table(title="Participants known", title_justify="left")

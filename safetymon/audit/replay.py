@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from typing import Final
 
 from safetymon.audit import _engine, checkpoint
 from safetymon.audit._fold import FoldState, ParticipantView, fold
+from safetymon.audit.configs import Timeline
 from safetymon.audit.history import hash_at, iter_facts, log_extent
 from safetymon.audit.manifest import EVENT_LOG
 from schemas import SIGNAL_ADAPTER, SignalRaised, SignalUpdated, canonical_bytes
@@ -111,6 +113,9 @@ class ReplayResult:
     ticks: int = 0
     #: Per partition, where its fold began (a verified checkpoint, or the first entry).
     resumptions: tuple[Resumption, ...] = ()
+    #: (first log position, configuration version) of each configuration the replay folded
+    #: with, from the bundle's history; empty when one configuration was given for all.
+    configs: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +138,7 @@ def replay_log(
     log: Path,
     *,
     as_of: datetime | None,
-    config: TrialConfig,
+    config: TrialConfig | Timeline,
     workers: int | None = None,
     checkpoints: Path | None = None,
     every: int = checkpoint.EVERY,
@@ -143,29 +148,32 @@ def replay_log(
     Args:
         log: the bundle's event log file.
         as_of: recorded-time bound, inclusive; None replays everything.
-        config: the trial configuration the rules ran with.
+        config: the trial configuration the rules ran with, or the timeline of those live
+            over the log (`configs.read_timeline`): each fact is folded with the one live at
+            its position.
         workers: processes to use; None picks one per core for large logs.
         checkpoints: a directory of verified checkpoints (see `checkpoint`) to start from
             and to add to; None folds from the first entry and keeps nothing.
         every: with `checkpoints`, take one every this many log positions.
 
     """
+    timeline = config if isinstance(config, Timeline) else Timeline.single(config)
     count = _workers(log, workers)
-    jobs = [(log, as_of, config, (i, count), checkpoints, every) for i in range(count)]
+    jobs = [(log, as_of, timeline, (i, count), checkpoints, every) for i in range(count)]
     if count == 1:
         parts = [_replay_part(*jobs[0])]
     else:
         context = multiprocessing.get_context("fork")  # children inherit the imports: no start-up
         with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
             parts = [future.result() for future in [pool.submit(_replay_part, *j) for j in jobs]]
-    return _merge(parts, as_of=as_of, config=config)
+    return _merge(parts, as_of=as_of, timeline=timeline)
 
 
 def replay_bundle(
     bundle: Path,
     *,
     as_of: datetime | None,
-    config: TrialConfig,
+    config: TrialConfig | Timeline,
     workers: int | None = None,
     checkpoints: Path | None = None,
 ) -> ReplayResult:
@@ -185,7 +193,7 @@ def _workers(log: Path, wanted: int | None) -> int:
 
 
 def replay_partition(
-    log: Path, as_of: datetime | None, config: TrialConfig, partition: tuple[int, int]
+    log: Path, as_of: datetime | None, config: TrialConfig | Timeline, partition: tuple[int, int]
 ) -> FoldState:
     """Fold one partition of the participants (the whole log for `(0, 1)`) from the start."""
     return fold(iter_facts(log, as_of=as_of, partition=partition), config)
@@ -194,23 +202,27 @@ def replay_partition(
 def _replay_part(
     log: Path,
     as_of: datetime | None,
-    config: TrialConfig,
+    timeline: Timeline,
     partition: tuple[int, int],
     directory: Path | None,
     every: int,
 ) -> _Part:
     if directory is None:
-        return _Part(replay_partition(log, as_of, config, partition), Resumption(partition))
-    store = checkpoint.Store(directory, checkpoint.fingerprint(config), partition)
+        return _Part(replay_partition(log, as_of, timeline, partition), Resumption(partition))
+    store = checkpoint.Store(directory, checkpoint.code_fingerprint(), partition)
     last, first_left_out = log_extent(log, as_of)
-    resumed = _resume(store, log, below=first_left_out, last=last)
+
+    def configs(seq: int) -> str:
+        return checkpoint.configs_fingerprint(timeline.upto(seq))
+
+    resumed = _resume(store, log, below=first_left_out, last=last, configs=configs)
     after = None if resumed is None else resumed.seq
     saved: list[int] = []
 
     def save(seq: int, state: FoldState) -> None:
         digest = hash_at(log, seq)
         if digest is not None and (resumed is None or seq > resumed.seq):
-            store.save(seq, digest, state)
+            store.save(seq, digest, state, configs=configs(seq))
             saved.append(seq)
 
     # Positions every fact before which this replay folds (never inside an as-of cut).
@@ -218,7 +230,7 @@ def _replay_part(
     marks = range(((after or 0) // every + 1) * every, limit + 1, every) if every > 0 else ()
     result = fold(
         iter_facts(log, as_of=as_of, partition=partition, after_seq=after),
-        config,
+        timeline,
         start=None if resumed is None else resumed.fold,
         boundaries=marks,
         on_boundary=save,
@@ -235,20 +247,25 @@ def _replay_part(
 
 
 def _resume(
-    store: checkpoint.Store, log: Path, *, below: int | None, last: int | None
+    store: checkpoint.Store,
+    log: Path,
+    *,
+    below: int | None,
+    last: int | None,
+    configs: Callable[[int], str],
 ) -> checkpoint.Resumed | None:
     """The newest checkpoint this replay may start from whose chain hash the log confirms."""
     for seq, path in store.candidates(below=below, last=last):
         digest = hash_at(log, seq)
         if digest is None:
             continue
-        state = store.load(path, seq=seq, chain_hash=digest)
+        state = store.load(path, seq=seq, chain_hash=digest, configs=configs(seq))
         if state is not None:
             return checkpoint.Resumed(seq, digest, state)
     return None
 
 
-def _merge(parts: list[_Part], *, as_of: datetime | None, config: TrialConfig) -> ReplayResult:
+def _merge(parts: list[_Part], *, as_of: datetime | None, timeline: Timeline) -> ReplayResult:
     # A participant's signals stay in one partition in fold order. A fact's signals all
     # belong to its participant; a tick's come out of `evaluate_tick` in participant-key
     # order. Sorting on (seq, participant key, position in its fold) therefore restores
@@ -263,12 +280,17 @@ def _merge(parts: list[_Part], *, as_of: datetime | None, config: TrialConfig) -
         key=lambda v: (v.trial_id, v.participant_id),
     )
     seqs = [part.fold.last_seq for part in parts if part.fold.last_seq is not None]
+    last_seq = max(seqs) if seqs else None
+    # What was live at the replay's last position; `configs` lists every one it folded with.
+    config = timeline.at(last_seq or 0)
+    used = timeline.upto(last_seq) if timeline.recorded else ()
     return ReplayResult(
         as_of=as_of,
         config_version=config.version,
         rules=_engine.rule_versions(config),
+        configs=tuple((a.from_seq, a.config.version) for a in used),
         facts=sum(part.fold.facts for part in parts),
-        last_seq=max(seqs) if seqs else None,
+        last_seq=last_seq,
         participants=tuple(participants),
         signals=signals,
         # Every partition reads every tick: count them once.

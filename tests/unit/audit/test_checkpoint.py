@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from kit.files import file_sha256
 from safetymon.audit import checkpoint
 from safetymon.audit._engine import load_config
+from safetymon.audit.configs import Activation
 from safetymon.audit.manifest import EVENT_LOG
 from safetymon.audit.reader import read_manifest
 from safetymon.audit.replay import ReplayResult, replay_log
@@ -137,7 +138,9 @@ def test_a_checkpoint_of_another_configuration_is_not_used(
     warm = replay_log(log, as_of=None, config=other, workers=1, checkpoints=store, every=100)
 
     assert _from(warm) == [None]
-    assert checkpoint.fingerprint(other) != checkpoint.fingerprint(config)
+    assert checkpoint.configs_fingerprint([Activation(0, other)]) != checkpoint.configs_fingerprint(
+        [Activation(0, config)]
+    )
 
 
 def test_a_replay_resumed_at_any_position_keeps_the_open_sae_clocks(
@@ -170,7 +173,8 @@ def test_the_fingerprint_is_the_same_in_every_process() -> None:
     # match the checkpoints of an earlier run.
     script = (
         "from safetymon.audit import checkpoint; from safetymon.audit._engine import load_config;"
-        " print(checkpoint.fingerprint(load_config()))"
+        " from safetymon.audit.configs import Activation;"
+        " print(checkpoint.configs_fingerprint([Activation(0, load_config())]))"
     )
     prints = {
         subprocess.run(
@@ -183,7 +187,7 @@ def test_the_fingerprint_is_the_same_in_every_process() -> None:
         for seed in ("1", "2", "3")
     }
     assert len(prints) == 1
-    assert prints == {checkpoint.fingerprint(load_config())}
+    assert prints == {checkpoint.configs_fingerprint([Activation(0, load_config())])}
 
 
 def test_the_cli_replays_from_its_checkpoints_and_says_where_it_began(tmp_path: Path) -> None:
