@@ -80,7 +80,9 @@ def processes(
     procs.stop_all()
 
 
-def _wait_http(port: int, timeout: float = 20.0) -> None:
+def _wait_http(port: int, timeout: float = 60.0) -> None:
+    # A start-up wait, not a speed check: three services importing on a busy 2-core CI
+    # machine have taken more than 20 s.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
