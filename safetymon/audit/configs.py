@@ -13,15 +13,13 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import pyarrow.parquet as pq
 
 from safetymon.audit import _engine
 from safetymon.audit.errors import BundleError
+from safetymon.audit.manifest import CONFIG_HISTORY
 from services.rules.core.config import TrialConfig
-
-CONFIG_HISTORY: Final = "rules_config_history.parquet"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,11 @@
 
 One writer per DuckDB file: ingest writes `event_log.parquet` under its data directory when
 asked over HTTP (`POST /v1/audit/snapshot`) and serves it for download; rules writes
-`signals.parquet` (`<namespace>.audit.rules.snapshot`) and notify its audit trail and outbox
-(`<namespace>.notify.audit.snapshot`) into the requested directory when asked over NATS
-request/reply, so both must see the bundle directory (same machine or shared volume). Every
-file is checked against the sha256 its service reported.
+`signals.parquet` and `rules_config_history.parquet` (`<namespace>.audit.rules.snapshot`)
+and notify its audit trail and outbox (`<namespace>.notify.audit.snapshot`) into the
+requested directory when asked over NATS request/reply, so both must see the bundle
+directory (same machine or shared volume). Every file is checked against the sha256 its
+service reported.
 
 Rules is asked first, before the log: rules only evaluates facts already on the log, so every
 live signal's cause is then in the exported log (`audit replay` compares the two).

@@ -10,6 +10,10 @@ its rows and sha256 are in the manifest, and `audit replay` compares it with the
 Bundles written before it existed are still format 1 and still read: a reader never
 requires a file its manifest does not list. An offline export may add the notify sent
 journal (`OPTIONAL_FILES`): SMTP acceptances notify recorded before its outbox commit.
+
+`rules_config_history.parquet` (the trial configurations the rules service switched to, each
+with the log seq it applied from and its exact TOML text, for an as-of replay) is likewise a
+projection listed with rows and sha256, written by every new export, absent from older ones.
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ AUDIT_TRAIL: Final = "notify_audit_trail.parquet"
 OUTBOX: Final = "notify_outbox.parquet"
 SIGNALS: Final = "signals.parquet"
 SENT_JOURNAL: Final = "notify_sent_journal.parquet"
+CONFIG_HISTORY: Final = "rules_config_history.parquet"
 #: Every export writes these.
-BUNDLE_FILES: Final = (EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS)
+BUNDLE_FILES: Final = (EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS, CONFIG_HISTORY)
 #: Written only when their source exists: the sent journal by the offline export, when notify
 #: left one (a running notify settles its journal into the outbox within milliseconds).
 OPTIONAL_FILES: Final = (SENT_JOURNAL,)

@@ -24,11 +24,11 @@ from kit.files import file_sha256
 from safetymon.audit._assemble import discard, finish, prepare
 from safetymon.audit.errors import ExportError
 from safetymon.audit.journal import write_journal
-from safetymon.audit.manifest import EVENT_LOG, SENT_JOURNAL, SIGNALS, Manifest
+from safetymon.audit.manifest import EVENT_LOG, SENT_JOURNAL, Manifest
 from services.ingest.adapters.audit_export import copy_event_log
 from services.notify.adapters.audit_export import copy_notify_tables
 from services.notify.adapters.sent_journal import read_entries
-from services.rules.adapters.audit_export import copy_signals
+from services.rules.adapters.audit_export import copy_rules_snapshot
 
 # The services' own file names (their Settings.duckdb_path, and notify's
 # sent_journal_path, under the data directory).
@@ -39,7 +39,7 @@ NOTIFY_JOURNAL_FILE: Final = "notify.sent-journal"
 
 
 def export_offline(data_dir: Path, out: Path) -> Manifest:
-    """Write the log, signals, notify trail, outbox (and sent journal) and manifest to `out`.
+    """Write the log, signals, config history, notify trail, outbox (and journal) to `out`.
 
     Raises:
         ExportError: a DuckDB file is missing or in use by a running service, or `out` is
@@ -53,7 +53,7 @@ def export_offline(data_dir: Path, out: Path) -> Manifest:
         with _read_only(data_dir / INGEST_FILE) as con:
             files[EVENT_LOG] = copy_event_log(con, target)
         with _read_only(data_dir / RULES_FILE) as con:
-            files[SIGNALS] = copy_signals(con, target)
+            files.update(copy_rules_snapshot(con, target))  # signals and config history
         with _read_only(data_dir / NOTIFY_FILE) as con:
             files.update(copy_notify_tables(con, target))
         journal = data_dir / NOTIFY_JOURNAL_FILE

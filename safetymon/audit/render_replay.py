@@ -113,6 +113,14 @@ def print_replay(console: Console, result: ReplayResult, *, source: str) -> None
                         item.signal.participant_id, _iso(item.signal.occurred_at) or "-",
                         payload.title)  # fmt: skip
     console.print(signals)
+    if result.configs and result.configs[0][0] > 1:
+        first, version = result.configs[0]
+        note = (
+            f"No configuration is recorded before seq {first} (the rules service kept no "
+            f"history then): those facts were folded with {version}; --config folds the whole "
+            "log with one file"
+        )
+        console.print(note, highlight=False, soft_wrap=True)
     for line in _resumption_lines(result):
         console.print(line, highlight=False, soft_wrap=True)
     written = sum(r.saved for r in result.resumptions)

@@ -12,7 +12,15 @@ from services.rules.core.config import TrialConfig
 from services.rules.core.engine import Signal, StateKey
 from services.rules.core.signals import derived_id
 from services.rules.core.state import ParticipantState
-from services.rules.ports import Commit, DeadLetter, EventLog, Rejected, StateStore
+from services.rules.ports import (
+    Commit,
+    ConfigActivation,
+    ConfigIdentity,
+    DeadLetter,
+    EventLog,
+    Rejected,
+    StateStore,
+)
 
 T = TypeVar("T")
 
@@ -31,7 +39,7 @@ class _NullLog:
         """Drop the event."""
 
 
-async def handle_batch(
+async def handle_batch(  # noqa: PLR0913 - the use-case's inputs, keyword-only
     facts: Sequence[ClinicalFact | ClockTicked],
     *,
     consumer: str,
@@ -39,12 +47,15 @@ async def handle_batch(
     rejected: Sequence[Rejected] = (),
     log: EventLog | None = None,
     config: TrialConfig | None = None,
+    identity: ConfigIdentity | None = None,
 ) -> list[Signal]:
     """Evaluate a delivered batch in order and commit its effects in one transaction.
 
     Inputs already tracked for `consumer` (or repeated within the batch) are skipped. Returns
     the new signals, now in the outbox, so the relay can publish them. `config` is the
-    trial configuration the rules apply (None: the RULES.md defaults).
+    trial configuration the rules apply (None: the RULES.md defaults) and `identity` the
+    file it was read from: the first batch under a configuration other than the newest
+    recorded one records it, from its smallest log seq on, in the same commit (issue 5).
 
     Raises:
         AlreadyProcessedError: another writer committed part of the batch meanwhile.
@@ -75,6 +86,7 @@ async def handle_batch(
     result = _evaluate(fresh, states, consumer=consumer, out=out, config=config)
     signals, dead = result.signals, [r.dead_letter for r in new_rejects] + result.dead
     signals.extend(r.signal for r in new_rejects if r.signal is not None)
+    activation = await _activation(fresh, identity, store, out)
     await store.commit(
         Commit(
             consumer=consumer,
@@ -82,11 +94,46 @@ async def handle_batch(
             states=tuple(result.changed.values()),
             signals=tuple(signals),
             dead_letters=tuple(dead),
+            activation=activation,
         )
     )
+    if activation is not None:
+        out.info(
+            "config_activated",
+            config_version=activation.config.version,
+            config_sha256=activation.config.sha256,
+            from_seq=activation.from_seq,
+        )
     _log_outcomes(out, signals, dead)
     out.info("batch_committed", consumer=consumer, facts=len(fresh), signals=len(signals))
     return signals
+
+
+async def _activation(
+    fresh: Sequence[ClinicalFact | ClockTicked],
+    identity: ConfigIdentity | None,
+    store: StateStore,
+    out: EventLog,
+) -> ConfigActivation | None:
+    """The configuration switch this batch records: only the first batch under `identity`.
+
+    The position is the smallest log seq of the batch's fresh facts; facts are delivered in
+    log order, so every fact before it was committed under the previous configuration. Facts
+    without a log position (built by hand in unit tests, never delivered from the log) record
+    nothing: a switch at no position could not tell a replay where to change; the next batch
+    with positions records it.
+    """
+    seqs = [fact.seq for fact in fresh if fact.seq is not None]
+    if identity is None or not seqs:
+        return None
+    active = await store.active_config()
+    if active is None or active.config.sha256 != identity.sha256:
+        return ConfigActivation(from_seq=min(seqs), config=identity)
+    if min(seqs) < active.from_seq:
+        # Redelivered after a restart (fetched, never acked, by the previous process): it is
+        # evaluated under this configuration although the log places it before the switch.
+        out.warning("fact_before_config_activation", seq=min(seqs), from_seq=active.from_seq)
+    return None
 
 
 @dataclass

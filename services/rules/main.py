@@ -2,7 +2,8 @@
 
 Nothing connects at import time. Run alone with `python -m services.rules.main`, or embed
 `build_service(settings)` with `await service.start()` / `await service.stop()`. The running
-service also answers audit snapshot requests (`signals.parquet`) over NATS request/reply.
+service also answers audit snapshot requests (`signals.parquet`,
+`rules_config_history.parquet`) over NATS request/reply.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kit.jetstream import BatchConsumer, Delivery, ensure_stream
 from kit.logging import configure_logging
 from schemas import DUPLICATE_WINDOW_SECONDS, RULES_DURABLE, Subjects
 from services.rules.adapters.audit_export import (
+    CONFIG_HISTORY_FILE,
     SIGNALS_FILE,
     build_snapshot_responder,
     snapshot_subject,
@@ -29,7 +31,7 @@ from services.rules.adapters.audit_export import (
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
 from services.rules.adapters.nats_routes import build_handler
 from services.rules.adapters.relay import OutboxRelay
-from services.rules.adapters.trial_config import load_trial_config
+from services.rules.adapters.trial_config import load_trial_source
 from services.rules.config import Settings
 
 if TYPE_CHECKING:
@@ -49,7 +51,9 @@ class RulesService:
 
     def __init__(self, settings: Settings, *, store: RulesStore | None = None) -> None:
         self.settings = settings
-        self.trial_config = load_trial_config(settings.trial_config)
+        # The identity (exact text, sha256) is recorded with the first batch evaluated under
+        # this configuration when it differs from the last one recorded (issue 5).
+        self.trial_config, self.config_identity = load_trial_source(settings.trial_config)
         self.subjects = Subjects(settings.namespace)
         signal_subject = self.subjects.signal_subject("signal_raised")
         self.store: RulesStore = store or DuckDBRulesStore(
@@ -81,6 +85,7 @@ class RulesService:
             service="rules",
             namespace=self.settings.namespace,
             config_version=self.trial_config.version,
+            config_sha256=self.config_identity.sha256,
         )
 
     async def _connect(self) -> JetStreamContext:
@@ -106,14 +111,18 @@ class RulesService:
         self._snapshot_sub = await self._broker.connection.subscribe(subject, cb=respond)
 
     async def export_snapshot(self, directory: Path) -> dict[str, Any]:
-        """Write `signals.parquet` into `directory` from this process (the file's only writer).
+        """Write the signals and config history into `directory` (this file's only writer).
 
-        Returns the directory and the file's path, rows and sha256.
+        Returns the directory and each file's path, rows and sha256.
         """
         if not isinstance(self.store, DuckDBRulesStore):
             raise TypeError("this rules service keeps no DuckDB file: nothing to snapshot")
         files = await self.store.export_snapshot(directory)
-        log.info("audit_snapshot_written", rows=files[SIGNALS_FILE]["rows"])
+        log.info(
+            "audit_snapshot_written",
+            rows=files[SIGNALS_FILE]["rows"],
+            config_history_rows=files[CONFIG_HISTORY_FILE]["rows"],
+        )
         return {"service": "rules", "directory": str(directory), "files": files}
 
     def _launch(self, js: JetStreamContext) -> None:
@@ -124,6 +133,7 @@ class RulesService:
             log=log,
             on_committed=self._relay.wake,
             config=self.trial_config,
+            identity=self.config_identity,
         )
 
         async def observed(deliveries: Sequence[Delivery]) -> None:

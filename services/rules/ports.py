@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -41,11 +42,44 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigIdentity:
+    """The trial configuration a running service evaluates under, as an auditor replays it.
+
+    `toml` is the exact text of the file the service loaded and `sha256` the digest of its
+    UTF-8 bytes: two files are the same configuration only when their bytes are equal.
+    `rule_versions` are the file's explicit choices (a rule not named runs version 1).
+    """
+
+    version: str
+    sha256: str
+    toml: str
+    rule_versions: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigActivation:
+    """A configuration taking effect from log position `from_seq` on (issue 5, as-of replay)."""
+
+    from_seq: int
+    config: ConfigIdentity
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRecord:
+    """A recorded activation; `activated_at` is the store's wall clock at its commit."""
+
+    activation: ConfigActivation
+    activated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Commit:
     """Everything one batch changes, written in one transaction.
 
     `tracking` rows record (consumer, id) for every input; a clash with a committed row
-    means the batch (or part of it) was processed already.
+    means the batch (or part of it) was processed already. `activation` is set on the first
+    batch evaluated under a configuration other than the newest recorded one, so the
+    switch is recorded if and only if the batch evaluated under it is.
     """
 
     consumer: str
@@ -53,6 +87,7 @@ class Commit:
     states: tuple[ParticipantState, ...] = ()
     signals: tuple[Signal, ...] = ()
     dead_letters: tuple[DeadLetter, ...] = ()
+    activation: ConfigActivation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +115,12 @@ class StateStore(Protocol):
         """Keys of the trial's participants whose committed state has an open SAE-02 clock."""
         ...
 
+    async def active_config(self) -> ConfigActivation | None:
+        """The newest recorded configuration activation (None: none recorded yet)."""
+        ...
+
     async def commit(self, batch: Commit) -> None:
-        """Write tracking, states, outbox and dead letters in one transaction.
+        """Write tracking, states, outbox, dead letters and activation in one transaction.
 
         Raises:
             AlreadyProcessedError: a tracking row exists already; nothing was written.
@@ -116,6 +155,10 @@ class RulesStore(StateStore, SignalOutbox, Protocol):
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """Most recent dead letters, for review."""
+        ...
+
+    async def config_history(self) -> list[ConfigRecord]:
+        """Every recorded configuration activation, by `from_seq`."""
         ...
 
 

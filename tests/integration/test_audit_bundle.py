@@ -22,6 +22,7 @@ from typer.testing import CliRunner, Result
 from kit.files import file_sha256
 from safetymon.audit.manifest import (
     AUDIT_TRAIL,
+    CONFIG_HISTORY,
     EVENT_LOG,
     MANIFEST_FILE,
     OUTBOX,
@@ -96,7 +97,7 @@ async def test_a_bundle_exported_through_the_services_verifies(
 
     assert exported.exit_code == 0, exported.output
     assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == sorted(
-        [EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS, MANIFEST_FILE]
+        [EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS, CONFIG_HISTORY, MANIFEST_FILE]
     )
     assert code == 0, report
     assert report["ok"] is True
@@ -117,6 +118,11 @@ async def test_a_bundle_exported_through_the_services_verifies(
     assert sorted(row["rule_id"] for row in signals) == ["SAE-01", "VB-01"]
     assert {str(n["signal_id"]) for n in outbox} < {row["signal_id"] for row in signals}
     assert [row["outbox_seq"] for row in signals] == sorted(row["outbox_seq"] for row in signals)
+    # The stack's rules service ran one configuration, recorded with its first batch.
+    history = pq.read_table(tmp_path / "bundle" / CONFIG_HISTORY).to_pylist()
+    assert manifest.files[CONFIG_HISTORY].rows == len(history) == 1
+    assert history[0]["from_seq"] == 1
+    assert history[0]["config_version"].startswith("NCT01724398.")
 
 
 async def test_the_live_signals_of_an_exported_bundle_are_those_a_replay_gives(
@@ -225,12 +231,15 @@ async def test_the_offline_export_after_stopping_gives_the_same_chain_heads(
     assert online.exit_code == 0, online.output
     assert code == 0, report
     before = read_manifest(tmp_path / "online").files
-    for name in (EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS):
+    for name in (EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS, CONFIG_HISTORY):
         assert offline.files[name].rows == before[name].rows
         assert offline.files[name].chain == before[name].chain
     assert offline.source["mode"] == "offline"
     live = pq.read_table(tmp_path / "offline" / SIGNALS, columns=["signal_id", "body"])
     assert live == pq.read_table(tmp_path / "online" / SIGNALS, columns=["signal_id", "body"])
+    history = pq.read_table(tmp_path / "offline" / CONFIG_HISTORY)
+    assert history == pq.read_table(tmp_path / "online" / CONFIG_HISTORY)
+    assert history.num_rows == 1
     # notify's sent journal comes along (compacted at a clean stop, so it may be empty).
     journal = read_entries(stack_environment / NOTIFY_JOURNAL_FILE)
     assert offline.files[SENT_JOURNAL].rows == len(journal)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Collection, Sequence
@@ -10,9 +11,11 @@ from pathlib import Path
 from uuid import UUID
 
 import nats
+import pyarrow.parquet as pq
 import pytest
 from nats.js import JetStreamContext
 
+from kit.files import file_sha256
 from kit.jetstream import ensure_stream
 from schemas import (
     DUPLICATE_WINDOW_SECONDS,
@@ -23,13 +26,22 @@ from schemas import (
     SignalRaised,
     Subjects,
 )
+from services.rules.adapters.audit_export import CONFIG_HISTORY_FILE, snapshot_subject
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
+from services.rules.adapters.trial_config import DEFAULT_TRIAL_CONFIG
 from services.rules.config import Settings
 from services.rules.core.engine import StateKey, replay
 from services.rules.core.errors import TransientError
 from services.rules.core.state import ParticipantState
 from services.rules.main import RulesService, build_service
-from services.rules.ports import Commit, DeadLetter, OutboxRow, RulesStore
+from services.rules.ports import (
+    Commit,
+    ConfigActivation,
+    ConfigRecord,
+    DeadLetter,
+    OutboxRow,
+    RulesStore,
+)
 from tests.unit.rules.factories import ae_reported, ae_updated, enrolled, unique
 
 pytestmark = pytest.mark.integration
@@ -244,6 +256,12 @@ class FlakyStore:
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         return await self.inner.dead_letters(limit=limit)
 
+    async def active_config(self) -> ConfigActivation | None:
+        return await self.inner.active_config()
+
+    async def config_history(self) -> list[ConfigRecord]:
+        return await self.inner.config_history()
+
 
 async def test_transient_failure_is_redelivered_and_signal_arrives(
     tmp_path: Path, nats_url: str, namespace: str, js: JetStreamContext
@@ -265,3 +283,62 @@ async def test_transient_failure_is_redelivered_and_signal_arrives(
     assert store.commit_attempts >= 2
     signals = await read_signals(js, namespace)
     assert [(s.payload.rule_id, s.causation_id) for s in signals] == [("SAE-01", report.event_id)]
+
+
+def at_seqs(start: int) -> list[ClinicalFact]:
+    """An enrolment and a serious AE at log positions `start` and `start + 1`."""
+    pid = unique("P")
+    facts = [enrolled(pid), ae_reported(pid, criteria=HOSPITALISED)]
+    return [fact.model_copy(update={"seq": start + i}) for i, fact in enumerate(facts)]
+
+
+async def run_until_drained(settings: Settings, js: JetStreamContext, namespace: str) -> None:
+    service = build_service(settings)
+    await service.start()
+    try:
+        await wait_drained(js, namespace)
+    finally:
+        await service.stop()
+
+
+async def test_a_restart_with_another_configuration_is_recorded_and_exported(
+    tmp_path: Path, nats_url: str, namespace: str, js: JetStreamContext
+) -> None:
+    """v1 for seqs 1-4 (restarted once), v2 from seq 5: the snapshot names the switch there."""
+    v1 = settings_for(tmp_path, nats_url, namespace)
+    v2_file = DEFAULT_TRIAL_CONFIG.with_name("NCT01724398.v2.toml")
+    v2 = v1.model_copy(update={"trial_config": v2_file})
+    await publish(js, namespace, at_seqs(1))
+    await run_until_drained(v1, js, namespace)
+    await publish(js, namespace, at_seqs(3))
+    await run_until_drained(v1, js, namespace)  # the same file again: nothing to record
+    await publish(js, namespace, at_seqs(5))
+    service = build_service(v2)
+    await service.start()
+    try:
+        await wait_drained(js, namespace)
+        out = tmp_path / "snapshot"
+        nc = await nats.connect(nats_url)
+        try:
+            request = json.dumps({"directory": str(out)}).encode()
+            message = await nc.request(snapshot_subject(namespace), request, timeout=10)
+        finally:
+            await nc.close()
+    finally:
+        await service.stop()
+
+    reply = json.loads(message.data)
+    report = reply["files"][CONFIG_HISTORY_FILE]
+    rows = pq.read_table(out / CONFIG_HISTORY_FILE).to_pylist()
+    assert [(r["from_seq"], r["config_version"]) for r in rows] == [
+        (1, "NCT01724398.v1"),
+        (5, "NCT01724398.v2"),
+    ]
+    assert [r["config_toml"].encode() for r in rows] == [
+        DEFAULT_TRIAL_CONFIG.read_bytes(),
+        v2_file.read_bytes(),
+    ]
+    assert json.loads(rows[1]["rule_versions"]) == {"VB-04": 2}
+    assert report["rows"] == 2
+    assert report["sha256"] == file_sha256(out / CONFIG_HISTORY_FILE)
+    assert len(await read_signals(js, namespace)) == 3  # one SAE-01 per participant

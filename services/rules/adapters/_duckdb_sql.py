@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -12,7 +13,7 @@ import pyarrow as pa
 from schemas import SignalUpdated
 from services.rules.core.engine import Signal
 from services.rules.core.errors import AlreadyProcessedError
-from services.rules.ports import Commit, DeadLetter
+from services.rules.ports import Commit, ConfigActivation, ConfigIdentity, ConfigRecord, DeadLetter
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS tracking (
@@ -47,7 +48,20 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     body BLOB,
     recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+-- Each trial configuration the service switched to, from the log position of the first fact
+-- evaluated under it (issue 5: an as-of replay applies the configuration that was live).
+CREATE TABLE IF NOT EXISTS config_history (
+    from_seq BIGINT NOT NULL PRIMARY KEY,
+    config_version VARCHAR NOT NULL,
+    config_sha256 VARCHAR NOT NULL,
+    config_toml VARCHAR NOT NULL,
+    rule_versions VARCHAR NOT NULL, -- JSON object: rule id -> version the file chose
+    activated_at TIMESTAMPTZ NOT NULL
+);
 """
+CONFIG_COLUMNS: Final = (
+    "from_seq, config_version, config_sha256, config_toml, rule_versions, activated_at"
+)
 DEAD_LETTER_COLUMNS: Final = (
     "dead_letter_id, consumer, stage, error, event_id, trial_id, participant_id, subject,"
     " stream_seq, body"
@@ -80,7 +94,11 @@ def with_table(
         con.unregister(name)
 
 
-def write(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> None:
+def write(
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, Any],
+    activation: ConfigActivation | None = None,
+) -> None:
     """Body of the batch transaction; a tracking clash aborts it before anything is written."""
     names = {key: f"_{key}_{next(_names)}" for key in tables}
     for key, table in tables.items():
@@ -92,6 +110,8 @@ def write(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> None:
         ).fetchall()
         if clashes:
             raise AlreadyProcessedError(f"{clashes} input(s) of this batch were processed already")
+        if activation is not None:
+            _refuse_second_config(con, activation.from_seq)
         con.execute(
             f"INSERT INTO tracking SELECT consumer, CAST(event_id AS UUID) FROM {names['tracking']}"
         )
@@ -110,9 +130,51 @@ def write(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> None:
             f" trial_id, participant_id, subject, stream_seq, body FROM {names['dead']}"
             " ON CONFLICT DO NOTHING"
         )
+        if activation is not None:
+            con.execute(
+                f"INSERT INTO config_history ({CONFIG_COLUMNS}) VALUES (?, ?, ?, ?, ?, now())",
+                config_row(activation),
+            )
     finally:
         for name in names.values():
             con.unregister(name)
+
+
+def _refuse_second_config(con: duckdb.DuckDBPyConnection, from_seq: int) -> None:
+    # Checked before writing, like tracking: one configuration per position, and a key
+    # violation mid-transaction would leave it aborted (even unregistering then fails).
+    ((taken,),) = con.execute(
+        "SELECT count(*) FROM config_history WHERE from_seq = ?", [from_seq]
+    ).fetchall()
+    if taken:
+        raise AlreadyProcessedError(f"a configuration is recorded from seq {from_seq} already")
+
+
+def config_row(activation: ConfigActivation) -> list[Any]:
+    """The config_history values of an activation, `activated_at` left to the database."""
+    config = activation.config
+    versions = json.dumps(dict(config.rule_versions), sort_keys=True, separators=(",", ":"))
+    return [activation.from_seq, config.version, config.sha256, config.toml, versions]
+
+
+def read_config_history(con: duckdb.DuckDBPyConnection) -> list[ConfigRecord]:
+    """Every recorded activation, by `from_seq`."""
+    rows = con.execute(f"SELECT {CONFIG_COLUMNS} FROM config_history ORDER BY from_seq").fetchall()
+    return [
+        ConfigRecord(
+            ConfigActivation(
+                from_seq=row[0],
+                config=ConfigIdentity(
+                    version=row[1],
+                    sha256=row[2],
+                    toml=row[3],
+                    rule_versions=tuple(sorted(json.loads(row[4]).items())),
+                ),
+            ),
+            activated_at=row[5],
+        )
+        for row in rows
+    ]
 
 
 _STR = pa.string()

@@ -1,17 +1,24 @@
-"""Parquet snapshot of the signals the live rules service raised, for auditors (adapters layer).
+"""Parquet snapshot of the live rules service's signals and config history (adapters layer).
 
-`copy_signals` runs on whichever thread owns the connection: the store's DuckDB writer thread
-while rules runs (answering `<namespace>.audit.rules.snapshot` over NATS request/reply, as
-notify does), or a read-only connection of `safetymon audit export --offline` when it does
-not. Either way the same SQL writes the same file. The subject is not `<namespace>.rules.…`:
-the signals stream captures `<namespace>.rules.>`, and a request stored there would be read
-by notify as a signal and answered by JetStream's PubAck before this service could reply.
+`copy_rules_snapshot` runs on whichever thread owns the connection: the store's DuckDB
+writer thread while rules runs (answering `<namespace>.audit.rules.snapshot` over NATS
+request/reply, as notify does), or a read-only connection of `safetymon audit export
+--offline` when it does not. Either way the same SQL writes the same files. The subject is
+not `<namespace>.rules.…`: the signals stream captures `<namespace>.rules.>`, and a request
+stored there would be read by notify as a signal and answered by JetStream's PubAck before
+this service could reply.
 
 Row order is `outbox_seq`: the outbox's own counter, assigned in the order the service
 produced the signals (batch by batch, in each batch's evaluation order) and never reused, so
-the order is deterministic. It is not the log position of the cause: the rules file does not
+the order is deterministic. It is not the log position of the cause: the outbox does not
 hold log positions, so a row names its cause (`cause_event_id`, the fact or clock tick that
 raised it) and the auditor's tools find its seq in the bundle's event log.
+
+`rules_config_history.parquet` is copied in the same transaction: every trial configuration
+the service switched to, from the log seq of the first fact evaluated under it, with the
+exact TOML text, so a replay as of any time applies the configuration that was live then.
+A rules file from before the history was kept (opened read-only by the offline export, so
+the table cannot be created) gives the file with its columns and no rows.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import duckdb
 from kit import snapshots
 from kit.duckdb_worker import transaction
 from kit.snapshots import Export, sql_literal
+from services.rules.adapters._duckdb_sql import CONFIG_COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -31,6 +39,9 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
 
 SIGNALS_FILE: Final = "signals.parquet"
+CONFIG_HISTORY_FILE: Final = "rules_config_history.parquet"
+#: What a snapshot writes, in the order it writes them.
+SNAPSHOT_FILES: Final = (SIGNALS_FILE, CONFIG_HISTORY_FILE)
 # `body` is the exact bytes the relay published (pydantic's compact JSON of the signal), kept
 # as UTF-8 text; the other columns are read from it so they cannot disagree with it.
 _SELECT = """
@@ -55,6 +66,15 @@ SELECT seq AS outbox_seq,
 FROM o ORDER BY seq, signal_id
 """
 _COUNT = "SELECT count(*) FROM signal_outbox"
+_HISTORY = f"SELECT {CONFIG_COLUMNS} FROM config_history ORDER BY from_seq"
+_HISTORY_COUNT = "SELECT count(*) FROM config_history"
+#: The same columns and types, no rows: for a rules file older than the history table.
+_NO_HISTORY = """
+SELECT CAST(NULL AS BIGINT) AS from_seq, CAST(NULL AS VARCHAR) AS config_version,
+       CAST(NULL AS VARCHAR) AS config_sha256, CAST(NULL AS VARCHAR) AS config_toml,
+       CAST(NULL AS VARCHAR) AS rule_versions, CAST(NULL AS TIMESTAMPTZ) AS activated_at
+WHERE false
+"""
 
 
 def copy_signals(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, Any]:
@@ -62,15 +82,37 @@ def copy_signals(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, A
 
     The copy and its row count are read in one transaction: they describe one moment.
     """
-    target = directory / SIGNALS_FILE
+    return transaction(con, lambda: _copy(con, directory, SIGNALS_FILE, _SELECT, _COUNT))
 
-    def body() -> int:
-        con.execute(f"COPY ({_SELECT}) TO {sql_literal(target)} (FORMAT parquet)")
-        ((rows,),) = con.execute(_COUNT).fetchall()
-        return int(rows)
 
-    rows = transaction(con, body)
-    return {"path": str(target), "rows": rows}
+def copy_rules_snapshot(
+    con: duckdb.DuckDBPyConnection, directory: Path
+) -> dict[str, dict[str, Any]]:
+    """COPY the signal outbox and the configuration history, both read in one transaction.
+
+    Returns each file's report (path and rows) under its name.
+    """
+
+    def body() -> dict[str, dict[str, Any]]:
+        ((kept,),) = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'config_history'"
+        ).fetchall()
+        history = (_HISTORY, _HISTORY_COUNT) if kept else (_NO_HISTORY, "SELECT 0")
+        return {
+            SIGNALS_FILE: _copy(con, directory, SIGNALS_FILE, _SELECT, _COUNT),
+            CONFIG_HISTORY_FILE: _copy(con, directory, CONFIG_HISTORY_FILE, *history),
+        }
+
+    return transaction(con, body)
+
+
+def _copy(
+    con: duckdb.DuckDBPyConnection, directory: Path, name: str, select: str, count: str
+) -> dict[str, Any]:
+    target = directory / name
+    con.execute(f"COPY ({select}) TO {sql_literal(target)} (FORMAT parquet)")
+    ((rows,),) = con.execute(count).fetchall()
+    return {"path": str(target), "rows": int(rows)}
 
 
 def snapshot_subject(namespace: str) -> str:
@@ -79,9 +121,9 @@ def snapshot_subject(namespace: str) -> str:
 
 
 def requested_directory(data: bytes, *, default_root: Path) -> Path:
-    """Where a snapshot request asks the signals file to go (kit/snapshots.py has the rules)."""
+    """Where a snapshot request asks the files to go (kit/snapshots.py has the rules)."""
     return snapshots.requested_directory(
-        data, default_root=default_root, files=(SIGNALS_FILE,), owner="rules"
+        data, default_root=default_root, files=SNAPSHOT_FILES, owner="rules"
     )
 
 
@@ -90,5 +132,5 @@ def build_snapshot_responder(
 ) -> Callable[[Msg], Awaitable[None]]:
     """Build the NATS callback answering snapshot requests; every request gets a reply."""
     return snapshots.build_snapshot_responder(
-        export, default_root=default_root, files=(SIGNALS_FILE,), owner="rules", log=log
+        export, default_root=default_root, files=SNAPSHOT_FILES, owner="rules", log=log
     )

@@ -1,4 +1,4 @@
-"""DuckDB RulesStore (adapters layer): tracking, states, signal outbox and dead letters in one file.
+"""DuckDB RulesStore (adapters layer): tracking, states, outbox, dead letters, config history.
 
 This process owns the file (one writer), so participant states are cached in memory after
 the first read. Every batch is one transaction; multi-row writes go through registered Arrow
@@ -23,15 +23,16 @@ from services.rules.adapters._duckdb_sql import (
     SCHEMA,
     batch_tables,
     max_seqs,
+    read_config_history,
     row_to_dead_letter,
     with_table,
     write,
 )
-from services.rules.adapters.audit_export import SIGNALS_FILE, copy_signals
+from services.rules.adapters.audit_export import copy_rules_snapshot
 from services.rules.core.engine import StateKey
 from services.rules.core.errors import AlreadyProcessedError, TransientError
 from services.rules.core.state import ParticipantState
-from services.rules.ports import Commit, DeadLetter, OutboxRow
+from services.rules.ports import Commit, ConfigActivation, ConfigRecord, DeadLetter, OutboxRow
 
 T = TypeVar("T")
 
@@ -50,6 +51,7 @@ class DuckDBRulesStore:
         self._cache: dict[StateKey, ParticipantState] = {}
         self._outbox_seq = 0
         self._dead_seq = 0
+        self._active: ConfigActivation | None = None
 
     async def open(self) -> None:
         """Open (or create) the file and its tables; read the sequence counters."""
@@ -60,6 +62,8 @@ class DuckDBRulesStore:
             raise TransientError(f"cannot open {self.path.name}: {type(exc).__name__}") from exc
         self._worker = worker
         self._outbox_seq, self._dead_seq = await self._run(max_seqs)
+        history = await self.config_history()
+        self._active = history[-1].activation if history else None
 
     async def close(self) -> None:
         """Checkpoint and close the file; safe to call twice."""
@@ -116,10 +120,25 @@ class DuckDBRulesStore:
             outbox_seq=self._outbox_seq,
             dead_seq=self._dead_seq,
         )
-        await self._run(lambda con: transaction(con, lambda: write(con, tables)))
+        activation = batch.activation
+        await self._run(lambda con: transaction(con, lambda: write(con, tables, activation)))
+        if activation is not None and (
+            self._active is None or activation.from_seq > self._active.from_seq
+        ):
+            self._active = activation
         self._outbox_seq += len(signals)
         self._dead_seq += len(batch.dead_letters)
         self._cache.update({state.key: state for state in batch.states})
+
+    async def active_config(self) -> ConfigActivation | None:
+        """The newest recorded activation (by `from_seq`), kept in memory: one writer."""
+        if self._worker is None:
+            raise TransientError(f"{self.path.name} is not open")
+        return self._active
+
+    async def config_history(self) -> list[ConfigRecord]:
+        """Every recorded activation, by `from_seq`."""
+        return await self._run(read_config_history)
 
     async def unpublished(self, *, limit: int) -> list[OutboxRow]:
         """Oldest unpublished rows first."""
@@ -148,12 +167,16 @@ class DuckDBRulesStore:
         return [row_to_dead_letter(row) for row in reversed(rows)]
 
     async def export_snapshot(self, directory: Path) -> dict[str, Any]:
-        """Write signals.parquet into `directory` on the writer thread (audit snapshot)."""
+        """Write signals.parquet and rules_config_history.parquet into `directory` (audit).
+
+        Both are copied on the writer thread in one transaction: they describe one moment.
+        """
         await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-        report = await self._run(lambda con: copy_signals(con, directory))
-        # Hashed off the writer thread: the service goes on committing meanwhile.
-        report["sha256"] = await asyncio.to_thread(file_sha256, Path(report["path"]))
-        return {SIGNALS_FILE: report}
+        reports = await self._run(lambda con: copy_rules_snapshot(con, directory))
+        for report in reports.values():
+            # Hashed off the writer thread: the service goes on committing meanwhile.
+            report["sha256"] = await asyncio.to_thread(file_sha256, Path(report["path"]))
+        return reports
 
     async def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         if self._worker is None:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
 from uuid import UUID
 
 from schemas import SignalUpdated
 from services.rules.core.engine import StateKey
 from services.rules.core.errors import AlreadyProcessedError
 from services.rules.core.state import ParticipantState
-from services.rules.ports import Commit, DeadLetter, OutboxRow
+from services.rules.ports import Commit, ConfigActivation, ConfigRecord, DeadLetter, OutboxRow
 
 
 class InMemoryRulesStore:
-    """Tracking, states, outbox and dead letters in dicts; a commit is all-or-nothing."""
+    """Tracking, states, outbox, dead letters and config history; a commit is all-or-nothing."""
 
     def __init__(
         self,
@@ -28,6 +29,7 @@ class InMemoryRulesStore:
         self._outbox: dict[UUID, OutboxRow] = {}
         self._published: set[UUID] = set()
         self._dead: dict[UUID, DeadLetter] = {}
+        self._configs: dict[int, ConfigRecord] = {}
         self._seq = 0
 
     async def open(self) -> None:
@@ -55,6 +57,12 @@ class InMemoryRulesStore:
         rows = [(batch.consumer, i) for i in batch.tracking]
         if len(set(rows)) < len(rows) or any(row in self._tracking for row in rows):
             raise AlreadyProcessedError(f"{batch.consumer}: batch holds processed inputs")
+        activation = batch.activation
+        if activation is not None and activation.from_seq in self._configs:
+            # The DuckDB store's primary key refuses it too: one configuration per position.
+            raise AlreadyProcessedError(f"a configuration is recorded at {activation.from_seq}")
+        if activation is not None:
+            self._configs[activation.from_seq] = ConfigRecord(activation, datetime.now(UTC))
         self._tracking.update(rows)
         self._states.update({state.key: state for state in batch.states})
         for signal in batch.signals:
@@ -67,6 +75,15 @@ class InMemoryRulesStore:
                 self._outbox[signal.event_id] = OutboxRow(signal.event_id, self._seq, subject, body)
         for letter in batch.dead_letters:
             self._dead.setdefault(letter.dead_letter_id, letter)
+
+    async def active_config(self) -> ConfigActivation | None:
+        """The newest recorded configuration activation."""
+        history = await self.config_history()
+        return history[-1].activation if history else None
+
+    async def config_history(self) -> list[ConfigRecord]:
+        """Every recorded activation, by `from_seq`."""
+        return [self._configs[seq] for seq in sorted(self._configs)]
 
     async def unpublished(self, *, limit: int) -> list[OutboxRow]:
         """Oldest unpublished rows first."""

@@ -20,7 +20,7 @@ from schemas import LOG_FACT_ADAPTER, ClinicalFact, ClockTicked
 from services.rules import app
 from services.rules.core.config import TrialConfig
 from services.rules.core.signals import derived_id, system_signal
-from services.rules.ports import DeadLetter, EventLog, Rejected, StateStore
+from services.rules.ports import ConfigIdentity, DeadLetter, EventLog, Rejected, StateStore
 
 _ENVELOPE_FIELDS: Final = frozenset(ClinicalFact.model_fields)
 _MAX_ERROR_CODES: Final = 10
@@ -33,8 +33,13 @@ def build_handler(
     log: EventLog,
     on_committed: Callable[[], None] = lambda: None,
     config: TrialConfig | None = None,
+    identity: ConfigIdentity | None = None,
 ) -> BatchHandler:
-    """Return the BatchConsumer handler: decode, evaluate, commit, then wake the relay."""
+    """Return the BatchConsumer handler: decode, evaluate, commit, then wake the relay.
+
+    `identity` names the file `config` was read from; app.handle_batch records it when it
+    takes effect.
+    """
 
     async def handle(deliveries: Sequence[Delivery]) -> None:
         facts: list[ClinicalFact | ClockTicked] = []
@@ -46,7 +51,13 @@ def build_handler(
             else:
                 facts.append(decoded)
         signals = await app.handle_batch(
-            facts, consumer=consumer, store=store, rejected=rejected, log=log, config=config
+            facts,
+            consumer=consumer,
+            store=store,
+            rejected=rejected,
+            log=log,
+            config=config,
+            identity=identity,
         )
         if signals:
             on_committed()

@@ -14,7 +14,13 @@ from services.rules.adapters.memory import InMemoryRulesStore
 from services.rules.core.engine import Signal, replay
 from services.rules.core.errors import AlreadyProcessedError, TransientError
 from services.rules.core.state import ParticipantState
-from services.rules.ports import Commit, DeadLetter, RulesStore
+from services.rules.ports import (
+    Commit,
+    ConfigActivation,
+    ConfigIdentity,
+    DeadLetter,
+    RulesStore,
+)
 from tests.unit.rules.factories import ae_payload, ae_reported, corrected, died, enrolled, unique
 
 CONSUMER = "rules-evaluator"
@@ -43,6 +49,11 @@ def commit_of(
         states=(state,),
         signals=signals,
     )
+
+
+def identity(version: str) -> ConfigIdentity:
+    text = f'[trial]\nid = "T"\nconfig_version = "{version}"\n'
+    return ConfigIdentity(version, sha256=version * 8, toml=text, rule_versions=(("VB-04", 2),))
 
 
 class RulesStoreContract:
@@ -180,6 +191,61 @@ class RulesStoreContract:
         expected = [signals[1].event_id, *(s.event_id for s in more_signals)]
         assert [r.signal_id for r in rows] == expected
         assert len({r.seq for r in rows}) == len(rows)
+
+    async def test_no_configuration_is_active_before_one_is_recorded(
+        self, store: RulesStore
+    ) -> None:
+        assert await store.active_config() is None
+        assert await store.config_history() == []
+
+    async def test_activations_are_recorded_with_their_batch_and_the_newest_is_active(
+        self, store: RulesStore
+    ) -> None:
+        v1 = ConfigActivation(from_seq=1, config=identity("v1"))
+        v2 = ConfigActivation(from_seq=40, config=identity("v2"))
+
+        await store.commit(Commit(CONSUMER, (uuid4(),), activation=v1))
+        await store.commit(Commit(CONSUMER, (uuid4(),)))
+        await store.commit(Commit(CONSUMER, (uuid4(),), activation=v2))
+
+        assert await store.active_config() == v2
+        history = await store.config_history()
+        assert [record.activation for record in history] == [v1, v2]
+        assert all(record.activated_at.tzinfo is not None for record in history)
+        assert history[0].activated_at <= history[1].activated_at
+
+    async def test_a_refused_commit_records_no_activation(self, store: RulesStore) -> None:
+        state, signals, facts = history()
+        await store.commit(commit_of(facts, state, signals))
+        v1 = ConfigActivation(from_seq=7, config=identity("v1"))
+
+        with pytest.raises(AlreadyProcessedError):
+            await store.commit(Commit(CONSUMER, (facts[0].event_id,), activation=v1))
+
+        assert await store.active_config() is None
+        assert await store.config_history() == []
+
+    async def test_a_second_activation_at_one_position_is_refused(self, store: RulesStore) -> None:
+        v1 = ConfigActivation(from_seq=5, config=identity("v1"))
+        await store.commit(Commit(CONSUMER, (uuid4(),), activation=v1))
+        kept = uuid4()
+
+        with pytest.raises(AlreadyProcessedError):
+            await store.commit(
+                Commit(CONSUMER, (kept,), activation=ConfigActivation(5, identity("v2")))
+            )
+
+        assert await store.processed(CONSUMER, [kept]) == frozenset()
+        assert await store.active_config() == v1
+
+    async def test_the_config_history_survives_reopen(self, store: RulesStore) -> None:
+        v1 = ConfigActivation(from_seq=3, config=identity("v1"))
+        await store.commit(Commit(CONSUMER, (uuid4(),), activation=v1))
+
+        reopened = await self.reopen(store)
+
+        assert await reopened.active_config() == v1
+        assert [record.activation for record in await reopened.config_history()] == [v1]
 
 
 class TestInMemoryRulesStore(RulesStoreContract):

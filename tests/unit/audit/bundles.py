@@ -1,8 +1,9 @@
 """Whole audit bundles for the replay and reconcile tests, built from the services' own code.
 
-The event log goes through ingest (`logs.write_log`); the live signals are what the rules
-service's own batch handler raises over that log, committed to its DuckDB store and copied by
-its snapshot COPY (`live_signals`); the notify audit trail is chained by notify's `link` and
+The event log goes through ingest (`logs.write_log`); the live signals and the configuration
+history are what the rules service's own batch handler raises and records over that log,
+committed to its DuckDB store and copied by its snapshot COPY (`live_signals`); the notify
+audit trail is chained by notify's `link` and
 written with the columns notify's snapshot COPY writes; the manifest is written by the
 export's own `finish`, so `open_source` verifies these bundles like real ones.
 """
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 
 from kit.files import file_sha256
 from safetymon.audit._assemble import finish
-from safetymon.audit._engine import load_config
+from safetymon.audit._engine import config_path
 from safetymon.audit.history import UndecodableFactError, iter_facts
 from safetymon.audit.journal import write_journal
 from safetymon.audit.manifest import AUDIT_TRAIL, EVENT_LOG, OUTBOX, SENT_JOURNAL
@@ -28,6 +29,13 @@ from services.notify.core.audit import AuditFact, ChainHead, link
 from services.notify.ports import JournaledSend
 from services.rules import app as rules_app
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
+from services.rules.adapters.trial_config import (
+    DEFAULT_TRIAL_CONFIG,
+    identity_of,
+    parse_trial_config,
+)
+from services.rules.core.config import TrialConfig
+from services.rules.ports import ConfigIdentity
 from tests.unit.audit.logs import write_log
 
 _TRAIL_SCHEMA = pa.schema(
@@ -51,10 +59,25 @@ def write_bundle(
     trail: Sequence[AuditFact] = (),
     *,
     journal: Sequence[JournaledSend] | None = None,
+    configs: Sequence[tuple[int, str]] | None = None,
 ) -> Path:
-    """A complete, verifiable bundle: event log, live signals, notify trail, outbox, manifest.
+    """A complete, verifiable bundle: log, live signals, config history, notify trail, outbox.
 
-    `journal` adds notify's sent journal, as an offline export of a killed notify does.
+    Args:
+        directory: the bundle directory to create (a `<name>.work` sibling holds scratch).
+        wires: the facts, as ingest accepts them.
+        trail: notify audit facts to chain into the trail.
+        journal: adds notify's sent journal, as an offline export of a killed notify does.
+        configs: the rules service's configuration activations, `(from_seq, TOML text)` in
+            ascending `from_seq`: the log's facts with `from_seq_i <= seq < from_seq_i+1` are
+            evaluated, as one batch, by a rules store running the i-th text, as the live
+            service does after a restart with another SAFETYMON_TRIAL_CONFIG; each records
+            its activation at the smallest seq it evaluates (so a `from_seq` that no fact has
+            is recorded at the next fact's seq, and a segment without facts records nothing).
+            Facts before the first `from_seq` are evaluated under the replay's default file
+            and record nothing, as a service from before the history was kept. None (the
+            default): the replay's default file (`_engine.config_path()`) from seq 1.
+            `packaged_toml("v2")` gives the text of a packaged version.
     """
     scratch = directory.parent / f"{directory.name}.work"
     log = write_log(scratch, wires)
@@ -95,7 +118,7 @@ def write_bundle(
             "sha256": file_sha256(directory / OUTBOX),
         },
     }
-    reports.update(live_signals(directory / EVENT_LOG, directory, scratch=scratch))
+    reports.update(live_signals(directory / EVENT_LOG, directory, scratch=scratch, configs=configs))
     if journal is not None:
         reports[SENT_JOURNAL] = write_journal(journal, directory)
         reports[SENT_JOURNAL]["sha256"] = file_sha256(directory / SENT_JOURNAL)
@@ -103,17 +126,29 @@ def write_bundle(
     return directory
 
 
-def live_signals(log: Path, directory: Path, *, scratch: Path) -> dict[str, Any]:
-    """Run the live rules over the log into a rules.duckdb, then its snapshot: signals.parquet.
+def packaged_toml(version: str = "v1") -> str:
+    """The text of a packaged trial configuration file, e.g. `packaged_toml("v2")`."""
+    return DEFAULT_TRIAL_CONFIG.with_name(f"NCT01724398.{version}.toml").read_text(encoding="utf-8")
 
-    The facts go in as one batch (live batching does not change the signals, see
-    test_replay_ticks). A log the schemas cannot read gives no signals: the replay of such a
-    bundle stops before it compares anything.
+
+def live_signals(
+    log: Path,
+    directory: Path,
+    *,
+    scratch: Path,
+    configs: Sequence[tuple[int, str]] | None = None,
+) -> dict[str, Any]:
+    """Run the live rules over the log into a rules.duckdb, then its snapshot.
+
+    The snapshot is signals.parquet and rules_config_history.parquet. The facts under one
+    configuration go in as one batch (live batching does not change the signals, see
+    test_replay_ticks); `configs` is as in `write_bundle`. A log the schemas cannot read
+    gives no signals: the replay of such a bundle stops before it compares anything.
     """
     try:
-        facts = [logged.fact for logged in iter_facts(log)]
+        logged = [(entry.seq, entry.fact) for entry in iter_facts(log)]
     except UndecodableFactError:
-        facts = []
+        logged = []
     subjects = Subjects("safetymon")
     store = DuckDBRulesStore(
         scratch / "rules.duckdb",
@@ -124,14 +159,43 @@ def live_signals(log: Path, directory: Path, *, scratch: Path) -> dict[str, Any]
     async def run() -> dict[str, Any]:
         await store.open()
         try:
-            await rules_app.handle_batch(
-                facts, consumer=RULES_DURABLE, store=store, config=load_config()
-            )
+            for config, identity, facts in _segments(logged, configs):
+                await rules_app.handle_batch(
+                    facts, consumer=RULES_DURABLE, store=store, config=config, identity=identity
+                )
             return await store.export_snapshot(directory)
         finally:
             await store.close()
 
     return asyncio.run(run())
+
+
+Segment = tuple[TrialConfig, ConfigIdentity | None, list[Any]]
+
+
+def _segments(
+    logged: list[tuple[int, Any]], configs: Sequence[tuple[int, str]] | None
+) -> list[Segment]:
+    """Split the log's facts by the configuration that evaluates them (non-empty only)."""
+    default_text = config_path().read_text(encoding="utf-8")
+    wanted = list(configs) if configs is not None else [(1, default_text)]
+    starts = [start for start, _ in wanted]
+    if starts != sorted(set(starts)):
+        raise ValueError(f"configs must be in strictly ascending from_seq: {starts}")
+    default = parse_trial_config(default_text)
+    bounds = [(0, default, None), *((start, *_parsed(text)) for start, text in wanted)]
+    segments: list[Segment] = []
+    for index, (start, config, identity) in enumerate(bounds):
+        end = bounds[index + 1][0] if index + 1 < len(bounds) else None
+        facts = [f for seq, f in logged if seq >= start and (end is None or seq < end)]
+        if facts:
+            segments.append((config, identity, facts))
+    return segments
+
+
+def _parsed(text: str) -> tuple[TrialConfig, ConfigIdentity]:
+    config = parse_trial_config(text)
+    return config, identity_of(config, text)
 
 
 def _report(path: Path, rows: int, last: dict[str, Any] | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import pytest
 from safetymon.audit.errors import ExportError
 from safetymon.audit.manifest import (
     AUDIT_TRAIL,
+    CONFIG_HISTORY,
     EVENT_LOG,
     OUTBOX,
     SENT_JOURNAL,
@@ -19,7 +20,13 @@ from safetymon.audit.manifest import (
 from safetymon.audit.verify import verify_bundle
 from tests.unit.audit import factories as f
 
-SHA = {EVENT_LOG: "a" * 64, AUDIT_TRAIL: "b" * 64, OUTBOX: "c" * 64, SIGNALS: "e" * 64}
+SHA = {
+    EVENT_LOG: "a" * 64,
+    AUDIT_TRAIL: "b" * 64,
+    OUTBOX: "c" * 64,
+    SIGNALS: "e" * 64,
+    CONFIG_HISTORY: "7" * 64,
+}
 
 
 def _manifest(log, trail) -> Manifest:
@@ -32,6 +39,7 @@ def _manifest(log, trail) -> Manifest:
             AUDIT_TRAIL: {"rows": len(trail), "sha256": SHA[AUDIT_TRAIL], "chain": chain(trail)},
             OUTBOX: {"rows": 3, "sha256": SHA[OUTBOX]},
             SIGNALS: {"rows": 5, "sha256": SHA[SIGNALS]},
+            CONFIG_HISTORY: {"rows": 2, "sha256": SHA[CONFIG_HISTORY]},
         },
         created_at=datetime(2024, 3, 1, tzinfo=UTC),
         source={"mode": "test"},
@@ -125,8 +133,9 @@ def test_a_bundle_written_before_signals_existed_still_verifies() -> None:
     log, trail = f.event_log(3), f.audit_trail(2)
     document = _manifest(log, trail).model_dump()
     del document["files"][SIGNALS]
+    del document["files"][CONFIG_HISTORY]
     older = Manifest.model_validate(document)
-    digests = {name: digest for name, digest in SHA.items() if name != SIGNALS}
+    digests = {name: d for name, d in SHA.items() if name not in {SIGNALS, CONFIG_HISTORY}}
 
     report = verify_bundle(older, digests, {EVENT_LOG: log, AUDIT_TRAIL: trail})
 
@@ -146,3 +155,42 @@ def test_the_sent_journal_is_listed_only_when_an_export_reported_it() -> None:
 
     assert SENT_JOURNAL not in without.files
     assert with_journal.files[SENT_JOURNAL].rows == 2
+
+
+def test_the_config_history_is_required_and_checked_by_sha256_and_rows() -> None:
+    """A new export must carry the rules config history; verify checks it like the signals."""
+    log, trail = f.event_log(3), f.audit_trail(2)
+    manifest = _manifest(log, trail)
+    chains = {EVENT_LOG: log, AUDIT_TRAIL: trail}
+    reports = {name: {"rows": 0, "sha256": digest} for name, digest in SHA.items()}
+    del reports[CONFIG_HISTORY]
+
+    same = verify_bundle(manifest, SHA, chains, {CONFIG_HISTORY: 2})
+    changed = verify_bundle(manifest, {**SHA, CONFIG_HISTORY: "f" * 64}, chains)
+    miscounted = verify_bundle(manifest, SHA, chains, {CONFIG_HISTORY: 1})
+    missing = verify_bundle(manifest, {**SHA, CONFIG_HISTORY: None}, chains)
+
+    assert same.ok
+    assert manifest.files[CONFIG_HISTORY].chain is None
+    assert changed.first_problem() == (
+        f"{CONFIG_HISTORY}: sha256 differs from the manifest: the file was changed after export"
+    )
+    assert (
+        miscounted.first_problem() == f"{CONFIG_HISTORY}: holds 1 rows but the manifest records 2"
+    )
+    assert missing.first_problem() == f"{CONFIG_HISTORY}: missing from the bundle"
+    with pytest.raises(ExportError, match=CONFIG_HISTORY):
+        build_manifest(reports, created_at=datetime.now(UTC), source={})
+
+
+def test_a_bundle_written_before_the_config_history_existed_still_verifies() -> None:
+    """Bundles exported before the history was kept list no such file and stay valid."""
+    log, trail = f.event_log(3), f.audit_trail(2)
+    document = _manifest(log, trail).model_dump()
+    del document["files"][CONFIG_HISTORY]
+    older = Manifest.model_validate(document)
+    digests = {name: digest for name, digest in SHA.items() if name != CONFIG_HISTORY}
+
+    report = verify_bundle(older, digests, {EVENT_LOG: log, AUDIT_TRAIL: trail})
+
+    assert report.ok

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
 from safetymon.audit._engine import config_path, load_config
 from safetymon.audit.configs import CONFIG_HISTORY, Activation, Timeline, read_timeline
 from safetymon.audit.errors import BundleError
 from safetymon.audit.history import iter_facts
 from safetymon.audit.replay import ReplayResult, replay_log
+from safetymon.cli import app
 from safetymon.demo.generator import iter_feed
 from schemas import canonical_bytes
 from services.rules.core import engine
 from services.rules.core.config import TrialConfig
+from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires, write_log
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -141,3 +145,34 @@ def test_a_configuration_text_changed_after_export_is_refused(tmp_path: Path) ->
 
     with pytest.raises(BundleError, match="does not match its sha256"):
         read_timeline(tmp_path)
+
+
+def test_a_bundle_whose_configuration_switched_replays_like_the_live_service(
+    tmp_path: Path,
+) -> None:
+    feed = list(iter_feed(participants=6, weeks=3))
+    items = [(item, BASE + timedelta(minutes=i)) for i, item in enumerate(feed)]
+    switch = 300
+    bundle = write_bundle(
+        tmp_path / "bundle", accepted_wires(items), configs=[(1, V1), (switch, V2)]
+    )
+
+    result = CliRunner().invoke(app, ["audit", "replay", str(bundle), "--json"])
+    alone = CliRunner().invoke(
+        app, ["audit", "replay", str(bundle), "--json", "--config", str(config_path())]
+    )
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["configurations"] == [
+        {"from_seq": 1, "config_version": "NCT01724398.v1"},
+        {"from_seq": switch, "config_version": "NCT01724398.v2"},
+    ]
+    assert document["live_signals"]["ok"] is True  # the live run switched there too
+    assert document["live_signals"]["identical"] == len(document["signals"]) > 0
+    assert {s["config_version"] for s in document["signals"] if s["seq"] >= switch} == {
+        "NCT01724398.v2"
+    }
+    # v1 for the whole log is not what the live service did: the comparison says so.
+    assert alone.exit_code == 1, alone.output
+    assert json.loads(alone.stdout)["live_signals"]["ok"] is False

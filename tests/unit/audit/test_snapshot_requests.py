@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from safetymon.audit.manifest import AUDIT_TRAIL, BUNDLE_FILES, EVENT_LOG, OUTBOX, SIGNALS
+from safetymon.audit.manifest import (
+    AUDIT_TRAIL,
+    BUNDLE_FILES,
+    CONFIG_HISTORY,
+    EVENT_LOG,
+    OUTBOX,
+    SIGNALS,
+)
 from safetymon.audit.offline import INGEST_FILE, NOTIFY_FILE, NOTIFY_JOURNAL_FILE, RULES_FILE
 from services.ingest.adapters.audit_export import EVENT_LOG_FILE, AuditExports
 from services.ingest.config import Settings as IngestSettings
@@ -28,10 +35,16 @@ async def _export(directory: Path) -> dict[str, object]:
 
 
 def test_the_services_write_the_bundle_file_names() -> None:
-    written = (EVENT_LOG_FILE, AUDIT_TRAIL_FILE, OUTBOX_FILE, rules_export.SIGNALS_FILE)
+    written = (
+        EVENT_LOG_FILE,
+        AUDIT_TRAIL_FILE,
+        OUTBOX_FILE,
+        rules_export.SIGNALS_FILE,
+        rules_export.CONFIG_HISTORY_FILE,
+    )
 
-    assert written == (EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS)
-    assert set(BUNDLE_FILES) == {EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS}
+    assert written == (EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS, CONFIG_HISTORY)
+    assert set(BUNDLE_FILES) == {EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS, CONFIG_HISTORY}
 
 
 def test_offline_export_opens_the_services_own_files(tmp_path: Path) -> None:
@@ -79,6 +92,10 @@ def test_rules_never_overwrites_an_earlier_signals_file_but_ignores_the_others(
 
     assert rules_export.requested_directory(request, default_root=tmp_path) == tmp_path
     (tmp_path / SIGNALS).write_bytes(b"earlier")
+    with pytest.raises(SnapshotRequestError, match="nothing is overwritten"):
+        rules_export.requested_directory(request, default_root=tmp_path)
+    (tmp_path / SIGNALS).unlink()
+    (tmp_path / CONFIG_HISTORY).write_bytes(b"earlier")
     with pytest.raises(SnapshotRequestError, match="nothing is overwritten"):
         rules_export.requested_directory(request, default_root=tmp_path)
 
