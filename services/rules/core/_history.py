@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from services.rules.core.config import TrialConfig, days, hours
-from services.rules.core.state import Observation, ParticipantState, Procedure
+from services.rules.core.state import ByKind, Observation, ParticipantState, Procedure
 
 
 @lru_cache(maxsize=8)
@@ -83,7 +83,11 @@ def prune(
     shortest = min(default, *horizon.values())
     split = bisect_left(state.observations, clock - shortest, key=_time)
     old = state.observations[:split]  # only these can be past their kind's retention
-    kept = tuple(o for o in old if o.at >= clock - horizon.get(o.kind, default))
+    kept = (
+        tuple(o for o in old if o.at >= clock - horizon.get(o.kind, default))
+        if old and _expired(state, clock, horizon, default)
+        else old
+    )
     procedures = tuple(
         p for p in state.procedures if p.treatment in _PROTOCOL or _end(p) >= clock - default
     )
@@ -95,7 +99,57 @@ def prune(
     ):
         return state
     observations = kept + state.observations[split:]
-    return replace(state, observations=observations, procedures=procedures, episodes=episodes)
+    return replace(
+        state,
+        observations=observations,
+        procedures=procedures,
+        episodes=episodes,
+        by_kind=_regrouped(state, observations, old, kept),
+    )
+
+
+def _expired(
+    state: ParticipantState, clock: datetime, horizon: dict[str, timedelta], default: timedelta
+) -> bool:
+    """Tell whether some observation is past its kind's retention (True when unsure).
+
+    Each kind's oldest observation is the first of its group (issue 5: most facts drop
+    none, and this looks at one observation per kind instead of every old one).
+    """
+    index = state.valid_by_kind()
+    if index is None:
+        return True
+    return any(
+        group[0].at < clock - horizon.get(kind, default)
+        for kind, group in index.groups.items()
+        if group
+    )
+
+
+def _regrouped(
+    state: ParticipantState,
+    observations: tuple[Observation, ...],
+    old: tuple[Observation, ...],
+    kept: tuple[Observation, ...],
+) -> ByKind | None:
+    """`state.by_kind` without the observations `prune` dropped (those of `old` not `kept`)."""
+    index = state.valid_by_kind()
+    if index is None:
+        return None  # made when first asked for
+    if len(kept) == len(old):  # only treatments or episodes went
+        return ByKind(observations, index.groups)
+    # By identity: exactly the objects dropped, whatever equal observations there are.
+    staying = {id(o) for o in kept}
+    dropped = [o for o in old if id(o) not in staying]
+    groups = dict(index.groups)
+    for kind in {o.kind for o in dropped}:
+        gone = {id(o) for o in dropped if o.kind == kind}
+        remaining = tuple([o for o in groups[kind] if id(o) not in gone])
+        if remaining:
+            groups[kind] = remaining
+        else:
+            del groups[kind]
+    return ByKind(observations, groups)
 
 
 def _time(o: Observation) -> datetime:

@@ -7,7 +7,7 @@ is left out. Observations are kept sorted by (clinical time, kind, event id).
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_right, insort
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -30,7 +30,7 @@ from schemas.facts import (
     VitalSignsRecordedPayload,
 )
 from services.rules.core._catalogue import ASCITIC_PMN, LAB_KINDS, VITAL_KINDS
-from services.rules.core.state import Observation, ParticipantState
+from services.rules.core.state import ByKind, Observation, ParticipantState, observation_order
 
 ObservationPayload = (
     LabResultRecordedPayload | VitalSignsRecordedPayload | ClinicalAssessmentRecordedPayload
@@ -96,45 +96,86 @@ def with_observations(state: ParticipantState, new: tuple[Observation, ...]) -> 
     """Insert observations in (time, kind, event id) order."""
     if not new:
         return state
-    merged = list(state.observations)
-    for observation in sorted(new, key=_order):
-        if not merged or _order(merged[-1]) <= _order(observation):
-            merged.append(observation)  # the usual case: the newest result
+    added = sorted(new, key=observation_order)
+    history = state.observations
+    newest = not history or observation_order(history[-1]) <= observation_order(added[0])
+    if newest:
+        observations = history + tuple(added)  # the usual case: the newest results
+    else:
+        merged = list(history)
+        for observation in added:
+            if observation_order(merged[-1]) <= observation_order(observation):
+                merged.append(observation)
+            else:
+                insort(merged, observation, key=observation_order)
+        observations = tuple(merged)
+    return replace(
+        state,
+        observations=observations,
+        by_kind=_regrouped(state, observations, added, newest=newest),
+    )
+
+
+def _regrouped(
+    state: ParticipantState,
+    observations: tuple[Observation, ...],
+    added: list[Observation],
+    *,
+    newest: bool,
+) -> ByKind | None:
+    """`state.by_kind` with `added` inserted as `with_observations` inserts them.
+
+    Each group is its kind's part of the sorted history, so inserting an observation after
+    the group's last one not after it in order puts it where the whole history has it;
+    when `added` all come after the history (`newest`), that is at each group's end.
+    """
+    index = state.valid_by_kind()
+    if index is None:
+        return None  # made when first asked for
+    groups = dict(index.groups)
+    for observation in added:
+        group = groups.get(observation.kind, ())
+        if newest or not group or observation_order(group[-1]) <= observation_order(observation):
+            groups[observation.kind] = (*group, observation)
         else:
-            insort(merged, observation, key=_order)
-    return replace(state, observations=tuple(merged))
+            at = bisect_right(group, observation_order(observation), key=observation_order)
+            groups[observation.kind] = (*group[:at], observation, *group[at:])
+    return ByKind(observations, groups)
 
 
-def _order(o: Observation) -> tuple[datetime, str, int]:
-    return (o.at, o.kind, o.event_id.int)
+def contributed_kinds(fact: ClinicalFact) -> frozenset[str] | None:
+    """The observation kinds `fact` can have added to the projection (None: any kind).
 
-
-def contributes(fact: ClinicalFact, kinds: tuple[str, ...]) -> bool:
-    """Tell (cheaply) whether `fact` can have added observations of any of `kinds`.
-
-    Most rules ask this of every fact (through `fresh`), so the kind of a lab and the kinds
-    of a set of vital signs are looked up once per distinct LOINC/specimen or set of names
-    (issue 5); "" stands for an unmapped one, as before, and is no rule's kind.
+    Most rules ask this of each fact they see (`_alerting.fresh`), and the engine's dispatch
+    once per fact (`_dispatch.plan`), so the kind of a lab and the kinds of a set of vital
+    signs are looked up once per distinct LOINC/specimen or set of names (issue 5); ""
+    stands for an unmapped one and is no rule's kind. An AE report or update can add a West
+    Haven point (HE-03); a correction can replace the observations of any fact, so it may
+    have added any kind.
     """
     if isinstance(fact, LabResultRecorded):
         payload = fact.payload
-        return _lab_kind(payload.loinc, payload.specimen) in kinds
+        return _lab_kinds(payload.loinc, payload.specimen)
     if isinstance(fact, VitalSignsRecorded):
-        return not _vital_kinds(tuple(fact.payload.observations)).isdisjoint(kinds)
+        return _vital_kinds(tuple(fact.payload.observations))
     if isinstance(fact, _WEST_HAVEN_FACTS):
-        return "wh" in kinds
-    return isinstance(fact, FactCorrected)
+        return _WEST_HAVEN
+    if isinstance(fact, FactCorrected):
+        return None
+    return _NONE
 
 
 _WEST_HAVEN_FACTS = (ClinicalAssessmentRecorded, AdverseEventReported, AdverseEventUpdated)
+_WEST_HAVEN: frozenset[str] = frozenset({"wh"})
+_NONE: frozenset[str] = frozenset()
 
 
 # Safe to remember: pure functions of immutable strings over constant catalogues.
 @lru_cache(maxsize=1024)
-def _lab_kind(loinc: str, specimen: str | None) -> str:
+def _lab_kinds(loinc: str, specimen: str | None) -> frozenset[str]:
     if (loinc, specimen) == ASCITIC_PMN[:2]:
-        return ASCITIC_PMN[2]
-    return LAB_KINDS.get(loinc, ("",))[0]
+        return frozenset({ASCITIC_PMN[2]})
+    return frozenset({LAB_KINDS.get(loinc, ("",))[0]})
 
 
 @lru_cache(maxsize=1024)

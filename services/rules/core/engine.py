@@ -6,7 +6,7 @@ order, with the same trial configuration, give the same states and the same sign
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from types import ModuleType
@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from schemas import ClinicalFact, ClockTicked, FactCorrected, SignalRaised, SignalUpdated
 from services.rules.core import retraction
+from services.rules.core._dispatch import Plan, Rule, Step, every, plan
 from services.rules.core._history import prune, retention
 from services.rules.core.config import DEFAULT_CONFIG, TrialConfig
 from services.rules.core.projection import (
@@ -67,6 +68,7 @@ from services.rules.core.rules import (
     vb_rebleed,
 )
 from services.rules.core.rules._alerting import late_values
+from services.rules.core.rules._triggers import Triggers
 from services.rules.core.signals import system_signal
 from services.rules.core.state import ParticipantState
 
@@ -85,20 +87,11 @@ __all__ = [
     "replay",
 ]
 
-Step = tuple[ParticipantState, tuple[SignalRaised, ...]]
 StateKey = tuple[str, str]
 #: What the engine emits: signals raised, and retractions of earlier ones.
 Signal = SignalRaised | SignalUpdated
 S = TypeVar("S", SignalRaised, SignalUpdated, Signal)
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One catalogue entry: a stable id, its version and its pure `evaluate`."""
-
-    rule_id: str
-    rule_version: int
-    evaluate: Callable[[ParticipantState, ClinicalFact], Step]
+_KEEP_CONFIGS = 16
 
 
 #: Rules that read no configuration (SAE family) ...
@@ -168,6 +161,12 @@ def _live(module: ModuleType, config: TrialConfig) -> ModuleType:
     return chosen
 
 
+def _triggers(module: ModuleType) -> Triggers | None:
+    """The module's declared triggers; a rule module that declares none runs on every fact."""
+    declared: Triggers | None = getattr(module, "TRIGGERS", None)
+    return declared
+
+
 @lru_cache(maxsize=8)
 def catalogue(config: TrialConfig) -> tuple[Rule, ...]:
     """The rule catalogue in evaluation order, with `config` bound into every rule.
@@ -180,9 +179,9 @@ def catalogue(config: TrialConfig) -> tuple[Rule, ...]:
     unknown = sorted({rule_id for rule_id, _ in config.rule_versions} - known)
     if unknown:
         raise ValueError(f"{config.version}: rule_versions names unknown rules: {unknown}")
-    plain = [Rule(m.RULE_ID, m.RULE_VERSION, m.evaluate) for m in _PLAIN]
+    plain = [Rule(m.RULE_ID, m.RULE_VERSION, m.evaluate, _triggers(m)) for m in _PLAIN]
     configured = [
-        Rule(m.RULE_ID, m.RULE_VERSION, partial(m.evaluate, config=config))
+        Rule(m.RULE_ID, m.RULE_VERSION, partial(m.evaluate, config=config), _triggers(m))
         for m in (_live(module, config) for module in _CONFIGURED)
     ]
     return (*plain, *configured)
@@ -202,8 +201,25 @@ class Evaluation:
     failed: tuple[str, ...] = ()
 
 
+#: `catalogue` by configuration identity (a memo: it is a pure function of the config). The
+#: `lru_cache` key compares configurations with `==` when their hashes meet, and a trial
+#: file equal in id and version to the defaults compared every threshold on each fact.
+_BY_CONFIG: dict[int, tuple[TrialConfig, tuple[Rule, ...]]] = {}
+
+
 def _rules(config: TrialConfig | None) -> tuple[Rule, ...]:
-    return RULES if config is None else catalogue(config)
+    if config is None:
+        return RULES
+    found = _BY_CONFIG.get(id(config))
+    if found is None or found[0] is not config:  # the entry keeps its config alive
+        if len(_BY_CONFIG) >= _KEEP_CONFIGS:
+            _BY_CONFIG.clear()
+        found = _BY_CONFIG[id(config)] = (config, catalogue(config))
+    return found[1]
+
+
+def _plan(rules: tuple[Rule, ...], fact: ClinicalFact, *, dispatch: bool) -> Plan:
+    return plan(rules, fact) if dispatch else every(rules)
 
 
 def _project(
@@ -215,16 +231,20 @@ def _project(
 
 
 def _fold(
-    rules: tuple[Rule, ...], state: ParticipantState, fact: ClinicalFact, *, guard: bool
+    planned: Plan, state: ParticipantState, fact: ClinicalFact, *, guard: bool
 ) -> tuple[ParticipantState, list[SignalRaised], list[str]]:
-    """Fold the state through every rule in order; with `guard`, a rule that raises is skipped.
+    """Fold the state through the planned rules; with `guard`, a rule that raises is skipped.
 
-    Every raised signal is remembered (`retraction.remember`) so a correction can retract it.
+    A rule planned with a state test runs only when the test holds for the state the rules
+    before it left. Every raised signal is remembered (`retraction.remember`) so a
+    correction can retract it.
     """
     current = state
     signals: list[SignalRaised] = []
     failures: list[str] = []
-    for rule in rules:
+    for rule, active in planned:
+        if active is not None and not active(current):
+            continue
         before = current
         try:
             current, raised = rule.evaluate(current, fact)
@@ -245,7 +265,7 @@ def _retractions(
     current: ParticipantState,
     fact: ClinicalFact,
     *,
-    rules: tuple[Rule, ...],
+    planned: Plan,
     config: TrialConfig,
 ) -> tuple[ParticipantState, tuple[SignalUpdated, ...]]:
     """Retract what a correction undoes, before the rules see the corrected values."""
@@ -255,7 +275,7 @@ def _retractions(
         return current, ()
 
     def run(state: ParticipantState, trigger: ClinicalFact) -> Step:
-        after, raised, _ = _fold(rules, state, trigger, guard=True)
+        after, raised, _ = _fold(planned, state, trigger, guard=True)
         return after, tuple(raised)
 
     original = fact.payload.supersedes_event_id
@@ -266,36 +286,48 @@ def _retractions(
 
 
 def evaluate(
-    state: ParticipantState | None, fact: ClinicalFact, config: TrialConfig | None = None
+    state: ParticipantState | None,
+    fact: ClinicalFact,
+    config: TrialConfig | None = None,
+    *,
+    dispatch: bool = True,
 ) -> tuple[ParticipantState, tuple[Signal, ...]]:
-    """Evolve the state, retract what a correction undid, then fold through every rule."""
+    """Evolve the state, retract what a correction undid, then fold through the rules.
+
+    `dispatch=False` runs every rule on every fact (the reference the dispatch must match).
+    """
     cfg = config or DEFAULT_CONFIG
-    rules = _rules(config)
+    planned = _plan(_rules(config), fact, dispatch=dispatch)
     current = _project(state, fact, cfg)
-    current, retracted = _retractions(state, current, fact, rules=rules, config=cfg)
-    current, signals, _ = _fold(rules, current, fact, guard=False)
+    current, retracted = _retractions(state, current, fact, planned=planned, config=cfg)
+    current, signals, _ = _fold(planned, current, fact, guard=False)
     return current, _stamped([*retracted, *signals], cfg, fact)
 
 
 def evaluate_guarded(
-    state: ParticipantState | None, fact: ClinicalFact, config: TrialConfig | None = None
+    state: ParticipantState | None,
+    fact: ClinicalFact,
+    config: TrialConfig | None = None,
+    *,
+    dispatch: bool = True,
 ) -> Evaluation:
     """Evaluate like `evaluate`, but isolate a rule that raises (a defect) from the others.
 
     A failing rule's state change is dropped, the other rules still run, and a SYS-01 signal
     says which step failed, so a bug in one rule never silences an SAE from another.
+    `dispatch=False` runs every rule on every fact (the reference).
     """
     cfg = config or DEFAULT_CONFIG
-    rules = _rules(config)
+    planned = _plan(_rules(config), fact, dispatch=dispatch)
     try:
         current = _project(state, fact, cfg)
-        current, retracted = _retractions(state, current, fact, rules=rules, config=cfg)
+        current, retracted = _retractions(state, current, fact, planned=planned, config=cfg)
     except Exception as exc:  # a defect in the projection: nothing else can run on this fact
         failed: tuple[str, ...] = (f"evolve:{type(exc).__name__}",)
         arm = None if state is None else state.arm
         signal = system_signal(fact, stage="evaluate", failed=failed, arm=arm)
         return Evaluation(state, _stamped([signal], cfg, fact), failed)
-    current, raised, failures = _fold(rules, current, fact, guard=True)
+    current, raised, failures = _fold(planned, current, fact, guard=True)
     signals: list[Signal] = [*retracted, *raised]
     if failures:
         failed = tuple(failures)
@@ -328,9 +360,15 @@ def evaluate_tick(
 
 
 def replay(
-    facts: Iterable[ClinicalFact | ClockTicked], config: TrialConfig | None = None
+    facts: Iterable[ClinicalFact | ClockTicked],
+    config: TrialConfig | None = None,
+    *,
+    dispatch: bool = True,
 ) -> tuple[dict[StateKey, ParticipantState], tuple[Signal, ...]]:
-    """Fold a history exactly as live processing does; return final states and all signals."""
+    """Fold a history exactly as live processing does; return final states and all signals.
+
+    `dispatch=False` runs every rule on every fact (the reference the dispatch must match).
+    """
     states: dict[StateKey, ParticipantState] = {}
     signals: list[Signal] = []
     for fact in facts:
@@ -340,7 +378,7 @@ def replay(
             signals.extend(ticked)
             continue
         key = (fact.trial_id, fact.participant_id)
-        outcome = evaluate_guarded(states.get(key), fact, config)
+        outcome = evaluate_guarded(states.get(key), fact, config, dispatch=dispatch)
         if outcome.state is not None:
             states[key] = outcome.state
         signals.extend(outcome.signals)
@@ -355,6 +393,8 @@ def _stamped(
     Every signal of `fact` also says whether the fact arrived late (recorded more than
     `late_after_hours` after it happened), where its rule did not say so itself.
     """
+    if not signals:  # the usual outcome of a fact
+        return ()
     late = {} if fact is None else late_values(fact, config)
     return tuple(
         signal.model_copy(

@@ -129,6 +129,39 @@ class SaeClock:
 
 
 @dataclass(frozen=True, slots=True)
+class ByKind:
+    """One `observations` tuple grouped by kind, each group in the tuple's order (issue 5).
+
+    Valid only beside the very tuple it was made from (`source`, compared by identity; the
+    reference keeps that tuple alive, so its id cannot be reused by another).
+    """
+
+    source: tuple[Observation, ...]
+    groups: dict[str, tuple[Observation, ...]]
+
+    @classmethod
+    def of(cls, observations: tuple[Observation, ...]) -> ByKind:
+        """Group `observations` by kind in one pass."""
+        groups: dict[str, list[Observation]] = {}
+        for observation in observations:
+            group = groups.get(observation.kind)
+            if group is None:
+                groups[observation.kind] = [observation]
+            else:
+                group.append(observation)
+        return cls(observations, {kind: tuple(group) for kind, group in groups.items()})
+
+
+#: What `observed_in` was asked: a fact's id as an integer, a clinical time, the kinds.
+_Asked = tuple[int, datetime | None, tuple[str, ...] | None]
+
+
+def observation_order(o: Observation) -> tuple[datetime, str, int]:
+    """The order `observations` are kept in: clinical time, kind, event id."""
+    return (o.at, o.kind, o.event_id.int)
+
+
+@dataclass(frozen=True, slots=True)
 class ParticipantState:
     """What the rules know about one participant; `raised` holds keys already signalled."""
 
@@ -155,17 +188,25 @@ class ParticipantState:
     #: Open SAE-02 clocks, by ae_ref; and the AEs already reported to the sponsor.
     sae_clocks: tuple[SaeClock, ...] = ()
     sae_reported: frozenset[str] = field(default_factory=frozenset)
-    #: `series` results already computed for this state, by kinds (issue 5: the rules ask
-    #: for the same kinds many times per fact, e.g. MELD inputs over a 14-day lookback).
-    #: Safe: a pure function of `observations`, which never change on this frozen object;
-    #: every copy (`dataclasses.replace`) starts empty, and it takes no part in `==`, the
-    #: hash or the JSON form.
+    #: `observations` by kind, so `series` of one kind costs no pass over the history
+    #: (issue 5: every fact asked for a few kinds of a ~250-observation history). An init
+    #: field so that `dataclasses.replace` hands it to the copy; it is used only while the
+    #: copy keeps the very same `observations` (checked by identity), and `with_observations`
+    #: and `prune` pass on an updated one with the history they make; otherwise it is made
+    #: afresh when asked. It takes no part in `==`, the hash or the JSON form.
+    by_kind: ByKind | None = field(default=None, repr=False, compare=False)
+    #: `series` results of several kinds already computed for this state (issue 5: the
+    #: rules ask for the same kinds many times per fact, e.g. MELD inputs over a 14-day
+    #: lookback). Safe: a pure function of `observations`, which never change on this frozen
+    #: object; every copy (`dataclasses.replace`) starts empty, and it takes no part in `==`,
+    #: the hash or the JSON form.
     _series: dict[tuple[str, ...], tuple[Observation, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    #: Likewise `observed_in`'s observations of one fact (by its id's integer value and the
-    #: clinical time asked about), before the kinds filter: most rules ask it of each fact.
-    _of_fact: dict[tuple[int, datetime | None], tuple[Observation, ...]] = field(
+    #: Likewise `observed_in`'s observations of one fact (by its id's integer value, the
+    #: clinical time asked about and the kinds asked for; None: all kinds): most rules ask
+    #: it of each fact.
+    _of_fact: dict[_Asked, tuple[Observation, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -190,15 +231,27 @@ class ParticipantState:
 
     def series(self, *kinds: str) -> tuple[Observation, ...]:
         """Observations of the given kinds, oldest first."""
+        if len(kinds) == 1:  # the usual question
+            return self.grouped().get(kinds[0], ())
         found = self._series.get(kinds)
         if found is None:
-            if len(kinds) == 1:  # the usual question; `==` is what `in` tests for one kind
-                kind = kinds[0]
-                found = tuple([o for o in self.observations if o.kind == kind])
-            else:
-                found = tuple([o for o in self.observations if o.kind in kinds])
+            found = tuple([o for o in self.observations if o.kind in kinds])
             self._series[kinds] = found
         return found
+
+    def grouped(self) -> dict[str, tuple[Observation, ...]]:
+        """`observations` by kind (see `by_kind`), made once per history."""
+        index = self.by_kind
+        if index is None or index.source is not self.observations:
+            index = ByKind.of(self.observations)
+            # A memo of a pure function of `observations`, as `_series` is: not a change.
+            object.__setattr__(self, "by_kind", index)
+        return index.groups
+
+    def valid_by_kind(self) -> ByKind | None:
+        """`by_kind` when it is that of this state's `observations` (else None)."""
+        index = self.by_kind
+        return index if index is not None and index.source is self.observations else None
 
     def observed_in(
         self, event_id: UUID, *kinds: str, at: datetime | None = None
@@ -208,19 +261,34 @@ class ParticipantState:
         `at`, when known, is their clinical time: only observations at that time are looked
         at (the tuple is sorted by time), which keeps this cheap on long histories.
         """
-        key = (event_id.int, at)  # UUIDs are equal exactly when their integers are
-        mine = self._of_fact.get(key)
-        if mine is None:
-            pool = self.observations
-            if at is not None:
-                pool = pool[bisect_left(pool, at, key=_time) : bisect_right(pool, at, key=_time)]
-            mine = tuple(o for o in pool if o.event_id == event_id)
-            self._of_fact[key] = mine
-        return tuple(o for o in mine if o.kind in kinds)
+        target = event_id.int  # UUIDs are equal exactly when their integers are
+        asked = (target, at, kinds)
+        found = self._of_fact.get(asked)
+        if found is None:
+            key = (target, at, None)  # all of the fact's observations, before the kinds filter
+            mine = self._of_fact.get(key)
+            if mine is None:
+                mine = tuple([o for o in _at(self.observations, at) if o.event_id.int == target])
+                self._of_fact[key] = mine
+            found = self._of_fact[asked] = tuple([o for o in mine if o.kind in kinds])
+        return found
+
+    def between(self, start: datetime, end: datetime, *kinds: str) -> tuple[Observation, ...]:
+        """Observations of these kinds with `start <= at <= end`, oldest first.
+
+        The same as filtering `series(*kinds)` by time, read from the time-sorted history by
+        bisection, so a short window costs its length rather than the whole history's.
+        """
+        pool = self.observations
+        window = pool[bisect_left(pool, start, key=_time) : bisect_right(pool, end, key=_time)]
+        return tuple([o for o in window if o.kind in kinds])
 
     def baseline(self, kind: str) -> Observation | None:
         """The last observation of `kind` before randomisation, if any."""
-        return next((o for o in self.baselines if o.kind == kind), None)
+        for observation in self.baselines:  # a plain loop: asked for every graded result
+            if observation.kind == kind:
+                return observation
+        return None
 
     def to_json(self) -> str:
         """Serialise deterministically (sorted keys, no spaces) for storage."""
@@ -238,3 +306,23 @@ class ParticipantState:
 
 def _time(observation: Observation) -> datetime:
     return observation.at
+
+
+def _at(observations: tuple[Observation, ...], at: datetime | None) -> tuple[Observation, ...]:
+    """The observations at clinical time `at` (all of them for None), from the sorted tuple.
+
+    A fact's observations are usually the newest: then they are the tuple's tail, found by
+    stepping back from the end; otherwise by bisection.
+    """
+    if at is None:
+        return observations
+    if not observations or observations[-1].at < at:
+        return ()
+    if observations[-1].at == at:
+        start = len(observations) - 1
+        while start and observations[start - 1].at == at:
+            start -= 1
+        return observations[start:]
+    return observations[
+        bisect_left(observations, at, key=_time) : bisect_right(observations, at, key=_time)
+    ]

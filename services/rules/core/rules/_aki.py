@@ -12,6 +12,7 @@ Only results (or RRT) at or after randomisation are assessed.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from schemas import ClinicalFact, SignalRaised, TreatmentAdministered, Urgency
 from services.rules.core.calculators import AkiAssessment, CreatinineSample, stage_aki
@@ -60,8 +61,18 @@ def assess(
     if not series:
         staged = AkiAssessment(3 if rrt else 0, "3" if rrt else None, None, None, None, ("rrt",))
         return staged, ()
-    samples = [CreatinineSample(o.at, o.value) for o in series]
-    return stage_aki(samples, rrt=rrt), series
+    return _staged(tuple([(o.at, o.value) for o in series]), rrt=rrt), series
+
+
+@lru_cache(maxsize=4096)
+def _staged(points: tuple[tuple[datetime, float], ...], *, rrt: bool) -> AkiAssessment:
+    """`stage_aki` of these (time, µmol/L) results, remembered (issue 5: decimal maths).
+
+    AKI-01, -02 and -03 stage the same results on each creatinine fact, and AKI-04 stages
+    every earlier result again. Safe: a pure function of immutable times and numbers whose
+    result is frozen; errors are never remembered, they raise again.
+    """
+    return stage_aki([CreatinineSample(at, value) for at, value in points], rrt=rrt)
 
 
 def evaluate_aki(

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
-from schemas import ClinicalFact, FactCorrected, Role, SignalPayload, SignalRaised, Urgency
-from services.rules.core._observing import contributes
+from schemas import ClinicalFact, Role, SignalPayload, SignalRaised, Urgency
+from services.rules.core._observing import contributed_kinds
 from services.rules.core.config import TrialConfig, hours
 from services.rules.core.signals import build_signal
 from services.rules.core.state import AdverseEventState, Episode, Observation, ParticipantState
@@ -66,10 +66,12 @@ def fresh(state: ParticipantState, fact: ClinicalFact, *kinds: str) -> tuple[Obs
     They carry the fact's clinical time, except a correction's (which keeps the corrected
     specimen's time), so only a correction needs the full scan.
     """
-    if not contributes(fact, kinds):
+    contributed = contributed_kinds(fact)
+    if contributed is None:  # a correction, which may have added any kind
+        return state.observed_in(fact.event_id, *kinds)
+    if contributed.isdisjoint(kinds):
         return ()
-    at = None if isinstance(fact, FactCorrected) else fact.occurred_at
-    return state.observed_in(fact.event_id, *kinds, at=at)
+    return state.observed_in(fact.event_id, *kinds, at=fact.occurred_at)
 
 
 def late_values(fact: ClinicalFact, config: TrialConfig) -> dict[str, Value]:

@@ -49,8 +49,9 @@ def hb_drops(state: ParticipantState, fact: ClinicalFact, config: TrialConfig) -
     found: list[HbDrop] = []
     series = state.series("hb")
     for new in new_results:
+        mine = new.event_id.int  # UUIDs are equal exactly when their integers are (issue 5)
         for other in series:
-            if other.event_id == new.event_id or other.at == new.at:
+            if other.event_id.int == mine or other.at == new.at:
                 continue
             earlier, later = (other, new) if other.at < new.at else (new, other)
             if later.at - earlier.at <= window:

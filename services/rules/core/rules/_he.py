@@ -41,7 +41,8 @@ def new_points(state: ParticipantState, fact: ClinicalFact) -> tuple[Observation
 
 def previous(state: ParticipantState, point: Observation) -> Observation | None:
     """The assessment just before `point` (the highest grade when several share a time)."""
-    earlier = [o for o in state.series("wh") if o.event_id != point.event_id and o.at <= point.at]
+    mine = point.event_id.int  # UUIDs differ exactly when their integers do (issue 5)
+    earlier = [o for o in state.series("wh") if o.event_id.int != mine and o.at <= point.at]
     return max(earlier, key=lambda o: (o.at, o.value), default=None)
 
 
@@ -57,7 +58,8 @@ def is_new_onset(state: ParticipantState, point: Observation, config: TrialConfi
     start = point.at - span
     if state.enrolled_at is not None:
         start = max(start, state.enrolled_at)
-    others = [o for o in state.series("wh") if o.event_id != point.event_id]
+    mine = point.event_id.int
+    others = [o for o in state.series("wh") if o.event_id.int != mine]
     overt_before = any(start <= o.at < point.at and o.value >= OVERT for o in others)
     overt_after = any(point.at <= o.at <= point.at + span and o.value >= OVERT for o in others)
     return not (overt_before or overt_after)

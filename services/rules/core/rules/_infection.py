@@ -24,7 +24,9 @@ from services.rules.core.rules._alerting import Value
 from services.rules.core.state import AdverseEventState, Observation, ParticipantState
 
 Hit = tuple[str, Observation]  # (criterion name, the observation meeting it)
-Criteria = dict[str, Callable[[Observation], bool]]
+Test = Callable[[Observation], bool]
+#: Criterion name -> (the observation kinds it can hold for, its test of one observation).
+Criteria = dict[str, tuple[tuple[str, ...], Test]]
 
 
 def is_infection_ae(ae: AdverseEventState) -> bool:
@@ -40,40 +42,91 @@ def is_catheter_infection_ae(ae: AdverseEventState) -> bool:
 
 
 def hits(observations: Iterable[Observation], criteria: Criteria) -> list[Hit]:
-    """Each (criterion, observation) pair where the observation meets that criterion."""
-    return [(name, o) for o in observations for name, met in criteria.items() if met(o)]
+    """Each (criterion, observation) pair where the observation meets that criterion.
+
+    A criterion is tried only on observations of its kinds (issue 5); its test also checks
+    the kind, so the pairs, and their order (criteria in order for each observation), are
+    those of trying every criterion on every observation.
+    """
+    if not observations:
+        return []
+    tried: dict[str, list[tuple[str, Test]]] = {}
+    for name, (kinds, met) in criteria.items():
+        for kind in kinds:
+            tried.setdefault(kind, []).append((name, met))
+    return [(name, o) for o in observations for name, met in tried.get(o.kind, ()) if met(o)]
 
 
-def around(
-    observations: Iterable[Observation], new: list[Hit], span: timedelta
-) -> list[Observation]:
-    """The observations within `span` of a new hit: the only ones `best_window` can choose.
+def around_in(
+    state: ParticipantState, kinds: tuple[str, ...], new: list[Hit], span: timedelta
+) -> tuple[Observation, ...]:
+    """The `kinds` observations within `span` of a new hit: all `best_window` can choose.
 
     Testing the criteria on these alone (issue 5) gives the same windows as testing them on
     the whole history: every window starts at most `span` before its new hit and is `span`
-    long, and the criteria are plain predicates (nothing else happens when they run).
+    long, and the criteria are plain predicates (nothing else happens when they run). They
+    are read by bisecting the time-sorted history: the order of `state.series(*kinds)`.
     """
     if not new:
-        return []
+        return ()
     first = min(o.at for _, o in new) - span
     last = max(o.at for _, o in new) + span
-    return [o for o in observations if first <= o.at <= last]
+    return state.between(first, last, *kinds)
 
 
 def best_window(candidates: list[Hit], new: Hit, span: timedelta) -> list[Hit]:
-    """Hits of the window around `new` with most criteria (latest each; `new` for its own)."""
+    """Hits of the window around `new` with most criteria (latest each; `new` for its own).
+
+    The window starts at a hit's time at most `span` before `new`; the earliest start with
+    the most criteria wins, as when every start was tried in turn.
+    """
     at = new[1].at
     # Only hits within `span` of `new` can be in a window that contains it; dropping the
     # rest before sorting keeps the order (and so the choice) of those that remain.
     nearby = [h for h in candidates if at - span <= h[1].at <= at + span]
-    ordered = sorted(nearby, key=lambda h: (h[1].at, str(h[1].event_id)))
-    best: dict[str, Hit] = {new[0]: new}
-    for start in sorted({o.at for _, o in nearby if at - span <= o.at <= at}):
-        chosen = {name: (name, o) for name, o in ordered if start <= o.at <= start + span}
-        chosen[new[0]] = new
-        if len(chosen) > len(best):
-            best = chosen
-    return [best[name] for name in sorted(best)]
+    ordered = sorted(nearby, key=_hit_order)
+    starts = sorted({o.at for _, o in nearby if at - span <= o.at <= at})
+    start = _fullest_start(ordered, starts, new[0], span)
+    if start is None:
+        return [new]
+    chosen = {name: (name, o) for name, o in ordered if start <= o.at <= start + span}
+    chosen[new[0]] = new
+    return [chosen[name] for name in sorted(chosen)]
+
+
+def _hit_order(hit: Hit) -> tuple[datetime, int]:
+    # The order of (time, str(event id)): a UUID's fixed-width lower-case hex string sorts
+    # as its integer does, without formatting it (issue 5).
+    return (hit[1].at, hit[1].event_id.int)
+
+
+def _fullest_start(
+    ordered: list[Hit], starts: list[datetime], own: str, span: timedelta
+) -> datetime | None:
+    """The earliest of `starts` whose window [start, start + span] holds most criteria.
+
+    One sweep (issue 5): the window's hits are counted by criterion as it slides forward,
+    instead of collecting them again for every start; `own` (the new hit's criterion)
+    always counts.
+    """
+    counts: dict[str, int] = {}
+    best: datetime | None = None
+    most = 0
+    low = high = 0
+    for start in starts:
+        while high < len(ordered) and ordered[high][1].at <= start + span:
+            counts[ordered[high][0]] = counts.get(ordered[high][0], 0) + 1
+            high += 1
+        while low < high and ordered[low][1].at < start:
+            name = ordered[low][0]
+            counts[name] -= 1
+            if not counts[name]:
+                del counts[name]
+            low += 1
+        size = len(counts) + (own not in counts)
+        if size > most:
+            best, most = start, size
+    return best
 
 
 def biomarkers(

@@ -67,13 +67,10 @@ class GradeRule:
     title: str
 
 
-def _context(result: Observation, fallback: Observation | None = None) -> GradingContext | None:
-    needs = TERMS[result.kind][1]
-    uln = result.high if result.high is not None or fallback is None else fallback.high
-    lln = result.low if result.low is not None or fallback is None else fallback.low
-    if (needs == "uln" and uln is None) or (needs == "lln" and lln is None):
+def _context(needs: str | None, low: float | None, high: float | None) -> GradingContext | None:
+    if (needs == "uln" and high is None) or (needs == "lln" and low is None):
         return None
-    return GradingContext(uln=uln, lln=lln)
+    return GradingContext(uln=high, lln=low)
 
 
 @lru_cache(maxsize=4096, typed=True)
@@ -91,23 +88,44 @@ def _grade(term: str, value: float, context: GradingContext) -> int:
 def graded(state: ParticipantState, result: Observation) -> Graded | None:
     """Grade `result` (None when before randomisation, negative or without its reference)."""
     enrolled = state.enrolled_at
-    context = _context(result)
-    if enrolled is None or result.at < enrolled or context is None or result.value < 0:
+    if enrolled is None or result.at < enrolled or result.value < 0:
         return None
-    term, _, relative = TERMS[result.kind]
     baseline = state.baseline(result.kind)
-    if relative and baseline is not None and baseline.value >= 0:
-        context = GradingContext(uln=context.uln, lln=context.lln, baseline=baseline.value)
-    return Graded(
-        result, term, _grade(term, result.value, context), baseline, _at_baseline(baseline, result)
-    )
-
-
-def _at_baseline(baseline: Observation | None, result: Observation) -> int | None:
-    if baseline is None or baseline.value < 0:
+    limits = None if baseline is None else (baseline.value, baseline.low, baseline.high)
+    grades = _grades(result.kind, result.value, result.low, result.high, limits)
+    if grades is None:
         return None
-    context = _context(baseline, fallback=result)
-    return None if context is None else _grade(TERMS[result.kind][0], baseline.value, context)
+    return Graded(result, TERMS[result.kind][0], grades[0], baseline, grades[1])
+
+
+Limits = tuple[float, float | None, float | None]  # a baseline's value, LLN and ULN
+
+
+@lru_cache(maxsize=8192, typed=True)
+def _grades(
+    kind: str, value: float, low: float | None, high: float | None, baseline: Limits | None
+) -> tuple[int, int | None] | None:
+    """The grade of a result and of its baseline (None without the limit the term needs).
+
+    Remembered (issue 5: the three lab rules grade each new result, building grading
+    contexts each time). Safe: a pure function of these numbers and strings; errors are
+    never remembered, and the result is graded before its baseline, as before.
+    """
+    term, needs, relative = TERMS[kind]
+    context = _context(needs, low, high)
+    if context is None:
+        return None
+    if relative and baseline is not None and baseline[0] >= 0:
+        context = GradingContext(uln=context.uln, lln=context.lln, baseline=baseline[0])
+    result_grade = _grade(term, value, context)
+    if baseline is None or baseline[0] < 0:
+        return result_grade, None
+    # The baseline's own limits, else the result's.
+    base_value, base_low, base_high = baseline
+    base_context = _context(
+        needs, low if base_low is None else base_low, high if base_high is None else base_high
+    )
+    return result_grade, None if base_context is None else _grade(term, base_value, base_context)
 
 
 def evaluate_grade_rule(

@@ -9,7 +9,7 @@ week). CLIF-C organ failures from the latest value of each input that is still c
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -67,8 +67,17 @@ def on_dialysis(state: ParticipantState, at: datetime, config: TrialConfig) -> b
 
 def meld_at(state: ParticipantState, at: datetime, config: TrialConfig) -> MeldPoint | None:
     """MELD from the latest inputs at or before `at`, if all three lie within 48 h."""
-    found = [latest(state.series(kind), at) for kind in MELD_KINDS]
-    bili, inr, cr = found
+    bili, inr, cr = (latest(state.series(kind), at) for kind in MELD_KINDS)
+    return _meld_point(state, bili, inr, cr, config)
+
+
+def _meld_point(
+    state: ParticipantState,
+    bili: Observation | None,
+    inr: Observation | None,
+    cr: Observation | None,
+    config: TrialConfig,
+) -> MeldPoint | None:
     if bili is None or inr is None or cr is None or min(o.value for o in (bili, inr, cr)) < 0:
         return None
     times = [o.at for o in (bili, inr, cr)]
@@ -112,10 +121,35 @@ def lowest_before(
 ) -> MeldPoint | None:
     """The lowest MELD computable in the lookback (14 d) before `point`."""
     since = point.at - days(config.liver.meld_lowest_lookback_days)
-    times = sorted({o.at for o in state.series(*MELD_KINDS) if since <= o.at < point.at})
-    scores = [p for p in (meld_at(state, t, config) for t in times) if p is not None]
+    groups = [state.series(kind) for kind in MELD_KINDS]
+    times = sorted({o.at for group in groups for o in group if since <= o.at < point.at})
+    scores = [p for p in _melds_at(state, groups, times, config) if p is not None]
     scores = [p for p in scores if since <= p.at < point.at]
     return min(scores, key=lambda p: (p.score, p.at), default=None)
+
+
+def _melds_at(
+    state: ParticipantState,
+    groups: list[tuple[Observation, ...]],
+    times: list[datetime],
+    config: TrialConfig,
+) -> Iterator[MeldPoint | None]:
+    """`meld_at` at each of the ascending `times`, in one sweep of each input's series.
+
+    The latest input of each kind at or before a time (`latest`) only moves forward as the
+    times do, so one pointer per series replaces a bisection per time (issue 5).
+    """
+    ends = [0, 0, 0]
+    for at in times:
+        found: list[Observation | None] = []
+        for index, group in enumerate(groups):
+            end = ends[index]
+            while end < len(group) and group[end].at <= at:
+                end += 1
+            ends[index] = end
+            found.append(group[end - 1] if end else None)
+        bili, inr, cr = found
+        yield _meld_point(state, bili, inr, cr, config)
 
 
 def meld_values(point: MeldPoint) -> dict[str, str | float | int | bool | None]:

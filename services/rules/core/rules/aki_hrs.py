@@ -26,6 +26,7 @@ from services.rules.core.rules._alerting import (
     note_episode,
 )
 from services.rules.core.rules._procedures import VASOPRESSOR
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "AKI-04"
@@ -47,6 +48,10 @@ def persisting_since(state: ParticipantState, at: datetime, config: TrialConfig)
             break
         since = moment
     return since
+
+
+#: Only a new creatinine (`fresh`); vasopressors are read, never acted on.
+TRIGGERS: Final = on(kinds=("creatinine",))
 
 
 def evaluate(

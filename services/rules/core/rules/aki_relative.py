@@ -13,10 +13,15 @@ from typing import Final
 from schemas import ClinicalFact, SignalRaised
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._aki import evaluate_aki
+from services.rules.core.rules._triggers import TREATMENT, on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "AKI-02"
 RULE_VERSION: Final = 1
+
+
+#: Renal replacement (a treatment fact) or a new creatinine (`_aki._times`).
+TRIGGERS: Final = on(*TREATMENT, kinds=("creatinine",))
 
 
 def evaluate(

@@ -22,6 +22,7 @@ from services.rules.core.rules._alerting import (
     late_values,
     note_episode,
 )
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import Observation, ParticipantState
 
 RULE_ID: Final = "AKI-05"
@@ -38,6 +39,10 @@ def low_run(state: ParticipantState, at: datetime, config: TrialConfig) -> tuple
             break
         run.append(o)
     return tuple(reversed(run))
+
+
+#: Only a new urine output (`fresh`).
+TRIGGERS: Final = on(kinds=("uo",))
 
 
 def evaluate(

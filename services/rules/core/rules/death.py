@@ -28,6 +28,7 @@ from schemas import (
     Urgency,
 )
 from services.rules.core.rules._shared import event_type, is_fatal, touched_ae
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.signals import build_signal
 from services.rules.core.state import ParticipantState, Procedure
 
@@ -47,6 +48,10 @@ class _Death:
     latest: datetime  # ... and no later than this (equal when the time of death is known)
     day0: datetime
     evidence: tuple[UUID, ...]
+
+
+#: A recorded death, or the AE a report or update just set (`touched_ae`).
+TRIGGERS: Final = on(*AE_FACTS, DeathRecorded)
 
 
 def evaluate(

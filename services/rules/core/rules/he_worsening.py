@@ -17,11 +17,16 @@ from schemas import ClinicalFact, SignalRaised
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules import _he
 from services.rules.core.rules._alerting import emit, note_episode, page_once
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "HE-02"
 RULE_VERSION: Final = 1
 TITLE: Final = "Worsening hepatic encephalopathy"
+
+
+#: Only a new West Haven point (`_he.new_points`): assessments and HE AEs (HE-03).
+TRIGGERS: Final = on(kinds=("wh",))
 
 
 def evaluate(

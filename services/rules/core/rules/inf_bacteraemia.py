@@ -15,6 +15,7 @@ from typing import Final
 from schemas import ClinicalFact, SignalRaised
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._lab_finding import LabRule, evaluate_lab_rule
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import Observation, ParticipantState
 
 RULE_ID: Final = "INF-05"
@@ -40,6 +41,10 @@ _RULE: Final = LabRule(
     ),
     "culture_growth",
 )
+
+
+#: Only a new blood culture (`evaluate_lab_rule`).
+TRIGGERS: Final = on(kinds=(_RULE.kind,))
 
 
 def evaluate(

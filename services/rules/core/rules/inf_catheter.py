@@ -27,11 +27,16 @@ from services.rules.core.rules._alerting import (
 from services.rules.core.rules._infection import is_catheter_infection_ae
 from services.rules.core.rules._procedures import infection_tag
 from services.rules.core.rules._shared import ae_values, touched_ae
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.rules.inf_bacteraemia import grew
 from services.rules.core.state import AdverseEventState, Observation, ParticipantState
 
 RULE_ID: Final = "INF-08"
 RULE_VERSION: Final = 1
+
+
+#: The AE a report or update just set, or a new blood culture (`fresh`).
+TRIGGERS: Final = on(*AE_FACTS, kinds=("culture",))
 
 
 def evaluate(

@@ -24,11 +24,16 @@ from services.rules.core.rules._alerting import (
 )
 from services.rules.core.rules._infection import biomarkers
 from services.rules.core.rules._procedures import MSC, latest_reaction, procedure_values
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import Observation, ParticipantState, Procedure
 
 RULE_ID: Final = "INF-01"
 RULE_VERSION: Final = 1
 _G1_MAX: Final = 39.0  # CTCAE v5 Fever grade 1 upper bound, °C
+
+
+#: Only a new temperature (`fresh`).
+TRIGGERS: Final = on(kinds=("temp",))
 
 
 def evaluate(

@@ -28,10 +28,15 @@ from services.rules.core.rules._alerting import (
 from services.rules.core.rules._infection import is_catheter_infection_ae, is_infection_ae
 from services.rules.core.rules._procedures import infection_tag
 from services.rules.core.rules._shared import ae_values, is_serious, touched_ae
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "INF-07"
 RULE_VERSION: Final = 1
+
+
+#: Acts only on the AE a report or update just set (`touched_ae`).
+TRIGGERS: Final = on(*AE_FACTS)
 
 
 def evaluate(

@@ -11,6 +11,7 @@ shock level 2).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Final
 
 from schemas import ClinicalFact, SignalRaised, TreatmentAdministered, Urgency
@@ -24,8 +25,9 @@ from services.rules.core.rules._alerting import (
     late_values,
     note_episode,
 )
-from services.rules.core.rules._infection import Criteria, Hit, around, best_window, hits
+from services.rules.core.rules._infection import Criteria, Hit, around_in, best_window, hits
 from services.rules.core.rules._procedures import VASOPRESSOR, infection_tag
+from services.rules.core.rules._triggers import TREATMENT, on
 from services.rules.core.state import Observation, ParticipantState
 
 RULE_ID: Final = "INF-03"
@@ -35,6 +37,10 @@ MINIMUM: Final = 2
 SHOCK: Final = 2  # episode level of septic shock (qSOFA is 1)
 
 
+#: A vasopressor (a treatment fact) or a new qSOFA / shock observation (`fresh`).
+TRIGGERS: Final = on(*TREATMENT, kinds=KINDS)
+
+
 def evaluate(
     state: ParticipantState, fact: ClinicalFact, *, config: TrialConfig
 ) -> tuple[ParticipantState, tuple[SignalRaised, ...]]:
@@ -42,7 +48,8 @@ def evaluate(
     pressor = (
         isinstance(fact, TreatmentAdministered) and fact.payload.treatment.value == VASOPRESSOR
     )
-    if not pressor and not fresh(state, fact, *KINDS):
+    observed = fresh(state, fact, *KINDS)
+    if not pressor and not observed:
         return state, ()
     qsofa, shock = _criteria(state, config)
     vasopressors = tuple(
@@ -50,18 +57,21 @@ def evaluate(
         for p in state.procedures
         if p.treatment == VASOPRESSOR
     )
-    pool = (*state.series(*KINDS), *vasopressors)
-    # Compared by integer value: the same test as UUID `==` (every id here is a UUID),
-    # without a Python-level `__eq__` per observation of the history (issue 5).
+    # The pool is the KINDS history, then the vasopressors; its members from this fact are
+    # what `fresh` found (a fact's observations all carry its clinical time, a correction's
+    # are looked up whole) and its vasopressor, compared by integer id: the same test as
+    # UUID `==` without a Python-level `__eq__` per item (issue 5).
     target = fact.event_id.int
-    new = [o for o in pool if o.event_id.int == target]
+    new = [*observed, *(v for v in vasopressors if v.event_id.int == target)]
     span = hours(config.infection.qsofa_window_hours)
     found: list[tuple[int, list[Hit]]] = []
     for level, tests in ((SHOCK, shock), (1, qsofa)):
         # The candidates once per level, near the new hits only (issue 5): the criteria
         # are pure, so this is what testing the whole pool for every new hit found.
         fresh_hits = hits(new, tests)
-        candidates = hits(around(pool, fresh_hits, span), tests)
+        if not fresh_hits:  # no window can hold a new hit: nothing to look around for
+            continue
+        candidates = hits(_around(state, vasopressors, fresh_hits, span), tests)
         windows = [best_window(candidates, hit, span) for hit in fresh_hits]
         best = max(windows, key=len, default=[])
         if len(best) >= MINIMUM:
@@ -76,6 +86,21 @@ def evaluate(
     return state, (emit(state, fact, _finding(state, fact, window, level=level, config=config)),)
 
 
+def _around(
+    state: ParticipantState,
+    vasopressors: tuple[Observation, ...],
+    new: list[Hit],
+    span: timedelta,
+) -> list[Observation]:
+    """`around_in` of the pool: the KINDS history, then the vasopressors, near `new`."""
+    if not new:
+        return []
+    first = min(o.at for _, o in new) - span
+    last = max(o.at for _, o in new) + span
+    pressors = [v for v in vasopressors if first <= v.at <= last]
+    return [*around_in(state, KINDS, new, span), *pressors]
+
+
 def _criteria(state: ParticipantState, config: TrialConfig) -> tuple[Criteria, Criteria]:
     c = config.infection
 
@@ -84,16 +109,25 @@ def _criteria(state: ParticipantState, config: TrialConfig) -> tuple[Criteria, C
         return o.value >= _he.OVERT and (prior is None or prior.value < _he.OVERT)
 
     qsofa: Criteria = {
-        "respiratory_rate": lambda o: o.kind == "rr" and o.value >= c.qsofa_respiratory_rate,
-        "systolic_bp": lambda o: o.kind == "sbp" and o.value <= c.qsofa_systolic_bp,
-        "altered_mentation": lambda o: (
-            (o.kind == "gcs" and o.value < c.qsofa_gcs_normal)
-            or (o.kind == "wh" and new_overt_he(o))
+        "respiratory_rate": (
+            ("rr",),
+            lambda o: o.kind == "rr" and o.value >= c.qsofa_respiratory_rate,
+        ),
+        "systolic_bp": (("sbp",), lambda o: o.kind == "sbp" and o.value <= c.qsofa_systolic_bp),
+        "altered_mentation": (
+            ("gcs", "wh"),
+            lambda o: (
+                (o.kind == "gcs" and o.value < c.qsofa_gcs_normal)
+                or (o.kind == "wh" and new_overt_he(o))
+            ),
         ),
     }
     shock: Criteria = {
-        "vasopressor": lambda o: o.kind == "vasopressor",
-        "lactate": lambda o: o.kind == "lactate" and o.value > c.shock_lactate_mmol_l,
+        "vasopressor": (("vasopressor",), lambda o: o.kind == "vasopressor"),
+        "lactate": (
+            ("lactate",),
+            lambda o: o.kind == "lactate" and o.value > c.shock_lactate_mmol_l,
+        ),
     }
     return qsofa, shock
 

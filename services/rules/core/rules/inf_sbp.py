@@ -14,6 +14,7 @@ from typing import Final
 from schemas import ClinicalFact, SignalRaised
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._lab_finding import LabRule, evaluate_lab_rule
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "INF-04"
@@ -27,6 +28,10 @@ _RULE: Final = LabRule(
     lambda o: f"ascitic PMN {o.value * 1000:g} cells/mm³ (>= 250: SBP unless a surgical source)",
     "ascitic_pmn_e9_l",
 )
+
+
+#: Only a new ascitic PMN count (`evaluate_lab_rule`).
+TRIGGERS: Final = on(kinds=(_RULE.kind,))
 
 
 def evaluate(

@@ -18,11 +18,12 @@ from services.rules.core.rules._alerting import INV, Finding, emit, fresh, late_
 from services.rules.core.rules._infection import (
     Criteria,
     Hit,
-    around,
+    around_in,
     best_window,
     biomarkers,
     hits,
 )
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "INF-02"
@@ -32,19 +33,33 @@ MINIMUM: Final = 2
 
 
 def criteria(config: TrialConfig) -> Criteria:
-    """The SIRS criteria as predicates on one observation (strict inequalities)."""
+    """The SIRS criteria: the kind each reads and its test (strict inequalities)."""
     c = config.infection
     return {
-        "temperature": lambda o: (
-            o.kind == "temp"
-            and (o.value > c.sirs_temperature_high_c or o.value < c.sirs_temperature_low_c)
+        "temperature": (
+            ("temp",),
+            lambda o: (
+                o.kind == "temp"
+                and (o.value > c.sirs_temperature_high_c or o.value < c.sirs_temperature_low_c)
+            ),
         ),
-        "heart_rate": lambda o: o.kind == "hr" and o.value > c.sirs_heart_rate,
-        "respiratory_rate": lambda o: o.kind == "rr" and o.value > c.sirs_respiratory_rate,
-        "wbc": lambda o: (
-            o.kind == "wbc" and (o.value > c.sirs_wbc_high_e9_l or o.value < c.sirs_wbc_low_e9_l)
+        "heart_rate": (("hr",), lambda o: o.kind == "hr" and o.value > c.sirs_heart_rate),
+        "respiratory_rate": (
+            ("rr",),
+            lambda o: o.kind == "rr" and o.value > c.sirs_respiratory_rate,
+        ),
+        "wbc": (
+            ("wbc",),
+            lambda o: (
+                o.kind == "wbc"
+                and (o.value > c.sirs_wbc_high_e9_l or o.value < c.sirs_wbc_low_e9_l)
+            ),
         ),
     }
+
+
+#: Only a new SIRS observation (`fresh`).
+TRIGGERS: Final = on(kinds=KINDS)
 
 
 def evaluate(
@@ -56,7 +71,7 @@ def evaluate(
     if not new:
         return state, ()
     span = hours(config.infection.sirs_window_hours)
-    candidates = hits(around(state.series(*KINDS), new, span), tests)
+    candidates = hits(around_in(state, KINDS, new, span), tests)
     window = max((best_window(candidates, hit, span) for hit in new), key=len)
     if len(window) < MINIMUM:
         return state, ()

@@ -24,6 +24,7 @@ from services.rules.core.config import TrialConfig
 from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_window_rule
 from services.rules.core.rules._alerting import INV_SO
 from services.rules.core.rules._procedures import MSC, latest_reaction
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.state import AdverseEventState, ParticipantState
 
 RULE_ID: Final = "IR-MSC-01"
@@ -49,6 +50,10 @@ _RULE: Final = AEWindowRule(
     reaction_urgency,
     INV_SO,
 )
+
+
+#: Acts only on the AE a report or update just set (`touched_ae`). (`evaluate_ae_window_rule`)
+TRIGGERS: Final = on(*AE_FACTS)
 
 
 def evaluate(

@@ -17,6 +17,7 @@ from services.rules.core.config import TrialConfig, days
 from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_window_rule
 from services.rules.core.rules._alerting import INV_SO
 from services.rules.core.rules._procedures import MSC
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.state import ParticipantState, Procedure
 
 RULE_ID: Final = "IR-MSC-03"
@@ -46,6 +47,10 @@ _RULE: Final = AEWindowRule(
     lambda _ae: Urgency.U1,
     INV_SO,
 )
+
+
+#: Acts only on the AE a report or update just set (`touched_ae`). (`evaluate_ae_window_rule`)
+TRIGGERS: Final = on(*AE_FACTS)
 
 
 def evaluate(

@@ -9,6 +9,7 @@ infusion.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
 
 from schemas import ClinicalFact, SignalRaised, Urgency
@@ -20,6 +21,7 @@ from services.rules.core.rules._procedures import (
     latest_reaction,
     procedure_values,
 )
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import Observation, ParticipantState, Procedure
 
 RULE_ID: Final = "IR-MSC-02"
@@ -27,13 +29,22 @@ RULE_VERSION: Final = 1
 KINDS: Final = ("sbp", "spo2", "hr")
 
 
+#: Only a new SBP, SpO2 or heart rate (`fresh`).
+TRIGGERS: Final = on(kinds=KINDS)
+
+
 def evaluate(
     state: ParticipantState, fact: ClinicalFact, *, config: TrialConfig
 ) -> tuple[ParticipantState, tuple[SignalRaised, ...]]:
     """Raise IR-MSC-02 for the first unstable vital sign of an infusion's window."""
     signals: list[SignalRaised] = []
+    # The vital signs of one fact share a time: find its infusion once (treatments do not
+    # change here, only the raised keys and episodes).
+    infusions: dict[datetime, Procedure | None] = {}
     for vital in fresh(state, fact, *KINDS):
-        infusion = latest_reaction(state, vital.at, MSC, config)
+        if vital.at not in infusions:
+            infusions[vital.at] = latest_reaction(state, vital.at, MSC, config)
+        infusion = infusions[vital.at]
         if infusion is None or f"{RULE_ID}|proc:{infusion.event_id}" in state.raised:
             continue
         problem = unstable(state, vital, infusion, config)

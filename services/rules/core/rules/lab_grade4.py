@@ -12,7 +12,8 @@ from typing import Final
 from schemas import ClinicalFact, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._alerting import INV_SO
-from services.rules.core.rules._lab_grades import GradeRule, evaluate_grade_rule
+from services.rules.core.rules._lab_grades import KINDS, GradeRule, evaluate_grade_rule
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "LAB-G4"
@@ -20,6 +21,10 @@ RULE_VERSION: Final = 1
 _RULE: Final = GradeRule(
     RULE_ID, RULE_VERSION, 4, Urgency.U0, INV_SO, "CTCAE grade 4 laboratory abnormality"
 )
+
+
+#: Only a new result of a graded kind (`evaluate_grade_rule`).
+TRIGGERS: Final = on(kinds=KINDS)
 
 
 def evaluate(

@@ -16,6 +16,7 @@ from schemas import ClinicalFact, Role, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._alerting import Finding, emit, fresh, late_values
 from services.rules.core.rules._lab_grades import KINDS, graded
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "LAB-SHIFT"
@@ -25,6 +26,10 @@ _MAX_GRADE: Final = 5
 
 def _key(kind: str, grade: int) -> str:
     return f"{RULE_ID}|{kind}|{grade}"
+
+
+#: Only a new result of a graded kind (`fresh`).
+TRIGGERS: Final = on(kinds=KINDS)
 
 
 def evaluate(

@@ -15,11 +15,16 @@ from typing import Final
 from schemas import ClinicalFact, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._alerting import INV_SO, Finding, emit, late_values, note_episode
-from services.rules.core.rules._liver import MeldPoint, meld_values, new_meld_points
+from services.rules.core.rules._liver import MELD_KINDS, MeldPoint, meld_values, new_meld_points
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "LFP-01"
 RULE_VERSION: Final = 1
+
+
+#: Only a new MELD input (`new_meld_points`).
+TRIGGERS: Final = on(kinds=MELD_KINDS)
 
 
 def evaluate(

@@ -20,15 +20,21 @@ from services.rules.core.rules._alerting import (
     note_episode,
 )
 from services.rules.core.rules._liver import (
+    MELD_KINDS,
     MeldPoint,
     lowest_before,
     meld_values,
     new_meld_points,
 )
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "LFP-02"
 RULE_VERSION: Final = 1
+
+
+#: Only a new MELD input (`new_meld_points`).
+TRIGGERS: Final = on(kinds=MELD_KINDS)
 
 
 def evaluate(

@@ -23,16 +23,22 @@ from schemas import ClinicalFact, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._alerting import INV_SO, Finding, emit, late_values, note_episode
 from services.rules.core.rules._liver import (
+    ORGAN_KINDS,
     Evidence,
     baseline_failures,
     organ_failures,
     organ_times,
 )
+from services.rules.core.rules._triggers import TREATMENT, on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "LFP-03"
 RULE_VERSION: Final = 1
 _ACLF_2: Final = 2
+
+
+#: Organ support (a treatment fact) or a new organ-failure input (`organ_times`).
+TRIGGERS: Final = on(*TREATMENT, kinds=ORGAN_KINDS)
 
 
 def evaluate(
@@ -45,7 +51,8 @@ def evaluate(
     signals: list[SignalRaised] = []
     for at in organ_times(state, fact):
         failing = organ_failures(state, at, config)
-        new = [organ for organ in failing if organ not in baseline_failures(state, config)]
+        known = baseline_failures(state, config) if failing else frozenset()
+        new = [organ for organ in failing if organ not in known]
         if at < enrolled or not new or list(failing) == ["brain"]:
             continue
         state, fire = note_episode(

@@ -12,10 +12,15 @@ from typing import Final
 from schemas import ClinicalFact, SignalRaised, Treatment, TreatmentAdministered, Urgency
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._alerting import INV_SO, Finding, emit, late_values
+from services.rules.core.rules._triggers import TREATMENT, on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "LFP-04"
 RULE_VERSION: Final = 1
+
+
+#: Only a treatment fact (a transplant).
+TRIGGERS: Final = on(*TREATMENT)
 
 
 def evaluate(

@@ -18,6 +18,7 @@ from services.rules.core.config import TrialConfig
 from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_window_rule
 from services.rules.core.rules._alerting import INV_SO
 from services.rules.core.rules._procedures import PE, latest_reaction
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.rules.ir_msc_reaction import reaction_urgency
 from services.rules.core.state import ParticipantState
 
@@ -36,6 +37,10 @@ _RULE: Final = AEWindowRule(
     reaction_urgency,
     INV_SO,
 )
+
+
+#: Acts only on the AE a report or update just set (`touched_ae`). (`evaluate_ae_window_rule`)
+TRIGGERS: Final = on(*AE_FACTS)
 
 
 def evaluate(

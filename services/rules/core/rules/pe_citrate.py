@@ -27,6 +27,7 @@ from services.rules.core.rules._alerting import (
     note_episode,
 )
 from services.rules.core.rules._procedures import PE, latest_reaction, procedure_values
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.state import Observation, ParticipantState, Procedure
 
 RULE_ID: Final = "PE-01"
@@ -56,6 +57,10 @@ def grade(ica: Observation, config: TrialConfig) -> int:
         (lln, 1),
     )
     return next((g for limit, g in thresholds if ica.value < limit), 0)
+
+
+#: The AE a report or update just set (symptoms), or a new ionised calcium.
+TRIGGERS: Final = on(*AE_FACTS, kinds=("ica",))
 
 
 def evaluate(

@@ -8,6 +8,7 @@ investigator. Fires once per session, and once more when a vasopressor escalates
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
 
 from schemas import ClinicalFact, SignalRaised, Urgency
@@ -20,6 +21,7 @@ from services.rules.core.rules._procedures import (
     latest_reaction,
     procedure_values,
 )
+from services.rules.core.rules._triggers import TREATMENT, on
 from services.rules.core.rules.ir_msc_vitals import unstable
 from services.rules.core.state import ParticipantState, Procedure
 
@@ -28,18 +30,27 @@ RULE_VERSION: Final = 1
 KINDS: Final = ("sbp", "map")
 
 
+#: A vasopressor (a treatment fact: only one carries a procedure's event id) or a
+#: new SBP / MAP (`fresh`).
+TRIGGERS: Final = on(*TREATMENT, kinds=KINDS)
+
+
 def evaluate(
     state: ParticipantState, fact: ClinicalFact, *, config: TrialConfig
 ) -> tuple[ParticipantState, tuple[SignalRaised, ...]]:
     """Raise PE-02 for hypotension (U1) or a vasopressor (U0) in a session's W_IR_PE."""
     found: list[tuple[Procedure, str]] = []
+    sessions: dict[datetime, Procedure | None] = {}  # one look per time (vitals share one)
     for vital in fresh(state, fact, *KINDS):
-        session = latest_reaction(state, vital.at, PE, config)
+        if vital.at not in sessions:
+            sessions[vital.at] = latest_reaction(state, vital.at, PE, config)
+        session = sessions[vital.at]
         problem = None if session is None else unstable(state, vital, session, config)
         if session is not None and problem is not None:
             found.append((session, problem))
+    mine = fact.event_id.int  # UUIDs are equal exactly when their integers are (issue 5)
     for pressor in (
-        p for p in state.procedures if p.event_id == fact.event_id and p.treatment == VASOPRESSOR
+        p for p in state.procedures if p.event_id.int == mine and p.treatment == VASOPRESSOR
     ):
         session = latest_reaction(state, pressor.started_at, PE, config)
         if session is not None:

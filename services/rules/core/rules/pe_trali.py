@@ -19,6 +19,7 @@ from services.rules.core.config import TrialConfig, hours
 from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_window_rule
 from services.rules.core.rules._alerting import INV_SO
 from services.rules.core.rules._procedures import PE, end_of
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.state import ParticipantState, Procedure
 
 RULE_ID: Final = "PE-04"
@@ -48,6 +49,10 @@ _RULE: Final = AEWindowRule(
     lambda _ae: Urgency.U0,
     INV_SO,
 )
+
+
+#: Acts only on the AE a report or update just set (`touched_ae`). (`evaluate_ae_window_rule`)
+TRIGGERS: Final = on(*AE_FACTS)
 
 
 def evaluate(

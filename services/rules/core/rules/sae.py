@@ -23,6 +23,7 @@ from services.rules.core.rules._shared import (
     qualifying_criteria,
     touched_ae,
 )
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.signals import build_signal
 from services.rules.core.state import ParticipantState
 
@@ -30,6 +31,10 @@ RULE_ID: Final = "SAE-01"
 RULE_VERSION: Final = 1
 SPONSOR_REPORT_WITHIN: Final = timedelta(hours=24)
 DEADLINE_LABEL: Final = "sponsor report (24 h, ICH E6(R2) 4.11.1)"
+
+
+#: Acts only on the AE a report or update just set (`touched_ae`).
+TRIGGERS: Final = on(*AE_FACTS)
 
 
 def evaluate(

@@ -23,6 +23,7 @@ from typing import Final
 from schemas import ClinicalFact, ClockTicked, Role, SignalPayload, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig, hours
 from services.rules.core.rules._shared import ae_values, day0, is_serious, touched_ae
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.signals import ACTOR, SOURCE, signal_id
 from services.rules.core.state import ParticipantState, SaeClock
 
@@ -30,6 +31,15 @@ RULE_ID: Final = "SAE-02"
 RULE_VERSION: Final = 1
 DEADLINE_LABEL: Final = "sponsor report (24 h, ICH E6(R2) 4.11.1)"
 Step = tuple[ParticipantState, tuple[SignalRaised, ...]]
+
+
+def _clock_open(state: ParticipantState) -> bool:
+    return bool(state.sae_clocks)
+
+
+#: AE facts open clocks; while any clock is open every fact re-checks its AE is still
+#: serious (without open clocks, a fact that touches no AE leaves the state as it is).
+TRIGGERS: Final = on(*AE_FACTS, active=_clock_open)
 
 
 def evaluate(state: ParticipantState, fact: ClinicalFact, *, config: TrialConfig) -> Step:

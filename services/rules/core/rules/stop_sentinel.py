@@ -24,6 +24,7 @@ from services.rules.core.config import TrialConfig, days
 from services.rules.core.rules._alerting import Finding, emit, late_values
 from services.rules.core.rules._procedures import MSC, PE, procedure_values
 from services.rules.core.rules._shared import SUSPECTED, ae_values, is_fatal, touched_ae
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.state import AdverseEventState, ParticipantState, Procedure
 
 RULE_ID: Final = "STOP-03"
@@ -53,6 +54,10 @@ def _sentinel_procedure(
         and _related(ae, p)
     ]
     return max(near, key=lambda p: (p.started_at, str(p.event_id)), default=None)
+
+
+#: A recorded death, or the AE a report or update just set (`touched_ae`).
+TRIGGERS: Final = on(*AE_FACTS, DeathRecorded)
 
 
 def evaluate(

@@ -24,6 +24,7 @@ from services.rules.core.rules._shared import (
     is_susar_candidate,
     touched_ae,
 )
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.signals import build_signal
 from services.rules.core.state import ParticipantState
 
@@ -34,6 +35,10 @@ STANDARD: Final = timedelta(days=15)
 DSMB_CHAIR_WITHIN: Final = timedelta(hours=24)
 EXPEDITED_LABEL: Final = "SUSAR 7-day report"
 STANDARD_LABEL: Final = "SUSAR 15-day report"
+
+
+#: Acts only on the AE a report or update just set (`touched_ae`).
+TRIGGERS: Final = on(*AE_FACTS)
 
 
 def evaluate(

@@ -26,10 +26,15 @@ from services.rules.core.rules._alerting import (
 )
 from services.rules.core.rules._bleeding import is_bleeding_ae
 from services.rules.core.rules._shared import ae_values, is_serious, touched_ae
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "VB-01"
 RULE_VERSION: Final = 1
+
+
+#: Acts only on the AE a report or update just set (`touched_ae`).
+TRIGGERS: Final = on(*AE_FACTS)
 
 
 def evaluate(

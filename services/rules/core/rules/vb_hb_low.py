@@ -12,10 +12,15 @@ from typing import Final
 from schemas import ClinicalFact, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._alerting import INV, Finding, emit, fresh, late_values, note_episode
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "VB-04"
 RULE_VERSION: Final = 1
+
+
+#: Only a new Hb result (`fresh`).
+TRIGGERS: Final = on(kinds=("hb",))
 
 
 def evaluate(

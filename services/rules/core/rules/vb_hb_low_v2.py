@@ -16,6 +16,7 @@ from schemas import ClinicalFact, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig, hours
 from services.rules.core.rules._alerting import INV, Finding, emit, fresh, late_values, note_episode
 from services.rules.core.rules._bleeding import is_bleeding_ae
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import AdverseEventState, Observation, ParticipantState
 
 RULE_ID: Final = "VB-04"
@@ -32,6 +33,10 @@ def _bleed_before(
         if is_bleeding_ae(ae) and hb.at - span <= ae.onset_at <= hb.at
     ]
     return max(bleeds, key=lambda ae: (ae.onset_at, ae.ae_ref), default=None)
+
+
+#: Only a new Hb result (`fresh`); bleeding AEs are read for its threshold, never acted on.
+TRIGGERS: Final = on(kinds=("hb",))
 
 
 def evaluate(

@@ -14,6 +14,7 @@ from schemas import ClinicalFact, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._alerting import INV_SO, Finding, emit, late_values, note_episode
 from services.rules.core.rules._bleeding import HB_FAMILY, HbDrop, hb_drops, largest
+from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "VB-02"
@@ -25,6 +26,10 @@ def major_drops(state: ParticipantState, fact: ClinicalFact, config: TrialConfig
     """Drops of >= 30 g/L within 24 h with no RBC transfusion between the two results."""
     threshold = config.bleeding.hb_major_drop_g_l
     return [d for d in hb_drops(state, fact, config) if d.drop >= threshold and not d.transfusions]
+
+
+#: Only a new Hb result (`hb_drops`); transfusions are read for the pair, never acted on.
+TRIGGERS: Final = on(kinds=("hb",))
 
 
 def evaluate(

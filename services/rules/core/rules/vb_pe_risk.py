@@ -14,10 +14,15 @@ from schemas import ClinicalFact, SignalRaised, TreatmentAdministered, Urgency
 from services.rules.core.config import TrialConfig, hours
 from services.rules.core.rules._alerting import INV_SO, Finding, emit, fresh, late_values
 from services.rules.core.rules._procedures import PE
+from services.rules.core.rules._triggers import TREATMENT, on
 from services.rules.core.state import Observation, ParticipantState, Procedure
 
 RULE_ID: Final = "VB-06"
 RULE_VERSION: Final = 1
+
+
+#: A PE session (a treatment fact) or a new platelet or INR result.
+TRIGGERS: Final = on(*TREATMENT, kinds=("platelets", "inr"))
 
 
 def evaluate(

@@ -17,11 +17,16 @@ from services.rules.core.config import TrialConfig, days, hours
 from services.rules.core.rules._alerting import Finding, ae_key, emit, late_values
 from services.rules.core.rules._bleeding import is_bleeding_ae
 from services.rules.core.rules._shared import touched_ae
+from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.state import AdverseEventState, ParticipantState
 
 RULE_ID: Final = "VB-05"
 RULE_VERSION: Final = 1
 RECIPIENTS: Final = (Role.INVESTIGATOR, Role.SAFETY_OFFICER, Role.DSMB_CHAIR)
+
+
+#: Acts only when a report or update touched a bleeding AE (`touched_ae`).
+TRIGGERS: Final = on(*AE_FACTS)
 
 
 def evaluate(
