@@ -8,6 +8,7 @@ service loads unchanged (its histories simply start empty).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -206,6 +207,28 @@ def _decode_observation(raw: list[Any]) -> Observation:
     return Observation(kind, datetime.fromisoformat(at), value, UUID(event_id), low, high)
 
 
+def _decode_observations(raw: Iterable[list[Any]]) -> tuple[Observation, ...]:
+    """A history's observations, each id and time string parsed once.
+
+    The observations of one fact share its event id and clinical time (a lab panel, a set
+    of vital signs), and parsing them is most of a long state's load (issue 5: a replay
+    resuming from a checkpoint decodes thousands of ~500-observation states). Equal
+    immutable values, so sharing the objects changes nothing.
+    """
+    ids: dict[str, UUID] = {}
+    times: dict[str, datetime] = {}
+    decoded = []
+    for kind, at, value, event_id, low, high in raw:
+        when = times.get(at)
+        if when is None:
+            when = times[at] = datetime.fromisoformat(at)
+        identity = ids.get(event_id)
+        if identity is None:
+            identity = ids[event_id] = UUID(event_id)
+        decoded.append(Observation(kind, when, value, identity, low, high))
+    return tuple(decoded)
+
+
 def _decode_episode(raw: list[Any]) -> Episode:
     family, first, last, level, fired_by, fired_at = raw
     return Episode(
@@ -237,7 +260,7 @@ def _decode(raw: dict[str, Any]) -> ParticipantState:
             related_ae_ref=death["related_ae_ref"],
         ),
         raised=frozenset(raw["raised"]),
-        observations=tuple(_decode_observation(o) for o in raw.get("observations", ())),
+        observations=_decode_observations(raw.get("observations", ())),
         episodes=tuple(_decode_episode(e) for e in raw.get("episodes", ())),
         clock=_dt(raw.get("clock")),
         baseline_meld=raw.get("baseline_meld"),
