@@ -10,9 +10,11 @@ are never pruned, so the AE-route rules and VB-05's 42 days see everything).
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
+from operator import attrgetter
 
 from services.rules.core.config import TrialConfig, days, hours
 from services.rules.core.state import ByKind, Observation, ParticipantState, Procedure
@@ -88,10 +90,12 @@ def prune(
         if old and _expired(state, clock, horizon, default)
         else old
     )
+    # The cut-offs once per fact, not once per item.
+    treated_after, episode_after = clock - default, clock - horizon["episode"]
     procedures = tuple(
-        p for p in state.procedures if p.treatment in _PROTOCOL or _end(p) >= clock - default
+        p for p in state.procedures if p.treatment in _PROTOCOL or _end(p) >= treated_after
     )
-    episodes = tuple(e for e in state.episodes if e.last_at >= clock - horizon["episode"])
+    episodes = tuple(e for e in state.episodes if e.last_at >= episode_after)
     if (len(kept), len(procedures), len(episodes)) == (
         len(old),
         len(state.procedures),
@@ -152,8 +156,9 @@ def _regrouped(
     return ByKind(observations, groups)
 
 
-def _time(o: Observation) -> datetime:
-    return o.at
+#: An observation's clinical time, the bisection key; read in C, with no Python call per
+#: step of the bisection (issue 5).
+_time: Callable[[Observation], datetime] = attrgetter("at")
 
 
 _PROTOCOL = frozenset({"uc_msc_infusion", "plasma_exchange"})

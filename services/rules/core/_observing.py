@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter
 from uuid import UUID
 
 from schemas import (
@@ -92,10 +93,15 @@ def parse_observation_payload(raw: Mapping[str, object]) -> ObservationPayload:
     return ClinicalAssessmentRecordedPayload.model_validate(raw)
 
 
-def with_observations(state: ParticipantState, new: tuple[Observation, ...]) -> ParticipantState:
-    """Insert observations in (time, kind, event id) order."""
+def with_observations(
+    state: ParticipantState, new: tuple[Observation, ...], *, clock: datetime | None = None
+) -> ParticipantState:
+    """Insert observations in (time, kind, event id) order; `clock`, if given, is the copy's.
+
+    `evolve` sets the new clock in the same copy (issue 5: one copy per fact, not two).
+    """
     if not new:
-        return state
+        return state if clock is None or clock is state.clock else replace(state, clock=clock)
     added = sorted(new, key=observation_order)
     history = state.observations
     newest = not history or observation_order(history[-1]) <= observation_order(added[0])
@@ -109,11 +115,36 @@ def with_observations(state: ParticipantState, new: tuple[Observation, ...]) -> 
             else:
                 insort(merged, observation, key=observation_order)
         observations = tuple(merged)
-    return replace(
-        state,
-        observations=observations,
-        by_kind=_regrouped(state, observations, added, newest=newest),
+    by_kind = _regrouped(state, observations, added, newest=newest)
+    return _copy(
+        state, observations, by_kind=by_kind, clock=state.clock if clock is None else clock
     )
+
+
+#: `ParticipantState`'s init fields in order, read at once (see `_copy`).
+_INIT_FIELDS = tuple(f.name for f in fields(ParticipantState) if f.init)
+_READ_ALL = attrgetter(*_INIT_FIELDS)
+_AT = {name: _INIT_FIELDS.index(name) for name in ("observations", "by_kind", "clock")}
+
+
+def _copy(
+    state: ParticipantState,
+    observations: tuple[Observation, ...],
+    *,
+    by_kind: ByKind | None,
+    clock: datetime | None,
+) -> ParticipantState:
+    """`replace(state, observations=..., by_kind=..., clock=...)`, for the usual fact.
+
+    It builds the same object `dataclasses.replace` builds (every init field from `state`
+    but these three, the non-init memos fresh) without its per-field checks: about a third
+    of its cost, on every observation fact (issue 5).
+    """
+    values = list(_READ_ALL(state))
+    values[_AT["observations"]] = observations
+    values[_AT["by_kind"]] = by_kind
+    values[_AT["clock"]] = clock
+    return ParticipantState(*values)
 
 
 def _regrouped(

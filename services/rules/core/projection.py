@@ -51,13 +51,47 @@ def initial_state(fact: ClinicalFact) -> ParticipantState:
 
 def evolve(state: ParticipantState | None, fact: ClinicalFact) -> ParticipantState:
     """Update the projection with what `fact` says; facts the rules ignore leave it unchanged."""
-    current = _with_baselines(_record(state or initial_state(fact), fact))
+    before = state or initial_state(fact)
     # The clock that prunes histories never runs ahead of when a fact was recorded, so one
     # mistyped future date cannot wipe the history.
     seen = min(fact.occurred_at, fact.recorded_at)
-    if current.clock is None or seen > current.clock:
-        current = replace(current, clock=seen)
-    return current
+    clock = seen if before.clock is None or seen > before.clock else before.clock
+    if isinstance(fact, _OBSERVING):  # most facts: one copy of the state, clock included
+        found = observations_of(fact.payload, fact.occurred_at, fact.event_id)
+        current = with_observations(before, found, clock=clock)
+    else:
+        current = _record(before, fact)
+        if current.clock is not clock:
+            current = replace(current, clock=clock)
+    if _baselines_stand(before, current, fact=fact):
+        return current
+    return _with_baselines(current)
+
+
+_OBSERVING = (LabResultRecorded, VitalSignsRecorded, ClinicalAssessmentRecorded)
+
+
+def _baselines_stand(before: ParticipantState, after: ParticipantState, fact: ClinicalFact) -> bool:
+    """Tell whether `_with_baselines` would leave `after` as it is (issue 5: skip it then).
+
+    Every state the fold hands `evolve` already holds its baselines: `_with_baselines`
+    gives a state it would leave unchanged, `prune` drops all observations of one kind
+    and time or none of them (so never the latest pre-enrolment one of a kind without the
+    others it ties with), and nothing else changes observations, baselines or enrolment.
+    So the baselines stand when enrolment and the observations before it are as they were:
+    `after` has the very same observations, or `fact` only added results at or after
+    enrolment (an observation fact's all carry its clinical time). Anything else (an
+    enrolment, a correction, an HE AE's West Haven point, a late pre-enrolment result)
+    recomputes them in full, as pruning may since have dropped a same-time baseline.
+    """
+    enrolled = after.enrolled_at
+    if enrolled is None:
+        return True  # no baselines before randomisation
+    if before.enrolled_at != enrolled:
+        return False
+    if after.observations is before.observations:
+        return True
+    return isinstance(fact, _OBSERVING) and fact.occurred_at >= enrolled
 
 
 def _record(current: ParticipantState, fact: ClinicalFact) -> ParticipantState:  # noqa: PLR0911 - one branch per fact type
@@ -80,10 +114,6 @@ def _record(current: ParticipantState, fact: ClinicalFact) -> ParticipantState: 
         event_ids = (*(() if prior is None else prior.event_ids), fact.event_id)
         ae = ae_state(fact.payload, fact.occurred_at, event_ids)
         return _with_ae(current, ae, prior, fact.event_id)
-    if isinstance(fact, LabResultRecorded | VitalSignsRecorded | ClinicalAssessmentRecorded):
-        return with_observations(
-            current, observations_of(fact.payload, fact.occurred_at, fact.event_id)
-        )
     if isinstance(fact, DeathRecorded) and current.death is None:
         info = DeathInfo(
             fact.occurred_at,

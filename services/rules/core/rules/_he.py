@@ -8,7 +8,11 @@ HE-05 (precipitants) are annotations on the HE signal, never triggers of their o
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from operator import attrgetter
 from uuid import UUID
 
 from schemas import ClinicalFact, Urgency
@@ -40,10 +44,33 @@ def new_points(state: ParticipantState, fact: ClinicalFact) -> tuple[Observation
 
 
 def previous(state: ParticipantState, point: Observation) -> Observation | None:
-    """The assessment just before `point` (the highest grade when several share a time)."""
+    """The assessment just before `point` (the highest grade when several share a time).
+
+    That is the first point, in the time-sorted series, of the highest (time, grade) at or
+    before `point` other than itself (what `max` over the series picks). INF-03 asks it of
+    every West Haven point near a new one, so it is found by bisection and a walk back
+    over the points sharing that time, not by a pass over the history (issue 5).
+    """
+    series = state.series("wh")
     mine = point.event_id.int  # UUIDs differ exactly when their integers do (issue 5)
-    earlier = [o for o in state.series("wh") if o.event_id.int != mine and o.at <= point.at]
-    return max(earlier, key=lambda o: (o.at, o.value), default=None)
+    last = bisect_right(series, point.at, key=_time) - 1
+    while last >= 0 and series[last].event_id.int == mine:
+        last -= 1
+    if last < 0:
+        return None
+    latest = series[last].at
+    first = last
+    while first and series[first - 1].at == latest:
+        first -= 1
+    best: Observation | None = None
+    for candidate in series[first : last + 1]:
+        if candidate.event_id.int != mine and (best is None or candidate.value > best.value):
+            best = candidate
+    return best
+
+
+#: An observation's clinical time, the bisection key (read in C: no Python call per step).
+_time: Callable[[Observation], datetime] = attrgetter("at")
 
 
 def is_new_onset(state: ParticipantState, point: Observation, config: TrialConfig) -> bool:
