@@ -6,6 +6,7 @@ little (a state field, an open clock, a view, a signal's position) shows as a di
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -222,3 +223,18 @@ def test_the_cli_replays_from_its_checkpoints_and_says_where_it_began(tmp_path: 
         assert document["live_signals"] == plain["live_signals"]
     assert f"Folded from a verified checkpoint at seq {len(feed)}" in table.output
     assert {p.name: file_sha256(p) for p in bundle.iterdir()} == digests  # bundle untouched
+
+
+def test_a_replay_in_this_process_leaves_the_cycle_collector_as_it_found_it(
+    tmp_path: Path, config: TrialConfig
+) -> None:
+    log, _ = _feed_log(tmp_path)
+    assert gc.isenabled()
+    replay_log(log, as_of=None, config=config, workers=1)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        replay_log(log, as_of=None, config=config, workers=1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
