@@ -210,7 +210,14 @@ def _replay_part(
     every: int,
 ) -> _Part:
     with _no_cycle_collection():
-        return _fold_part(log, as_of, timeline, partition, directory, every)
+        part = _fold_part(log, as_of, timeline, partition, directory, every)
+    # The merge needs the views, signals and counts only. A worker process pickles what it
+    # returns: the projections (millions of objects on a long log) cost more to send back
+    # than the whole fold after a checkpoint.
+    part.fold.states.clear()
+    part.fold.stored.clear()
+    part.fold.changed.clear()
+    return part
 
 
 @contextmanager
