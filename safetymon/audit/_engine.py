@@ -10,7 +10,6 @@ issue 3) without the audit tools following it file by file.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -82,11 +81,9 @@ def config_from_text(text: str, *, where: str) -> TrialConfig:
 
     """
     try:
-        config = TrialConfig.from_mapping(tomllib.loads(text))
-        engine.catalogue(config)  # an unknown rule or version fails here, not mid-replay
-    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        return engine.parse_config(text)  # an unknown rule or version fails here, not mid-replay
+    except ValueError as exc:  # tomllib.TOMLDecodeError is one
         raise ConfigError(f"{where}: not a valid trial configuration: {exc}") from exc
-    return config
 
 
 def rule_versions(config: TrialConfig) -> tuple[tuple[str, int], ...]:

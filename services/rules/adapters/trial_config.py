@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from services.rules.core.config import DEFAULT_CONFIG, TrialConfig
-from services.rules.core.engine import catalogue
+from services.rules.core.engine import parse_config
 from services.rules.core.errors import ConfigurationError
 from services.rules.ports import ConfigIdentity
 
@@ -77,15 +77,11 @@ def parse_trial_config(text: str, *, source: str = "<trial config>") -> TrialCon
 
     """
     try:
-        data = tomllib.loads(text)
+        return parse_config(text)  # an unknown rule or version fails here, at start-up
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{source}: not valid TOML: {exc}") from exc
-    try:
-        config = TrialConfig.from_mapping(data)
-        catalogue(config)  # an unknown rule or version in [rule_versions] fails at start-up
     except ValueError as exc:
         raise ConfigurationError(f"{source}: {exc}") from exc
-    return config
 
 
 def identity_of(config: TrialConfig, text: str) -> ConfigIdentity:

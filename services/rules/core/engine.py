@@ -6,6 +6,7 @@ order, with the same trial configuration, give the same states and the same sign
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -185,6 +186,22 @@ def catalogue(config: TrialConfig) -> tuple[Rule, ...]:
         for m in (_live(module, config) for module in _CONFIGURED)
     ]
     return (*plain, *configured)
+
+
+def parse_config(text: str) -> TrialConfig:
+    """A trial configuration from its TOML text, checked to be one the catalogue can run.
+
+    Pure (the text is given): the rules service and the audit replay read configuration
+    files through it, so both accept and refuse the same files.
+
+    Raises:
+        tomllib.TOMLDecodeError: not TOML (a ValueError).
+        ValueError: not a valid configuration, or an unknown rule or version.
+
+    """
+    config = TrialConfig.from_mapping(tomllib.loads(text))
+    catalogue(config)
+    return config
 
 
 #: The catalogue with the RULES.md defaults; to add a rule, write core/rules/<name>.py and
