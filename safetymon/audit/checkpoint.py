@@ -80,15 +80,8 @@ class Store:
         """
         body = _encode(fold)
         header = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "seq": seq,
-            "chain_hash": chain_hash,
-            "fingerprint": self.fingerprint,
-            "configs": configs,
-            "partition": list(self.partition),
+            **self._identity(seq, chain_hash, configs),
             "body_sha256": hashlib.sha256(body).hexdigest(),
-            "compression": "zstd",
             "body_bytes": len(body),
         }
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -101,6 +94,19 @@ class Store:
             handle.write(pa.compress(body, codec="zstd", asbytes=True))
         Path(handle.name).replace(target)
         return target
+
+    def _identity(self, seq: int, chain_hash: str, configs: str) -> dict[str, Any]:
+        """What a checkpoint's header must say to serve a replay (and what a save writes)."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "seq": seq,
+            "chain_hash": chain_hash,
+            "fingerprint": self.fingerprint,
+            "configs": configs,
+            "partition": list(self.partition),
+            "compression": "zstd",
+        }
 
     def candidates(self, *, below: int | None, last: int | None) -> list[tuple[int, Path]]:
         """Files at positions a replay may start from, newest first.
@@ -122,25 +128,19 @@ class Store:
 
     def load(self, path: Path, *, seq: int, chain_hash: str, configs: str) -> FoldState | None:
         """The fold kept in `path`, or None unless it is of this log, code and configurations."""
+        expected = self._identity(seq, chain_hash, configs)
         try:
             with path.open("rb") as handle:
                 header = json.loads(handle.readline())
-                size = int(header["body_bytes"]) if isinstance(header, dict) else -1
+                # Another log's, code's or configuration's: passed over before reading it.
+                if not isinstance(header, dict) or any(
+                    header.get(k) != v for k, v in expected.items()
+                ):
+                    return None
                 packed = handle.read()
+            size = int(header["body_bytes"])
             body = pa.decompress(packed, decompressed_size=size, codec="zstd", asbytes=True)
         except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
-            return None
-        expected = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "seq": seq,
-            "chain_hash": chain_hash,
-            "fingerprint": self.fingerprint,
-            "configs": configs,
-            "partition": list(self.partition),
-            "compression": "zstd",
-        }
-        if not isinstance(header, dict) or any(header.get(k) != v for k, v in expected.items()):
             return None
         if hashlib.sha256(body).hexdigest() != header.get("body_sha256"):
             return None

@@ -9,7 +9,7 @@ columns a replay needs are read, and the as-of filter runs in Arrow, not per row
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,15 +55,19 @@ def iter_batches(
     as_of: datetime | None = None,
     batch_rows: int = BATCH_ROWS,
     after_seq: int | None = None,
+    columns: Sequence[str] = _COLUMNS,
 ) -> Iterator[pa.RecordBatch]:
     """Arrow batches of the log in file (seq) order, keeping rows recorded at or before `as_of`.
 
     With `after_seq`, only rows past that log position are read: row groups wholly at or
-    before it are skipped on their statistics, without reading their content.
+    before it are skipped on their statistics, without reading their content. `columns`
+    must hold seq with `after_seq`, and recorded_at with `as_of`.
     """
     source = pq.ParquetFile(path)
     groups = _groups_after(source, after_seq)
-    for batch in source.iter_batches(batch_size=batch_rows, columns=_COLUMNS, row_groups=groups):
+    for batch in source.iter_batches(
+        batch_size=batch_rows, columns=list(columns), row_groups=groups
+    ):
         if after_seq is not None:
             batch = batch.filter(pc.greater(batch.column("seq"), after_seq))  # noqa: PLW2901
         if as_of is not None:
@@ -166,7 +170,7 @@ def last_recorded(path: Path) -> datetime | None:
 
 def hash_at(path: Path, seq: int) -> str | None:
     """The chain hash the log holds at `seq` (None when there is no such entry)."""
-    for batch in iter_batches(path, after_seq=seq - 1):
+    for batch in iter_batches(path, after_seq=seq - 1, columns=("seq", "hash")):
         seqs = batch.column("seq")
         hit = pc.index(seqs, seq).as_py()
         if hit >= 0:
