@@ -132,20 +132,21 @@ class BacktestQuery:
 def run_backtest(opened: Opened, query: BacktestQuery) -> Backtest:
     """Replay the full log with the live and the candidate rule set; diff the rule's signals."""
     live_config = configurations(opened, query.config)
-    timeline = live_config if isinstance(live_config, Timeline) else Timeline.single(live_config)
-    final = timeline.activations[-1].config
+    final = live_config.activations[-1].config if isinstance(live_config, Timeline) else live_config
     live_version = _engine.check_version(final, query.rule_id, query.version)
 
     def candidate_of(config: TrialConfig) -> TrialConfig:
         return _engine.with_version(config, query.rule_id, query.version)
 
-    # The candidate version runs over the whole history: under each configuration the live
-    # rules had (the history's), or under the candidate file given for the whole log.
-    candidate_config: TrialConfig | Timeline = timeline.map(candidate_of)
+    # The candidate version runs over the whole history: under the candidate file given, or
+    # under each configuration the live rules had (the history's, or the one file).
+    candidate_config: TrialConfig | Timeline
     if query.candidate_config is not None:
         candidate_config = candidate_of(_engine.load_config(query.candidate_config))
-    if isinstance(live_config, TrialConfig) and isinstance(candidate_config, Timeline):
-        candidate_config = candidate_config.activations[0].config
+    elif isinstance(live_config, Timeline):
+        candidate_config = live_config.map(candidate_of)
+    else:
+        candidate_config = candidate_of(live_config)
     workers, checkpoints = query.workers, query.checkpoints
     live = replay_bundle(
         opened.path, as_of=None, config=live_config, workers=workers, checkpoints=checkpoints
