@@ -58,6 +58,9 @@ Planned = tuple[Rule, Active | None]
 Plan = tuple[Planned, ...]
 
 #: Fact types whose plans follow the declarations (exact types: a subclass runs every rule).
+#: Listed here rather than taken from `schemas.ARRIVING_FACTS` (today the same types but
+#: FactCorrected) on purpose: a fact type added to the schemas later runs every rule until
+#: the rules' triggers are reviewed for it.
 _KNOWN_FACTS: Final = frozenset(
     {
         ParticipantEnrolled,
