@@ -12,9 +12,16 @@ from uuid import UUID
 
 import structlog
 
-from schemas import FactCorrected
-from services.ingest.core.accept import Rejection, accept, correction_errors
+from schemas import FactCorrected, canonical_bytes
+from services.ingest.core.accept import Accepted, Rejection, accept, correction_errors
 from services.ingest.core.chain import Entry
+from services.ingest.core.dedupe import (
+    DedupeKey,
+    Known,
+    conflict_reason,
+    dedupe_key,
+    same_submission,
+)
 from services.ingest.core.errors import FieldError, OutOfSiteError, TransientError
 from services.ingest.core.scope import out_of_site, participants
 from services.ingest.core.ticks import tick_fact
@@ -32,6 +39,8 @@ class Outcome:
     event_id: UUID | None = None
     seq: int | None = None
     errors: tuple[FieldError, ...] = ()
+    #: Rejected because its dedupe key names another record with different content.
+    conflict: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """JSON form returned by the HTTP API and the CLI."""
@@ -83,6 +92,13 @@ class Ingest:
         rejected = sum(o.status == "rejected" for o in final)
         if rejected:
             log.info("facts_rejected", count=rejected, actor=actor)
+        conflicts = [o.index for o in final if o.conflict]
+        if conflicts:
+            # Positions only: a record's key and content may describe a participant's event.
+            log.warning(
+                "facts_conflicting_rejected", count=len(conflicts), indexes=conflicts,
+                actor=actor, site=site,
+            )  # fmt: skip
         return final
 
     async def record_tick(self, trial_id: str, period_seconds: int) -> bool:
@@ -90,9 +106,9 @@ class Ingest:
 
         Returns False when that boundary's tick is on the log already (a duplicate).
         """
-        _, wire = tick_fact(trial_id, self._clock.now(), period_seconds=period_seconds)
+        fact, wire = tick_fact(trial_id, self._clock.now(), period_seconds=period_seconds)
         async with self._lock:
-            known = await self._log.existing([(wire["source"], wire["source_ref"])])
+            known = await self._log.existing([dedupe_key(fact)])
             if known:
                 return False
             entries = await self._log.append([wire])
@@ -109,31 +125,46 @@ class Ingest:
 
     async def _decide(self, results: Sequence[Any]) -> tuple[list[Outcome], list[dict[str, Any]]]:
         facts = [r.fact for r in results if not isinstance(r, Rejection)]
-        known = await self._log.existing([(f.source, f.source_ref) for f in facts])
+        known = await self._log.existing([dedupe_key(fact) for fact in facts])
         targets = await self._log.describe(
             [f.payload.supersedes_event_id for f in facts if isinstance(f, FactCorrected)]
         )
         outcomes: list[Outcome] = []
         wires: list[dict[str, Any]] = []
-        seen: dict[tuple[str, str], UUID] = {}
         for index, result in enumerate(results):
-            if isinstance(result, Rejection):
-                outcomes.append(Outcome(index, "rejected", errors=result.errors))
-                continue
-            fact = result.fact
-            key = (fact.source, fact.source_ref)
-            if key in known or key in seen:
-                outcomes.append(Outcome(index, "duplicate", known.get(key) or seen[key]))
-                continue
-            if isinstance(fact, FactCorrected):
-                errors = correction_errors(fact, targets.get(fact.payload.supersedes_event_id))
-                if errors:
-                    outcomes.append(Outcome(index, "rejected", fact.event_id, errors=errors))
-                    continue
-            seen[key] = fact.event_id
-            wires.append(result.wire)
-            outcomes.append(Outcome(index, "accepted", fact.event_id))
+            outcome = _outcome(index, result, known, targets)
+            if outcome.status == "accepted":
+                # Later items of the batch compare against this one as against the log.
+                known[dedupe_key(result.fact)] = Known(
+                    result.fact.event_id, canonical_bytes(result.wire)
+                )
+                wires.append(result.wire)
+            outcomes.append(outcome)
         return outcomes, wires
+
+
+def _outcome(
+    index: int,
+    result: Accepted | Rejection,
+    known: dict[DedupeKey, Known],
+    targets: dict[UUID, tuple[str, str]],
+) -> Outcome:
+    """Accepted, a duplicate (same key, same content), or rejected (invalid or a conflict)."""
+    if isinstance(result, Rejection):
+        return Outcome(index, "rejected", errors=result.errors)
+    fact = result.fact
+    logged = known.get(dedupe_key(fact))
+    if logged is not None:
+        if same_submission(logged.content, result.wire):
+            return Outcome(index, "duplicate", logged.event_id)
+        reason = conflict_reason(index, fact, logged.event_id)
+        conflict = (FieldError("source_ref", reason),)
+        return Outcome(index, "rejected", errors=conflict, conflict=True)
+    if isinstance(fact, FactCorrected):
+        errors = correction_errors(fact, targets.get(fact.payload.supersedes_event_id))
+        if errors:
+            return Outcome(index, "rejected", fact.event_id, errors=errors)
+    return Outcome(index, "accepted", fact.event_id)
 
 
 def _with_seq(outcome: Outcome, entry: Entry) -> Outcome:

@@ -8,13 +8,14 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from services.ingest.core.chain import Entry, LogHead
+from services.ingest.core.dedupe import DedupeKey, Known
 
 
 class EventLog(Protocol):
     """The hash-chained, append-only log (the ingest service's own DuckDB file)."""
 
-    async def existing(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
-        """Event ids already in the log for these (source, source_ref) keys."""
+    async def existing(self, keys: Sequence[DedupeKey]) -> dict[DedupeKey, Known]:
+        """Logged facts (event id and stored content) under these scoped dedupe keys."""
         ...
 
     async def describe(self, event_ids: Sequence[UUID]) -> dict[UUID, tuple[str, str]]:

@@ -51,7 +51,9 @@ def test_any_item_is_accepted_or_rejected_with_named_reasons(item: object) -> No
         assert all(error.field and error.reason for error in result.errors)
         return
     assert FACT_ADAPTER.validate_python(result.wire).event_id == result.fact.event_id
-    assert result.fact.event_id == event_id_for(result.fact.source, result.fact.source_ref)
+    fact = result.fact
+    scope = {"trial_id": fact.trial_id, "site_id": fact.site_id}
+    assert fact.event_id == event_id_for(fact.source, fact.source_ref, **scope)
     assert accept(item, recorded_at=NOW, actor="token:fuzz") == result  # deterministic
     counts.accepted("accept() items", 1)
 

@@ -16,12 +16,13 @@ from kit.files import file_sha256
 from schemas import GENESIS_HASH
 from services.ingest.adapters.audit_export import copy_event_log
 from services.ingest.core.chain import Entry, LogHead, chain
+from services.ingest.core.dedupe import DedupeKey, Known
 from services.ingest.core.errors import TransientError
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS event_log (
+_EVENT_LOG_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     seq BIGINT PRIMARY KEY,
     event_id UUID NOT NULL UNIQUE,
     event_type VARCHAR NOT NULL,
@@ -35,11 +36,20 @@ CREATE TABLE IF NOT EXISTS event_log (
     content VARCHAR NOT NULL,
     prev_hash VARCHAR NOT NULL,
     hash VARCHAR NOT NULL,
-    UNIQUE (source, source_ref)
+    UNIQUE (trial_id, site_id, source, source_ref)
 );
+"""
+#: The dedupe key (core/dedupe.py) is scoped by trial and site. Files written before that
+#: have UNIQUE (source, source_ref), which would refuse a second site's record under the
+#: same source_ref: `_migrate_dedupe_key` rebuilds such a table once, row for row. (A NULL
+#: site_id, clock ticks only, is not held by the constraint; ingest's own lookup is.)
+SCHEMA = (
+    _EVENT_LOG_TABLE.format(name="event_log")
+    + """
 CREATE TABLE IF NOT EXISTS relay_position (name VARCHAR PRIMARY KEY, seq BIGINT NOT NULL);
 INSERT OR IGNORE INTO relay_position VALUES ('jetstream', 0);
 """
+)
 
 _COLUMNS = (
     "seq, event_id, event_type, trial_id, site_id, participant_id, occurred_at, recorded_at,"
@@ -68,28 +78,32 @@ class DuckDBEventLog:
         except duckdb.IOException as exc:
             msg = f"cannot open {self._db.path}: is another ingest process using it? ({exc})"
             raise TransientError(msg) from exc
+        self._db.run_sync(_migrate_dedupe_key)
         self._head = self._db.run_sync(_read_head)
 
     def close(self) -> None:
         """Close the file."""
         self._db.close()
 
-    async def existing(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
-        """Event ids already logged for these (source, source_ref) keys."""
+    async def existing(self, keys: Sequence[DedupeKey]) -> dict[DedupeKey, Known]:
+        """Logged facts (event id, stored content) under these scoped dedupe keys."""
         if not keys:
             return {}
-        table = pa.table({"source": [k[0] for k in keys], "source_ref": [k[1] for k in keys]})
+        names = ("trial_id", "site_id", "source", "source_ref")
+        table = pa.table({name: [k[i] for k in keys] for i, name in enumerate(names)})
 
-        def query(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], UUID]:
+        def query(con: duckdb.DuckDBPyConnection) -> dict[DedupeKey, Known]:
             con.register("wanted_keys", table)
             try:
                 rows = con.execute(
-                    "SELECT e.source, e.source_ref, e.event_id FROM event_log e"
-                    " JOIN wanted_keys w ON e.source = w.source AND e.source_ref = w.source_ref"
+                    "SELECT e.trial_id, e.site_id, e.source, e.source_ref, e.event_id, e.content"
+                    " FROM event_log e JOIN wanted_keys w ON e.trial_id = w.trial_id"
+                    " AND e.site_id IS NOT DISTINCT FROM w.site_id"
+                    " AND e.source = w.source AND e.source_ref = w.source_ref"
                 ).fetchall()
             finally:
                 con.unregister("wanted_keys")
-            return {(row[0], row[1]): row[2] for row in rows}
+            return {(r[0], r[1], r[2], r[3]): Known(r[4], r[5].encode("utf-8")) for r in rows}
 
         return await self._run(query)
 
@@ -203,6 +217,32 @@ class DuckDBEventLog:
             raise
         except duckdb.Error as exc:
             raise TransientError(f"DuckDB: {type(exc).__name__}") from exc
+
+
+def _migrate_dedupe_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild an event_log keyed on (source, source_ref) alone; a no-op once done.
+
+    DuckDB cannot drop a constraint, so the rows are copied as they are (same seq, ids,
+    content and hashes: the chain verifies as before) into a table with the scoped key,
+    which replaces the old one in the same transaction.
+    """
+    old = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'event_log'"
+        " AND constraint_type = 'UNIQUE' AND constraint_column_names = ['source', 'source_ref']"
+    ).fetchall()
+    if not old[0][0]:
+        return
+
+    def body() -> None:
+        con.execute(_EVENT_LOG_TABLE.format(name="event_log_scoped"))
+        con.execute(
+            f"INSERT INTO event_log_scoped ({_COLUMNS})"
+            f" SELECT {_COLUMNS} FROM event_log ORDER BY seq"
+        )
+        con.execute("DROP TABLE event_log")
+        con.execute("ALTER TABLE event_log_scoped RENAME TO event_log")
+
+    transaction(con, body)
 
 
 def _read_head(con: duckdb.DuckDBPyConnection) -> LogHead:

@@ -29,7 +29,7 @@ from services.ingest.core.units import (
     normalise,
 )
 
-#: Namespace of event ids derived from (source, source_ref): a resubmission gets the same id.
+#: Namespace of event ids derived from the dedupe key: a resubmission gets the same id.
 EVENT_NAMESPACE = UUID("5b0a3c2e-8f61-4d0e-9a57-1c2d3e4f5a60")
 ARRIVING_TYPES = frozenset(model.model_fields["event_type"].default for model in ARRIVING_FACTS)
 
@@ -43,9 +43,15 @@ class Rejection:
     source_ref: str | None = None
 
 
-def event_id_for(source: str, source_ref: str) -> UUID:
-    """Deterministic event id of a source record."""
-    return uuid5(EVENT_NAMESPACE, f"{source}\x1f{source_ref}")
+def event_id_for(source: str, source_ref: str, *, trial_id: str, site_id: str | None) -> UUID:
+    """Deterministic event id of a source record within its trial and site (core/dedupe.py).
+
+    The scope is part of the id, so two sites' records under one `source_ref` never share
+    an id (ids are unique in the log and are JetStream's dedupe key). Facts logged before
+    the scope was added keep the ids they were given (uuid5 of source and source_ref).
+    """
+    # Trial, site and source are codes (no \x1f), so this name is unambiguous.
+    return uuid5(EVENT_NAMESPACE, f"{trial_id}\x1f{site_id or ''}\x1f{source}\x1f{source_ref}")
 
 
 def _field_errors(
@@ -94,8 +100,7 @@ def accept(item: object, *, recorded_at: datetime, actor: str) -> Accepted | Rej
         fact = FACT_ADAPTER.validate_python(
             {
                 **item,
-                # A placeholder id when source/source_ref are invalid: validation reports them.
-                "event_id": event_id_for(*refs) if all(refs) else EVENT_NAMESPACE,  # type: ignore[arg-type]
+                "event_id": _event_id(item, *refs),
                 "recorded_at": recorded_at,
                 "actor": actor,
             }
@@ -111,6 +116,13 @@ def accept(item: object, *, recorded_at: datetime, actor: str) -> Accepted | Rej
     except _FieldUnitError as exc:
         return Rejection((FieldError(exc.field, exc.reason),), *refs)
     return Accepted(fact, wire)
+
+
+def _event_id(item: Mapping[str, Any], source: str | None, source_ref: str | None) -> UUID:
+    trial_id, site_id = item.get("trial_id"), item.get("site_id")
+    if source and source_ref and isinstance(trial_id, str) and isinstance(site_id, str | None):
+        return event_id_for(source, source_ref, trial_id=trial_id, site_id=site_id)
+    return EVENT_NAMESPACE  # a placeholder: validation reports the invalid key fields
 
 
 class _FieldUnitError(Exception):

@@ -4,7 +4,7 @@ Rules never read a clock (DESIGN.md principle 2); reporting clocks such as SAE-0
 advance on `ClockTicked` facts instead, so a replay of the log fires the same reminders at
 the same positions. A tick is aligned to its period boundary and its `source_ref` names
 trial and boundary, so a restart (or a second ingest process) appending the same boundary
-is deduplicated on (source, source_ref) like any resubmission.
+is deduplicated on its key (trial, no site, source, source_ref) like any resubmission.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def tick_fact(
     at = boundary(now, period_seconds)
     source_ref = f"tick:{trial_id}:{at.isoformat()}"
     fact = ClockTicked(
-        event_id=event_id_for(SOURCE, source_ref),
+        event_id=event_id_for(SOURCE, source_ref, trial_id=trial_id, site_id=None),
         trial_id=trial_id,
         occurred_at=at,
         recorded_at=now,

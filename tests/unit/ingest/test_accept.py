@@ -32,16 +32,21 @@ def test_lab_result_is_normalised_and_keeps_the_original() -> None:
     assert fact.payload.normalised_reference_high == 20.52
 
 
-def test_event_id_is_derived_from_source_and_reference() -> None:
-    """A resubmission of the same source record gets the same id (a duplicate, not a new fact)."""
-    item = enrolment(source="edc", source_ref="rand-17")
+def test_event_id_is_derived_from_the_scoped_key() -> None:
+    """A resubmission of the same source record gets the same id (a duplicate, not a new fact);
+    the same source_ref at another site is another record with another id."""
+    item = enrolment(source="edc", source_ref="rand-17", site_id="S01")
 
     first = accept(item, recorded_at=NOW, actor="a")
     second = accept(item, recorded_at=datetime(2025, 1, 1, tzinfo=UTC), actor="b")
+    elsewhere = accept({**item, "site_id": "S02"}, recorded_at=NOW, actor="a")
 
     assert isinstance(first, Accepted)
     assert isinstance(second, Accepted)
-    assert first.fact.event_id == second.fact.event_id == event_id_for("edc", "rand-17")
+    assert isinstance(elsewhere, Accepted)
+    expected = event_id_for("edc", "rand-17", trial_id=item["trial_id"], site_id="S01")
+    assert first.fact.event_id == second.fact.event_id == expected
+    assert elsewhere.fact.event_id != expected
 
 
 def test_times_are_stored_in_utc() -> None:

@@ -125,7 +125,8 @@ def fixture_feed() -> list[tuple[dict[str, Any], datetime]]:
     add(_item("adverse_event_reported", "P-A1", "S01", _t(5), "A1-AE1", _diarrhoea(3)))
     add(
         _item("fact_corrected", "P-A1", "S01", _t(6), "A1-AE1:correction",
-              {"supersedes_event_id": str(event_id_for("edc", "A1-AE1")),
+              {"supersedes_event_id": str(event_id_for("edc", "A1-AE1", trial_id=TRIAL,
+                                                        site_id="S01")),
                "reason": "transcription error", "replacement": _diarrhoea(1)})
     )  # fmt: skip
     for loinc, value, unit in (("14631-6", 171.0, "umol/L"), ("6301-6", 2.0, "{INR}"),
