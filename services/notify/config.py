@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from kit.nats_security import NatsClientSettings
+from services.notify.core.ack import MIN_KEY_BYTES
 
 
 class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_security.py
@@ -48,6 +49,7 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     #: Base URL put into acknowledgement links; default http://<host>:<bound port>.
     notify_public_url: str | None = None
     #: HMAC key of acknowledgement links; generated into <data_dir>/ack.secret when unset.
+    #: At least 32 bytes (UTF-8, used as given, never decoded); shorter ones stop the start.
     ack_secret: SecretStr | None = None
     #: How long an acknowledgement link stays valid.
     ack_ttl_hours: float = Field(default=72.0, gt=0)
@@ -79,6 +81,18 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
         # A CR or LF here would make every message fail as a header injection.
         if "@" not in value or any(c in value for c in "\r\n"):
             msg = "mail_from must be one email address, without CR or LF"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("ack_secret")
+    @classmethod
+    def _long_ack_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty or short key would let anyone who guesses it mint acknowledgement links.
+        if value is not None and len(value.get_secret_value().encode("utf-8")) < MIN_KEY_BYTES:
+            msg = (
+                f"SAFETYMON_ACK_SECRET (ack_secret) must be at least {MIN_KEY_BYTES} bytes; unset"
+                " it to use the generated <data_dir>/ack.secret"
+            )
             raise ValueError(msg)
         return value
 

@@ -52,6 +52,8 @@ class SignalNotifications:
     wants_ack: bool = False
     #: An update or retraction supersedes this earlier signal: its escalation stops.
     closes: UUID | None = None
+    #: How `closes` was superseded: "retracted" or "updated" (said to a late acknowledger).
+    closes_as: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

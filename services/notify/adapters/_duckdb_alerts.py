@@ -16,7 +16,11 @@ import pyarrow as pa
 
 from schemas import Urgency
 from services.notify.adapters import _duckdb_sql as sql
-from services.notify.core.errors import AlreadyAcknowledgedError, UnknownAlertError
+from services.notify.core.errors import (
+    AlertClosedError,
+    AlreadyAcknowledgedError,
+    UnknownAlertError,
+)
 from services.notify.ports import SignalNotifications
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -25,13 +29,21 @@ _TS = pa.timestamp("us", tz="UTC")
 def insert_alerts(
     con: duckdb.DuckDBPyConnection, items: Sequence[SignalNotifications], now: datetime
 ) -> None:
-    """Open an alert per new U0/U1 signal; close the ones an update supersedes."""
+    """Open an alert per new U0/U1 signal; close the ones an update supersedes.
+
+    Alerts are opened first: a signal and its retraction in one batch must end closed.
+    """
+    wanted = [item for item in items if item.wants_ack and item.plans]
+    if wanted:
+        _open_alerts(con, wanted, now)
     for item in items:
         if item.closes is not None:
-            con.execute(sql.CLOSE_ALERT, {"id": item.closes})
-    wanted = [item for item in items if item.wants_ack and item.plans]
-    if not wanted:
-        return
+            con.execute(sql.CLOSE_ALERT, {"id": item.closes, "as": item.closes_as})
+
+
+def _open_alerts(
+    con: duckdb.DuckDBPyConnection, wanted: Sequence[SignalNotifications], now: datetime
+) -> None:
     text = pa.string()
     table = pa.table({
         "signal_id": pa.array([str(i.signal_id) for i in wanted], text),
@@ -53,13 +65,19 @@ def check_acknowledgeable(con: duckdb.DuckDBPyConnection, signal_id: UUID) -> UU
     """Return the alert's first notification id, or say why it cannot be acknowledged."""
     row = con.execute(sql.ALERT, {"id": signal_id}).fetchone()
     if row is None:
-        msg = f"no alert awaiting acknowledgement for signal {signal_id}"
-        raise UnknownAlertError(msg)
-    first, acknowledged_at, by, _closed = row
+        raise UnknownAlertError.for_signal(signal_id)
+    first, acknowledged_at, by, closed, closed_as = row
     if acknowledged_at is not None:
         when = f"{acknowledged_at:%Y-%m-%d %H:%M:%S} UTC"
         msg = f"signal {signal_id} was already acknowledged by {by} at {when}"
         raise AlreadyAcknowledgedError(msg)
+    if closed:
+        # A link in an old email must not acknowledge what the rules took back.
+        how = {"retracted": "was retracted", "updated": "was superseded by an update"}.get(
+            closed_as or "", "was retracted or superseded by an update"
+        )
+        msg = f"signal {signal_id} {how}: its alert is closed and needs no acknowledgement"
+        raise AlertClosedError(msg)
     return UUID(str(first))
 
 

@@ -88,6 +88,9 @@ CREATE TABLE IF NOT EXISTS alerts (
     ack_via                VARCHAR
 );
 
+-- How an alert was closed: "retracted" or "updated" (NULL in rows closed before it existed).
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS closed_as VARCHAR;
+
 -- Defence in depth (the hash chain is the real tamper evidence): refuse UPDATE and DELETE.
 CREATE TABLE IF NOT EXISTS append_only_guard (never_written VARCHAR);
 CREATE TRIGGER IF NOT EXISTS audit_trail_no_update BEFORE UPDATE ON audit_trail
@@ -182,10 +185,12 @@ INSERT_ALERT: Final = """
 INSERT INTO alerts BY NAME SELECT * FROM arrow_alerts ON CONFLICT DO NOTHING
 """
 
-CLOSE_ALERT: Final = "UPDATE alerts SET closed = true WHERE signal_id = $id AND NOT closed"
+CLOSE_ALERT: Final = """
+UPDATE alerts SET closed = true, closed_as = $as WHERE signal_id = $id AND NOT closed
+"""
 
 ALERT: Final = """
-SELECT first_notification_id, acknowledged_at, acknowledged_by, closed
+SELECT first_notification_id, acknowledged_at, acknowledged_by, closed, closed_as
 FROM alerts WHERE signal_id = $id
 """
 

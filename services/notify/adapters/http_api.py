@@ -9,8 +9,11 @@ Who may do what (issue 8; bearer tokens of kit/auth.py, `admin` everywhere):
   names the one notification it was issued for and expires (SAFETYMON_ACK_TTL_HOURS);
 - GET /v1/notifications: `safety_officer`, `auditor`, and an `investigator` for its own site's
   participants (a signal or participant of another site is 403);
-- POST /v1/signals/{signal_id}/ack: `safety_officer` and an `investigator` of the signal's
-  site; the acknowledgement's `by` is the token (`token:<name>`), never a name in the body;
+- POST /v1/signals/{signal_id}/ack: a role the alert was routed to (`safety_officer` for the
+  safety officer and backup, `dsmb` for the DSMB and its chair, an `investigator` of the
+  signal's own site) and `admin` (core/authority.py); another site's alert answers 404 as a
+  missing one, a role it was not routed to 403. The acknowledgement's `by` is the token
+  (`token:<name>`), never a name in the body, and its channel `http`;
 - GET /openapi.json: any token.
 The NATS request subjects (`<ns>.notify.ack`, `<ns>.notify.log`, nats_requests.py) are
 guarded by NATS itself: whoever the server lets publish on them may use them (see
@@ -31,9 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from kit.auth import Principal, Role, TokenStore, bearer_dependency
 from services.notify.app.alerts import Acknowledger
 from services.notify.core.errors import (
+    AckForbiddenError,
     AckRejectedError,
     AckTokenExpiredError,
     AckTokenInvalidError,
+    AlertClosedError,
     AlreadyAcknowledgedError,
 )
 from services.notify.ports import Acknowledgement, AlertStore
@@ -58,10 +63,14 @@ class HttpAckRequest(BaseModel):
 
 
 def status_of(exc: AckRejectedError) -> int:
-    """HTTP status of a refused acknowledgement: forged 403, expired 410, twice 409, else 404."""
-    if isinstance(exc, AckTokenInvalidError):
+    """HTTP status of a refused acknowledgement.
+
+    Forged link or a role the alert was not routed to 403; expired link or retracted signal
+    410; acknowledged before 409; else (unknown, or another site's) 404.
+    """
+    if isinstance(exc, AckTokenInvalidError | AckForbiddenError):
         return 403
-    if isinstance(exc, AckTokenExpiredError):
+    if isinstance(exc, AckTokenExpiredError | AlertClosedError):
         return 410
     if isinstance(exc, AlreadyAcknowledgedError):
         return 409
@@ -97,7 +106,8 @@ def build_http_app(acknowledger: Acknowledger, store: AlertStore, *, tokens: Tok
         title="safetymon notify", version="1", openapi_url=None, docs_url=None, redoc_url=None
     )
     readers = bearer_dependency(tokens, Role.safety_officer, Role.investigator, Role.auditor)
-    acknowledgers = bearer_dependency(tokens, Role.safety_officer, Role.investigator)
+    # The alert's own routing decides further (Acknowledger.by_token).
+    acknowledgers = bearer_dependency(tokens, Role.safety_officer, Role.investigator, Role.dsmb)
     anyone = bearer_dependency(tokens, *Role)
 
     @api.get("/openapi.json", include_in_schema=False, dependencies=[Depends(anyone)])
@@ -152,11 +162,11 @@ def build_http_app(acknowledger: Acknowledger, store: AlertStore, *, tokens: Tok
         except ValidationError as exc:
             detail = exc.errors(include_url=False, include_input=False)
             return JSONResponse({"error": "invalid request", "detail": detail}, 422)
-        refused = _outside_site(principal, await store.delivery_log(signal_id=signal_id))
-        if refused is not None:
-            return refused
         try:
-            ack = await acknowledger.by_person(signal_id, by=principal.actor, reason=body.reason)
+            ack = await acknowledger.by_token(
+                signal_id, role=principal.role.value, site=principal.site,
+                actor=principal.actor, reason=body.reason,
+            )  # fmt: skip
         except AckRejectedError as exc:
             return JSONResponse({"error": str(exc)}, status_of(exc))
         return JSONResponse(ack_json(ack))

@@ -11,6 +11,8 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from services.notify.core.ack import check_key
+
 
 class HttpServer:
     """One uvicorn server task serving `api` inside the running event loop."""
@@ -47,11 +49,21 @@ class HttpServer:
 
 
 def load_or_create_secret(path: Path) -> bytes:
-    """Read the acknowledgement key, creating it (mode 0600) on first start."""
+    """Read the acknowledgement key, creating it (mode 0600) on first start.
+
+    Raises:
+        AckKeyError: the file holds fewer than 32 bytes (e.g. emptied by hand): the service
+            must not start and sign links with a guessable key.
+
+    """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text(encoding="ascii").strip().encode("ascii")
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
-    return path.read_text(encoding="ascii").strip().encode("ascii")
+        pass
+    else:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            # 64 hex characters, used as they are (not decoded): keys written by every
+            # earlier version have this form and keep verifying the links already sent.
+            handle.write(secrets.token_hex(32) + "\n")
+    key = path.read_text(encoding="ascii").strip().encode("ascii")
+    return check_key(key, source=str(path))

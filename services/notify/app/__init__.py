@@ -91,7 +91,9 @@ class SignalIntake:
         wants_ack = signal.payload.urgency in _ACK_URGENCIES
         if isinstance(signal, SignalUpdated):
             wants_ack = wants_ack and signal.status == "updated"
-            return SignalNotifications(signal.event_id, plans, facts, wants_ack, signal.signal_id)
+            return SignalNotifications(
+                signal.event_id, plans, facts, wants_ack, signal.signal_id, signal.status
+            )
         return SignalNotifications(signal.event_id, plans, facts, wants_ack)
 
     def _log(self, items: Sequence[SignalNotifications], result: IntakeResult) -> None:

@@ -1,7 +1,8 @@
 """Use-cases around alerts (app layer): acknowledge one, escalate the unacknowledged.
 
-`Acknowledger` checks a signed link (or takes a named person from the CLI) and records the
-acknowledgement. `Escalator` looks at open U0 alerts on every tick of the clock port and
+`Acknowledger` checks a signed link, a bearer token's authority (core/authority.py), or takes
+a named person from the CLI, and records the acknowledgement with its channel (`link`,
+`http` or `cli`). `Escalator` looks at open U0 alerts on every tick of the clock port and
 records the due escalation level with its emails, then wakes the sender.
 """
 
@@ -16,7 +17,8 @@ from uuid import UUID
 
 from services.notify.core import audit
 from services.notify.core.ack import AckClaims, verify_ack
-from services.notify.core.errors import UnknownAlertError
+from services.notify.core.authority import ack_refusal, audience_of
+from services.notify.core.errors import AckForbiddenError, UnknownAlertError
 from services.notify.core.escalation import due_level, escalated_fact, escalation_plans
 from services.notify.core.routing import Routing
 from services.notify.ports import Acknowledgement, AlertStore, Clock, Logger, OpenAlert
@@ -49,6 +51,27 @@ class Acknowledger:
     async def by_person(self, signal_id: UUID, *, by: str, reason: str) -> Acknowledgement:
         """Acknowledge on behalf of a named person (the `safetymon ack` command)."""
         return await self._record(signal_id, by=by, reason=reason, via="cli")
+
+    async def by_token(
+        self, signal_id: UUID, *, role: str, site: str | None, actor: str, reason: str
+    ) -> Acknowledgement:
+        """Acknowledge as a bearer token's principal, if the alert was meant for its role.
+
+        Raises:
+            UnknownAlertError: no such alert, or another site's (the same answer).
+            AckForbiddenError: the alert was not routed to the token's role.
+
+        """
+        audience = audience_of(await self.store.delivery_log(signal_id=signal_id))
+        refusal = ack_refusal(role, site, audience)
+        if refusal is not None:
+            self.log.warning(
+                "alert_ack_refused", signal_id=str(signal_id), role=role, refusal=refusal.kind
+            )
+            if refusal.kind == "hidden":
+                raise UnknownAlertError.for_signal(signal_id)
+            raise AckForbiddenError(refusal.reason)
+        return await self._record(signal_id, by=actor, reason=reason, via="http")
 
     async def _record(self, signal_id: UUID, *, by: str, reason: str, via: str) -> Acknowledgement:
         ack = await self.store.acknowledge(

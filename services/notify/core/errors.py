@@ -15,6 +15,10 @@ class RoutingFileError(NotifyError):
     """
 
 
+class AckKeyError(NotifyError, ValueError):
+    """The acknowledgement key is too short to sign links: the service refuses to start."""
+
+
 class PermanentError(NotifyError):
     """The message can never be delivered as it stands; retrying does not help."""
 
@@ -55,6 +59,10 @@ class AckTokenInvalidError(AckRejectedError):
     """The acknowledgement token is malformed or its signature does not verify."""
 
 
+class AckForbiddenError(AckRejectedError):
+    """The caller's role was not among the alert's recipients (core/authority.py)."""
+
+
 class AckTokenExpiredError(AckRejectedError):
     """The acknowledgement token is genuine but expired."""
 
@@ -65,3 +73,12 @@ class AlreadyAcknowledgedError(AckRejectedError):
 
 class UnknownAlertError(AckRejectedError):
     """No alert with this signal id needs acknowledging here."""
+
+    @classmethod
+    def for_signal(cls, signal_id: object) -> UnknownAlertError:
+        """The one wording, also given for alerts a caller may not know exist."""
+        return cls(f"no alert awaiting acknowledgement for signal {signal_id}")
+
+
+class AlertClosedError(AckRejectedError):
+    """The alert's signal was retracted (or superseded by an update): nothing to acknowledge."""
