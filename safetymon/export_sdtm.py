@@ -18,6 +18,7 @@ from typing import Annotated, Any, Final
 
 import typer
 
+from kit.csv_safe import csv_text
 from safetymon.ingest_files import ingest_client
 
 export_app = typer.Typer(help="Export the log in sponsors' formats.", no_args_is_help=True)
@@ -135,7 +136,8 @@ def write_rows(rows: list[dict[str, str]], out: Path) -> None:
     with out.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=AE_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        # Every AE variable is text here (AESEQ, AETOXGR are digits, never a formula).
+        writer.writerows({k: csv_text(v) for k, v in row.items()} for row in rows)
 
 
 @export_app.command("sdtm")

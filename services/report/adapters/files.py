@@ -1,9 +1,11 @@
 """Write the report's tables as CSV and Parquet, byte for byte reproducible (adapters layer).
 
 CSV: header of column names, LF line ends, empty for null, `true`/`false`, floats in
-Python's shortest round-trip form. Parquet: an explicit Arrow schema per column kind, zstd,
-no pandas metadata, and key-value metadata holding only the report's inputs (log position,
-chain head, as-of, configuration version): nothing that depends on when it was written.
+Python's shortest round-trip form, and text cells a spreadsheet would run as a formula
+prefixed with a quote (kit/csv_safe.py; an AE term is free text). Parquet: an explicit Arrow
+schema per column kind, zstd, no pandas metadata, and key-value metadata holding only the
+report's inputs (log position, chain head, as-of, configuration version): nothing that
+depends on when it was written.
 `report.json` lists the files and their SHA-256.
 """
 
@@ -17,6 +19,7 @@ from typing import Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kit.csv_safe import csv_text
 from kit.files import file_sha256
 from services.report.core.build import iso
 from services.report.core.model import Cell, Kind, Report, Table
@@ -35,6 +38,8 @@ def _csv_cell(value: Cell) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return csv_text(value)
     return repr(value) if isinstance(value, float) else str(value)
 
 
