@@ -21,6 +21,8 @@ from nats.js.api import (
     StreamConfig,
 )
 
+from kit.lanes import Lane, LaneScheduler, Step
+
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.js import JetStreamContext
@@ -36,6 +38,10 @@ class Delivery:
     subject: str
     stream_seq: int
     num_delivered: int
+    #: The lane (e.g. participant) this delivery is applied in (LaneConsumer only).
+    lane: str | None = None
+    #: False for a broadcast replayed into `lane` only: it completes later, on its own.
+    final: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,3 +289,259 @@ async def _release_buffered(sub: JetStreamContext.PullSubscription) -> None:
 def headers_of(msg: Msg) -> Mapping[str, str]:
     """Headers of a message, empty when it has none."""
     return msg.headers or {}
+
+
+Keyer = Callable[[bytes, str], Lane]
+
+
+class LaneConsumer:
+    """Durable pull consumer that reads a bounded window ahead and handles it fairly by lane.
+
+    Messages of one lane (one participant) are handled in stream order; lanes never wait
+    for each other (`kit.lanes`). The window is JetStream's `max_ack_pending`: the server
+    delivers at most that many unacknowledged messages, so a backlog larger than the window
+    is read as the window drains. Each group is acknowledged after the handler returned
+    (acks may go out of stream order: explicit ack policy); a group whose handler raised
+    stays in the window and is offered again with backoff, and messages held longer than
+    a third of `ack_wait` are kept alive with in-progress acks, so nothing is redelivered
+    behind the consumer's back while it runs.
+
+    After a crash the messages the dead process held, between the ack floor and the last
+    delivered position, are redelivered only when `ack_wait` expires. Waiting for them would
+    hold every lane for that long; instead they are read from the stream directly at start
+    and handled in their lanes at once (the handler skips what it committed already), and
+    acknowledged when the server redelivers them.
+    """
+
+    def __init__(  # noqa: PLR0913 - the consumer's knobs, keyword-only
+        self,
+        js: JetStreamContext,
+        *,
+        stream: str,
+        durable: str,
+        handler: BatchHandler,
+        keyer: Keyer,
+        window: int = 20_000,
+        max_group: int = 256,
+        quantum: int = 32,
+        ack_wait: float = 30.0,
+    ) -> None:
+        self._js = js
+        self._stream = stream
+        self._durable = durable
+        self._handler = handler
+        self._keyer = keyer
+        self._window = window
+        self._ack_wait = ack_wait
+        self._schedule: LaneScheduler[_Held] = LaneScheduler(max_group=max_group, quantum=quantum)
+        self._running = False
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        #: Handled from a direct read before the server redelivered them: ack on arrival.
+        self._handled_early: set[int] = set()
+        #: Set once the durable consumer exists and reading is about to start.
+        self.ready = asyncio.Event()
+
+    @property
+    def pending(self) -> int:
+        """Messages in the window, not yet handled."""
+        return len(self._schedule)
+
+    def stop(self) -> None:
+        """Ask the loop to finish after the group in hand."""
+        self._running = False
+        self._wake.set()
+        self._room.set()
+
+    async def run(self) -> None:
+        """Read and handle until `stop()` is called."""
+        self._running = True  # before the first await: a stop() during start-up must count
+        sub = await self._subscribe()
+        self.ready.set()
+        reader: asyncio.Task[None] | None = None
+        try:
+            await self._recover(sub)
+            reader = asyncio.create_task(self._read(sub), name=f"{self._durable}-reader")
+            while self._running:
+                if reader.done():
+                    reader.result()  # re-raise why reading stopped
+                    break
+                await self._handle_next()
+        finally:
+            if reader is not None:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reader
+            await self._release(sub)
+
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        config = ConsumerConfig(
+            durable_name=self._durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self._ack_wait,
+            max_deliver=-1,  # never give up: poison is dead-lettered by the handler, not here
+            max_ack_pending=self._window,
+        )
+        # Creates the durable, or updates the window and ack_wait of one an earlier version
+        # made (both are editable; the server answers with the updated config).
+        await self._js.add_consumer(self._stream, config)
+        return await self._js.pull_subscribe(
+            subject="", durable=self._durable, stream=self._stream, config=config
+        )
+
+    async def _recover(self, sub: JetStreamContext.PullSubscription) -> None:
+        """Read what a previous process may have held (ack floor .. last delivered) directly."""
+        info = await sub.consumer_info()
+        floor = info.ack_floor.stream_seq if info.ack_floor else 0
+        last = info.delivered.stream_seq if info.delivered else 0
+        if last <= floor or not info.num_ack_pending:
+            return
+        now = _now()
+        seqs = list(range(floor + 1, last + 1))
+        for start in range(0, len(seqs), 256):
+            chunk = seqs[start : start + 256]
+            raws = await asyncio.gather(
+                *(self._js.get_msg(self._stream, seq) for seq in chunk), return_exceptions=True
+            )
+            for seq, raw in zip(chunk, raws, strict=True):
+                if isinstance(raw, nats.js.errors.NotFoundError):
+                    continue
+                if isinstance(raw, BaseException):
+                    raise raw
+                held = _Held(raw.data or b"", raw.subject or "", None)
+                self._schedule.add(seq, self._lane(held.data, held.subject), held, now=now)
+        log.info(
+            "consumer_recovered_window",
+            durable=self._durable,
+            ack_floor=floor,
+            last_delivered=last,
+            read=len(self._schedule),
+        )
+
+    def _lane(self, data: bytes, subject: str) -> Lane:
+        try:
+            return self._keyer(data, subject)
+        except Exception as exc:  # an unreadable message still gets handled (dead-lettered)
+            log.warning("lane_unreadable", durable=self._durable, error=type(exc).__name__)
+            return Lane()
+
+    async def _read(self, sub: JetStreamContext.PullSubscription) -> None:
+        """Keep the window full; wake the handler loop when something arrives."""
+        while self._running:
+            room = self._window - len(self._schedule)
+            if room <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            for msg in await _fetch_upto(sub, min(room, 1000)):
+                await self._admit(msg)
+            self._wake.set()
+
+    async def _admit(self, msg: Msg) -> None:
+        seq = msg.metadata.sequence.stream
+        if seq in self._handled_early:
+            self._handled_early.discard(seq)
+            await msg.ack()
+            return
+        known = self._schedule.entry(seq)
+        lane = known.lane if known is not None else self._lane(msg.data, msg.subject)
+        self._schedule.add(seq, lane, _Held(msg.data, msg.subject, msg), now=_now())
+
+    async def _handle_next(self) -> None:
+        now = _now()
+        await self._keep_alive(now)
+        steps = self._schedule.next_group(now)
+        if not steps:
+            retry = self._schedule.next_retry(now)
+            wait = 1.0 if retry is None else min(1.0, max(0.01, retry - now))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+            return
+        deliveries = [_delivery(step) for step in steps]
+        try:
+            await self._handler(deliveries)
+        except Exception as exc:  # any failure: offer again later, never drop (see class doc)
+            delay = self._schedule.failed(steps, now=now, backoff=_backoff)
+            log.warning(
+                "group_retry_scheduled",
+                durable=self._durable,
+                size=len(steps),
+                delay_s=delay,
+                error=type(exc).__name__,
+            )
+            return
+        for entry in self._schedule.complete(steps):
+            if entry.handle is None or entry.handle.msg is None:
+                self._handled_early.add(entry.seq)
+            else:
+                await entry.handle.msg.ack()
+        self._room.set()
+
+    async def _keep_alive(self, now: float) -> None:
+        for entry in self._schedule.stale(now=now, older_than=self._ack_wait / 3):
+            if entry.handle is not None and entry.handle.msg is not None:
+                with contextlib.suppress(Exception):
+                    await entry.handle.msg.in_progress()
+
+    async def _release(self, sub: JetStreamContext.PullSubscription) -> None:
+        # Give back what was read ahead and not handled, so a successor gets it at once
+        # instead of after ack_wait.
+        for held in self._schedule.handles():
+            if held.msg is not None:
+                with contextlib.suppress(Exception):
+                    await held.msg.nak()
+        await _release_buffered(sub)
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+@dataclass(slots=True)
+class _Held:
+    """A message in the window: its bytes and the delivery to acknowledge.
+
+    `msg` is None for a message read directly from the stream at recovery: it is
+    acknowledged when the server redelivers it.
+    """
+
+    data: bytes
+    subject: str
+    msg: Msg | None
+
+
+def _delivery(step: Step[_Held]) -> Delivery:
+    entry = step.entry
+    held = entry.handle
+    assert held is not None  # noqa: S101 - the consumer adds every entry with one
+    return Delivery(
+        data=held.data,
+        subject=held.subject,
+        stream_seq=entry.seq,
+        num_delivered=0 if held.msg is None else held.msg.metadata.num_delivered,
+        lane=step.lane,
+        final=step.final,
+    )
+
+
+async def _fetch_upto(sub: JetStreamContext.PullSubscription, limit: int) -> list[Msg]:
+    """A long poll for the first message, then what is already waiting (see BatchConsumer)."""
+    try:
+        first = await sub.fetch(1, timeout=1.0)
+    except (nats.errors.TimeoutError, TimeoutError):
+        return []
+    waiting = sub.pending_msgs
+    if not waiting:
+        info = await sub.consumer_info()
+        waiting = info.num_pending or 0
+    if waiting <= 0 or limit <= 1:
+        return list(first)
+    try:
+        rest = await sub.fetch(min(waiting, limit - 1), timeout=1.0)
+    except (nats.errors.TimeoutError, TimeoutError):
+        rest = []
+    return [*first, *rest]

@@ -18,6 +18,7 @@ from services.rules.ports import (
     ConfigIdentity,
     DeadLetter,
     EventLog,
+    LaneTick,
     Rejected,
     StateStore,
 )
@@ -39,8 +40,13 @@ class _NullLog:
         """Drop the event."""
 
 
+#: One input of a batch: a participant's fact, a tick for a whole trial, or a tick replayed
+#: into one participant's order.
+Item = ClinicalFact | ClockTicked | LaneTick
+
+
 async def handle_batch(  # noqa: PLR0913 - the use-case's inputs, keyword-only
-    facts: Sequence[ClinicalFact | ClockTicked],
+    facts: Sequence[Item],
     *,
     consumer: str,
     store: StateStore,
@@ -49,13 +55,21 @@ async def handle_batch(  # noqa: PLR0913 - the use-case's inputs, keyword-only
     config: TrialConfig | None = None,
     identity: ConfigIdentity | None = None,
 ) -> list[Signal]:
-    """Evaluate a delivered batch in order and commit its effects in one transaction.
+    """Evaluate a delivered batch and commit its effects in one transaction.
 
-    Inputs already tracked for `consumer` (or repeated within the batch) are skipped. Returns
-    the new signals, now in the outbox, so the relay can publish them. `config` is the
-    trial configuration the rules apply (None: the RULES.md defaults) and `identity` the
-    file it was read from: the first batch under a configuration other than the newest
-    recorded one records it, from its smallest log seq on, in the same commit (issue 5).
+    Each participant's items are folded in the order given (the consumer hands out each
+    participant's facts in log order; participants do not wait for each other). Inputs
+    already tracked for `consumer` (or repeated within the batch) are skipped, and a tick is
+    applied to a participant only past the participant's committed position, so a
+    redelivery is applied once. Returns the new signals, now in the outbox, so the relay
+    can publish them.
+
+    `config` is the trial configuration the rules apply (None: the RULES.md defaults) and
+    `identity` the file it was read from. The first batch under a configuration other than
+    the newest recorded one records it, in the same commit, from the position after the
+    highest one folded so far; facts before that position that are folded later (another
+    participant's backlog) are folded under the configuration live at their position, as
+    an as-of replay folds them.
 
     Raises:
         AlreadyProcessedError: another writer committed part of the batch meanwhile.
@@ -63,35 +77,48 @@ async def handle_batch(  # noqa: PLR0913 - the use-case's inputs, keyword-only
 
     """
     out = log or _NullLog()
+    tracked_inputs = [f for f in facts if not isinstance(f, LaneTick)]
     done = await store.processed(
-        consumer, [f.event_id for f in facts] + [r.tracking_id for r in rejected]
+        consumer, [f.event_id for f in tracked_inputs] + [r.tracking_id for r in rejected]
     )
-    fresh = _first_seen([f for f in facts if f.event_id not in done], lambda f: str(f.event_id))
+    fresh = _first_seen(
+        [f for f in facts if isinstance(f, LaneTick) or f.event_id not in done], _item_id
+    )
     new_rejects = _first_seen(
         [r for r in rejected if r.tracking_id not in done], lambda r: str(r.tracking_id)
     )
-    if len(fresh) < len(facts):
-        out.info("facts_duplicate_skipped", consumer=consumer, count=len(facts) - len(fresh))
+    skipped = len(tracked_inputs) - sum(1 for f in fresh if not isinstance(f, LaneTick))
+    if skipped:
+        out.info("facts_duplicate_skipped", consumer=consumer, count=skipped)
     if not fresh and not new_rejects:
         return []
     keys: set[StateKey] = set()
-    for fact in fresh:
-        if isinstance(fact, ClockTicked):
-            # A tick reaches every participant with an open SAE-02 clock: those committed,
-            # and any this batch opens (their states are loaded for their own facts).
-            keys |= await store.open_clocks(fact.trial_id)
+    for item in fresh:
+        if isinstance(item, LaneTick):
+            keys.add(item.key)
+        elif isinstance(item, ClockTicked):
+            # A trial's tick reaches every participant with an open SAE-02 clock: those
+            # committed, and any this batch opens (their states are loaded for their facts).
+            keys |= await store.open_clocks(item.trial_id)
         else:
-            keys.add((fact.trial_id, fact.participant_id))
+            keys.add((item.trial_id, item.participant_id))
     states = await store.load(keys)
-    result = _evaluate(fresh, states, consumer=consumer, out=out, config=config)
+    positions = await store.positions(keys)
+    activation = await _activation(fresh, identity, store)
+    seqs = [seq for item in fresh if (seq := _seq(item)) is not None]
+    timeline = await _Timeline.of(store, config, activation, seqs, out)
+    result = _evaluate(fresh, states, positions, consumer=consumer, out=out, timeline=timeline)
     signals, dead = result.signals, [r.dead_letter for r in new_rejects] + result.dead
     signals.extend(r.signal for r in new_rejects if r.signal is not None)
-    activation = await _activation(fresh, identity, store, out)
     await store.commit(
         Commit(
             consumer=consumer,
-            tracking=(*(f.event_id for f in fresh), *(r.tracking_id for r in new_rejects)),
+            tracking=(
+                *(f.event_id for f in fresh if not isinstance(f, LaneTick)),
+                *(r.tracking_id for r in new_rejects),
+            ),
             states=tuple(result.changed.values()),
+            positions=tuple(sorted(result.positions.items())),
             signals=tuple(signals),
             dead_letters=tuple(dead),
             activation=activation,
@@ -109,61 +136,131 @@ async def handle_batch(  # noqa: PLR0913 - the use-case's inputs, keyword-only
     return signals
 
 
+def _item_id(item: Item) -> str:
+    if isinstance(item, LaneTick):
+        return f"{item.tick.event_id}|{item.key[0]}|{item.key[1]}"
+    return str(item.event_id)
+
+
+def _seq(item: Item) -> int | None:
+    return item.tick.seq if isinstance(item, LaneTick) else item.seq
+
+
 async def _activation(
-    fresh: Sequence[ClinicalFact | ClockTicked],
+    fresh: Sequence[Item],
     identity: ConfigIdentity | None,
     store: StateStore,
-    out: EventLog,
 ) -> ConfigActivation | None:
     """The configuration switch this batch records: only the first batch under `identity`.
 
-    The position is the smallest log seq of the batch's fresh facts; facts are delivered in
-    log order, so every fact before it was committed under the previous configuration. Facts
-    without a log position (built by hand in unit tests, never delivered from the log) record
-    nothing: a switch at no position could not tell a replay where to change; the next batch
-    with positions records it.
+    The switch is placed just past the highest position folded under the previous
+    configuration, so no fact at or after it was folded under the previous one. Before any
+    position is recorded (a new store, or one written by strictly ordered versions) it is
+    the smallest log seq of the batch. Facts without a log position (built by hand in unit
+    tests, never delivered from the log) record nothing: a switch at no position could not
+    tell a replay where to change; the next batch with positions records it.
     """
-    seqs = [fact.seq for fact in fresh if fact.seq is not None]
+    seqs = [seq for item in fresh if (seq := _seq(item)) is not None]
     if identity is None or not seqs:
         return None
     active = await store.active_config()
-    if active is None or active.config.sha256 != identity.sha256:
-        return ConfigActivation(from_seq=min(seqs), config=identity)
-    if min(seqs) < active.from_seq:
-        # Redelivered after a restart (fetched, never acked, by the previous process): it is
-        # evaluated under this configuration although the log places it before the switch.
-        out.warning("fact_before_config_activation", seq=min(seqs), from_seq=active.from_seq)
-    return None
+    if active is not None and active.config.sha256 == identity.sha256:
+        return None
+    highest = await store.max_position()
+    from_seq = min(seqs) if highest is None else highest + 1
+    if active is not None:
+        from_seq = max(from_seq, active.from_seq + 1)
+    return ConfigActivation(from_seq=from_seq, config=identity)
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    """The configuration each input is folded under: the one live at its log position."""
+
+    current: TrialConfig | None
+    out: EventLog
+    from_seq: int | None = None
+    previous: TrialConfig | None = None
+
+    @classmethod
+    async def of(
+        cls,
+        store: StateStore,
+        config: TrialConfig | None,
+        activation: ConfigActivation | None,
+        seqs: Sequence[int],
+        out: EventLog,
+    ) -> _Timeline:
+        """The timeline for a batch with these positions (history read only when needed)."""
+        active = activation or await store.active_config()
+        if active is None or not seqs or min(seqs) >= active.from_seq:
+            return cls(config, out)
+        history = [r.activation for r in await store.config_history()]
+        earlier = [a for a in history if a.from_seq < active.from_seq]
+        previous = engine.parse_config(earlier[-1].config.toml) if earlier else None
+        return cls(config, out, active.from_seq, previous)
+
+    def at(self, seq: int | None) -> TrialConfig | None:
+        """The configuration live at log position `seq`."""
+        if seq is None or self.from_seq is None or seq >= self.from_seq:
+            return self.current
+        if self.previous is None:
+            # No earlier configuration is recorded (a log older than the history).
+            self.out.warning("fact_before_config_activation", seq=seq, from_seq=self.from_seq)
+            return self.current
+        self.out.info("fact_folded_under_previous_config", seq=seq, from_seq=self.from_seq)
+        return self.previous
 
 
 @dataclass
 class _Evaluated:
     changed: dict[StateKey, ParticipantState] = field(default_factory=dict)
+    positions: dict[StateKey, int] = field(default_factory=dict)
     signals: list[Signal] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
 
 
 def _evaluate(
-    fresh: list[ClinicalFact | ClockTicked],
+    fresh: list[Item],
     states: dict[StateKey, ParticipantState],
+    positions: dict[StateKey, int],
     *,
     consumer: str,
     out: EventLog,
-    config: TrialConfig | None,
+    timeline: _Timeline,
 ) -> _Evaluated:
-    """Fold each fact, in delivery order, through the engine against its participant's state."""
+    """Fold each input, in the order given, through the engine against its participant."""
     result = _Evaluated()
-    for fact in fresh:
-        if isinstance(fact, ClockTicked):
-            changed, ticked = engine.evaluate_tick(states, fact, config)
+    for item in fresh:
+        if isinstance(item, (LaneTick, ClockTicked)):
+            tick = item.tick if isinstance(item, LaneTick) else item
+            keys = [item.key] if isinstance(item, LaneTick) else list(states)
+            seq = tick.seq
+            due = {
+                key: states[key]
+                for key in keys
+                if key in states and (seq is None or positions.get(key, 0) < seq)
+            }
+            cfg = timeline.at(seq)
+            changed, ticked = engine.evaluate_tick(due, tick, cfg)
             states.update(changed)
             result.changed.update(changed)
             result.signals.extend(ticked)
+            if seq is not None:
+                # Also where nothing changed: the tick must not reach the key a second time
+                # after the key's later facts.
+                for key, state in due.items():
+                    if state.trial_id == tick.trial_id:
+                        positions[key] = result.positions[key] = seq
             continue
+        fact = item
         key = (fact.trial_id, fact.participant_id)
-        outcome = engine.evaluate_guarded(states.get(key), fact, config)
+        cfg = timeline.at(fact.seq)
+        outcome = engine.evaluate_guarded(states.get(key), fact, cfg)
         if outcome.state is not None and outcome.state != states.get(key):
             states[key] = result.changed[key] = outcome.state
+        if fact.seq is not None and fact.seq > positions.get(key, 0):
+            positions[key] = result.positions[key] = fact.seq
         result.signals.extend(outcome.signals)
         if outcome.failed:
             result.dead.append(_dead_letter(fact, consumer=consumer, failed=outcome.failed))

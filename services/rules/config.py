@@ -18,11 +18,16 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     data_dir: Path = Path("data")
     nats_url: str = "nats://127.0.0.1:4222"
     namespace: str = "safetymon"
-    rules_batch: int = 200
-    #: How long JetStream waits for an ack before redelivering a fetched fact (fixed when the
-    #: durable consumer is first created).
-    #: Seconds before JetStream redelivers an unacknowledged batch (e.g. after a crash).
-    rules_ack_wait: float = 10.0
+    #: Most facts folded and committed in one transaction (one group).
+    rules_batch: int = 256
+    #: Facts one participant contributes to a group before the next participant's turn.
+    rules_quantum: int = 32
+    #: Facts read ahead of processing (the consumer's max_ack_pending): a backlog larger than
+    #: this is read as it drains, so an alert arriving behind it waits for the excess.
+    rules_window: int = 20_000
+    #: Seconds before JetStream redelivers an unacknowledged fact; facts waiting in the window
+    #: are kept alive meanwhile, so this only matters after a crash.
+    rules_ack_wait: float = 30.0
     #: Versioned trial configuration (thresholds and windows of the clinical rules); None =
     #: the packaged services/rules/trial_config/NCT01724398.v1.toml.
     trial_config: Path | None = None

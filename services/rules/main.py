@@ -19,7 +19,7 @@ import nats.js.errors
 import structlog
 from faststream.nats import NatsBroker
 
-from kit.jetstream import BatchConsumer, Delivery, ensure_stream
+from kit.jetstream import Delivery, LaneConsumer, ensure_stream
 from kit.logging import configure_logging
 from schemas import DUPLICATE_WINDOW_SECONDS, RULES_DURABLE, Subjects
 from services.rules.adapters.audit_export import (
@@ -29,7 +29,7 @@ from services.rules.adapters.audit_export import (
     snapshot_subject,
 )
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
-from services.rules.adapters.nats_routes import build_handler
+from services.rules.adapters.nats_routes import build_handler, lane_of
 from services.rules.adapters.relay import OutboxRelay
 from services.rules.adapters.trial_config import load_trial_source
 from services.rules.config import Settings
@@ -62,7 +62,7 @@ class RulesService:
             updated_subject=self.subjects.signal_subject("signal_updated"),
         )
         self._broker: NatsBroker | None = None
-        self._consumer: BatchConsumer | None = None
+        self._consumer: LaneConsumer | None = None
         self._relay: OutboxRelay | None = None
         self._relay_task: asyncio.Task[None] | None = None
         self._consumer_task: asyncio.Task[None] | None = None
@@ -140,12 +140,15 @@ class RulesService:
             self._first_batch.set()
             await handler(deliveries)
 
-        self._consumer = BatchConsumer(
+        self._consumer = LaneConsumer(
             js,
             stream=self.subjects.facts_stream,
             durable=RULES_DURABLE,
             handler=observed,
-            max_batch=self.settings.rules_batch,
+            keyer=lane_of,
+            window=self.settings.rules_window,
+            max_group=self.settings.rules_batch,
+            quantum=self.settings.rules_quantum,
             ack_wait=self.settings.rules_ack_wait,
         )
         self._relay_task = asyncio.create_task(self._relay.run(), name="rules-relay")

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from schemas import SignalRaised
+from schemas import ClockTicked, SignalRaised
 from services.rules.core.engine import Signal, StateKey
 from services.rules.core.state import ParticipantState
 
@@ -39,6 +39,19 @@ class Rejected:
     tracking_id: UUID
     dead_letter: DeadLetter
     signal: SignalRaised | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LaneTick:
+    """A clock tick applied to one participant only, at its place in that participant's order.
+
+    The consumer handles participants independently, so a tick reaches each participant in
+    the participant's own log order; the tick itself is tracked (and acknowledged) once, when
+    it is handled for the whole trial after every earlier fact of the trial.
+    """
+
+    tick: ClockTicked
+    key: StateKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +98,8 @@ class Commit:
     consumer: str
     tracking: tuple[UUID, ...]
     states: tuple[ParticipantState, ...] = ()
+    #: The log position each touched participant has been folded up to (facts and ticks).
+    positions: tuple[tuple[StateKey, int], ...] = ()
     signals: tuple[Signal, ...] = ()
     dead_letters: tuple[DeadLetter, ...] = ()
     activation: ConfigActivation | None = None
@@ -115,8 +130,20 @@ class StateStore(Protocol):
         """Keys of the trial's participants whose committed state has an open SAE-02 clock."""
         ...
 
+    async def positions(self, keys: Collection[StateKey]) -> dict[StateKey, int]:
+        """The committed log position of each key that has one."""
+        ...
+
+    async def max_position(self) -> int | None:
+        """The highest log position folded for any participant (None: none recorded)."""
+        ...
+
     async def active_config(self) -> ConfigActivation | None:
         """The newest recorded configuration activation (None: none recorded yet)."""
+        ...
+
+    async def config_history(self) -> list[ConfigRecord]:
+        """Every recorded configuration activation, by `from_seq`."""
         ...
 
     async def commit(self, batch: Commit) -> None:
@@ -155,10 +182,6 @@ class RulesStore(StateStore, SignalOutbox, Protocol):
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """Most recent dead letters, for review."""
-        ...
-
-    async def config_history(self) -> list[ConfigRecord]:
-        """Every recorded configuration activation, by `from_seq`."""
         ...
 
 

@@ -241,6 +241,15 @@ class FlakyStore:
     async def load(self, keys: Collection[StateKey]) -> dict[StateKey, ParticipantState]:
         return await self.inner.load(keys)
 
+    async def open_clocks(self, trial_id: str) -> frozenset[StateKey]:
+        return await self.inner.open_clocks(trial_id)
+
+    async def positions(self, keys: Collection[StateKey]) -> dict[StateKey, int]:
+        return await self.inner.positions(keys)
+
+    async def max_position(self) -> int | None:
+        return await self.inner.max_position()
+
     async def commit(self, batch: Commit) -> None:
         self.commit_attempts += 1
         if self.commit_attempts == 1:

@@ -27,6 +27,15 @@ CREATE TABLE IF NOT EXISTS participant_state (
     state JSON NOT NULL,
     PRIMARY KEY (trial_id, participant_id)
 );
+-- How far each participant has been folded (stream seq of its last fact or tick): facts of
+-- different participants are folded out of log order, so a tick applies to a participant
+-- only past this position, and a configuration switch starts past the highest one.
+CREATE TABLE IF NOT EXISTS participant_position (
+    trial_id VARCHAR NOT NULL,
+    participant_id VARCHAR NOT NULL,
+    seq BIGINT NOT NULL,
+    PRIMARY KEY (trial_id, participant_id)
+);
 CREATE TABLE IF NOT EXISTS signal_outbox (
     signal_id UUID PRIMARY KEY,
     seq BIGINT NOT NULL,
@@ -121,6 +130,11 @@ def write(
             " DO UPDATE SET state = excluded.state"
         )
         con.execute(
+            "INSERT INTO participant_position SELECT trial_id, participant_id, seq"
+            f" FROM {names['positions']} ON CONFLICT (trial_id, participant_id)"
+            " DO UPDATE SET seq = greatest(seq, excluded.seq)"
+        )
+        con.execute(
             "INSERT INTO signal_outbox SELECT CAST(signal_id AS UUID), seq, subject, body, NULL"
             f" FROM {names['outbox']} ON CONFLICT DO NOTHING"
         )
@@ -181,6 +195,7 @@ _STR = pa.string()
 _SCHEMAS: Final = {
     "tracking": pa.schema([("consumer", _STR), ("event_id", _STR)]),
     "states": pa.schema([("trial_id", _STR), ("participant_id", _STR), ("state", _STR)]),
+    "positions": pa.schema([("trial_id", _STR), ("participant_id", _STR), ("seq", pa.int64())]),
     "outbox": pa.schema(
         [("signal_id", _STR), ("seq", pa.int64()), ("subject", _STR), ("body", pa.binary())]
     ),
@@ -224,6 +239,11 @@ def batch_tables(
             "trial_id": [s.trial_id for s in batch.states],
             "participant_id": [s.participant_id for s in batch.states],
             "state": [s.to_json() for s in batch.states],
+        },
+        "positions": {
+            "trial_id": [key[0] for key, _ in batch.positions],
+            "participant_id": [key[1] for key, _ in batch.positions],
+            "seq": [seq for _, seq in batch.positions],
         },
         "outbox": {
             "signal_id": [str(s.event_id) for s in signals],

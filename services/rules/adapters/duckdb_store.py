@@ -52,6 +52,7 @@ class DuckDBRulesStore:
         self._outbox_seq = 0
         self._dead_seq = 0
         self._active: ConfigActivation | None = None
+        self._positions: dict[StateKey, int] = {}
 
     async def open(self) -> None:
         """Open (or create) the file and its tables; read the sequence counters."""
@@ -64,11 +65,18 @@ class DuckDBRulesStore:
         self._outbox_seq, self._dead_seq = await self._run(max_seqs)
         history = await self.config_history()
         self._active = history[-1].activation if history else None
+        rows = await self._run(
+            lambda con: con.execute(
+                "SELECT trial_id, participant_id, seq FROM participant_position"
+            ).fetchall()
+        )
+        self._positions = {(row[0], row[1]): int(row[2]) for row in rows}
 
     async def close(self) -> None:
         """Checkpoint and close the file; safe to call twice."""
         worker, self._worker = self._worker, None
         self._cache.clear()
+        self._positions.clear()
         if worker is not None:
             await asyncio.to_thread(worker.close)
 
@@ -110,6 +118,14 @@ class DuckDBRulesStore:
         rows = await self._run(lambda con: con.execute(sql, [trial_id]).fetchall())
         return frozenset((row[0], row[1]) for row in rows)
 
+    async def positions(self, keys: Collection[StateKey]) -> dict[StateKey, int]:
+        """The committed position of each key (kept in memory: one writer, one row a key)."""
+        return {key: self._positions[key] for key in keys if key in self._positions}
+
+    async def max_position(self) -> int | None:
+        """The highest position recorded for any participant."""
+        return max(self._positions.values(), default=None)
+
     async def commit(self, batch: Commit) -> None:
         """Write tracking, states, outbox rows and dead letters in one transaction."""
         signals = list({s.event_id: s for s in batch.signals}.values())
@@ -129,6 +145,8 @@ class DuckDBRulesStore:
         self._outbox_seq += len(signals)
         self._dead_seq += len(batch.dead_letters)
         self._cache.update({state.key: state for state in batch.states})
+        for key, seq in batch.positions:
+            self._positions[key] = max(seq, self._positions.get(key, seq))
 
     async def active_config(self) -> ConfigActivation | None:
         """The newest recorded activation (by `from_seq`), kept in memory: one writer."""

@@ -30,6 +30,7 @@ class InMemoryRulesStore:
         self._published: set[UUID] = set()
         self._dead: dict[UUID, DeadLetter] = {}
         self._configs: dict[int, ConfigRecord] = {}
+        self._positions: dict[StateKey, int] = {}
         self._seq = 0
 
     async def open(self) -> None:
@@ -52,6 +53,14 @@ class InMemoryRulesStore:
             key for key, state in self._states.items() if key[0] == trial_id and state.sae_clocks
         )
 
+    async def positions(self, keys: Collection[StateKey]) -> dict[StateKey, int]:
+        """The committed log position of each key that has one."""
+        return {key: self._positions[key] for key in keys if key in self._positions}
+
+    async def max_position(self) -> int | None:
+        """The highest position recorded for any participant."""
+        return max(self._positions.values(), default=None)
+
     async def commit(self, batch: Commit) -> None:
         """Apply the batch atomically; refuse it whole when any tracking row exists."""
         rows = [(batch.consumer, i) for i in batch.tracking]
@@ -65,6 +74,8 @@ class InMemoryRulesStore:
             self._configs[activation.from_seq] = ConfigRecord(activation, datetime.now(UTC))
         self._tracking.update(rows)
         self._states.update({state.key: state for state in batch.states})
+        for key, seq in batch.positions:
+            self._positions[key] = max(seq, self._positions.get(key, seq))
         for signal in batch.signals:
             if signal.event_id not in self._outbox:
                 self._seq += 1

@@ -1,7 +1,10 @@
-"""NATS edge of the rules service (adapters layer): decode deliveries, run the use-case.
+"""NATS edge of the rules service (adapters layer): lanes, decode deliveries, run the use-case.
 
-The kit's BatchConsumer acks a batch only after this handler returns and naks it (redelivery
-with backoff) when it raises, so a TransientError delays facts but never drops them. A
+`lane_of` tells the kit's LaneConsumer which participant a message belongs to (one lane per
+participant, scoped by trial; a clock tick is a broadcast to its trial), and which messages
+can raise an urgent alert. The consumer acks a group only after this handler returns and
+offers it again with backoff when it raises, so a TransientError delays facts but never
+drops them. A
 message that cannot be decoded is permanent: it is dead-lettered (in the same transaction as
 the rest of the batch), logged at error level without its body, and, when its envelope is
 readable, announced to the safety officer with a SYS-01 signal.
@@ -13,17 +16,57 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Final
 
+import pydantic_core
 from pydantic import ValidationError
 
 from kit.jetstream import BatchHandler, Delivery
+from kit.lanes import Lane
 from schemas import LOG_FACT_ADAPTER, ClinicalFact, ClockTicked
 from services.rules import app
 from services.rules.core.config import TrialConfig
 from services.rules.core.signals import derived_id, system_signal
-from services.rules.ports import ConfigIdentity, DeadLetter, EventLog, Rejected, StateStore
+from services.rules.ports import (
+    ConfigIdentity,
+    DeadLetter,
+    EventLog,
+    LaneTick,
+    Rejected,
+    StateStore,
+)
 
 _ENVELOPE_FIELDS: Final = frozenset(ClinicalFact.model_fields)
 _MAX_ERROR_CODES: Final = 10
+#: Fact types that can raise a U0/U1 alert on their own (SAE, death, an AE upgrade or a
+#: correction of one): their participant's lane is served first. Labs can reach U0 too
+#: (grade 4) but arrive in bulk; they are served in the fair round-robin, at most one
+#: group behind.
+URGENT_TYPES: Final = frozenset(
+    {"adverse_event_reported", "adverse_event_updated", "death_recorded", "fact_corrected"}
+)
+_SEP: Final = "\x1f"  # unit separator: cannot occur in the ids (schemas restrict them)
+
+
+def lane_of(data: bytes, subject: str) -> Lane:
+    """The scheduling lane of a fact: its participant, in its trial; a tick reaches the trial.
+
+    Reads only three envelope fields (a full decode happens once, in the handler); a message
+    too broken to name them gets no lane and is dead-lettered by the handler.
+    """
+    raw = pydantic_core.from_json(data)
+    event_type, trial = raw.get("event_type"), raw.get("trial_id")
+    if not isinstance(trial, str):
+        return Lane()
+    if event_type == "clock_ticked":
+        return Lane(scope=trial, broadcast=True)
+    participant = raw.get("participant_id")
+    if not isinstance(participant, str):
+        return Lane()
+    return Lane(key=f"{trial}{_SEP}{participant}", scope=trial, urgent=event_type in URGENT_TYPES)
+
+
+def _key_of(lane: str) -> tuple[str, str]:
+    trial, _, participant = lane.partition(_SEP)
+    return trial, participant
 
 
 def build_handler(
@@ -42,12 +85,17 @@ def build_handler(
     """
 
     async def handle(deliveries: Sequence[Delivery]) -> None:
-        facts: list[ClinicalFact | ClockTicked] = []
+        facts: list[app.Item] = []
         rejected: list[Rejected] = []
         for delivery in deliveries:
             decoded = decode(delivery, consumer=consumer)
             if isinstance(decoded, Rejected):
-                rejected.append(decoded)
+                if delivery.final:
+                    rejected.append(decoded)
+            elif not delivery.final and delivery.lane is not None:
+                # A trial's tick replayed into one participant's order (see kit.lanes).
+                if isinstance(decoded, ClockTicked):
+                    facts.append(LaneTick(decoded, _key_of(delivery.lane)))
             else:
                 facts.append(decoded)
         signals = await app.handle_batch(

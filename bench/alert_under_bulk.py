@@ -1,0 +1,287 @@
+"""Alert under bulk: does a safety alert wait behind another participant's data?
+
+A private pipeline: a private nats-server (the venv's, JetStream with `sync_interval:
+always`), ingest, rules and notify each as its own `safetymon up --service X` process, and
+a real aiosmtpd server that timestamps the safety officer's email when it accepts DATA.
+40 participants are enrolled at S01 and 100 at S02, then:
+
+- idle phase: 20 SAEs at S01, one every 0.5 s;
+- bulk phase: 30,000 lab results for the S02 participants posted in batches of 1,500 as fast
+  as the API takes them (`--bulk aes`: 20,000 grade-1 AEs for one S02 participant), while 20
+  more SAEs at S01 are posted one every 0.75 s.
+
+Latency is from the POST's answer to the SMTP server accepting the safety officer's email.
+Prints p50/p99/max per phase, their ratio, the slowest `/health` answer during the bulk
+phase, and the machine's load with each figure. Every email must arrive.
+
+    python bench/alert_under_bulk.py [--bulk labs|aes] [--size N]
+
+`--code DIR` runs the services from another checkout (e.g. a `git worktree` of an older
+commit) with this venv, for before/after figures in one sitting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from safetymon.embedded import EmbeddedNats, free_port
+
+SAFETY_OFFICER = "safety.officer@trial.example.org"  # safetymon/demo/routing.toml
+TRIAL = "NCT01724398"
+
+
+class Stamper:
+    """When the safety officer's email naming each participant was accepted."""
+
+    def __init__(self) -> None:
+        self.accepted: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        now = time.perf_counter()
+        if SAFETY_OFFICER in envelope.rcpt_tos:
+            for match in re.finditer(rb"UB-S01-\d+", envelope.content or b""):
+                with self.lock:
+                    self.accepted.setdefault(match.group().decode(), now)
+        return "250 2.0.0 Ok"
+
+
+def _event(event_type: str, site: str, participant: str, ref: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "event_type": event_type,
+        "trial_id": TRIAL,
+        "site_id": site,
+        "participant_id": participant,
+        "occurred_at": "2024-03-01T08:00:00Z",
+        "source": "edc",
+        "source_ref": ref,
+        "payload": payload,
+    }
+
+
+def enrolment(site: str, participant: str) -> dict[str, Any]:
+    return _event("participant_enrolled", site, participant, f"enrol-{participant}",
+                  {"arm": "B", "baseline_meld": 22})  # fmt: skip
+
+
+def sae(participant: str) -> dict[str, Any]:
+    return _event("adverse_event_reported", "S01", participant, f"sae-{participant}", {
+        "ae_ref": f"AE-{participant}",
+        "term": "Oesophageal varices haemorrhage",
+        "ctcae_grade": 3,
+        "seriousness_criteria": ["hospitalisation"],
+        "awareness_at": "2024-03-01T09:00:00Z",
+    })  # fmt: skip
+
+
+def lab(participant: str, n: int) -> dict[str, Any]:
+    ev = _event("lab_result_recorded", "S02", participant, f"lab-{participant}-{n}", {
+        "loinc": "1975-2", "result": {"value": 0.8 + (n % 7) / 10, "unit": "mg/dL"},
+    })  # fmt: skip
+    ev["source"] = "lab"
+    ev["occurred_at"] = f"2024-03-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:00Z"
+    return ev
+
+
+def mild_ae(participant: str, n: int) -> dict[str, Any]:
+    return _event("adverse_event_reported", "S02", participant, f"ae-{participant}-{n}", {
+        "ae_ref": f"AE-{n}", "term": "Headache", "ctcae_grade": 1, "seriousness_criteria": [],
+        "awareness_at": "2024-03-01T09:00:00Z",
+    })  # fmt: skip
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.2f}/{five:.2f} on {os.cpu_count()} cores"
+
+
+def quantiles(latencies: list[float]) -> tuple[float, float, float]:
+    values = sorted(latencies)
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[49], cuts[98], values[-1]
+
+
+class Pipeline:
+    """The three services as separate processes on a private NATS server."""
+
+    def __init__(self, code: Path | None, smtp_port: int) -> None:
+        self.data = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
+        self.nats = EmbeddedNats(self.data)
+        self.port = free_port()
+        self.token = secrets.token_urlsafe(32)
+        self.code = code
+        self.smtp_port = smtp_port
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        self.nats.start()
+        env = {
+            **os.environ,
+            "SAFETYMON_NATS_URL": self.nats.url,
+            "SAFETYMON_DATA_DIR": str(self.data),
+            "SAFETYMON_SMTP_HOST": "127.0.0.1",
+            "SAFETYMON_SMTP_PORT": str(self.smtp_port),
+            "SAFETYMON_HTTP_PORT": str(self.port),
+            "SAFETYMON_BOOTSTRAP_TOKEN": self.token,
+            "SAFETYMON_CLOCK_TICK_SECONDS": "0",
+            "SAFETYMON_LOG_LEVEL": "WARNING",
+            "SAFETYMON_LOG_FORMAT": "json",
+        }
+        if self.code is not None:
+            env["PYTHONPATH"] = str(self.code)
+        for service in ("notify", "rules", "ingest"):
+            log = (self.data / f"{service}.log").open("ab")
+            self.processes.append(
+                subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                    [sys.executable, "-c", "from safetymon.cli import app; app()", "up",
+                     "--service", service],
+                    env=env, stdout=log, stderr=log, cwd=self.code or Path.cwd(),
+                )  # fmt: skip
+            )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.nats.stop()
+
+
+async def wait_healthy(client: httpx.AsyncClient) -> None:
+    for _ in range(600):
+        with contextlib.suppress(httpx.HTTPError):
+            if (await client.get("/health")).status_code == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise SystemExit("ingest did not come up")
+
+
+async def post_saes(
+    client: httpx.AsyncClient, names: list[str], interval: float, sent: dict[str, float]
+) -> None:
+    next_at = time.perf_counter()
+    for name in names:
+        response = await client.post("/v1/events", json=sae(name))
+        sent[name] = time.perf_counter()  # the POST's answer
+        assert response.status_code == 200, response.text
+        next_at += interval
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+
+
+async def post_bulk(client: httpx.AsyncClient, events: list[dict[str, Any]], batch: int) -> float:
+    started = time.perf_counter()
+    for start in range(0, len(events), batch):
+        response = await client.post("/v1/events", json=events[start : start + batch], timeout=300)
+        assert response.status_code == 200, response.text[:500]
+    return len(events) / (time.perf_counter() - started)
+
+
+async def probe_health(client: httpx.AsyncClient, until: asyncio.Event, worst: list[float]) -> None:
+    while not until.is_set():
+        started = time.perf_counter()
+        await client.get("/health")
+        worst.append(time.perf_counter() - started)
+        await asyncio.sleep(0.2)
+
+
+async def wait_emails(stamper: Stamper, names: list[str], timeout: float) -> None:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if all(n in stamper.accepted for n in names):
+            return
+        await asyncio.sleep(0.05)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bulk", choices=("labs", "aes"), default="labs")
+    parser.add_argument("--size", type=int, default=None, help="bulk events (30,000 / 20,000)")
+    parser.add_argument("--code", type=Path, default=None, help="run the services from here")
+    parser.add_argument("--wait", type=float, default=900.0, help="seconds to wait for emails")
+    args = parser.parse_args()
+    stamper = Stamper()
+    smtp_port = free_port()
+    controller = Controller(stamper, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    pipeline = Pipeline(args.code, smtp_port)
+    pipeline.start()
+    s01 = [f"UB-S01-{n:03d}" for n in range(40)]
+    s02 = [f"UB-S02-{n:03d}" for n in range(100)]
+    if args.bulk == "labs":
+        size = args.size or 30_000
+        bulk = [lab(s02[n % len(s02)], n) for n in range(size)]
+    else:
+        size = args.size or 20_000
+        bulk = [mild_ae(s02[0], n) for n in range(size)]
+    idle_sent: dict[str, float] = {}
+    bulk_sent: dict[str, float] = {}
+    health: list[float] = []
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{pipeline.port}",
+            headers={"Authorization": f"Bearer {pipeline.token}"},
+            timeout=120,
+        ) as client:
+            await wait_healthy(client)
+            enrol = [enrolment("S01", p) for p in s01] + [enrolment("S02", p) for p in s02]
+            assert (await client.post("/v1/events", json=enrol)).status_code == 200
+            await asyncio.sleep(2.0)
+            print(f"idle phase: 20 SAEs, one every 0.5 s ({load()})", flush=True)
+            await post_saes(client, s01[:20], 0.5, idle_sent)
+            await wait_emails(stamper, s01[:20], 60)
+            print(f"bulk phase: {size} {args.bulk} in batches of 1,500 + 20 SAEs every 0.75 s "
+                  f"({load()})", flush=True)  # fmt: skip
+            done = asyncio.Event()
+            prober = asyncio.create_task(probe_health(client, done, health))
+            started = time.perf_counter()
+            accept_rate, _ = await asyncio.gather(
+                post_bulk(client, bulk, 1_500), post_saes(client, s01[20:], 0.75, bulk_sent)
+            )
+            await wait_emails(stamper, s01[20:], args.wait)
+            done.set()
+            await prober
+            elapsed = time.perf_counter() - started
+    finally:
+        pipeline.stop()
+        controller.stop()
+    print(f"bulk accepted at {accept_rate:,.0f} events/s; phase took {elapsed:.1f} s ({load()})")
+    figures = {}
+    for phase, sent in (("idle", idle_sent), ("bulk", bulk_sent)):
+        latencies = [stamper.accepted[p] - t for p, t in sent.items() if p in stamper.accepted]
+        missing = len(sent) - len(latencies)
+        if len(latencies) < 2:
+            print(f"{phase}: only {len(latencies)} of {len(sent)} emails arrived")
+            continue
+        p50, p99, worst = figures[phase] = quantiles(latencies)
+        print(f"{phase:5} SAE -> SMTP 250 (s): p50 {p50:.3f}  p99 {p99:.3f}  max {worst:.3f}  "
+              f"emails {len(latencies)}/{len(sent)}  missing {missing}")  # fmt: skip
+    if "idle" in figures and "bulk" in figures:
+        ratio = figures["bulk"][1] / figures["idle"][1]
+        print(f"bulk p99 / idle p99 = {ratio:.1f}x  (target: bulk p99 <= 1 s and <= 3x idle)")
+    if health:
+        print(f"/health during bulk: max {max(health) * 1000:.0f} ms over {len(health)} probes")
+    print(load())
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
