@@ -4,7 +4,7 @@ A process that dies holding a batch leaves it unacknowledged until `ack_wait` ex
 meanwhile the server offers later messages to the restarted consumer. Rules fold a
 participant's facts in log order, so handling those first changed what the rules decided
 (a LAB-SHIFT signal the replay raises was never raised; chaos seed 233748). Against a real
-NATS server: a consumer that dies holding messages 1-5, then a BatchConsumer on the same
+NatsClient server: a consumer that dies holding messages 1-5, then a BatchConsumer on the same
 durable must hand 1-10 to its handler in stream order, each once.
 """
 
@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import nats
 import pytest
+from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 
 from kit.jetstream import BatchConsumer, Delivery, LaneConsumer
@@ -92,14 +93,14 @@ def _test_lane(data: bytes, subject: str) -> Lane:
     return Lane(key=key, scope="T", urgent=rest.startswith("urgent"))
 
 
-async def _lane_stream(nats_url: str, namespace: str) -> tuple[nats.NATS, str]:
+async def _lane_stream(nats_url: str, namespace: str) -> tuple[NatsClient, str]:
     nc = await nats.connect(nats_url)
     stream = f"{namespace}_LANES"
     await nc.jetstream().add_stream(StreamConfig(name=stream, subjects=[f"{namespace}.lanes.>"]))
     return nc, stream
 
 
-async def _publish(nc: nats.NATS, namespace: str, stream: str, payloads: list[str]) -> None:
+async def _publish(nc: NatsClient, namespace: str, stream: str, payloads: list[str]) -> None:
     js = nc.jetstream()
     futures = [
         await js.publish_async(f"{namespace}.lanes.x", p.encode(), stream=stream) for p in payloads

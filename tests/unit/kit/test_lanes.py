@@ -137,7 +137,7 @@ messages = st.lists(
 
 @settings(max_examples=200, deadline=None)
 @given(messages, st.integers(1, 8), st.integers(1, 4), st.lists(st.booleans(), max_size=40))
-def test_every_lane_sees_its_log_in_order_once(
+def test_every_lane_sees_its_log_in_order_once(  # noqa: PLR0912 - the simulated handler
     spec: list[tuple[str, bool]], max_group: int, quantum: int, failures: list[bool]
 ) -> None:
     sched: Sched = LaneScheduler(max_group=max_group, quantum=quantum)
