@@ -4,7 +4,7 @@ A process that dies holding a batch leaves it unacknowledged until `ack_wait` ex
 meanwhile the server offers later messages to the restarted consumer. Rules fold a
 participant's facts in log order, so handling those first changed what the rules decided
 (a LAB-SHIFT signal the replay raises was never raised; chaos seed 233748). Against a real
-NatsClient server: a consumer that dies holding messages 1-5, then a BatchConsumer on the same
+NATS server: a consumer that dies holding messages 1-5, then a BatchConsumer on the same
 durable must hand 1-10 to its handler in stream order, each once.
 """
 
