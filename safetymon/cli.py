@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -57,12 +58,25 @@ def up(
         ServiceChoice | None, typer.Option(help="Run only this service (default: all three).")
     ] = None,
 ) -> None:
-    """Run the services until interrupted (NATS and SMTP embedded when not configured)."""
-    from safetymon.runner import ALL_SERVICES, run_until_stopped
+    """Run the services until interrupted (NATS and SMTP embedded when not configured).
 
-    configure_logging(_log_format("auto"))
-    services: tuple[ServiceName, ...] = (service.value,) if service else ALL_SERVICES
-    asyncio.run(run_until_stopped(services))
+    Alone (`--service X`) a service runs in this process; all three run as child processes
+    of a supervisor that restarts a dead one and prefixes its lines with `[X]`.
+    """
+    fmt = _log_format("auto")
+    configure_logging(fmt, level=os.environ.get("SAFETYMON_LOG_LEVEL", "INFO"))
+    if service is not None:
+        from safetymon.runner import run_until_stopped
+
+        services: tuple[ServiceName, ...] = (service.value,)
+        asyncio.run(run_until_stopped(services))
+        return
+    from safetymon.supervised import run_supervised
+
+    # The children write to pipes, where "auto" would mean JSON: they follow this terminal.
+    child_format = fmt if fmt != "auto" else ("console" if sys.stderr.isatty() else "json")
+    code = asyncio.run(run_supervised(child_env={"SAFETYMON_LOG_FORMAT": child_format}))
+    raise typer.Exit(code=code)
 
 
 @app.command()

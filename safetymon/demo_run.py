@@ -18,7 +18,7 @@ from rich.table import Table
 from kit.auth import bearer_headers
 from kit.nats_security import NatsClientSettings
 from safetymon.demo_alerts import DutyOfficer, log_table
-from safetymon.runner import Stack, start_stack
+from safetymon.supervised import SupervisedStack, start_supervised
 from schemas import SIGNAL_ADAPTER, Subjects
 
 
@@ -44,8 +44,19 @@ async def run_demo(*, participants: int, seed: int, keep_running: bool, console:
     # before any tick: the demo holds those reports back until a tick has passed, as if
     # they had come in late.
     late = [e for e in feed if tick_seconds > 0 and e["event_type"] == "sae_reported_to_sponsor"]
-    stack = await start_stack(http_port=http_port, bootstrap_token=token)
-    officer = DutyOfficer(stack.services["notify"], stack.mail_dir, console)
+    # The services run as child processes (safetymon/supervisor.py), as `safetymon up` runs
+    # them; their warnings come through prefixed with [ingest], [rules] or [notify].
+    child_env = {
+        "SAFETYMON_LOG_FORMAT": os.environ.get("SAFETYMON_LOG_FORMAT", "console"),
+        "SAFETYMON_LOG_LEVEL": os.environ.get("SAFETYMON_LOG_LEVEL", "WARNING"),
+    }
+    stack = await start_supervised(http_port=http_port, bootstrap_token=token, child_env=child_env)
+    try:
+        await stack.wait_ready()
+    except BaseException:
+        await stack.stop()
+        raise
+    officer = DutyOfficer(stack.notify, stack.mail_dir, console)
     duty = asyncio.create_task(officer.run())
     try:
         started = time.perf_counter()
@@ -69,7 +80,7 @@ async def run_demo(*, participants: int, seed: int, keep_running: bool, console:
         console.print(f"pipeline settled after {time.perf_counter() - started:.1f} s")
         await _show_alerts(stack, officer, console)
         # U2 waits for the 08:00 digest; the demo sends the digests now to show them.
-        held = await stack.services["notify"].flush_digests()  # type: ignore[attr-defined]
+        held = await stack.notify.flush_digests()
         console.print(f"demo: sending the {held} U2 notifications held for the daily digest now")
         await stack.settled(timeout=120)
         await _report(stack, console)
@@ -97,7 +108,7 @@ async def _post(
     return counts
 
 
-async def _signals(stack: Stack) -> list[Any]:
+async def _signals(stack: SupervisedStack) -> list[Any]:
     nc = await nats.connect(stack.nats_url, **NatsClientSettings().nats_connect_options())
     js = nc.jetstream()
     stream = Subjects(stack.namespace).signals_stream
@@ -114,7 +125,7 @@ async def _signals(stack: Stack) -> list[Any]:
     return signals
 
 
-async def _report(stack: Stack, console: Console) -> None:
+async def _report(stack: SupervisedStack, console: Console) -> None:
     signals = await _signals(stack)
     table = Table(title=f"Signals raised ({len(signals)})")
     for column in ("rule", "urgency", "count", "participants"):
@@ -127,8 +138,7 @@ async def _report(stack: Stack, console: Console) -> None:
         shown = ", ".join(sorted(set(people))[:6]) + (" ..." if len(set(people)) > 6 else "")
         table.add_row(rule, urgency, str(len(people)), shown)
     console.print(table)
-    notify = stack.services["notify"]
-    rows = await notify.notifications()  # type: ignore[attr-defined]
+    rows = await stack.notify.notifications()
     # One email per notification, except a digest: one email for all rows of its key.
     emails = {row.get("digest_key") or row["notification_id"]: row for row in rows}
     statuses = Counter(row["status"] for row in emails.values())
@@ -143,9 +153,9 @@ async def _report(stack: Stack, console: Console) -> None:
     console.print(f"Emails are in [bold]{where}[/]; audit trail in {stack.data_dir}/notify.duckdb")
 
 
-async def _show_alerts(stack: Stack, officer: DutyOfficer, console: Console) -> None:
+async def _show_alerts(stack: SupervisedStack, officer: DutyOfficer, console: Console) -> None:
     """Wait for the escalation to reach the DSMB chair, then print both delivery logs."""
-    notify: Any = stack.services["notify"]
+    notify = stack.notify
     console.print(f"demo duty officer acknowledged {officer.acknowledged} U0 alerts on arrival")
     if officer.escalating is not None:
         deadline = asyncio.get_running_loop().time() + 300

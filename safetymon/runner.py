@@ -1,10 +1,11 @@
-"""Run the services together in one process on embedded defaults (the quick start)."""
+"""Run services in this process (`up --service X`, the tests' `start_stack`), and embedded infra."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -107,6 +108,40 @@ async def _ingest_drained(ingest: Service) -> bool:
     return True
 
 
+def default_data_dir() -> Path:
+    """$SAFETYMON_DATA_DIR, else ./data."""
+    return Path(os.environ.get("SAFETYMON_DATA_DIR", "data"))
+
+
+def start_infrastructure(
+    data_dir: Path, *, smtp: bool
+) -> tuple[EmbeddedNats | None, str, SmtpSink | None]:
+    """Start a private nats-server and an SMTP sink unless configured; return them and the URL.
+
+    NATS is embedded unless $SAFETYMON_NATS_URL is set; the sink is started when `smtp` and
+    $SAFETYMON_SMTP_HOST is unset. What was not started is None.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    embedded_nats = None
+    nats_url = os.environ.get("SAFETYMON_NATS_URL")
+    if not nats_url:
+        embedded_nats = EmbeddedNats(data_dir)
+        embedded_nats.start()
+        nats_url = embedded_nats.url
+        log.info("embedded_nats_started", url=nats_url, store=str(embedded_nats.store_dir))
+    sink = None
+    if smtp and not os.environ.get("SAFETYMON_SMTP_HOST"):
+        sink = SmtpSink(data_dir / "mail")
+        try:
+            sink.start()
+        except BaseException:
+            if embedded_nats is not None:
+                embedded_nats.stop()
+            raise
+        log.info("smtp_sink_started", port=sink.port, mail_dir=str(sink.mail_dir))
+    return embedded_nats, nats_url, sink
+
+
 async def start_stack(
     services: Sequence[ServiceName] = ALL_SERVICES,
     *,
@@ -125,20 +160,8 @@ async def start_stack(
     from services.rules.config import Settings as RulesSettings
     from services.rules.main import build_service as build_rules
 
-    data_dir = data_dir or Path(os.environ.get("SAFETYMON_DATA_DIR", "data"))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    embedded_nats = None
-    nats_url = os.environ.get("SAFETYMON_NATS_URL")
-    if not nats_url:
-        embedded_nats = EmbeddedNats(data_dir)
-        embedded_nats.start()
-        nats_url = embedded_nats.url
-        log.info("embedded_nats_started", url=nats_url, store=str(embedded_nats.store_dir))
-    sink = None
-    if not os.environ.get("SAFETYMON_SMTP_HOST") and "notify" in services:
-        sink = SmtpSink(data_dir / "mail")
-        sink.start()
-        log.info("smtp_sink_started", port=sink.port, mail_dir=str(sink.mail_dir))
+    data_dir = data_dir or default_data_dir()
+    embedded_nats, nats_url, sink = start_infrastructure(data_dir, smtp="notify" in services)
     routing = Path(os.environ.get("SAFETYMON_ROUTING") or default_routing())
     ingest_settings = IngestSettings(data_dir=data_dir, nats_url=nats_url)
     if http_port is not None:
@@ -183,7 +206,7 @@ async def start_stack(
 
 
 async def run_until_stopped(services: Sequence[ServiceName]) -> None:
-    """`safetymon up`: run until SIGINT/SIGTERM, then stop cleanly."""
+    """`safetymon up --service X`: run in this process until SIGINT/SIGTERM, then stop cleanly."""
     stack = await start_stack(services)
     log.info(
         "safetymon_up",
@@ -192,14 +215,18 @@ async def run_until_stopped(services: Sequence[ServiceName]) -> None:
         http_port=stack.http_port,
         mail_dir=str(stack.mail_dir) if stack.mail_dir else None,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    import signal
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_signalled()
     try:
         await stop.wait()
     finally:
         await stack.stop()
+
+
+def stop_signalled() -> asyncio.Event:
+    """An event that SIGINT or SIGTERM sets (handlers installed on the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import time
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 import nats.js.errors
 import structlog
 from faststream.nats import NatsBroker
+from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
@@ -56,7 +58,7 @@ from services.notify.core.errors import RoutingFileError
 from services.notify.core.failover import failover_plans
 from services.notify.core.plan import NotificationPlan
 from services.notify.core.routing import Routing, parse_routing
-from services.notify.ports import Clock, DeadLetter, OpenAlert
+from services.notify.ports import Clock, DeadLetter, Logger, OpenAlert
 
 _READY_TIMEOUT_S = 10.0
 _CRASH_BACKOFF_CAP_S = 30.0
@@ -225,6 +227,24 @@ class NotifyService:
         for subject, purpose in ((ack_subject(namespace), "ack"), (log_subject(namespace), "log")):
             sub = await self._broker.connection.subscribe(subject, cb=responders[purpose])
             self._request_subs.append(sub)
+        # For a caller in another process (the supervised demo, safetymon/supervised.py).
+        for subject, answer in (
+            (state_subject(namespace), self._state),
+            (flush_digests_subject(namespace), self._flushed),
+        ):
+            sub = await self._broker.connection.subscribe(subject, cb=_replying(answer, self._log))
+            self._request_subs.append(sub)
+
+    async def _state(self) -> dict[str, Any]:
+        """Read only: unsent notifications and the open U0 alerts with their first email."""
+        alerts = [
+            {"signal_id": str(a.state.signal_id), "message_id": a.first.message_id}
+            for a in await self.open_alerts()
+        ]
+        return {"unsent": await self.unsent_count(), "open_alerts": alerts}
+
+    async def _flushed(self) -> dict[str, Any]:
+        return {"moved": await self.flush_digests()}
 
     async def export_snapshot(self, directory: Path) -> dict[str, Any]:
         """Write the audit trail and outbox as Parquet into `directory` from this process.
@@ -412,6 +432,31 @@ class NotifyService:
             msg = "notify service is not started"
             raise RuntimeError(msg)
         return self._store
+
+
+def state_subject(namespace: str) -> str:
+    """Subject of the read-only state request (unsent count, open U0 alerts)."""
+    return f"{namespace}.notify.state"
+
+
+def flush_digests_subject(namespace: str) -> str:
+    """Subject of the request that sends the held digests now (`flush_digests`)."""
+    return f"{namespace}.notify.digests.flush"
+
+
+def _replying(
+    answer: Callable[[], Awaitable[dict[str, Any]]], log: Logger
+) -> Callable[[Msg], Awaitable[None]]:
+    async def respond(msg: Msg) -> None:
+        try:
+            reply = await answer()
+        except Exception as exc:  # reported to the requester and logged, never swallowed
+            log.error("notify_request_failed", error=type(exc).__name__, exc_info=True)
+            reply = {"error": type(exc).__name__, "status": 500}
+        if msg.reply:
+            await msg.respond(json.dumps(reply).encode("utf-8"))
+
+    return respond
 
 
 def build_service(settings: Settings | None = None, *, clock: Clock | None = None) -> NotifyService:

@@ -1,0 +1,216 @@
+"""The three services as supervised child processes on embedded defaults (`up`, the demo).
+
+`start_supervised` starts the embedded NATS and SMTP sink when they are not configured,
+then `safetymon up --service X` per service under a `Supervisor`. Whatever the demo
+asks of the services it asks across processes: ingest over HTTP, notify over NATS
+request/reply (`RemoteNotify`), the consumers' backlog from JetStream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from kit.auth import bearer_headers
+from kit.nats_security import NatsClientSettings
+from safetymon.embedded import EmbeddedNats, SmtpSink, free_port
+from safetymon.remote_notify import RemoteNotify
+from safetymon.runner import ALL_SERVICES, default_data_dir, start_infrastructure, stop_signalled
+from safetymon.supervisor import ChildSpec, Supervisor, service_argv
+from schemas import NOTIFY_DURABLE, RULES_DURABLE, Subjects
+
+log = structlog.get_logger(__name__)
+_POLL_S = 0.2
+_NATS_ERRORS = (nats.errors.Error, TimeoutError)
+
+
+@dataclass
+class SupervisedStack:
+    """The supervised services and the embedded infrastructure they use."""
+
+    data_dir: Path
+    nats_url: str
+    namespace: str
+    smtp: tuple[str, int]
+    mail_dir: Path | None
+    http_port: int
+    supervisor: Supervisor
+    token: str | None = None
+    _nats: EmbeddedNats | None = None
+    _sink: SmtpSink | None = None
+    _nc: NatsClient | None = None
+
+    @property
+    def notify(self) -> RemoteNotify:
+        """The notify service over NATS (after `wait_ready`)."""
+        if self._nc is None:
+            msg = "not connected: call wait_ready() first"
+            raise RuntimeError(msg)
+        return RemoteNotify(self._nc, self.namespace)
+
+    async def wait_ready(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109 - a deadline is the point
+        """Wait until ingest answers HTTP, rules is bound and notify answers requests."""
+        if self._nc is None:
+            options = NatsClientSettings().nats_connect_options()
+            self._nc = await nats.connect(self.nats_url, **options)
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while not await self._ready(self._nc.jetstream(), http):
+                if self.supervisor.gave_up:
+                    msg = "a service kept failing at start: see its [name] lines above"
+                    raise RuntimeError(msg)
+                if asyncio.get_running_loop().time() > deadline:
+                    msg = f"services not ready within {timeout} s"
+                    raise TimeoutError(msg)
+                await asyncio.sleep(_POLL_S)
+
+    async def _ready(self, js: JetStreamContext, http: httpx.AsyncClient) -> bool:
+        try:
+            response = await http.get(f"http://127.0.0.1:{self.http_port}/health")
+            await js.consumer_info(Subjects(self.namespace).facts_stream, RULES_DURABLE)
+            await self.notify.unsent_count()  # answers once notify's consumers are bound
+        except (httpx.HTTPError, *_NATS_ERRORS):
+            return False
+        return response.status_code == httpx.codes.OK
+
+    async def settled(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109 - a deadline is the point
+        """Wait until every fact and signal has been consumed and every email sent.
+
+        Upstream first: ingest's relay has published its whole log, then the rules and
+        notify consumers have nothing pending, then notify has nothing unsent.
+        """
+        if self._nc is None or self.token is None:
+            msg = "settled() needs wait_ready() and the bootstrap token (reads the log head)"
+            raise RuntimeError(msg)
+        deadline = asyncio.get_running_loop().time() + timeout
+        headers = bearer_headers(self.token)
+        base = f"http://127.0.0.1:{self.http_port}"
+        async with httpx.AsyncClient(base_url=base, timeout=30, headers=headers) as http:
+            while asyncio.get_running_loop().time() < deadline:
+                if await self._quiet(self._nc.jetstream(), http):
+                    return
+                await asyncio.sleep(_POLL_S)
+        msg = f"pipeline did not settle within {timeout} s"
+        raise TimeoutError(msg)
+
+    async def _quiet(self, js: JetStreamContext, http: httpx.AsyncClient) -> bool:
+        subjects = Subjects(self.namespace)
+        if not await _relay_caught_up(js, http, subjects.facts_stream):
+            return False
+        checks = ((subjects.facts_stream, RULES_DURABLE), (subjects.signals_stream, NOTIFY_DURABLE))
+        for stream, durable in checks:
+            try:
+                info = await js.consumer_info(stream, durable)
+            except nats.js.errors.NotFoundError:
+                return False
+            if info.num_pending or info.num_ack_pending:
+                return False
+        return await self.notify.unsent_count() == 0
+
+    async def stop(self) -> None:
+        """Stop the children (SIGTERM, then SIGKILL), then the embedded infrastructure."""
+        try:
+            if self._nc is not None:
+                nc, self._nc = self._nc, None
+                with contextlib.suppress(*_NATS_ERRORS):  # the server may be gone already
+                    await nc.close()
+            await self.supervisor.stop()
+        finally:
+            if self._sink is not None:
+                self._sink.stop()
+            if self._nats is not None:
+                self._nats.stop()
+
+
+async def _relay_caught_up(js: JetStreamContext, http: httpx.AsyncClient, stream: str) -> bool:
+    """Whether the facts stream holds ingest's last log entry (relay backlog, across processes).
+
+    The relay publishes entries in log order and each message carries its log `seq`, so the
+    stream's last message tells how far it got; GET /v1/log/head tells how far the log is.
+    """
+    response = await http.get("/v1/log/head")
+    response.raise_for_status()
+    head = int(response.json()["seq"])
+    if head == 0:
+        return True
+    last = (await js.stream_info(stream)).state.last_seq
+    if not last:
+        return False
+    published = json.loads((await js.get_msg(stream, seq=last)).data or b"{}")
+    return int(published.get("seq", 0)) >= head
+
+
+async def start_supervised(
+    *,
+    data_dir: Path | None = None,
+    http_port: int | None = None,
+    bootstrap_token: str | None = None,
+    child_env: dict[str, str] | None = None,
+) -> SupervisedStack:
+    """Start the infrastructure when not configured, then each service as a child process.
+
+    `http_port` 0 picks a free port now (a child's own pick would be unknown here); None
+    leaves it to $SAFETYMON_HTTP_PORT. `child_env` adds to the children's environment.
+    """
+    from services.ingest.config import Settings as IngestSettings
+
+    data_dir = data_dir or default_data_dir()
+    embedded_nats, nats_url, sink = start_infrastructure(data_dir, smtp=True)
+    settings = IngestSettings()
+    port = free_port() if http_port == 0 else (http_port or settings.http_port)
+    env = {
+        **os.environ,
+        **(child_env or {}),
+        "SAFETYMON_DATA_DIR": str(data_dir),
+        "SAFETYMON_NATS_URL": nats_url,
+        "SAFETYMON_HTTP_PORT": str(port),
+    }
+    if sink is not None:
+        env.update(SAFETYMON_SMTP_HOST=sink.host, SAFETYMON_SMTP_PORT=str(sink.port))
+    if bootstrap_token is not None:
+        env["SAFETYMON_BOOTSTRAP_TOKEN"] = bootstrap_token
+    children = [ChildSpec(name, service_argv(name), env) for name in ALL_SERVICES]
+    stack = SupervisedStack(
+        data_dir=data_dir, nats_url=nats_url, namespace=settings.namespace,
+        smtp=(sink.host, sink.port) if sink else ("", 0),
+        mail_dir=sink.mail_dir if sink else None, http_port=port,
+        supervisor=Supervisor(children), token=bootstrap_token, _nats=embedded_nats, _sink=sink,
+    )  # fmt: skip
+    try:
+        await stack.supervisor.start()
+    except BaseException:
+        await stack.stop()
+        raise
+    return stack
+
+
+async def run_supervised(*, child_env: dict[str, str] | None = None) -> int:
+    """`safetymon up`: supervise the services until SIGINT/SIGTERM; 1 when one was given up."""
+    stop = stop_signalled()  # first: a Ctrl-C during start still stops what started
+    stack = await start_supervised(child_env=child_env)
+    log.info(
+        "safetymon_up", services=list(ALL_SERVICES), pids=dict(stack.supervisor.pids),
+        nats=stack.nats_url, http_port=stack.http_port,
+        mail_dir=str(stack.mail_dir) if stack.mail_dir else None,
+    )  # fmt: skip
+    stopped = asyncio.create_task(stop.wait())
+    failed = asyncio.create_task(stack.supervisor.wait_failed())
+    try:
+        await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gave_up = failed.done()
+        stopped.cancel()
+        failed.cancel()
+        await stack.stop()
+    log.info("safetymon_stopped", gave_up=gave_up)
+    return 1 if gave_up else 0
