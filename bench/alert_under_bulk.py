@@ -24,24 +24,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import re
-import secrets
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _pipeline import Pipeline, load
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from safetymon.embedded import EmbeddedNats, free_port
+from safetymon.embedded import free_port
 
 SAFETY_OFFICER = "safety.officer@trial.example.org"  # safetymon/demo/routing.toml
 TRIAL = "NCT01724398"
@@ -111,76 +106,10 @@ def mild_ae(participant: str, n: int) -> dict[str, Any]:
     })  # fmt: skip
 
 
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load {one:.2f}/{five:.2f} on {os.cpu_count()} cores"
-
-
 def quantiles(latencies: list[float]) -> tuple[float, float, float]:
     values = sorted(latencies)
     cuts = statistics.quantiles(values, n=100, method="inclusive")
     return cuts[49], cuts[98], values[-1]
-
-
-class Pipeline:
-    """The three services as separate processes on a private NATS server."""
-
-    def __init__(self, code: Path | None, smtp_port: int) -> None:
-        self.data = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
-        self.nats = EmbeddedNats(self.data)
-        self.port = free_port()
-        self.token = secrets.token_urlsafe(32)
-        self.code = code
-        self.smtp_port = smtp_port
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> None:
-        self.nats.start()
-        env = {
-            **os.environ,
-            "SAFETYMON_NATS_URL": self.nats.url,
-            "SAFETYMON_DATA_DIR": str(self.data),
-            "SAFETYMON_SMTP_HOST": "127.0.0.1",
-            "SAFETYMON_SMTP_PORT": str(self.smtp_port),
-            "SAFETYMON_HTTP_PORT": str(self.port),
-            "SAFETYMON_BOOTSTRAP_TOKEN": self.token,
-            "SAFETYMON_CLOCK_TICK_SECONDS": "0",
-            "SAFETYMON_LOG_LEVEL": "WARNING",
-            "SAFETYMON_LOG_FORMAT": "json",
-        }
-        if self.code is not None:
-            env["PYTHONPATH"] = str(self.code)
-        for service in ("notify", "rules", "ingest"):
-            log = (self.data / f"{service}.log").open("ab")
-            command = [sys.executable, "-c", "from safetymon.cli import app; app()"]
-            self.processes.append(
-                subprocess.Popen(
-                    [*command, "up", "--service", service],
-                    env=env,
-                    stdout=log,
-                    stderr=log,
-                    cwd=self.code or Path.cwd(),
-                )
-            )
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self.nats.stop()
-
-
-async def wait_healthy(client: httpx.AsyncClient) -> None:
-    for _ in range(600):
-        with contextlib.suppress(httpx.HTTPError):
-            if (await client.get("/health")).status_code == 200:
-                return
-        await asyncio.sleep(0.1)
-    raise SystemExit("ingest did not come up")
 
 
 async def post_saes(
@@ -249,7 +178,7 @@ async def main() -> None:  # noqa: PLR0915 - one benchmark, read top to bottom
             headers={"Authorization": f"Bearer {pipeline.token}"},
             timeout=120,
         ) as client:
-            await wait_healthy(client)
+            await pipeline.wait_healthy(client)
             enrol = [enrolment("S01", p) for p in s01] + [enrolment("S02", p) for p in s02]
             assert (await client.post("/v1/events", json=enrol)).status_code == 200
             await asyncio.sleep(2.0)
