@@ -5,19 +5,45 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NATS_URL ?= $(or $(SAFETYMON_NATS_URL),nats://127.0.0.1:4222)
+# Lock files, made by `make lock` from pyproject.toml: every package with its version and hashes.
+# The runtime lock is what a deployment installs; the dev lock adds every extra (test, lint, lock)
+# under the runtime lock's pins, and is what the virtual environment here is built from.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+# Programs the tests need that no Python package ships, installed from Debian's packages when
+# missing (override a path to check another file): Chromium for the DSMB report's HTML test
+# (playwright drives it; a browser download of playwright's own cannot be fetched here), and
+# openssl for the SMTP STARTTLS test's self-signed certificate.
+CHROMIUM ?= /usr/bin/chromium
+OPENSSL ?= /usr/bin/openssl
 
-.PHONY: demo test test-fast lint fmt bench chaos fuzz up down clean
+.PHONY: demo test test-fast lint fmt bench chaos fuzz up down clean lock
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,lint]"
+# --require-hashes: pip refuses any file whose sha256 is not in the lock, and any package the
+# lock does not pin. The project itself goes in last, without dependencies and without build
+# isolation, so that even its build backend (setuptools) is the locked one.
+$(STAMP): $(DEV_LOCK) pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "could not create $(VENV) with $(PYTHON): on Debian, apt-get install python3-venv" >&2; \
+	  rm -rf $(VENV); exit 1; }
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+$(CHROMIUM):
+	@scripts/ensure-debian-package.sh chromium "$@"
+
+$(OPENSSL):
+	@scripts/ensure-debian-package.sh openssl "$@"
+
+# Keeps the locked versions that still satisfy pyproject.toml; UPGRADE=1 takes the newest allowed.
+lock: $(STAMP) ## regenerate the lock files from pyproject.toml (UPGRADE=1: newest versions allowed)
+	scripts/lock.sh "$(BIN)/pip-compile" "$(LOCK)" "$(DEV_LOCK)" $(if $(UPGRADE),--upgrade)
 
 demo: $(STAMP) ## set up, start the services on embedded defaults, run the demo trial feed
 	$(BIN)/safetymon demo
 
-test: $(STAMP) ## set up, then every layer: unit, contract, integration (real NATS + SMTP), e2e
+test: $(STAMP) $(CHROMIUM) $(OPENSSL) ## set up, then every layer: unit, contract, integration (real NATS + SMTP), e2e
 	@scripts/ensure-nats.sh "$(NATS_URL)" "$(BIN)/nats-server"
 	SAFETYMON_NATS_URL="$(NATS_URL)" $(BIN)/pytest -q
 	$(MAKE) --no-print-directory lint

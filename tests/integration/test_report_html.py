@@ -1,6 +1,6 @@
 """The DSMB report's HTML renders in headless Chromium without console errors, and prints.
 
-Chromium is Debian's package (`.ci/run` installs it when /usr/bin/chromium is missing);
+Chromium is Debian's package (`make test` installs it when /usr/bin/chromium is missing);
 playwright drives that binary directly, so no browser is downloaded.
 """
 
@@ -29,7 +29,7 @@ def chromium_path() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None and Path("/usr/bin/chromium").is_file():
         found = "/usr/bin/chromium"
-    assert found, "Chromium is not installed: `apt-get install -y chromium` (see .ci/run)"
+    assert found, "Chromium is not installed: `apt-get install -y chromium` (make test does)"
     return found
 
 
