@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from services.rules.core.state import (
+    AdverseEvents,
     AdverseEventState,
     DeathInfo,
     Episode,
@@ -250,7 +251,7 @@ def _decode(raw: dict[str, Any]) -> ParticipantState:
         arm=raw["arm"],
         enrolled_at=_dt(raw["enrolled_at"]),
         procedures=tuple(_decode_procedure(p) for p in raw["procedures"]),
-        adverse_events=tuple(_decode_ae(ae) for ae in raw["adverse_events"]),
+        adverse_events=AdverseEvents.of(_decode_ae(ae) for ae in raw["adverse_events"]),
         death=None
         if death is None
         else DeathInfo(

@@ -233,7 +233,8 @@ def _correct(state: ParticipantState, fact: FactCorrected) -> ParticipantState:
     if fact.payload.replacement is not None:
         aliases = {**dict(state.corrections), original: fact.event_id}
         state = replace(state, corrections=tuple(sorted(aliases.items(), key=str)))
-    ae = next((a for a in state.adverse_events if a.event_ids[-1] == target), None)
+    # The first AE by ref whose latest report is the target, found by its ids (no scan).
+    ae = next((a for a in state.adverse_events.holding(target) if a.event_ids[-1] == target), None)
     if ae is None:
         return _correct_observations(state, fact, target)
     return _correct_ae(state, fact, ae)
@@ -254,8 +255,7 @@ def _correct_ae(
         kept = tuple(o for o in state.observations if o.event_id != target)
         state = replace(state, observations=kept)
     if fact.payload.replacement is None:
-        others = tuple(a for a in state.adverse_events if a.ae_ref != ae.ae_ref)
-        return replace(state, adverse_events=others)
+        return replace(state, adverse_events=state.adverse_events.without(ae.ae_ref))
     payload = AdverseEventPayload.model_validate(fact.payload.replacement)
     corrected = ae_state(payload, ae.onset_at, (*ae.event_ids, fact.event_id))
     corrected = replace(corrected, ae_ref=ae.ae_ref)
@@ -300,7 +300,7 @@ def correction_applies(state: ParticipantState, fact: FactCorrected) -> bool:
     """
     original = fact.payload.supersedes_event_id
     target = current_id(state, original)
-    ae = next((a for a in state.adverse_events if target in a.event_ids), None)
+    ae = state.adverse_event_of(target)
     if ae is not None:
         latest = ae.event_ids[-1] == target
         return latest and (fact.payload.replacement is not None or ae.event_ids[0] == original)

@@ -108,10 +108,7 @@ def is_worsening(point: Observation, prior: Observation | None, config: TrialCon
 
 def he_ae(state: ParticipantState, fact: ClinicalFact) -> AdverseEventState | None:
     """The HE AE this fact reported (HE-03 route), if it was one."""
-    return next(
-        (ae for ae in state.adverse_events if fact.event_id in ae.event_ids and is_he_ae(ae)),
-        None,
-    )
+    return next((ae for ae in state.adverse_events.holding(fact.event_id) if is_he_ae(ae)), None)
 
 
 def finding(
@@ -206,7 +203,8 @@ def _precipitants(
         }
     )
     ids: list[UUID] = []
-    near = [o for o in state.observations if abs(o.at - point.at) <= span]
+    # |o.at - point.at| <= span, read by bisection of the time-sorted history, not a scan.
+    near = state.between(point.at - span, point.at + span, "sodium", "potassium")
     sodium = [o for o in near if o.kind == "sodium" and o.value < config.he.sodium_low_mmol_l]
     potassium = [o for o in near if o.kind == "potassium" and o.low is not None and o.value < o.low]
     for label, hits in (("Na<125", sodium), ("K<LLN", potassium)):

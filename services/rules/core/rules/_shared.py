@@ -29,7 +29,7 @@ def touched_ae(state: ParticipantState, fact: ClinicalFact) -> AdverseEventState
     """Return the AE whose values `fact` just set (report, update or correction), if any."""
     if not isinstance(fact, _AE_FACTS):
         return None
-    return next((ae for ae in state.adverse_events if fact.event_id in ae.event_ids), None)
+    return state.adverse_event_of(fact.event_id)
 
 
 def qualifying_criteria(ae: AdverseEventState) -> tuple[str, ...]:

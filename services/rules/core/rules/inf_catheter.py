@@ -46,11 +46,16 @@ def evaluate(
     new_growth = any(grew(o) for o in fresh(state, fact, "culture"))
     if touched_ae(state, fact) is None and not new_growth:
         return state, ()
-    touched = {ae.ae_ref for ae in state.adverse_events if fact.event_id in ae.event_ids}
+    # A growth concerns every catheter infection AE, an AE fact its own AE (if one): read
+    # from the AE map's indexes, in ref order as a scan of all AEs would find them.
+    aes = state.adverse_events
+    candidates = (
+        aes.subset(is_catheter_infection_ae)
+        if new_growth
+        else tuple(ae for ae in aes.holding(fact.event_id) if is_catheter_infection_ae(ae))
+    )
     signals: list[SignalRaised] = []
-    for ae in state.adverse_events:
-        if not is_catheter_infection_ae(ae) or not (ae.ae_ref in touched or new_growth):
-            continue
+    for ae in candidates:
         state, _ = note_episode(state, fact, family=RULE_ID, at=ae.onset_at, level=1, config=config)
         cultures = _cultures(state, ae, config)
         urgency = Urgency.U0 if cultures else Urgency.U1

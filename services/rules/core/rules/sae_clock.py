@@ -25,7 +25,7 @@ from services.rules.core.config import TrialConfig, hours
 from services.rules.core.rules._shared import ae_values, day0, is_serious, touched_ae
 from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.signals import ACTOR, SOURCE, signal_id
-from services.rules.core.state import ParticipantState, SaeClock
+from services.rules.core.state import AdverseEventState, ParticipantState, SaeClock
 
 RULE_ID: Final = "SAE-02"
 RULE_VERSION: Final = 1
@@ -44,10 +44,7 @@ TRIGGERS: Final = on(*AE_FACTS, active=_clock_open)
 
 def evaluate(state: ParticipantState, fact: ClinicalFact, *, config: TrialConfig) -> Step:
     """Open the clock of an AE that became serious; close clocks of AEs no longer serious."""
-    current = {ae.ae_ref: ae for ae in state.adverse_events}
-    kept = tuple(
-        c for c in state.sae_clocks if c.ae_ref in current and is_serious(current[c.ae_ref])
-    )
+    kept = tuple(c for c in state.sae_clocks if _still_serious(state.adverse_event(c.ae_ref)))
     if kept != state.sae_clocks:
         state = replace(state, sae_clocks=kept)
     ae = touched_ae(state, fact)
@@ -128,3 +125,8 @@ def _signal(
 
 def _utc(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _still_serious(ae: AdverseEventState | None) -> bool:
+    """An open clock's AE is still known and serious (looked up by ref, not by a scan)."""
+    return ae is not None and is_serious(ae)

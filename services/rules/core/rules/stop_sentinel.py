@@ -86,9 +86,11 @@ def _death(
     ref = fact.payload.related_ae_ref
     if key in state.raised:
         return state, ()
-    candidates = [
-        ae for ae in state.adverse_events if (ae.ae_ref == ref if ref is not None else is_fatal(ae))
-    ]
+    if ref is not None:  # looked up by ref; a scan only for a death without a related AE
+        named = state.adverse_event(ref)
+        candidates = [] if named is None else [named]
+    else:
+        candidates = [ae for ae in state.adverse_events if is_fatal(ae)]
     for ae in candidates:
         if f"{RULE_ID}|ae:{ae.ae_ref}" in state.raised:
             return state.with_raised(key), ()

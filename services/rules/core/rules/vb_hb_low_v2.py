@@ -29,8 +29,8 @@ def _bleed_before(
     span = hours(config.bleeding.bleeding_context_hours)
     bleeds = [
         ae
-        for ae in state.adverse_events
-        if is_bleeding_ae(ae) and hb.at - span <= ae.onset_at <= hb.at
+        for ae in state.adverse_events.subset(is_bleeding_ae)
+        if hb.at - span <= ae.onset_at <= hb.at
     ]
     return max(bleeds, key=lambda ae: (ae.onset_at, ae.ae_ref), default=None)
 

@@ -37,8 +37,7 @@ def evaluate(
     if touched is None or not is_bleeding_ae(touched):
         return state, ()
     bleeds = sorted(
-        (ae for ae in state.adverse_events if is_bleeding_ae(ae)),
-        key=lambda ae: (ae.onset_at, ae.ae_ref),
+        state.adverse_events.subset(is_bleeding_ae), key=lambda ae: (ae.onset_at, ae.ae_ref)
     )
     signals: list[SignalRaised] = []
     for index, rebleed in enumerate(bleeds):
