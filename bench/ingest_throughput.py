@@ -21,7 +21,7 @@ import nats
 from pydantic import SecretStr
 
 from kit.auth import bearer_headers
-from safetymon.demo.generator import generate_events
+from safetymon.demo.generator import HISTORIC_START, generate_events
 from services.ingest.config import Settings
 from services.ingest.main import build_service
 
@@ -118,7 +118,7 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--window", type=int, default=500)
     args = parser.parse_args()
-    events = list(generate_events(args.events, seed=7))[: args.events]
+    events = list(generate_events(args.events, seed=7, start=HISTORIC_START))[: args.events]
     namespaces = [f"bench{uuid4().hex[:8]}" for _ in range(3)]
     try:
         ingest_rate, payloads = await ingest_in_process(events, namespaces[0], args.batch)

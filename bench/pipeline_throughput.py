@@ -27,7 +27,7 @@ from _pipeline import Pipeline, load
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from safetymon.demo.generator import generate_events
+from safetymon.demo.generator import HISTORIC_START, generate_events
 from safetymon.embedded import free_port
 
 NAMESPACE = "safetymon"  # the services' default
@@ -88,7 +88,7 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=2_000)
     parser.add_argument("--window", type=int, default=500)
     args = parser.parse_args()
-    events = list(generate_events(args.events, seed=11))[: args.events]
+    events = list(generate_events(args.events, seed=11, start=HISTORIC_START))[: args.events]
     payloads = [httpx.Request("POST", "/", json=e).content for e in events]
     smtp_port = free_port()
     controller = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from safetymon.demo.generator import generate_events
+from safetymon.demo.generator import HISTORIC_START, generate_events
 from schemas import LOG_FACT_ADAPTER, ClinicalFact, canonical_bytes
 from services.ingest.core.accept import Accepted, accept
 from services.rules.core.config import TrialConfig
@@ -41,7 +41,7 @@ CONFIG = Path(__file__).parents[1] / "services/rules/trial_config/NCT01724398.v1
 def facts(n: int) -> list[ClinicalFact]:
     """The first `n` facts of the 1M benchmark log, decoded as the audit replay does."""
     out: list[Any] = []
-    for index, item in enumerate(generate_events(n)):
+    for index, item in enumerate(generate_events(n, start=HISTORIC_START)):
         outcome = accept(item, recorded_at=START + timedelta(seconds=index), actor="bench")
         if isinstance(outcome, Accepted):
             out.append(LOG_FACT_ADAPTER.validate_json(canonical_bytes(outcome.wire)))

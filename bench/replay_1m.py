@@ -46,7 +46,7 @@ from safetymon.audit.history import iter_facts
 from safetymon.audit.reader import read_chain_rows
 from safetymon.audit.replay import replay_log
 from safetymon.audit.verify import verify_chain
-from safetymon.demo.generator import generate_events
+from safetymon.demo.generator import HISTORIC_START, generate_events
 from services.ingest.adapters.audit_export import copy_event_log
 from services.ingest.adapters.duckdb_log import DuckDBEventLog
 from services.ingest.core.accept import Accepted, accept
@@ -57,7 +57,7 @@ START = datetime(2024, 1, 1, tzinfo=UTC)
 
 def _accepted(n: int) -> Iterator[list[dict[str, Any]]]:
     batch: list[dict[str, Any]] = []
-    for index, item in enumerate(generate_events(n)):
+    for index, item in enumerate(generate_events(n, start=HISTORIC_START)):
         outcome = accept(item, recorded_at=START + timedelta(seconds=index), actor="bench")
         if isinstance(outcome, Accepted):
             batch.append(outcome.wire)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from safetymon.demo.generator import generate_events
+from safetymon.demo.generator import HISTORIC_START, generate_events
 from services.ingest.adapters.duckdb_log import DuckDBEventLog
 from services.ingest.core.accept import Rejection, accept
 from services.report.adapters.duckdb_source import DuckDBLogSource
@@ -41,7 +41,7 @@ async def _build_log(n: int, directory: Path) -> Path:
     latest: datetime | None = None
     wires = []
     try:
-        for item in generate_events(n):
+        for item in generate_events(n, start=HISTORIC_START):
             occurred = datetime.fromisoformat(item["occurred_at"])
             latest = occurred if latest is None or occurred > latest else latest
             result = accept(item, recorded_at=latest + timedelta(hours=1), actor="bench")

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kit.jetstream import Delivery
-from safetymon.demo.generator import generate_events
+from safetymon.demo.generator import HISTORIC_START, generate_events
 from schemas import canonical_bytes
 from services.ingest.core.accept import Accepted, accept
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
@@ -41,7 +41,7 @@ class _Quiet:
 
 def deliveries(n: int) -> list[Delivery]:
     out: list[Delivery] = []
-    for index, item in enumerate(generate_events(n)):
+    for index, item in enumerate(generate_events(n, start=HISTORIC_START)):
         outcome = accept(item, recorded_at=START + timedelta(seconds=index), actor="bench")
         if isinstance(outcome, Accepted):
             wire = {**outcome.wire, "seq": len(out) + 1}

@@ -645,9 +645,11 @@ class ChaosRun:
     # -- feeding and faults --
 
     async def _feed_under_faults(self) -> FeedCounts:
-        from safetymon.demo import generate_events
+        from safetymon.demo.generator import HISTORIC_START, generate_events
 
-        items = sponsor_reports_last(list(generate_events(self.plan.events, seed=self.plan.seed)))
+        # Pinned, not ending at "now": a chaos run is replayed from its plan, feed included.
+        source = generate_events(self.plan.events, seed=self.plan.seed, start=HISTORIC_START)
+        items = sponsor_reports_last(list(source))
         batches = [items[i : i + self.plan.batch] for i in range(0, len(items), self.plan.batch)]
         chaos = asyncio.create_task(self._faults_then_wake())
         try:

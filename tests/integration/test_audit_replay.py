@@ -17,7 +17,7 @@ from typing import Any
 import nats
 import pytest
 
-from safetymon.demo.generator import generate_events
+from safetymon.demo.generator import HISTORIC_START, generate_events
 from safetymon.runner import Stack, start_stack
 from schemas import Subjects, canonical_bytes
 from tests.conftest import SmtpServer
@@ -60,7 +60,7 @@ async def test_a_replay_of_the_live_log_gives_the_live_signals_ids_and_bytes(
     stack: Stack, smtp_server: SmtpServer, nats_url: str, namespace: str
 ) -> None:
     """Audit requirement: the same log gives the same signals, live or replayed."""
-    feed = list(generate_events(800, seed=7))
+    feed = list(generate_events(800, seed=7, start=HISTORIC_START))
     await post(stack, feed)
     await stack.settled(120)
     live = await _live_signals(nats_url, namespace)

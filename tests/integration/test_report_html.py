@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, sync_playwright
 
-from safetymon.demo.generator import generate_feed
+from safetymon.demo.generator import HISTORIC_START, generate_feed
 from services.report.adapters.duckdb_source import DuckDBLogSource
 from services.report.adapters.writer import HTML_FILE, FileReportWriter
 from services.report.app import issue_dsmb_report
@@ -48,7 +48,7 @@ def browser(report_html: Path) -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    feed = generate_feed(participants=16)
+    feed = generate_feed(participants=16, start=HISTORIC_START)
     log = build_event_log(feed, tmp_path_factory.mktemp("log"), recorded_at=running_clock())
     out = tmp_path_factory.mktemp("report")
     issue_dsmb_report(

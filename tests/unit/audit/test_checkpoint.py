@@ -27,7 +27,7 @@ from safetymon.audit.manifest import EVENT_LOG
 from safetymon.audit.reader import read_manifest
 from safetymon.audit.replay import ReplayResult, replay_log
 from safetymon.cli import app
-from safetymon.demo.generator import iter_feed
+from safetymon.demo.generator import HISTORIC_START, iter_feed
 from services.rules.core.config import TrialConfig
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires, write_log
@@ -37,7 +37,7 @@ BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _feed_log(directory: Path, *, change_at: int | None = None) -> tuple[Path, int]:
-    feed = list(iter_feed(participants=6, weeks=3))
+    feed = list(iter_feed(participants=6, weeks=3, start=HISTORIC_START))
     if change_at is not None:  # another history from this entry on (an edited source)
         feed[change_at] = {**feed[change_at], "source_ref": "edited-elsewhere"}
     items = [(item, BASE + timedelta(minutes=i)) for i, item in enumerate(feed)]
@@ -192,7 +192,7 @@ def test_the_fingerprint_is_the_same_in_every_process() -> None:
 
 
 def test_the_cli_replays_from_its_checkpoints_and_says_where_it_began(tmp_path: Path) -> None:
-    feed = list(iter_feed(participants=4, weeks=2))
+    feed = list(iter_feed(participants=4, weeks=2, start=HISTORIC_START))
     items = [(item, BASE + timedelta(minutes=i)) for i, item in enumerate(feed)]
     bundle = write_bundle(tmp_path / "bundle", accepted_wires(items))
     digests = {p.name: file_sha256(p) for p in bundle.iterdir()}
@@ -245,7 +245,7 @@ def test_a_later_export_of_the_same_log_starts_where_the_earlier_one_ended(
 ) -> None:
     # An auditor's weekly export holds last week's log plus what came since: the chain hash
     # at the old end is the same, so the new replay folds only the new entries.
-    feed = list(iter_feed(participants=6, weeks=3))
+    feed = list(iter_feed(participants=6, weeks=3, start=HISTORIC_START))
     items = [(item, BASE + timedelta(minutes=i)) for i, item in enumerate(feed)]
     wires = accepted_wires(items)
     earlier = write_log(tmp_path / "earlier", wires[:600])

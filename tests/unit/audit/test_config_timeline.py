@@ -18,7 +18,7 @@ from safetymon.audit.errors import BundleError
 from safetymon.audit.history import iter_facts
 from safetymon.audit.replay import ReplayResult, replay_log
 from safetymon.cli import app
-from safetymon.demo.generator import iter_feed
+from safetymon.demo.generator import HISTORIC_START, iter_feed
 from schemas import canonical_bytes
 from services.rules.core import engine
 from services.rules.core.config import TrialConfig
@@ -38,7 +38,7 @@ def configs() -> tuple[TrialConfig, TrialConfig]:
 
 
 def _log(directory: Path) -> Path:
-    feed = list(iter_feed(participants=6, weeks=3))
+    feed = list(iter_feed(participants=6, weeks=3, start=HISTORIC_START))
     items = [(item, BASE + timedelta(minutes=i)) for i, item in enumerate(feed)]
     return write_log(directory, accepted_wires(items))
 
@@ -150,7 +150,7 @@ def test_a_configuration_text_changed_after_export_is_refused(tmp_path: Path) ->
 def test_a_bundle_whose_configuration_switched_replays_like_the_live_service(
     tmp_path: Path,
 ) -> None:
-    feed = list(iter_feed(participants=6, weeks=3))
+    feed = list(iter_feed(participants=6, weeks=3, start=HISTORIC_START))
     items = [(item, BASE + timedelta(minutes=i)) for i, item in enumerate(feed)]
     switch = 300
     bundle = write_bundle(

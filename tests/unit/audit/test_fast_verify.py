@@ -12,14 +12,14 @@ import pytest
 from safetymon.audit._fast import event_log_verified
 from safetymon.audit.reader import read_chain_rows
 from safetymon.audit.verify import Expected, verify_chain
-from safetymon.demo.generator import iter_feed
+from safetymon.demo.generator import HISTORIC_START, iter_feed
 from tests.unit.audit.logs import accepted_wires, write_log
 
 
 @pytest.fixture
 def log(tmp_path: Path) -> Path:
     base = datetime(2024, 1, 1, tzinfo=UTC)
-    feed = list(iter_feed(participants=2, weeks=1))
+    feed = list(iter_feed(participants=2, weeks=1, start=HISTORIC_START))
     return write_log(
         tmp_path, accepted_wires((s, base + timedelta(minutes=i)) for i, s in enumerate(feed))
     )

@@ -18,7 +18,7 @@ from safetymon.audit.manifest import EVENT_LOG
 from safetymon.audit.replay import replay_log
 from safetymon.audit.source import parse_moment
 from safetymon.cli import app
-from safetymon.demo.generator import iter_feed
+from safetymon.demo.generator import HISTORIC_START, iter_feed
 from schemas import canonical_bytes
 from services.rules.core import engine
 from tests.factories import enrolment, lab, unique
@@ -87,7 +87,7 @@ def test_replay_in_two_processes_gives_the_signals_of_one_fold_byte_for_byte(
     tmp_path: Path,
 ) -> None:
     base = datetime(2024, 1, 1, tzinfo=UTC)
-    feed = list(iter_feed(participants=6, weeks=3))
+    feed = list(iter_feed(participants=6, weeks=3, start=HISTORIC_START))
     items = [(s, base + timedelta(minutes=i)) for i, s in enumerate(feed)]
     log = write_log(tmp_path, accepted_wires(items))
     config = load_config()

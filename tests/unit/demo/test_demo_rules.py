@@ -30,7 +30,7 @@ def test_a_small_demo_cohort_fires_every_rule_category() -> None:
     recorded_at = datetime(2026, 1, 1, tzinfo=UTC)
     accepted = [
         accept(item, recorded_at=recorded_at, actor="demo")
-        for item in generate_feed(participants=8)
+        for item in generate_feed(participants=8, now=recorded_at)
     ]
     facts = [a.fact for a in accepted if isinstance(a, Accepted)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -15,6 +15,8 @@ from safetymon.demo._catalogue import meld
 from schemas import ALL_FACTS, Submission
 
 Item = dict[str, Any]
+#: A fixed "now" keeps every test here deterministic (the feed ends at it).
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 INFECTIONS = {
     "Lung infection",
@@ -31,7 +33,7 @@ INR, HAEMOGLOBIN = "6301-6", "718-7"
 
 @pytest.fixture(scope="module")
 def feed() -> list[Item]:
-    return generate_feed()
+    return generate_feed(now=NOW)
 
 
 @pytest.fixture(scope="module")
@@ -71,18 +73,18 @@ def labs_in(items: list[Item], *loincs: str) -> list[tuple[datetime, float]]:
 
 class TestDeterminism:
     def test_same_seed_gives_byte_identical_json(self, feed: list[Item]) -> None:
-        again = generate_feed()
+        again = generate_feed(now=NOW)
 
         assert json.dumps(again, ensure_ascii=False) == json.dumps(feed, ensure_ascii=False)
 
     def test_different_seed_gives_a_different_feed(self) -> None:
-        one = generate_feed(seed=1, participants=8, weeks=6)
-        two = generate_feed(seed=2, participants=8, weeks=6)
+        one = generate_feed(seed=1, participants=8, weeks=6, now=NOW)
+        two = generate_feed(seed=2, participants=8, weeks=6, now=NOW)
 
         assert json.dumps(one) != json.dumps(two)
 
     def test_iter_feed_yields_the_items_of_generate_feed(self) -> None:
-        arguments: dict[str, Any] = {"seed": 7, "participants": 16, "weeks": 10}
+        arguments: dict[str, Any] = {"seed": 7, "participants": 16, "weeks": 10, "now": NOW}
 
         assert list(iter_feed(**arguments)) == generate_feed(**arguments)
 
@@ -406,7 +408,7 @@ class TestArrivalOrder:
 
 class TestScaling:
     def test_generate_events_yields_at_least_n_valid_submissions(self) -> None:
-        events = list(generate_events(1000))
+        events = list(generate_events(1000, now=NOW))
 
         assert len(events) >= 1000
         assert len({(e["source"], e["source_ref"]) for e in events}) == len(events)
@@ -414,7 +416,7 @@ class TestScaling:
             Submission.model_validate(event)
 
     def test_generate_events_numbers_a_large_cohort_with_wider_ids(self) -> None:
-        first = next(generate_events(1_000_000))
+        first = next(generate_events(1_000_000, now=NOW))
 
         assert first["participant_id"].startswith("P-0")
         assert len(first["participant_id"]) == len("P-0001")

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from safetymon.demo.generator import generate_events
+from safetymon.demo.generator import HISTORIC_START, generate_events
 from schemas import LOG_FACT_ADAPTER, ClinicalFact, ClockTicked, FactCorrected, canonical_bytes
 from services.ingest.core.accept import Accepted, accept
 from services.rules.core import engine
@@ -48,7 +48,7 @@ def _config(name: str) -> TrialConfig:
 
 def _demo_feed() -> Iterator[ClinicalFact]:
     """The demo feed as the 1M-event benchmark logs it (ingest, then the log's bytes)."""
-    for index, item in enumerate(generate_events(FEED_EVENTS)):
+    for index, item in enumerate(generate_events(FEED_EVENTS, start=HISTORIC_START)):
         outcome = accept(item, recorded_at=START + timedelta(seconds=index), actor="dispatch")
         if isinstance(outcome, Accepted):
             yield LOG_FACT_ADAPTER.validate_json(canonical_bytes(outcome.wire))

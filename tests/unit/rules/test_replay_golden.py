@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid5
 
-from safetymon.demo.generator import generate_events, iter_feed
+from safetymon.demo.generator import HISTORIC_START, generate_events, iter_feed
 from schemas import LOG_FACT_ADAPTER, ClockTicked, FactCorrected, canonical_bytes
 from services.ingest.core.accept import Accepted, accept
 from services.rules.core.config import TrialConfig
@@ -115,7 +115,7 @@ def realistic_history() -> Iterator[Replayable]:
     now = datetime(2024, 1, 1, tzinfo=UTC)
     pending: list[tuple[int, Any]] = []  # (due index, fact to correct)
     next_tick, ticks, corrections = now, 0, 0
-    feed = iter_feed(seed=SEED, participants=40, weeks=12)
+    feed = iter_feed(seed=SEED, participants=40, weeks=12, start=HISTORIC_START)
     for index, item in enumerate(feed):
         occurred = datetime.fromisoformat(item["occurred_at"])
         now = max(now + timedelta(seconds=7), occurred + timedelta(minutes=5 + index % 11))
@@ -136,7 +136,7 @@ def realistic_history() -> Iterator[Replayable]:
 
 def bench_history() -> Iterator[Replayable]:
     """The facts `bench/replay_1m.py` logs, as its replay decodes them."""
-    for index, item in enumerate(generate_events(BENCH_EVENTS, seed=SEED)):
+    for index, item in enumerate(generate_events(BENCH_EVENTS, seed=SEED, start=HISTORIC_START)):
         yield _decoded(item, BENCH_START + timedelta(seconds=index))
 
 
