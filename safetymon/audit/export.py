@@ -26,10 +26,12 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 
 from kit.auth import bearer_headers
+from kit.files import file_sha256
 from kit.nats_security import NatsClientSettings
 from safetymon.audit._assemble import discard, finish, prepare
 from safetymon.audit.errors import ExportError
-from safetymon.audit.manifest import EVENT_LOG, Manifest
+from safetymon.audit.manifest import EVENT_LOG, INGEST_HEADS, Manifest
+from services.ingest.adapters.head_anchor import read_heads
 from services.notify.adapters.audit_export import snapshot_subject as notify_subject
 from services.rules.adapters.audit_export import snapshot_subject as rules_subject
 
@@ -56,6 +58,8 @@ async def export_online(
         rules = await _from_nats(
             target, nats_url, service="rules", subject=rules_subject(namespace), wait=timeout
         )
+        # Heads first: every head read then is at or below the log's end in the snapshot.
+        heads = await _heads(target, nats_url, namespace=namespace, wait=timeout)
         ingest, snapshot_id = await _from_ingest(target, ingest_url, wait=timeout)
         notify = await _from_nats(
             target, nats_url, service="notify", subject=notify_subject(namespace), wait=timeout
@@ -66,11 +70,30 @@ async def export_online(
             "rules": over_nats,
             "notify": over_nats,
         }
-        files = {**rules, **ingest, **notify}
+        files = {**rules, **ingest, **notify, **heads}
         return await asyncio.to_thread(finish, target, files, source=source)
     except BaseException:
         await asyncio.to_thread(discard, target, created=created)
         raise
+
+
+async def _heads(target: Path, url: str, *, namespace: str, wait: float) -> dict[str, Any]:
+    """Write the heads ingest published on NATS to `ingest_heads.jsonl` (possibly empty)."""
+    try:
+        nc = await _connect(url, wait=wait)
+    except (OSError, TimeoutError, nats.errors.Error) as exc:
+        raise ExportError(f"cannot connect to NATS at {_without_credentials(url)}") from exc
+    try:
+        heads = await read_heads(nc.jetstream(), namespace, wait=wait)
+    except (TimeoutError, nats.errors.Error) as exc:
+        raise ExportError(f"cannot read the published log heads: {type(exc).__name__}") from exc
+    finally:
+        await nc.close()
+    path = target / INGEST_HEADS
+    await asyncio.to_thread(path.write_bytes, b"".join(head + b"\n" for head in heads))
+    return {
+        INGEST_HEADS: {"rows": len(heads), "sha256": await asyncio.to_thread(file_sha256, path)}
+    }
 
 
 async def _from_ingest(target: Path, url: str, *, wait: float) -> tuple[dict[str, Any], str | None]:

@@ -36,11 +36,14 @@ OUTBOX: Final = "notify_outbox.parquet"
 SIGNALS: Final = "signals.parquet"
 SENT_JOURNAL: Final = "notify_sent_journal.parquet"
 CONFIG_HISTORY: Final = "rules_config_history.parquet"
+#: The log heads ingest published on NATS (one JSON message a line), read by an online export
+#: before the log's snapshot; `verify` compares them with the exported chain.
+INGEST_HEADS: Final = "ingest_heads.jsonl"
 #: Every export writes these.
 BUNDLE_FILES: Final = (EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS, CONFIG_HISTORY)
 #: Written only when their source exists: the sent journal by the offline export, when notify
 #: left one (a running notify settles its journal into the outbox within milliseconds).
-OPTIONAL_FILES: Final = (SENT_JOURNAL,)
+OPTIONAL_FILES: Final = (SENT_JOURNAL, INGEST_HEADS)
 ALL_FILES: Final = (*BUNDLE_FILES, *OPTIONAL_FILES)
 #: How each chained file's hashed bytes are formed from its columns.
 CHAINS: Final = {

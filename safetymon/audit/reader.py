@@ -7,7 +7,8 @@ bundle verifies on an auditor's own machine with no network.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,14 @@ from pydantic import ValidationError
 from kit.files import file_sha256
 from safetymon.audit import verify
 from safetymon.audit._fast import event_log_verified
+from safetymon.audit.anchors import heads_problems, parse_heads, read_log_hashes
 from safetymon.audit.errors import BundleError
 from safetymon.audit.manifest import (
     ALL_FILES,
     AUDIT_TRAIL,
     CHAINS,
     EVENT_LOG,
+    INGEST_HEADS,
     MANIFEST_FILE,
     Manifest,
 )
@@ -83,8 +86,17 @@ def write_manifest(bundle: Path, manifest: Manifest) -> Path:
     return path
 
 
-def verify_bundle(bundle: Path) -> tuple[Manifest, BundleReport]:
-    """Check a bundle directory: file digests, then both hash chains."""
+def verify_bundle(
+    bundle: Path, heads: Sequence[bytes] | None = None
+) -> tuple[Manifest, BundleReport]:
+    """Check a bundle directory: file digests, both hash chains, then the published heads.
+
+    Args:
+        bundle: the bundle directory.
+        heads: head messages read from NATS now (`head_anchor.read_heads`); by default the
+            bundle's own `ingest_heads.jsonl`, when its export could read them.
+
+    """
     manifest = read_manifest(bundle)
     names = list(dict.fromkeys([*manifest.files, *ALL_FILES]))
     digests = {
@@ -102,7 +114,26 @@ def verify_bundle(bundle: Path) -> tuple[Manifest, BundleReport]:
         if digest is not None and name not in CHAINS
         if (counted := _parquet_rows(bundle / name)) is not None
     }
-    return manifest, verify.verify_bundle(manifest, digests, chains, rows)
+    report = verify.verify_bundle(manifest, digests, chains, rows)
+    return manifest, _with_heads(bundle, manifest, report, heads)
+
+
+def _with_heads(
+    bundle: Path, manifest: Manifest, report: BundleReport, heads: Sequence[bytes] | None
+) -> BundleReport:
+    """Add what disagrees between the exported log and the heads published before export."""
+    if heads is None:
+        if INGEST_HEADS not in manifest.files or not (bundle / INGEST_HEADS).is_file():
+            return report  # an offline export, or a bundle from before heads were published
+        heads = (bundle / INGEST_HEADS).read_bytes().splitlines()
+    try:
+        published = parse_heads(heads)
+        hashes, last = read_log_hashes(bundle / EVENT_LOG, (seq for seq, _, _ in published))
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        problem = f"ingest_heads: cannot compare the published heads ({type(exc).__name__})"
+        return replace(report, problems=(*report.problems, problem))
+    found = heads_problems(published, hashes, last_seq=last, until=manifest.created_at)
+    return replace(report, problems=(*report.problems, *found))
 
 
 def _parquet_rows(path: Path) -> int | None:

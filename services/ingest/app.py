@@ -14,7 +14,7 @@ import structlog
 
 from schemas import FactCorrected, canonical_bytes
 from services.ingest.core.accept import Accepted, Rejection, accept, correction_errors
-from services.ingest.core.chain import Entry
+from services.ingest.core.chain import Entry, LogHead
 from services.ingest.core.dedupe import (
     DedupeKey,
     Known,
@@ -25,7 +25,7 @@ from services.ingest.core.dedupe import (
 from services.ingest.core.errors import FieldError, OutOfSiteError, TransientError
 from services.ingest.core.scope import out_of_site, participants
 from services.ingest.core.ticks import tick_fact
-from services.ingest.ports import Clock, EventLog, Publisher
+from services.ingest.ports import Clock, EventLog, HeadAnchor, Publisher
 
 log = structlog.get_logger(__name__)
 
@@ -254,3 +254,43 @@ class Relay:
         self._position = batch[-1].seq
         await self._log.mark_published(self._position)
         return len(batch)
+
+
+class HeadPublisher:
+    """Publish the log's head outside its file whenever it moved, every `period` seconds.
+
+    A failed publish is retried next period (logged): the anchor only narrows how late a
+    rewrite is noticed, and must never hold up appends.
+    """
+
+    def __init__(
+        self, *, log: EventLog, anchor: HeadAnchor, clock: Clock, period: float = 10.0
+    ) -> None:
+        self._log = log
+        self._anchor = anchor
+        self._clock = clock
+        self._period = period
+        self._published: LogHead | None = None
+        self._stop = asyncio.Event()
+
+    async def publish_now(self) -> None:
+        """Publish the current head unless it is the one published last."""
+        head = await self._log.head()
+        if head.seq == 0 or head == self._published:
+            return
+        await self._anchor.publish(head, self._clock.now())
+        self._published = head
+
+    async def run(self) -> None:
+        """Publish until stopped, and once more on the way out."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self._period)
+            try:
+                await self.publish_now()
+            except TransientError as exc:
+                log.warning("log_head_publish_failed", error=str(exc))
+
+    def stop(self) -> None:
+        """Stop after one last publish."""
+        self._stop.set()

@@ -35,6 +35,10 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     #: Trials the ticks are appended for.
     clock_trials: tuple[str, ...] = ("NCT01724398",)
 
+    #: How often the log's head is published on `<ns>.anchor.ingest.head` when it moved
+    #: (audit verify and the next start compare the file with these heads).
+    head_anchor_seconds: float = 10.0
+
     @property
     def duckdb_path(self) -> Path:
         """The ingest service's own DuckDB file (the hash-chained log)."""

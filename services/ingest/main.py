@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,13 @@ from schemas import DUPLICATE_WINDOW_SECONDS, Subjects
 from services.ingest.adapters.audit_export import EVENT_LOG_FILE, AuditExports
 from services.ingest.adapters.clock import SystemClock
 from services.ingest.adapters.duckdb_log import DuckDBEventLog
+from services.ingest.adapters.head_anchor import JetStreamHeadAnchor
 from services.ingest.adapters.http_api import build_http_app
 from services.ingest.adapters.nats_publisher import JetStreamPublisher
 from services.ingest.adapters.ticker import Ticker
-from services.ingest.app import Ingest, Outcome, Relay
+from services.ingest.app import HeadPublisher, Ingest, Outcome, Relay
 from services.ingest.config import Settings
+from services.ingest.core.errors import LogIntegrityError
 
 log = structlog.get_logger(__name__)
 
@@ -35,7 +38,7 @@ class IngestService:
         self._subjects = Subjects(settings.namespace)
         self._http_enabled = http
         self._broker = NatsBroker(
-            settings.nats_url, max_reconnect_attempts=-1, security=settings.nats_security()
+            settings.nats_url, max_reconnect_attempts=-1, **settings.nats_broker_options()
         )
         self._log = DuckDBEventLog(settings.duckdb_path)
         bootstrap = settings.bootstrap_token
@@ -46,6 +49,7 @@ class IngestService:
         self._ingest: Ingest | None = None
         self._relay: Relay | None = None
         self._ticker: Ticker | None = None
+        self._heads: HeadPublisher | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
         self.http_port: int | None = None
@@ -60,7 +64,15 @@ class IngestService:
             subjects=self._subjects.facts_filter,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
         )
-        self._log.open()
+        anchor = JetStreamHeadAnchor(js, self.settings.namespace)
+        await anchor.ensure()
+        await self._open_checked(anchor)
+        self._heads = HeadPublisher(
+            log=self._log, anchor=anchor, clock=SystemClock(),
+            period=self.settings.head_anchor_seconds,
+        )  # fmt: skip
+        await self._heads.publish_now()
+        self._tasks.append(asyncio.create_task(self._heads.run(), name="ingest-heads"))
         self._relay = Relay(
             log=self._log,
             publisher=JetStreamPublisher(js, self._subjects),
@@ -82,6 +94,27 @@ class IngestService:
         if self._http_enabled and self.settings.bootstrap_token is not None:
             # Visible in every deployment's log: a bootstrap admin is for demos and tests.
             log.warning("bootstrap_token_enabled", tokens_file=str(self.settings.tokens_path))
+
+    async def _open_checked(self, anchor: JetStreamHeadAnchor) -> None:
+        """Open the log only if its tail verifies and it holds the last published head.
+
+        A break stops the service (the exception ends `start`, the process exits non-zero and
+        `safetymon up` restarts and logs it until someone looks): nothing is appended to a
+        chain that no longer verifies, and no alert is sent from a log that was rewritten.
+        """
+        try:
+            self._log.open()
+            latest = await anchor.latest()
+            if latest is not None:
+                try:
+                    self._log.check_anchor(latest)
+                except LogIntegrityError:
+                    self._log.close()
+                    raise
+        except LogIntegrityError as exc:
+            log.error("event_log_integrity_failed", problem=str(exc))  # noqa: TRY400 - the problem says it all
+            await self._broker.stop()
+            raise
 
     async def submit(self, items: Sequence[object], *, actor: str) -> list[Outcome]:
         """Submit items in-process (CLI --direct, demo, benchmarks)."""
@@ -116,6 +149,8 @@ class IngestService:
             self._server.should_exit = True
         if self._ticker is not None:
             self._ticker.stop()
+        if self._heads is not None:
+            self._heads.stop()
         if self._relay is not None:
             with contextlib.suppress(TimeoutError):
                 await self._relay.drained(5.0)
@@ -159,6 +194,7 @@ def build_service(settings: Settings | None = None, *, http: bool = True) -> Ing
 
 async def run(settings: Settings | None = None) -> None:
     """Run the ingest service alone until cancelled."""
+    os.umask(0o077)  # its DuckDB file, WAL and exports are for the service account only
     service = build_service(settings)
     await service.start()
     try:

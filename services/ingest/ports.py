@@ -61,3 +61,15 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
         ...
+
+
+class HeadAnchor(Protocol):
+    """Heads of the log published outside its file, where a rewrite of the file cannot reach."""
+
+    async def latest(self) -> LogHead | None:
+        """The last head published (None when none was)."""
+        ...
+
+    async def publish(self, head: LogHead, published_at: datetime) -> None:
+        """Publish a head; returns once it is stored."""
+        ...

@@ -24,6 +24,7 @@ from safetymon.audit.manifest import (
     AUDIT_TRAIL,
     CONFIG_HISTORY,
     EVENT_LOG,
+    INGEST_HEADS,
     MANIFEST_FILE,
     OUTBOX,
     SENT_JOURNAL,
@@ -97,7 +98,7 @@ async def test_a_bundle_exported_through_the_services_verifies(
 
     assert exported.exit_code == 0, exported.output
     assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == sorted(
-        [EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS, CONFIG_HISTORY, MANIFEST_FILE]
+        [EVENT_LOG, AUDIT_TRAIL, OUTBOX, SIGNALS, CONFIG_HISTORY, INGEST_HEADS, MANIFEST_FILE]
     )
     assert code == 0, report
     assert report["ok"] is True

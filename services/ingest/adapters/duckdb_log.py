@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 from uuid import UUID
 
 import duckdb
@@ -17,7 +17,8 @@ from schemas import GENESIS_HASH
 from services.ingest.adapters.audit_export import copy_event_log
 from services.ingest.core.chain import Entry, LogHead, chain
 from services.ingest.core.dedupe import DedupeKey, Known
-from services.ingest.core.errors import TransientError
+from services.ingest.core.errors import LogIntegrityError, TransientError
+from services.ingest.core.integrity import TailRow, anchor_problem, tail_problem
 
 T = TypeVar("T")
 
@@ -51,6 +52,30 @@ INSERT OR IGNORE INTO relay_position VALUES ('jetstream', 0);
 """
 )
 
+#: Defence in depth (the hash chain and the published heads are the tamper evidence): the
+#: log refuses UPDATE and DELETE, as notify's audit trail does. relay_position is a
+#: separate table, so the relay still moves its position.
+_APPEND_ONLY = """
+CREATE TABLE IF NOT EXISTS append_only_guard (never_written VARCHAR);
+CREATE TRIGGER IF NOT EXISTS event_log_no_update BEFORE UPDATE ON event_log
+    FOR EACH STATEMENT INSERT INTO append_only_guard SELECT error('event_log is append-only');
+CREATE TRIGGER IF NOT EXISTS event_log_no_delete BEFORE DELETE ON event_log
+    FOR EACH STATEMENT INSERT INTO append_only_guard SELECT error('event_log is append-only');
+"""
+#: Entries whose chain ingest re-checks at every start (the whole chain is `audit verify`'s).
+TAIL_ENTRIES = 1000
+#: Columns ingest decides on (site check, dedupe, corrections, the relay's subject), each
+#: compared with the hashed content it copies; the list form parses each document once.
+_DECIDED: Final = (
+    "event_id", "event_type", "trial_id", "site_id", "participant_id", "source", "source_ref",
+)  # fmt: skip
+_COLUMN_MISMATCHES: Final = (
+    "SELECT min(seq) FROM (SELECT json_extract_string(content, ["
+    + ", ".join(f"'$.{c}'" for c in _DECIDED)
+    + "]) AS v, * FROM event_log) WHERE "
+    + " OR ".join(f"v[{i}] IS DISTINCT FROM {c}::VARCHAR" for i, c in enumerate(_DECIDED, 1))
+)
+
 _COLUMNS = (
     "seq, event_id, event_type, trial_id, site_id, participant_id, occurred_at, recorded_at,"
     " source, source_ref, content, prev_hash, hash"
@@ -79,7 +104,29 @@ class DuckDBEventLog:
             msg = f"cannot open {self._db.path}: is another ingest process using it? ({exc})"
             raise TransientError(msg) from exc
         self._db.run_sync(_migrate_dedupe_key)
+        self._db.run_sync(lambda con: con.execute(_APPEND_ONLY))
         self._head = self._db.run_sync(_read_head)
+        problem = self._db.run_sync(_integrity_problem)
+        if problem is not None:
+            self._db.close()
+            raise LogIntegrityError(f"{self._db.path}: {problem}")
+
+    def check_anchor(self, anchor: LogHead) -> None:
+        """Refuse a log that no longer holds a head published earlier (before any append).
+
+        Raises:
+            LogIntegrityError: the entry at the anchored seq is gone or hashes differently.
+
+        """
+        rows = self._db.run_sync(
+            lambda con: con.execute(
+                "SELECT hash FROM event_log WHERE seq = ?", [anchor.seq]
+            ).fetchall()
+        )
+        stored = str(rows[0][0]) if rows else None
+        problem = anchor_problem(anchor, stored=stored, head=self._head or LogHead(0, GENESIS_HASH))
+        if problem is not None:
+            raise LogIntegrityError(f"{self._db.path}: {problem}")
 
     def close(self) -> None:
         """Close the file."""
@@ -243,6 +290,25 @@ def _migrate_dedupe_key(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ALTER TABLE event_log_scoped RENAME TO event_log")
 
     transaction(con, body)
+
+
+def _integrity_problem(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The first problem of the chain's tail or of any decided column, or None."""
+    ((count,),) = con.execute("SELECT count(*) FROM event_log").fetchall()
+    rows = con.execute(
+        "SELECT seq, content, prev_hash, hash FROM event_log ORDER BY seq DESC LIMIT ?",
+        [TAIL_ENTRIES + 1],
+    ).fetchall()
+    rows.reverse()
+    before = str(rows[0][3]) if len(rows) > TAIL_ENTRIES else None
+    tail = [TailRow(int(r[0]), r[1].encode("utf-8"), r[2], r[3]) for r in rows[-TAIL_ENTRIES:]]
+    problem = tail_problem(tail, count=int(count), before=before)
+    if problem is not None:
+        return problem
+    ((edited,),) = con.execute(_COLUMN_MISMATCHES).fetchall()
+    if edited is not None:
+        return f"a column of entry {edited} differs from its hashed content: it was edited"
+    return None
 
 
 def _read_head(con: duckdb.DuckDBPyConnection) -> LogHead:

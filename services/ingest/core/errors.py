@@ -36,3 +36,11 @@ class OutOfSiteError(IngestError):
         super().__init__(f"{len(items)} item(s) lie outside site {site!r}")
         self.items = items
         self.site = site
+
+
+class LogIntegrityError(IngestError):
+    """The log's chain is broken or disagrees with a head published outside the file.
+
+    Ingest refuses to start on it: appending to a broken chain would bury the break under
+    new entries that verify from there on.
+    """
