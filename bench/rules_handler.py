@@ -44,8 +44,9 @@ def deliveries(n: int) -> list[Delivery]:
     for index, item in enumerate(generate_events(n, start=HISTORIC_START)):
         outcome = accept(item, recorded_at=START + timedelta(seconds=index), actor="bench")
         if isinstance(outcome, Accepted):
-            wire = {**outcome.wire, "seq": len(out) + 1}
-            out.append(Delivery(canonical_bytes(wire), "x", len(out) + 1, 1))
+            seq = len(out) + 1  # appended after the content, as ingest's chain does
+            data = canonical_bytes(outcome.wire)[:-1] + f',"seq":{seq}}}'.encode()
+            out.append(Delivery(data, "x", seq, 1))
     return out
 
 

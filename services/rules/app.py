@@ -18,6 +18,7 @@ from services.rules.ports import (
     ConfigIdentity,
     DeadLetter,
     EventLog,
+    Folded,
     LaneTick,
     Rejected,
     StateStore,
@@ -119,6 +120,7 @@ async def handle_batch(  # noqa: PLR0913 - the use-case's inputs, keyword-only
             ),
             states=tuple(result.changed.values()),
             positions=tuple(sorted(result.positions.items())),
+            folded=tuple(result.folded),
             signals=tuple(signals),
             dead_letters=tuple(dead),
             activation=activation,
@@ -216,6 +218,7 @@ class _Timeline:
 class _Evaluated:
     changed: dict[StateKey, ParticipantState] = field(default_factory=dict)
     positions: dict[StateKey, int] = field(default_factory=dict)
+    folded: list[Folded] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
 
@@ -246,6 +249,9 @@ def _evaluate(
             states.update(changed)
             result.changed.update(changed)
             result.signals.extend(ticked)
+            if changed:
+                body = tick.model_dump_json().encode()
+                result.folded.extend(Folded(key, seq, True, body) for key in sorted(changed))
             if seq is not None:
                 # Also where nothing changed: the tick must not reach the key a second time
                 # after the key's later facts.
@@ -257,8 +263,10 @@ def _evaluate(
         key = (fact.trial_id, fact.participant_id)
         cfg = timeline.at(fact.seq)
         outcome = engine.evaluate_guarded(states.get(key), fact, cfg)
-        if outcome.state is not None and outcome.state != states.get(key):
+        # Identity, not equality: comparing two states field by field costs their history.
+        if outcome.state is not None and outcome.state is not states.get(key):
             states[key] = result.changed[key] = outcome.state
+            result.folded.append(Folded(key, fact.seq, False, fact.model_dump_json().encode()))
         if fact.seq is not None and fact.seq > positions.get(key, 0):
             positions[key] = result.positions[key] = fact.seq
         result.signals.extend(outcome.signals)

@@ -55,6 +55,22 @@ class LaneTick:
 
 
 @dataclass(frozen=True, slots=True)
+class Folded:
+    """One input folded into one participant's state (the store journals it).
+
+    A store may keep a participant as a snapshot plus the inputs folded since, and rebuild
+    the state by folding them again (the fold is pure), so a commit writes what is new rather
+    than the whole history. `body` is the input's JSON (a fact, or a tick with `tick=True`);
+    `seq` None (inputs built by hand, never delivered from the log) cannot be journaled.
+    """
+
+    key: StateKey
+    seq: int | None
+    tick: bool
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigIdentity:
     """The trial configuration a running service evaluates under, as an auditor replays it.
 
@@ -100,6 +116,8 @@ class Commit:
     states: tuple[ParticipantState, ...] = ()
     #: The log position each touched participant has been folded up to (facts and ticks).
     positions: tuple[tuple[StateKey, int], ...] = ()
+    #: The inputs folded into each changed state, in fold order.
+    folded: tuple[Folded, ...] = ()
     signals: tuple[Signal, ...] = ()
     dead_letters: tuple[DeadLetter, ...] = ()
     activation: ConfigActivation | None = None

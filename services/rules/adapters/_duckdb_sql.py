@@ -13,7 +13,15 @@ import pyarrow as pa
 from schemas import SignalUpdated
 from services.rules.core.engine import Signal
 from services.rules.core.errors import AlreadyProcessedError
-from services.rules.ports import Commit, ConfigActivation, ConfigIdentity, ConfigRecord, DeadLetter
+from services.rules.core.state import ParticipantState
+from services.rules.ports import (
+    Commit,
+    ConfigActivation,
+    ConfigIdentity,
+    ConfigRecord,
+    DeadLetter,
+    Folded,
+)
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS tracking (
@@ -34,6 +42,24 @@ CREATE TABLE IF NOT EXISTS participant_position (
     trial_id VARCHAR NOT NULL,
     participant_id VARCHAR NOT NULL,
     seq BIGINT NOT NULL,
+    PRIMARY KEY (trial_id, participant_id)
+);
+-- Inputs folded into a participant since its snapshot in participant_state: the state is the
+-- snapshot folded with these (in `ord` order), so a commit writes what is new and a snapshot
+-- is rewritten only every so often (its cost grows with the history, the journal's does not).
+CREATE TABLE IF NOT EXISTS participant_journal (
+    ord BIGINT NOT NULL PRIMARY KEY,
+    trial_id VARCHAR NOT NULL,
+    participant_id VARCHAR NOT NULL,
+    seq BIGINT NOT NULL,
+    tick BOOLEAN NOT NULL,
+    body BLOB NOT NULL
+);
+-- Whether the participant's current state has an open SAE-02 clock (the snapshot may lag).
+CREATE TABLE IF NOT EXISTS participant_clock (
+    trial_id VARCHAR NOT NULL,
+    participant_id VARCHAR NOT NULL,
+    open BOOLEAN NOT NULL,
     PRIMARY KEY (trial_id, participant_id)
 );
 CREATE TABLE IF NOT EXISTS signal_outbox (
@@ -130,6 +156,16 @@ def write(
             " DO UPDATE SET state = excluded.state"
         )
         con.execute(
+            "DELETE FROM participant_journal WHERE (trial_id, participant_id) IN"
+            f" (SELECT trial_id, participant_id FROM {names['states']})"
+        )
+        con.execute(f"INSERT INTO participant_journal SELECT * FROM {names['journal']}")
+        con.execute(
+            "INSERT INTO participant_clock SELECT trial_id, participant_id, open"
+            f" FROM {names['clocks']} ON CONFLICT (trial_id, participant_id)"
+            " DO UPDATE SET open = excluded.open"
+        )
+        con.execute(
             "INSERT INTO participant_position SELECT trial_id, participant_id, seq"
             f" FROM {names['positions']} ON CONFLICT (trial_id, participant_id)"
             " DO UPDATE SET seq = greatest(seq, excluded.seq)"
@@ -196,6 +232,17 @@ _SCHEMAS: Final = {
     "tracking": pa.schema([("consumer", _STR), ("event_id", _STR)]),
     "states": pa.schema([("trial_id", _STR), ("participant_id", _STR), ("state", _STR)]),
     "positions": pa.schema([("trial_id", _STR), ("participant_id", _STR), ("seq", pa.int64())]),
+    "journal": pa.schema(
+        [
+            ("ord", pa.int64()),
+            ("trial_id", _STR),
+            ("participant_id", _STR),
+            ("seq", pa.int64()),
+            ("tick", pa.bool_()),
+            ("body", pa.binary()),
+        ]
+    ),
+    "clocks": pa.schema([("trial_id", _STR), ("participant_id", _STR), ("open", pa.bool_())]),
     "outbox": pa.schema(
         [("signal_id", _STR), ("seq", pa.int64()), ("subject", _STR), ("body", pa.binary())]
     ),
@@ -217,28 +264,46 @@ _SCHEMAS: Final = {
 }
 
 
-def batch_tables(
+def batch_tables(  # noqa: PLR0913 - what one transaction writes, keyword-only
     batch: Commit,
     signals: Sequence[Signal],
     *,
     subjects: tuple[str, str],
     outbox_seq: int,
     dead_seq: int,
+    snapshots: Sequence[ParticipantState] | None = None,
+    journal: Sequence[tuple[int, Folded]] = (),
 ) -> dict[str, Any]:
     """Arrow tables, one per target table, holding everything the batch writes.
 
-    `subjects` are those of raised and of updated (retracted) signals.
+    `subjects` are those of raised and of updated (retracted) signals. `snapshots` are the
+    states written whole (None: all of the batch's states); `journal` the inputs appended,
+    each with its `ord`.
     """
     letters = batch.dead_letters
+    whole = batch.states if snapshots is None else snapshots
     columns: dict[str, dict[str, list[Any]]] = {
         "tracking": {
             "consumer": [batch.consumer] * len(batch.tracking),
             "event_id": [str(i) for i in batch.tracking],
         },
         "states": {
+            "trial_id": [s.trial_id for s in whole],
+            "participant_id": [s.participant_id for s in whole],
+            "state": [s.to_json() for s in whole],
+        },
+        "journal": {
+            "ord": [ord_ for ord_, _ in journal],
+            "trial_id": [f.key[0] for _, f in journal],
+            "participant_id": [f.key[1] for _, f in journal],
+            "seq": [f.seq for _, f in journal],
+            "tick": [f.tick for _, f in journal],
+            "body": [f.body for _, f in journal],
+        },
+        "clocks": {
             "trial_id": [s.trial_id for s in batch.states],
             "participant_id": [s.participant_id for s in batch.states],
-            "state": [s.to_json() for s in batch.states],
+            "open": [bool(s.sae_clocks) for s in batch.states],
         },
         "positions": {
             "trial_id": [key[0] for key, _ in batch.positions],

@@ -370,7 +370,7 @@ def evaluate_tick(
         if state.trial_id != tick.trial_id or not state.sae_clocks:
             continue
         after, raised = sae_clock.on_tick(state, tick, config=cfg)
-        if after != state:
+        if after is not state:  # identity: equality would compare the whole history
             changed[key] = after
         signals.extend(raised)
     return changed, _stamped(signals, cfg)
