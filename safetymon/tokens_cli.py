@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kit.auth import AuthSettings, Role, TokenStore, TokenStoreError
+from safetymon._console import output_console
 
 tokens_app = typer.Typer(
     help="Bearer tokens of the HTTP APIs: stored hashed, each with one role.",
@@ -85,7 +86,7 @@ def list_tokens(
     table = Table("token id", "name", "role", "site")
     for p in principals:
         table.add_row(p.token_id, p.name, p.role.value, p.site or "")
-    Console().print(table)
+    output_console().print(table)
 
 
 @tokens_app.command("revoke")

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from safetymon._console import output_console
+
 if TYPE_CHECKING:
     from safetymon.audit.source import Live
 
@@ -78,7 +80,7 @@ def export(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     if as_json:
         typer.echo(json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True))
     else:
-        print_manifest(Console(), out, manifest)
+        print_manifest(output_console(), out, manifest)
 
 
 @audit_app.command("verify")
@@ -99,7 +101,7 @@ def verify(
     if as_json:
         typer.echo(json.dumps(report_json(bundle, manifest, report), indent=2))
     else:
-        print_report(Console(), bundle, manifest, report)
+        print_report(output_console(), bundle, manifest, report)
     if not report.ok:
         raise typer.Exit(code=1)
 
@@ -223,9 +225,9 @@ def replay(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
         document["live_signals"] = None if comparison is None else comparison_json(comparison)
         typer.echo(json.dumps(document, indent=2))
     else:
-        print_replay(Console(), result, source=json.dumps(described))
+        print_replay(output_console(), result, source=json.dumps(described))
         if comparison is not None:
-            print_comparison(Console(), comparison)
+            print_comparison(output_console(), comparison)
     if comparison is not None and not comparison.ok:
         raise typer.Exit(code=1)
 
@@ -275,7 +277,7 @@ def reconcile(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     if as_json:
         typer.echo(json.dumps(reconcile_json(result, source=described, now=now), indent=2))
     else:
-        print_reconcile(Console(), result, now=now)
+        print_reconcile(output_console(), result, now=now)
     if not result.ok:
         raise typer.Exit(code=1)
 
@@ -317,7 +319,7 @@ def backtest(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     if as_json:
         typer.echo(json.dumps(backtest_json(result, source=described), indent=2))
     else:
-        print_backtest(Console(), result)
+        print_backtest(output_console(), result)
 
 
 @audit_app.command("serve")

@@ -24,7 +24,14 @@ from safetymon.importers.fhir._observations import (
     map_observation,
 )
 
-__all__ = ["LAB_LOINC", "VITAL_LOINC", "FhirSettings", "map_resource", "settings_from_toml"]
+__all__ = [
+    "LAB_LOINC",
+    "VITAL_LOINC",
+    "FhirSettings",
+    "count_resources",
+    "map_resource",
+    "settings_from_toml",
+]
 
 _Mapper = Callable[..., Mapped]
 _MAPPERS: Final[dict[str, _Mapper]] = {
@@ -40,6 +47,13 @@ _CONTEXT: Final = {
     "ServiceRequest": "an order, not a result",
     "DiagnosticReport": "a report's results are mapped from their own Observation resources",
 }
+
+
+def count_resources(resource: Any) -> int:  # noqa: ANN401 - parsed JSON
+    """How many outcomes `map_resource` yields for it: one, or one per Bundle entry (nested)."""
+    if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+        return sum(count_resources(entry.get("resource")) for entry in resource.get("entry", []))
+    return 1
 
 
 def map_resource(resource: Any, settings: FhirSettings, *, origin: str) -> Iterator[Outcome]:  # noqa: ANN401 - parsed JSON
