@@ -33,6 +33,7 @@ from schemas import (
     Subjects,
 )
 from schemas.subjects import DEFAULT_NAMESPACE, NOTIFY_REPORTS_DURABLE
+from services.ingest.adapters.head_anchor import anchor_stream, anchor_subject
 from services.notify.adapters.audit_export import snapshot_subject as notify_snapshot_subject
 from services.notify.adapters.nats_requests import ack_subject, log_subject
 from services.notify.main import flush_digests_subject, state_subject
@@ -114,6 +115,7 @@ def asyncapi_document(namespace: str = DEFAULT_NAMESPACE) -> dict[str, Any]:
                 "summary": f"{stream['producer']} publishes, confirmed by JetStream.",
                 "tags": [{"name": stream["producer"]}],
             }
+    _add_anchor(namespace, channels=channels, operations=operations, messages=messages)
     for request in _requests(namespace):
         _add_request(request, channels=channels, operations=operations, messages=messages)
     return {
@@ -180,6 +182,53 @@ def _streams(subjects: Subjects) -> list[dict[str, Any]]:
             "models": (ReportIssued,),
         },
     ]
+
+
+def _add_anchor(
+    namespace: str,
+    *,
+    channels: dict[str, Any],
+    operations: dict[str, Any],
+    messages: dict[str, Any],
+) -> None:
+    """The log's head, published outside the facts stream (tamper evidence for audit)."""
+    key = "ingest_head"
+    messages[key] = {
+        "name": key,
+        "summary": "Position and hash of the newest log entry, as ingest published it.",
+        "contentType": "application/json",
+        "headers": {
+            "type": "object",
+            "properties": {
+                "Nats-Msg-Id": {"type": "string", "description": "ingest-head:<seq>:<hash>"}
+            },
+        },
+        "payload": {
+            "type": "object",
+            "properties": {
+                "seq": {"type": "integer", "minimum": 0},
+                "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "published_at": {"type": "string", "format": "date-time"},
+            },
+            "required": ["seq", "hash", "published_at"],
+        },
+    }
+    channels[key] = {
+        "address": anchor_subject(namespace),
+        "messages": {key: {"$ref": f"#/components/messages/{key}"}},
+        "x-jetstream": {
+            "stream": anchor_stream(namespace),
+            "filter": f"{namespace}.anchor.>",
+            "duplicate_window_seconds": DUPLICATE_WINDOW_SECONDS,
+            "durables": [],  # read as the stream's last message (`safetymon audit verify`)
+        },
+    }
+    operations[f"ingest.publish.{key}"] = {
+        "action": "send",
+        "channel": {"$ref": f"#/channels/{key}"},
+        "summary": "ingest publishes its head periodically, confirmed by JetStream.",
+        "tags": [{"name": "ingest"}],
+    }
 
 
 def _requests(namespace: str) -> list[dict[str, Any]]:
