@@ -281,3 +281,92 @@ def test_header_values_never_carry_cr_or_lf_even_when_a_plan_is_forged() -> None
 
     with pytest.raises(HeaderInjectionError):
         build_message(OutgoingMail(plan, "t", "<p>h</p>"), mail_from="a@b.c", date=_NOW)
+
+
+# --- free text typed as an AE term (a name and an MRN in the term field) -------------------
+
+FREE_TEXT_TERM = "Pneumonia for Johnathan Canarysmith MRN 7734219"
+_TERM_LEAKS = ("Canarysmith", "Johnathan", "7734219")
+
+
+def _term_signal(category: str, term: str) -> Any:
+    # As the rules word it (services/rules/core/rules/sae.py) and list it (_shared.ae_values).
+    reason = f"AE AE-1 '{term}' (CTCAE grade 3) meets ICH E2A seriousness: hospitalisation"
+    values = {"ae_ref": "AE-1", "term": term, "ctcae_grade": 3}
+    return make_signal(category=category, reason=reason, values=values)
+
+
+@pytest.mark.parametrize("category", ["sae", "death", "susar", "infection"])
+def test_a_free_text_term_never_reaches_either_part_of_an_email(category: str) -> None:
+    renderer = JinjaRenderer()
+    routing = make_routing()
+    plans = list(plan_notifications(_term_signal(category, FREE_TEXT_TERM), routing))
+    held = [into_digest(plan, DigestSchedule(tz=UTC), now=_NOW) for plan in plans]
+    plans += [digest_plan([plan]) for plan in held if plan.digest_key]
+    assert plans
+
+    for plan in plans:
+        text, html = renderer.render(plan)
+        message = build_message(
+            OutgoingMail(plan, text, html), mail_from="safetymon@localhost", date=_NOW
+        )
+        parts = [part.get_content() for part in message.walk() if not part.is_multipart()]
+        assert len(parts) == 2  # text and HTML, decoded
+        for content in (text, html, *parts, str(message["Subject"])):
+            for leak in _TERM_LEAKS:
+                assert leak not in content, f"{leak!r} in a {plan.template!r} email"
+        assert "withheld" in text and "withheld" in html
+
+
+def test_a_controlled_term_is_still_shown_in_the_email() -> None:
+    [plan, *_] = plan_notifications(_term_signal("sae", "Sepsis"), make_routing())
+    text, html = JinjaRenderer().render(plan)
+    assert "'Sepsis'" in text and "Sepsis" in html
+
+
+def _report_with_free_text_term(config: Any) -> Any:
+    from services.report.core.build import build_report
+    from services.report.core.model import Extract, LogPosition, SaeRow, TermCount
+
+    sae_row = SaeRow(
+        participant_id="P-001", site_id="S01", arm="B", ae_ref="AE-1", term=FREE_TEXT_TERM,
+        onset_at=_NOW, worst_grade=4, criteria="hospitalisation", relatedness_uc_msc="possible",
+        relatedness_pe="not_applicable", expectedness="expected", outcome="recovered",
+        susar=False, last_procedure=None, last_procedure_at=None, awareness_at=_NOW,
+        reported_at=None,
+    )  # fmt: skip
+    terms = (
+        TermCount("Unclassified (no MedDRA code)", FREE_TEXT_TERM, "B", 1, 1, 4),
+        TermCount("Infections and infestations", "Sepsis", "B", 1, 1, 3),
+    )
+    extract = Extract(
+        position=LogPosition(_NOW, 2, "0" * 64, 2), exposure=(), ae_counts=(), terms=terms,
+        aesi=(), aesi_onsets=(), saes=(sae_row,), deaths=(), shifts=(), meld=(), stops=(),
+        mortality=(),
+    )  # fmt: skip
+    return build_report(extract, config)
+
+
+def test_a_free_text_term_never_reaches_the_dsmb_report_html_or_csv(tmp_path: Path) -> None:
+    from services.report.adapters.files import write_tables
+    from services.report.adapters.html import HtmlRenderer
+    from services.report.core.config import ReportConfig
+
+    report = _report_with_free_text_term(ReportConfig())
+    html = HtmlRenderer().render(report, generated_at=_NOW)
+    write_tables(report, tmp_path)
+    csvs = {path.name: path.read_text("utf-8") for path in tmp_path.glob("*.csv")}
+
+    for content in (html, *csvs.values()):
+        for leak in _TERM_LEAKS:
+            assert leak not in content
+    assert "verbatim withheld" in csvs["sae_listing.csv"]
+    assert "Sepsis" in csvs["ae_by_term.csv"]
+
+
+def test_a_closed_session_report_configured_for_it_shows_the_verbatim() -> None:
+    from services.report.adapters.html import HtmlRenderer
+    from services.report.core.config import ReportConfig
+
+    report = _report_with_free_text_term(ReportConfig(verbatim_terms=True))
+    assert "Canarysmith" in HtmlRenderer().render(report, generated_at=_NOW)

@@ -15,6 +15,7 @@ from uuid import UUID, uuid5
 
 from schemas import Role, SignalRaised, SignalUpdated, Urgency
 from services.notify.core.routing import Recipient, Routing, RoutingGap, recipients_for
+from services.notify.core.terms import redact_reason, redact_value
 
 AnySignal = SignalRaised | SignalUpdated
 #: Template pair for clinical categories without a regulatory clock of their own.
@@ -136,6 +137,8 @@ def signal_context(signal: AnySignal, *, display_tz: tzinfo | None = None) -> di
     """JSON-ready template context: minimum necessary data, participant code only."""
     payload = signal.payload
     values, withheld = _safe_values(payload.values)
+    # A reported term is free text typed at a site: only a controlled term leaves by email.
+    reason = redact_reason(payload.reason, payload.values)
     return {
         "kind": signal.status if isinstance(signal, SignalUpdated) else "raised",
         "signal_id": str(signal.event_id),
@@ -147,7 +150,7 @@ def signal_context(signal: AnySignal, *, display_tz: tzinfo | None = None) -> di
         "site_id": signal.site_id,
         "arm": payload.arm or "not recorded",
         "rule": f"{payload.rule_id} v{payload.rule_version}",
-        "reason": payload.reason,
+        "reason": reason,
         "occurred_at": _format_utc(signal.occurred_at),
         "evidence_event_ids": [str(event_id) for event_id in payload.evidence_event_ids],
         "values": values,
@@ -167,7 +170,7 @@ def _deadline(signal: AnySignal, display_tz: tzinfo | None) -> dict[str, str] | 
 
 def _safe_values(values: Mapping[str, object]) -> tuple[list[list[str]], int]:
     shown = [
-        [name, _format_value(value)]
+        [name, _format_value(redact_value(name, value))]
         for name, value in sorted(values.items())
         if not any(word in name.lower() for word in _IDENTIFYING)
     ]

@@ -75,6 +75,8 @@ def _config(data: dict[str, Any]) -> ReportConfig:
         sponsor_clock_hours=_int(windows["sponsor_clock_hours"]),
         meld_pairing_hours=_int(windows["meld_pairing_hours"]),
         susar_same_term=_int(data["stop04"]["susar_same_term"]),
+        # [report] verbatim_terms = true: reported AE terms verbatim (closed session only).
+        verbatim_terms=data.get("report", {}).get("verbatim_terms", False) is True,
         stop01=Stop01(
             prior_alpha=_float(s1["prior_alpha"]),
             prior_beta=_float(s1["prior_beta"]),

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from services.report.core import stopping
-from services.report.core.catalogue import AESI
-from services.report.core.config import ARMS, ReportConfig
+from services.report.core.catalogue import AESI, BODY_SYSTEMS, normalise_term
+from services.report.core.config import ARMS, UNCODED_TERM, ReportConfig
 from services.report.core.model import (
     AeCount,
     Cell,
@@ -58,7 +58,7 @@ def build_report(extract: Extract, config: ReportConfig) -> Report:
     tables = (
         exposure_table(extract, config),
         ae_summary_table(extract),
-        _terms_table(extract),
+        _terms_table(extract, config),
         _aesi_table(extract),
         sae_listing(extract.saes, extract.position.as_of, config),
         _death_listing(extract, config),
@@ -164,9 +164,20 @@ def ae_summary_table(extract: Extract) -> Table:
     )
 
 
-def _terms_table(extract: Extract) -> Table:
+def shown_term(term: str, config: ReportConfig) -> str:
+    """A reported AE term as the report may show it: a catalogue term, else withheld.
+
+    The term is typed at a site and may carry a name or a hospital number; the verbatim goes
+    only into a closed-session report configured for it (`verbatim_terms`).
+    """
+    if config.verbatim_terms or normalise_term(term) in BODY_SYSTEMS:
+        return term
+    return UNCODED_TERM
+
+
+def _terms_table(extract: Extract, config: ReportConfig) -> Table:
     rows = sorted(
-        (t.body_system, t.term, t.arm, t.participants, t.events, t.worst_grade)
+        (t.body_system, shown_term(t.term, config), t.arm, t.participants, t.events, t.worst_grade)
         for t in extract.terms
     )
     return Table(
@@ -237,7 +248,7 @@ def sae_listing(saes: Iterable[SaeRow], as_of: datetime, config: ReportConfig) -
                 sae.site_id,
                 sae.arm,
                 sae.ae_ref,
-                sae.term,
+                shown_term(sae.term, config),
                 iso(sae.onset_at),
                 sae.worst_grade,
                 sae.criteria,
@@ -504,7 +515,8 @@ def stopping_table(extract: Extract, config: ReportConfig) -> Table:
         susars = found_stop.susars if found_stop else 0
         top = found_stop.susar_top_count if found_stop else 0
         triggered = top >= config.susar_same_term
-        term = found_stop.susar_top_term if found_stop else None
+        top_term = found_stop.susar_top_term if found_stop else None
+        term = shown_term(top_term, config) if top_term else None
         rows.append(
             (
                 "STOP-04", arm, None, susars, None, None, None,

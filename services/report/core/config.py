@@ -20,6 +20,10 @@ def _frozen(values: Mapping[str, int]) -> Mapping[str, int]:
     return MappingProxyType(dict(values))
 
 
+#: How the report shows a reported term that is not a catalogue (coded) term.
+UNCODED_TERM: Final = "Uncoded term (verbatim withheld)"
+
+
 @dataclass(frozen=True, slots=True)
 class Stop01:
     """STOP-01 procedure-related serious toxicity: Beta prior and decision boundary."""
@@ -68,6 +72,8 @@ class ReportConfig:
         sponsor_clock_hours: SAE-02 investigator → sponsor clock (24 h).
         meld_pairing_hours: MELD inputs must lie within this of each other (§5.1).
         susar_same_term: STOP-04 ad hoc meeting at this many SUSARs of one term in one arm.
+        verbatim_terms: show reported AE terms verbatim (closed session only); otherwise a
+            term outside the catalogue is shown as `UNCODED_TERM` (it is free text).
 
     """
 
@@ -91,6 +97,7 @@ class ReportConfig:
     sponsor_clock_hours: int = 24
     meld_pairing_hours: int = 48
     susar_same_term: int = 2
+    verbatim_terms: bool = False
     stop01: Stop01 = field(default_factory=Stop01)
     stop02: Stop02 = field(default_factory=Stop02)
     schedule: Schedule = field(default_factory=Schedule)
