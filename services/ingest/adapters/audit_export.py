@@ -8,6 +8,7 @@ when it does not. Either way the same SQL writes the same file.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,9 +59,16 @@ class AuditExports:
 
     root: Path
     export: Callable[[Path], Awaitable[dict[str, Any]]]
+    #: Snapshots kept: each holds a whole copy of the log, so older ones are removed when a
+    #: new one is made (an export downloads its file right after asking for it).
+    keep: int = 5
 
     def create(self) -> tuple[str, Path]:
-        """Make a new, empty snapshot directory named by the current UTC time."""
+        """Make a new, empty snapshot directory named by the current UTC time.
+
+        The oldest snapshots beyond `keep` (the new one included) are deleted first.
+        """
+        self._expire(self.keep - 1)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         for attempt in range(1000):
             snapshot_id = stamp if attempt == 0 else f"{stamp}-{attempt}"
@@ -72,6 +80,16 @@ class AuditExports:
             return snapshot_id, directory
         msg = f"no free snapshot directory under {self.root} for {stamp}"
         raise RuntimeError(msg)
+
+    def _expire(self, keep: int) -> None:
+        if not self.root.is_dir():
+            return
+        snapshots = sorted(
+            p for p in self.root.iterdir()
+            if _SNAPSHOT_ID.match(p.name) and p.is_dir() and not p.is_symlink()
+        )  # fmt: skip
+        for old in snapshots[: max(0, len(snapshots) - keep)]:
+            shutil.rmtree(old)
 
     def resolve(self, snapshot_id: str, name: str) -> Path | None:
         """The file of an existing snapshot, or None; ids and names are never paths."""
