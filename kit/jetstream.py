@@ -449,13 +449,14 @@ class LaneConsumer:
         self._schedule.add(seq, lane, _Held(msg.data, msg.subject, msg), now=_now())
 
     async def _handle_next(self) -> None:
+        # Cleared before looking, so an arrival between the look and the wait still wakes us.
+        self._wake.clear()
         now = _now()
         await self._keep_alive(now)
         steps = self._schedule.next_group(now)
         if not steps:
             retry = self._schedule.next_retry(now)
             wait = 1.0 if retry is None else min(1.0, max(0.01, retry - now))
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
             return

@@ -48,7 +48,13 @@ from schemas.facts import (
     TreatmentAdministered,
     VitalSignsRecorded,
 )
-from schemas.subjects import DUPLICATE_WINDOW_SECONDS, NOTIFY_DURABLE, RULES_DURABLE, Subjects
+from schemas.subjects import (
+    DUPLICATE_WINDOW_SECONDS,
+    NOTIFY_DURABLE,
+    RULES_DURABLE,
+    URGENT_EVENT_TYPES,
+    Subjects,
+)
 
 ArrivingFact = Annotated[
     ParticipantEnrolled
@@ -106,6 +112,7 @@ __all__ = [
     "RULES_DURABLE",
     "SIGNAL_ADAPTER",
     "SYSTEM_FACTS",
+    "URGENT_EVENT_TYPES",
     "AdverseEventPayload",
     "AdverseEventReported",
     "AdverseEventUpdated",

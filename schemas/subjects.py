@@ -13,6 +13,13 @@ DEFAULT_NAMESPACE: Final = "safetymon"
 #: How long JetStream remembers a Nats-Msg-Id; consumers dedupe by event id beyond it.
 DUPLICATE_WINDOW_SECONDS: Final = 3600.0
 RULES_DURABLE: Final = "rules-evaluator"
+#: Fact types that can raise a U0/U1 alert on their own (an SAE, a death, an AE upgrade, a
+#: correction of one). They are served ahead of other participants' backlogs: by ingest's
+#: relay and by the rules consumer, always after their own participant's earlier facts.
+#: Labs can reach U0 too (grade 4) but arrive in bulk; they are served fairly, not first.
+URGENT_EVENT_TYPES: Final = frozenset(
+    {"adverse_event_reported", "adverse_event_updated", "death_recorded", "fact_corrected"}
+)
 NOTIFY_DURABLE: Final = "notify-router"
 #: Notify's durable on the reports stream: it emails each issued DSMB report (issue 6).
 NOTIFY_REPORTS_DURABLE: Final = "notify-reports"

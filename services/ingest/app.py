@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
+import pydantic_core
 import structlog
 
-from schemas import FactCorrected, canonical_bytes
+from schemas import URGENT_EVENT_TYPES, FactCorrected, canonical_bytes
 from services.ingest.core.accept import Accepted, Rejection, accept, correction_errors
 from services.ingest.core.chain import Entry, LogHead
 from services.ingest.core.dedupe import (
@@ -172,11 +173,20 @@ def _with_seq(outcome: Outcome, entry: Entry) -> Outcome:
 
 
 class Relay:
-    """Publish the log to JetStream in order and record how far JetStream has confirmed.
+    """Publish the log to JetStream and record how far JetStream has confirmed.
 
     New entries arrive in memory for low latency; anything not in memory (a restart, a
     backlog past `memory_cap`) is read back from the log, so an appended entry is always
     published eventually, even if the process dies between append and publish.
+
+    The log is published in order, with one exception so that an alert never waits behind
+    another participant's backlog: an urgent fact (`URGENT_EVENT_TYPES`) waiting behind a
+    backlog is published first when no earlier unpublished entry is of its participant or is
+    a clock tick of its trial. Each participant's facts, and their order relative to their
+    trial's ticks, therefore reach the stream in log order, which is all the rules rely on.
+    `position` stays the highest seq below which everything is confirmed; what went ahead is
+    republished after a crash and dropped by JetStream's deduplication (or, past its window,
+    skipped by the rules' tracking).
     """
 
     def __init__(
@@ -187,6 +197,12 @@ class Relay:
         self._chunk = chunk
         self._memory_cap = memory_cap
         self._pending: deque[Entry] = deque()
+        #: Seqs published ahead of the backlog (confirmed, above `position`).
+        self._ahead: set[int] = set()
+        #: Urgent entries waiting in `_pending` (a scan for express entries runs only then).
+        self._urgent_waiting = 0
+        #: (trial, participant) of pending entries, read once from their content.
+        self._lanes: dict[int, tuple[str, str]] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._position = 0
@@ -201,6 +217,7 @@ class Relay:
         """Hand over freshly appended entries (dropped here past the cap; read back later)."""
         if len(self._pending) + len(entries) <= self._memory_cap:
             self._pending.extend(entries)
+            self._urgent_waiting += sum(e.event_type in URGENT_EVENT_TYPES for e in entries)
         self._idle.clear()
         self._wake.set()
 
@@ -239,21 +256,88 @@ class Relay:
         await asyncio.wait_for(self._idle.wait(), timeout)
 
     async def _cycle(self) -> int:
+        await self._skip_ahead()
         while self._pending and self._pending[0].seq <= self._position:
-            self._pending.popleft()
-        if self._pending and self._pending[0].seq == self._position + 1:
-            batch = [self._pending.popleft() for _ in range(min(self._chunk, len(self._pending)))]
-            if batch[-1].seq != batch[0].seq + len(batch) - 1:  # a gap: fill it from the log
-                self._pending.extendleft(reversed(batch))
-                batch = await self._log.read_after(self._position, self._chunk)
-        else:
+            self._drop(self._pending.popleft())
+        express = self._express()
+        if express:
+            await self._publisher.publish(express)
+            self._ahead.update(e.seq for e in express)
+            self._urgent_waiting -= len(express)
+            log.info("facts_published_ahead", count=len(express), first=express[0].seq)
+            return len(express)
+        batch = self._next_in_memory()
+        if batch is None:  # not in memory, or a gap: read the log
             batch = await self._log.read_after(self._position, self._chunk)
         if not batch:
             return 0
-        await self._publisher.publish(batch)
+        fresh = [e for e in batch if e.seq not in self._ahead]
+        if fresh:
+            await self._publisher.publish(fresh)
         self._position = batch[-1].seq
+        await self._skip_ahead(mark=False)
         await self._log.mark_published(self._position)
         return len(batch)
+
+    def _next_in_memory(self) -> list[Entry] | None:
+        """The next chunk from memory, contiguous from `position` (None: read the log)."""
+        if not self._pending or self._pending[0].seq != self._position + 1:
+            return None
+        batch = [self._pending[i] for i in range(min(self._chunk, len(self._pending)))]
+        if batch[-1].seq != batch[0].seq + len(batch) - 1:
+            return None
+        for _ in batch:
+            self._drop(self._pending.popleft())
+        return batch
+
+    async def _skip_ahead(self, *, mark: bool = True) -> None:
+        """Move `position` over entries that went ahead and are now contiguous with it."""
+        moved = False
+        while self._position + 1 in self._ahead:
+            self._position += 1
+            moved = True
+        self._ahead = {seq for seq in self._ahead if seq > self._position}
+        if moved and mark:
+            await self._log.mark_published(self._position)
+
+    def _drop(self, entry: Entry) -> None:
+        self._lanes.pop(entry.seq, None)
+        if entry.event_type in URGENT_EVENT_TYPES and entry.seq not in self._ahead:
+            self._urgent_waiting -= 1
+
+    def _express(self) -> list[Entry]:
+        """Urgent entries behind the next chunk that may go first (see the class doc)."""
+        if self._urgent_waiting <= 0 or len(self._pending) <= self._chunk:
+            return []
+        busy_participants: set[tuple[str, str]] = set()
+        busy_trials: set[str] = set()
+        express: list[Entry] = []
+        for index, entry in enumerate(self._pending):
+            if entry.seq in self._ahead:
+                continue
+            key = self._lanes.get(entry.seq)
+            if key is None:
+                key = self._lanes[entry.seq] = _lane(entry)
+            if entry.event_type == "clock_ticked":
+                busy_trials.add(key[0])
+            elif (
+                index >= self._chunk
+                and entry.event_type in URGENT_EVENT_TYPES
+                and key not in busy_participants
+                and key[0] not in busy_trials
+            ):
+                express.append(entry)
+                if len(express) >= self._chunk:
+                    break
+            else:
+                busy_participants.add(key)
+        return express
+
+
+def _lane(entry: Entry) -> tuple[str, str]:
+    """(trial, participant) of a log entry ("" for a tick's participant)."""
+    raw = pydantic_core.from_json(entry.content)
+    return str(raw.get("trial_id", "")), str(raw.get("participant_id") or "")
 
 
 class HeadPublisher:

@@ -69,9 +69,10 @@ def build_http_app(
 
     @api.get("/v1/log/head", dependencies=[Depends(readers)], responses=_AUTH_RESPONSES)
     async def head() -> dict[str, Any]:
-        """Position and hash of the last log entry (read through the owning service)."""
+        """Position and hash of the last log entry, and how far JetStream has confirmed it."""
         current = await log.head()
-        return {"seq": current.seq, "hash": current.hash}
+        published = await log.published_position()
+        return {"seq": current.seq, "hash": current.hash, "published": published}
 
     @api.post(
         "/v1/events",

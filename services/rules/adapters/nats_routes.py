@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from kit.jetstream import BatchHandler, Delivery
 from kit.lanes import Lane
-from schemas import LOG_FACT_ADAPTER, ClinicalFact, ClockTicked
+from schemas import LOG_FACT_ADAPTER, URGENT_EVENT_TYPES, ClinicalFact, ClockTicked
 from services.rules import app
 from services.rules.core.config import TrialConfig
 from services.rules.core.signals import derived_id, system_signal
@@ -36,13 +36,6 @@ from services.rules.ports import (
 
 _ENVELOPE_FIELDS: Final = frozenset(ClinicalFact.model_fields)
 _MAX_ERROR_CODES: Final = 10
-#: Fact types that can raise a U0/U1 alert on their own (SAE, death, an AE upgrade or a
-#: correction of one): their participant's lane is served first. Labs can reach U0 too
-#: (grade 4) but arrive in bulk; they are served in the fair round-robin, at most one
-#: group behind.
-URGENT_TYPES: Final = frozenset(
-    {"adverse_event_reported", "adverse_event_updated", "death_recorded", "fact_corrected"}
-)
 _SEP: Final = "\x1f"  # unit separator: cannot occur in the ids (schemas restrict them)
 
 
@@ -61,7 +54,9 @@ def lane_of(data: bytes, subject: str) -> Lane:
     participant = raw.get("participant_id")
     if not isinstance(participant, str):
         return Lane()
-    return Lane(key=f"{trial}{_SEP}{participant}", scope=trial, urgent=event_type in URGENT_TYPES)
+    return Lane(
+        key=f"{trial}{_SEP}{participant}", scope=trial, urgent=event_type in URGENT_EVENT_TYPES
+    )
 
 
 def _key_of(lane: str) -> tuple[str, str]:
