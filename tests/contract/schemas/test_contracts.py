@@ -54,8 +54,8 @@ def test_golden_sample_decodes_and_round_trips(sample: Path) -> None:
 
 
 def test_schema_export_command_writes_one_file_per_type(tmp_path: Path) -> None:
-    """`safetymon schema export DIR` writes every schema."""
+    """`safetymon schema export DIR` writes every schema and the AsyncAPI document."""
     result = CliRunner().invoke(app, ["schema", "export", str(tmp_path)])
 
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(json_schemas())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*json_schemas(), "asyncapi.json"])
