@@ -189,10 +189,13 @@ class DuckDBEventLog:
     async def append(self, wires: Sequence[dict[str, Any]]) -> list[Entry]:
         """Chain after the head and insert every fact in one transaction."""
         head = self._head or LogHead(0, GENESIS_HASH)
-        entries = chain(wires, head)
-        table = _arrow(wires, entries)
 
-        def insert(con: duckdb.DuckDBPyConnection) -> None:
+        def insert(con: duckdb.DuckDBPyConnection) -> list[Entry]:
+            # Hashing a large batch takes a while: on the writer thread, not the event loop
+            # (the HTTP API must stay responsive, /health included).
+            entries = chain(wires, head)
+            table = _arrow(wires, entries)
+
             def body() -> None:
                 con.register("new_entries", table)
                 try:
@@ -203,8 +206,9 @@ class DuckDBEventLog:
                     con.unregister("new_entries")
 
             transaction(con, body)
+            return entries
 
-        await self._run(insert)
+        entries = await self._run(insert)
         self._head = LogHead(entries[-1].seq, entries[-1].hash)
         return entries
 
