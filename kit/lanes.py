@@ -8,7 +8,8 @@ not wait for each other. Each group the scheduler hands out is small and fair:
 - lanes holding an *urgent* message (one that can raise a U0/U1 alert) come first, each up
   to and including its first urgent message (at most `quantum` messages ahead of it per
   group, so a lane with a long history of its own cannot crowd out another lane's alert);
-- then the other lanes in round-robin, `quantum` messages each, until the group is full.
+- then the other lanes in round-robin, `quantum` messages each (more when few lanes have
+  work), until the group is full.
 
 A *broadcast* (for the rules: a clock tick of one trial) belongs to every lane of its scope
 in that lane's stream order. It is handed out inside each lane's group that passes its
@@ -147,11 +148,15 @@ class LaneScheduler(Generic[H]):
             if budget <= 0:
                 break
             budget -= self._take(key, steps, taken, now, limit=budget, to_urgent=True)
-        for key in list(self._round):
+        ready = [key for key in self._round if self._ready(key, now)]
+        # Few lanes with work share the group in bigger slices: fairness needs the round,
+        # not small slices, and a bigger group commits more facts per transaction.
+        quantum = max(self.quantum, self.max_group // max(1, len(ready)))
+        for key in ready:
             if budget <= 0:
                 break
             if self._ready(key, now):
-                limit = min(self.quantum, budget)
+                limit = min(quantum, budget)
                 budget -= self._take(key, steps, taken, now, limit=limit, to_urgent=False)
                 self._round.move_to_end(key)  # the next group starts with the next lane
         for seq in sorted(self._loose):

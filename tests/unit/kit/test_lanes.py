@@ -64,7 +64,19 @@ def test_lanes_share_groups_in_round_robin() -> None:
     groups = run_all(sched)
 
     assert 1_001 in {s.entry.seq for s in groups[0]}
-    assert sum(1 for s in groups[0] if s.lane == "big") == 16
+    assert sum(1 for s in groups[0] if s.lane == "big") == 32  # two lanes: half the group each
+    assert sum(1 for s in groups[1] if s.lane == "big") == 64  # alone: the whole group
+
+
+def test_many_lanes_get_the_quantum_each() -> None:
+    sched: Sched = LaneScheduler(max_group=64, quantum=16)
+    for seq in range(1, 1_001):
+        sched.add(seq, lane(f"L{seq % 10}"), "x")
+
+    first = sched.next_group(0.0)
+
+    assert len(first) == 64
+    assert {s.lane for s in first} == {"L1", "L2", "L3", "L4"}
 
 
 def test_a_failed_group_is_offered_again_and_its_lane_is_not_overtaken() -> None:
