@@ -6,7 +6,9 @@ COPY schemas ./schemas
 COPY services ./services
 COPY kit ./kit
 COPY safetymon ./safetymon
-RUN pip install --no-cache-dir . && useradd --create-home safetymon
+# /data is the service account's alone (a new named volume copies this owner and 0700).
+RUN pip install --no-cache-dir . && useradd --create-home safetymon \
+    && install -d -m 0700 -o safetymon -g safetymon /data
 USER safetymon
 ENV SAFETYMON_DATA_DIR=/data SAFETYMON_LOG_FORMAT=json
 ENTRYPOINT ["safetymon"]

@@ -3,8 +3,10 @@
 Environment (prefix SAFETYMON_): `NATS_USER` + `NATS_PASSWORD`, or `NATS_TOKEN`, or
 `NATS_CREDS_FILE` (a JWT + nkey seed `.creds` file), or `NATS_NKEY_SEED_FILE`; and for TLS
 `NATS_TLS_CA_FILE`, `NATS_TLS_CERT_FILE` + `NATS_TLS_KEY_FILE` (client certificate) and
-`NATS_TLS_HOSTNAME`. Secrets are `SecretStr`: they never appear in a repr or a log line. Keep
-credentials out of `SAFETYMON_NATS_URL`, which services log.
+`NATS_TLS_HOSTNAME`; `NATS_INBOX_PREFIX` where the server gives each user its own reply
+subjects (the embedded one does: safetymon/nats_auth.py). Secrets are `SecretStr`: they never
+appear in a repr or a log line. Keep credentials out of `SAFETYMON_NATS_URL`, which services
+log.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class NatsClientSettings(BaseSettings):
     nats_tls_cert_file: Path | None = None
     nats_tls_key_file: Path | None = None
     nats_tls_hostname: str | None = None
+    #: Reply subjects start with this instead of `_INBOX` (a per-user grant, not a secret).
+    nats_inbox_prefix: str | None = None
 
     @model_validator(mode="after")
     def _one_way_in(self) -> NatsClientSettings:
@@ -84,8 +88,15 @@ class NatsClientSettings(BaseSettings):
     def nats_connect_options(self) -> dict[str, Any]:
         """The same settings as keyword arguments of `nats.connect` (for plain clients)."""
         # faststream's own translation, so the broker and plain clients can never disagree.
-        options = parse_security(self.nats_security())
+        options = {**parse_security(self.nats_security()), **self._inbox()}
         return {key: value for key, value in options.items() if value is not None}
+
+    def nats_broker_options(self) -> dict[str, Any]:
+        """Keyword arguments of `NatsBroker(url, ...)`: security and the inbox prefix."""
+        return {"security": self.nats_security(), **self._inbox()}
+
+    def _inbox(self) -> dict[str, str]:
+        return {"inbox_prefix": self.nats_inbox_prefix} if self.nats_inbox_prefix else {}
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         if self.nats_tls_ca_file is None and self.nats_tls_cert_file is None:

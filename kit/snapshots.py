@@ -1,8 +1,8 @@
 """Audit snapshot requests over NATS request/reply, shared by the services that answer them.
 
 A service that owns a DuckDB file writes its own Parquet snapshot when asked (one writer per
-file: nobody else may open it). The request names an absolute directory on the service's
-machine, or nothing (then a new directory under the service's export root is used); files
+file: nobody else may open it). The request names an absolute directory inside the service's
+data dir, or nothing (then a new directory under the service's export root is used); files
 already there are never overwritten. Every request gets a reply: the export's report, or
 `{"error": ...}`.
 """
@@ -58,8 +58,9 @@ def requested_directory(
         owner: the service's name, for the reply.
 
     Raises:
-        SnapshotRequestError: the request is not `{"directory": "/absolute/path"}` (or `{}`), or
-            the directory already holds one of `files`: files are never overwritten.
+        SnapshotRequestError: the request is not `{"directory": "/absolute/path"}` (or `{}`),
+            the directory is outside the data dir (`default_root`'s parent) or goes through
+            `..`, or it already holds one of `files`: files are never overwritten.
 
     """
     request = json.loads(data or b"{}")
@@ -71,6 +72,11 @@ def requested_directory(
     if not isinstance(wanted, str) or not Path(wanted).is_absolute():
         raise SnapshotRequestError(f"directory must be an absolute path on {owner}'s machine")
     directory = Path(wanted)
+    # Only inside the data dir (the export root's parent): a requester must not make the
+    # service drop its data where others can read it. resolve() also defeats symlinks.
+    data_dir = default_root.parent.resolve()
+    if ".." in directory.parts or not directory.resolve().is_relative_to(data_dir):
+        raise SnapshotRequestError(f"directory must be inside {owner}'s data directory")
     taken = [name for name in files if (directory / name).exists()]
     if taken:
         msg = f"{directory} already holds {', '.join(taken)}: nothing is overwritten"

@@ -36,6 +36,15 @@ console = Console(stderr=True)
 LogFormat = Literal["json", "console", "auto"]
 
 
+@app.callback()
+def _private_files() -> None:
+    """Safety monitoring and alerting for clinical trials."""
+    # Before any command writes: DuckDB files and WALs, exports, bundles, reports and .eml
+    # files (valid ack links) are for the service account only; the supervisor's children
+    # inherit the mask.
+    os.umask(0o077)
+
+
 def _log_format(default: LogFormat) -> LogFormat:
     value = os.environ.get("SAFETYMON_LOG_FORMAT", default)
     if value not in ("json", "console", "auto"):

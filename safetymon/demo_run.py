@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.table import Table
 
 from kit.auth import bearer_headers
-from kit.nats_security import NatsClientSettings
 from safetymon.demo_alerts import DutyOfficer, log_table
 from safetymon.supervised import SupervisedStack, start_supervised
 from schemas import SIGNAL_ADAPTER, Subjects
@@ -109,7 +108,7 @@ async def _post(
 
 
 async def _signals(stack: SupervisedStack) -> list[Any]:
-    nc = await nats.connect(stack.nats_url, **NatsClientSettings().nats_connect_options())
+    nc = await nats.connect(stack.nats_url, **stack.client.nats_connect_options())
     js = nc.jetstream()
     stream = Subjects(stack.namespace).signals_stream
     total = (await js.stream_info(stream)).state.messages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import shutil
 import socket
@@ -16,6 +17,16 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from kit.nats_security import NatsClientSettings
+from safetymon.nats_auth import (
+    AUTH_DIR,
+    client_env,
+    client_settings,
+    grants,
+    load_or_create_passwords,
+    render_authorization,
+)
 
 
 def free_port() -> int:
@@ -38,26 +49,52 @@ def nats_server_binary() -> str:
 
 
 class EmbeddedNats:
-    """A private nats-server with JetStream, storage under the data dir; stopped on exit."""
+    """A private nats-server with JetStream, storage under the data dir; stopped on exit.
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    With a `namespace` (how `safetymon up` and the demo start it) the server admits only
+    the users of `safetymon.nats_auth`, each limited to what its service needs for that
+    namespace, with passwords generated once into `<data dir>/nats-auth/` (0600). Without
+    one it is open, for harnesses that own the machine (chaos, benchmarks).
+    """
+
+    def __init__(
+        self, data_dir: Path, port: int | None = None, *, namespace: str | None = None
+    ) -> None:
         self.store_dir = data_dir / "nats"
+        self.auth_dir = data_dir / AUTH_DIR
         self.port = port or free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
+        self.namespace = namespace
+        self.passwords: dict[str, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
+
+    def client_env(self, user: str) -> dict[str, str]:
+        """Environment that connects a safetymon process as `user` ({} when open)."""
+        if self.namespace is None:
+            return {}
+        return client_env(user, self.passwords[user])
+
+    def client_settings(self, user: str) -> NatsClientSettings:
+        """Settings of a client in this process connecting as `user` (environment when open)."""
+        if self.namespace is None:
+            return NatsClientSettings()
+        return client_settings(user, self.passwords[user])
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the server and wait until it accepts connections."""
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.store_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         binary = nats_server_binary()
         config = self.store_dir / "nats-server.conf"
         # 2.10+ can fsync every write; Debian's 2.9 cannot (NOTES.md), so only ask when able.
         sync = "  sync_interval: always\n" if _version(binary) >= (2, 10) else ""
-        config.write_text(
+        text = (
             f'listen: "127.0.0.1:{self.port}"\n'
-            f'jetstream {{\n  store_dir: "{self.store_dir}"\n{sync}}}\n',
-            encoding="utf-8",
+            f'jetstream {{\n  store_dir: "{self.store_dir}"\n{sync}}}\n'
         )
+        if self.namespace is not None:
+            self.passwords = load_or_create_passwords(self.auth_dir)
+            text += render_authorization(grants(self.namespace), self.passwords)
+        _write_private(config, text)  # it holds the passwords
         log_file = (self.store_dir / "nats-server.log").open("ab")
         self._process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
             [binary, "-c", str(config)], stdout=log_file, stderr=log_file
@@ -85,6 +122,14 @@ class EmbeddedNats:
             self._process.kill()
             self._process.wait(5)
         self._process = None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner can read, also when the file existed before."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def _version(binary: str) -> tuple[int, int]:

@@ -28,9 +28,11 @@ _WAIT_S = 10.0
 
 
 async def _request(url: str, subject: str, body: dict[str, Any]) -> dict[str, Any]:
-    from kit.nats_security import NatsClientSettings  # credentials/TLS as the services use
+    from safetymon.nats_auth import operator_settings
+    from safetymon.runner import default_data_dir
 
-    options = NatsClientSettings().nats_connect_options()
+    # $SAFETYMON_NATS_* as the services use, else the admin user of `safetymon up`'s server.
+    options = operator_settings(default_data_dir()).nats_connect_options()
     nc = await nats.connect(url, max_reconnect_attempts=1, connect_timeout=_WAIT_S, **options)
     try:
         message = await nc.request(subject, json.dumps(body).encode("utf-8"), timeout=_WAIT_S)

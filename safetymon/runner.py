@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import os
 import signal
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import nats
 import structlog
@@ -19,6 +20,7 @@ from pydantic import SecretStr
 from kit.nats_security import NatsClientSettings
 from safetymon.embedded import EmbeddedNats, SmtpSink
 from schemas import NOTIFY_DURABLE, RULES_DURABLE, Subjects
+from schemas.subjects import DEFAULT_NAMESPACE
 
 log = structlog.get_logger(__name__)
 ServiceName = Literal["ingest", "rules", "notify"]
@@ -48,6 +50,8 @@ class Stack:
     mail_dir: Path | None
     routing: Path
     services: dict[str, Service] = field(default_factory=dict)
+    #: How this process's own clients connect (admin on the embedded server).
+    client: NatsClientSettings = field(default_factory=NatsClientSettings)
     _nats: EmbeddedNats | None = None
     _sink: SmtpSink | None = None
 
@@ -72,7 +76,7 @@ class Stack:
     async def settled(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109 - a deadline is the point
         """Wait until every fact and signal has been consumed and every email sent."""
         deadline = asyncio.get_running_loop().time() + timeout
-        nc = await nats.connect(self.nats_url, **NatsClientSettings().nats_connect_options())
+        nc = await nats.connect(self.nats_url, **self.client.nats_connect_options())
         try:
             while asyncio.get_running_loop().time() < deadline:
                 if await self._quiet(nc.jetstream()):
@@ -113,19 +117,33 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("SAFETYMON_DATA_DIR", "data"))
 
 
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create the data dir owner-only (0700), or make an existing one so (logged).
+
+    It holds the DuckDB files, exports, emails with valid acknowledgement links and the
+    NATS passwords: nobody but the service account may list or read it.
+    """
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if mode & 0o077:
+        data_dir.chmod(0o700)
+        log.warning("data_dir_mode_fixed", data_dir=str(data_dir), was=oct(mode), now="0o700")
+
+
 def start_infrastructure(
-    data_dir: Path, *, smtp: bool
+    data_dir: Path, *, smtp: bool, namespace: str = DEFAULT_NAMESPACE
 ) -> tuple[EmbeddedNats | None, str, SmtpSink | None]:
     """Start a private nats-server and an SMTP sink unless configured; return them and the URL.
 
-    NATS is embedded unless $SAFETYMON_NATS_URL is set; the sink is started when `smtp` and
+    NATS is embedded unless $SAFETYMON_NATS_URL is set, and admits only the per-service users
+    of `namespace` (safetymon/nats_auth.py); the sink is started when `smtp` and
     $SAFETYMON_SMTP_HOST is unset. What was not started is None.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(data_dir)
     embedded_nats = None
     nats_url = os.environ.get("SAFETYMON_NATS_URL")
     if not nats_url:
-        embedded_nats = EmbeddedNats(data_dir)
+        embedded_nats = EmbeddedNats(data_dir, namespace=namespace)
         embedded_nats.start()
         nats_url = embedded_nats.url
         log.info("embedded_nats_started", url=nats_url, store=str(embedded_nats.store_dir))
@@ -161,15 +179,27 @@ async def start_stack(
     from services.rules.main import build_service as build_rules
 
     data_dir = data_dir or default_data_dir()
-    embedded_nats, nats_url, sink = start_infrastructure(data_dir, smtp="notify" in services)
+    namespace = IngestSettings().namespace
+    embedded_nats, nats_url, sink = start_infrastructure(
+        data_dir, smtp="notify" in services, namespace=namespace
+    )
+
+    def credentials(user: str) -> dict[str, Any]:
+        """Each service's own user on the embedded server; the environment's otherwise."""
+        if embedded_nats is None:
+            return {}
+        return embedded_nats.client_settings(user).model_dump(exclude_none=True)
+
     routing = Path(os.environ.get("SAFETYMON_ROUTING") or default_routing())
-    ingest_settings = IngestSettings(data_dir=data_dir, nats_url=nats_url)
+    ingest_settings = IngestSettings(data_dir=data_dir, nats_url=nats_url, **credentials("ingest"))
     if http_port is not None:
         ingest_settings = ingest_settings.model_copy(update={"http_port": http_port})
     if bootstrap_token is not None:
         secret = SecretStr(bootstrap_token)
         ingest_settings = ingest_settings.model_copy(update={"bootstrap_token": secret})
-    notify_settings = NotifySettings(data_dir=data_dir, nats_url=nats_url, routing=routing)
+    notify_settings = NotifySettings(
+        data_dir=data_dir, nats_url=nats_url, routing=routing, **credentials("notify")
+    )
     if bootstrap_token is not None:
         # The same one-run admin credential opens notify's HTTP API (issue 8).
         secret = SecretStr(bootstrap_token)
@@ -185,12 +215,15 @@ async def start_stack(
         smtp=(sink.host, sink.port) if sink else ("", 0),
         mail_dir=sink.mail_dir if sink else None,
         routing=routing,
+        client=embedded_nats.client_settings("admin") if embedded_nats else NatsClientSettings(),
         _nats=embedded_nats,
         _sink=sink,
     )
     builders: dict[str, Callable[[], Service]] = {
         "ingest": lambda: build_ingest(ingest_settings),
-        "rules": lambda: build_rules(RulesSettings(data_dir=data_dir, nats_url=nats_url)),
+        "rules": lambda: build_rules(
+            RulesSettings(data_dir=data_dir, nats_url=nats_url, **credentials("rules"))
+        ),
         "notify": lambda: build_notify(notify_settings),
     }
     try:

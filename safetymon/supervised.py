@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -46,6 +46,8 @@ class SupervisedStack:
     http_port: int
     supervisor: Supervisor
     token: str | None = None
+    #: How this process's own clients connect (admin on the embedded server).
+    client: NatsClientSettings = field(default_factory=NatsClientSettings)
     _nats: EmbeddedNats | None = None
     _sink: SmtpSink | None = None
     _nc: NatsClient | None = None
@@ -61,7 +63,7 @@ class SupervisedStack:
     async def wait_ready(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109 - a deadline is the point
         """Wait until ingest answers HTTP, rules is bound and notify answers requests."""
         if self._nc is None:
-            options = NatsClientSettings().nats_connect_options()
+            options = self.client.nats_connect_options()
             self._nc = await nats.connect(self.nats_url, **options)
         deadline = asyncio.get_running_loop().time() + timeout
         async with httpx.AsyncClient(timeout=2.0) as http:
@@ -165,8 +167,10 @@ async def start_supervised(
     from services.ingest.config import Settings as IngestSettings
 
     data_dir = data_dir or default_data_dir()
-    embedded_nats, nats_url, sink = start_infrastructure(data_dir, smtp=True)
     settings = IngestSettings()
+    embedded_nats, nats_url, sink = start_infrastructure(
+        data_dir, smtp=True, namespace=settings.namespace
+    )
     port = free_port() if http_port == 0 else (http_port or settings.http_port)
     env = {
         **os.environ,
@@ -179,12 +183,18 @@ async def start_supervised(
         env.update(SAFETYMON_SMTP_HOST=sink.host, SAFETYMON_SMTP_PORT=str(sink.port))
     if bootstrap_token is not None:
         env["SAFETYMON_BOOTSTRAP_TOKEN"] = bootstrap_token
-    children = [ChildSpec(name, service_argv(name), env) for name in ALL_SERVICES]
+    # On the embedded server each child connects as its own user (an operator's external
+    # server keeps the credentials of the environment).
+    children = [
+        ChildSpec(name, service_argv(name), {**env, **_own_user(embedded_nats, name)})
+        for name in ALL_SERVICES
+    ]
     stack = SupervisedStack(
         data_dir=data_dir, nats_url=nats_url, namespace=settings.namespace,
         smtp=(sink.host, sink.port) if sink else ("", 0),
         mail_dir=sink.mail_dir if sink else None, http_port=port,
         supervisor=Supervisor(children), token=bootstrap_token, _nats=embedded_nats, _sink=sink,
+        client=embedded_nats.client_settings("admin") if embedded_nats else NatsClientSettings(),
     )  # fmt: skip
     try:
         await stack.supervisor.start()
@@ -192,6 +202,10 @@ async def start_supervised(
         await stack.stop()
         raise
     return stack
+
+
+def _own_user(embedded_nats: EmbeddedNats | None, name: str) -> dict[str, str]:
+    return embedded_nats.client_env(name) if embedded_nats is not None else {}
 
 
 async def run_supervised(*, child_env: dict[str, str] | None = None) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -145,8 +146,9 @@ async def _from_nats(
     except (OSError, TimeoutError, nats.errors.Error) as exc:
         raise ExportError(f"cannot connect to {where}: {type(exc).__name__}") from exc
     try:
-        request = json.dumps({"directory": str(target)}).encode("utf-8")
-        message = await nc.request(subject, request, timeout=wait)
+        # The service writes only inside its data dir (kit/snapshots.py): into a new
+        # directory there, copied into the bundle below (same machine or shared volume).
+        message = await nc.request(subject, b"{}", timeout=wait)
     except nats.errors.NoRespondersError as exc:
         namespace = subject.split(".", 1)[0]
         msg = f"no {service} service answers on {subject} ({where}): is it running in {namespace}?"
@@ -163,7 +165,16 @@ async def _from_nats(
         detail = reply.get("error") if isinstance(reply, dict) else reply
         raise ExportError(f"{service} refused the snapshot: {detail}")
     files: dict[str, Any] = reply["files"]
+    await asyncio.to_thread(_copy_in, files, target)
     return files
+
+
+def _copy_in(files: dict[str, Any], target: Path) -> None:
+    """Copy the service's files into the bundle; one not visible here is reported by finish."""
+    for name, report in files.items():
+        source = Path(str(report.get("path", "")))
+        if source.is_file():
+            shutil.copyfile(source, target / name)
 
 
 async def _connect(url: str, *, wait: float) -> NatsClient:

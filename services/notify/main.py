@@ -193,7 +193,7 @@ class NotifyService:
 
     async def _connect(self) -> JetStreamContext:
         """Connect to NATS through faststream and make sure the signals stream exists."""
-        self._broker = NatsBroker(self.settings.nats_url, security=self.settings.nats_security())
+        self._broker = NatsBroker(self.settings.nats_url, **self.settings.nats_broker_options())
         await self._broker.connect()
         js = self._broker.connection.jetstream()
         subjects = Subjects(self.settings.namespace)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from pathlib import Path
@@ -89,7 +90,7 @@ class RulesService:
         )
 
     async def _connect(self) -> JetStreamContext:
-        self._broker = NatsBroker(self.settings.nats_url, security=self.settings.nats_security())
+        self._broker = NatsBroker(self.settings.nats_url, **self.settings.nats_broker_options())
         await self._broker.connect()
         js = self._broker.connection.jetstream()
         for name, subjects in (
@@ -226,6 +227,7 @@ def build_service(
 
 async def run(settings: Settings | None = None) -> None:
     """Run the rules service alone until SIGINT or SIGTERM."""
+    os.umask(0o077)  # its DuckDB file, WAL and exports are for the service account only
     settings = settings or Settings()
     configure_logging(settings.log_format, settings.log_level)
     service = build_service(settings)

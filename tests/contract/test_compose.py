@@ -29,7 +29,8 @@ def test_compose_runs_nats_mailpit_and_the_three_services_with_own_volumes() -> 
     assert isinstance(services, dict)
 
     assert {"nats", "mailpit", "ingest", "rules", "notify"} <= set(services)
-    assert "-js" in services["nats"]["command"]
+    config = (ROOT / "deploy" / "nats" / "nats-server.conf").read_text()
+    assert "jetstream {" in config  # the server's -c file turns JetStream on
     volumes = {
         name: services[name]["volumes"][0].split(":")[0] for name in ("ingest", "rules", "notify")
     }
@@ -47,3 +48,32 @@ def test_compose_schema_rejects_a_broken_file() -> None:
         assert "imagee" in exc.message
     else:
         raise AssertionError("a misspelt key passed the Compose schema")
+
+
+def test_nats_is_not_published_to_the_host_and_loads_the_permission_config() -> None:
+    """Only the compose network reaches NATS; the server runs deploy/nats/nats-server.conf."""
+    nats = _compose()["services"]["nats"]  # type: ignore[index]
+
+    assert "ports" not in nats
+    assert nats["command"] == ["-c", "/etc/nats/nats-server.conf"]
+    assert "./deploy/nats/nats-server.conf:/etc/nats/nats-server.conf:ro" in nats["volumes"]
+    config = (ROOT / "deploy" / "nats" / "nats-server.conf").read_text()
+    assert "sync_interval: always" in config
+    assert "authorization {" in config
+
+
+def test_each_service_connects_as_its_own_nats_user_with_a_password_from_the_env() -> None:
+    """No password in the file: `${...:?}` makes compose refuse to start without one."""
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+
+    for name in ("ingest", "rules", "notify"):
+        env = services[name]["environment"]
+        assert env["SAFETYMON_NATS_USER"] == name
+        assert env["SAFETYMON_NATS_INBOX_PREFIX"] == f"_INBOX_{name}"
+        assert env["SAFETYMON_NATS_PASSWORD"] == (
+            f"${{SAFETYMON_NATS_{name.upper()}_PASSWORD:?set it in .env}}"
+        )
+    for user in ("INGEST", "RULES", "NOTIFY", "ADMIN", "AUDITOR", "REPORT"):
+        key = f"SAFETYMON_NATS_{user}_PASSWORD"
+        assert services["nats"]["environment"][key] == f"${{{key}:?set it in .env}}"

@@ -8,10 +8,12 @@ exercised on tiny Python children: restart with backoff, give up, SIGKILL at sto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -116,35 +118,45 @@ class Up:
         raise AssertionError(f"supervisor started {self.started()}, expected {count} starts")
 
 
-@pytest.fixture
-def up(tmp_path: Path, nats_url: str, namespace: str, smtp_server: SmtpServer) -> Iterator[Up]:
+def _environment(tmp_path: Path, smtp_server: SmtpServer) -> dict[str, str]:
     routing = tmp_path / "routing.toml"
     routing.write_text(ROUTING)
-    port = free_port()
-    env = {
-        **os.environ,
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SAFETYMON_NATS_")},
         "SAFETYMON_DATA_DIR": str(tmp_path / "data"),
-        "SAFETYMON_NATS_URL": nats_url,
-        "SAFETYMON_NAMESPACE": namespace,
         "SAFETYMON_SMTP_HOST": smtp_server.host,
         "SAFETYMON_SMTP_PORT": str(smtp_server.port),
-        "SAFETYMON_HTTP_PORT": str(port),
+        "SAFETYMON_HTTP_PORT": str(free_port()),
         "SAFETYMON_ROUTING": str(routing),
         "SAFETYMON_LOG_FORMAT": "json",
         "SAFETYMON_BOOTSTRAP_TOKEN": TEST_TOKEN,
     }
+
+
+@contextlib.contextmanager
+def _safetymon_up(tmp_path: Path, env: dict[str, str]) -> Iterator[Up]:
     stdout, stderr = tmp_path / "up.out", tmp_path / "up.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen([SAFETYMON, "up"], env=env, stdout=out, stderr=err)
-    running = Up(process, stdout, stderr, port)
-    yield running
-    if process.poll() is None:  # the test failed before stopping it
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()  # the children get SIGTERM from the kernel (PR_SET_PDEATHSIG)
-            process.wait(5)
+    running = Up(process, stdout, stderr, int(env["SAFETYMON_HTTP_PORT"]))
+    try:
+        yield running
+    finally:
+        if process.poll() is None:  # the test failed before stopping it
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()  # the children get SIGTERM from the kernel (PR_SET_PDEATHSIG)
+                process.wait(5)
+
+
+@pytest.fixture
+def up(tmp_path: Path, nats_url: str, namespace: str, smtp_server: SmtpServer) -> Iterator[Up]:
+    env = _environment(tmp_path, smtp_server)
+    env.update(SAFETYMON_NATS_URL=nats_url, SAFETYMON_NAMESPACE=namespace)
+    with _safetymon_up(tmp_path, env) as running:
+        yield running
 
 
 def _wait_http(port: int, timeout: float = 60.0) -> None:
@@ -196,3 +208,45 @@ async def test_killed_child_is_restarted_and_sigint_stops_every_child(
     assert "-9" in next(line for line in errors.splitlines() if "service_restarting" in line)
     output = up.stdout.read_text(errors="replace")
     assert all(f"[{name}] " in output for name in SERVICES), output[-2000:]
+
+
+async def test_up_on_its_embedded_nats_delivers_as_per_service_users_and_writes_private_files(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """Each child connects as its own NATS user; no file under the data dir is for others.
+
+    The data dir exists with 0755 beforehand (an older install): `up` makes it 0700 and says so.
+    """
+    env = _environment(tmp_path, smtp_server)  # no SAFETYMON_NATS_URL: the embedded server
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    participant = unique("E2E")
+
+    with _safetymon_up(tmp_path, env) as up:
+        up.wait_started(3)
+        _wait_http(up.http_port)
+        response = httpx.post(
+            f"http://127.0.0.1:{up.http_port}/v1/events",
+            json=[sae(participant_id=participant, site_id="S01")],
+            headers=AUTH,
+            timeout=30,
+        )
+        mails = await smtp_server.recorder.wait_for(len(EXPECTED_PER_SITE["S01"]), timeout=90)
+        up.process.send_signal(signal.SIGINT)
+        code = up.process.wait(30)
+
+    log = up.stderr.read_text(errors="replace")
+    exposed = {
+        str(path.relative_to(data)): oct(stat.S_IMODE(path.stat().st_mode))
+        for path in [data, *data.rglob("*")]
+        if stat.S_IMODE(path.stat().st_mode) & 0o077
+    }
+    assert response.json()["accepted"] == 1, response.text
+    assert {r for m in mails for r in m.rcpt_tos} == EXPECTED_PER_SITE["S01"]
+    assert code == 0
+    assert '"data_dir_mode_fixed"' in log
+    assert (data / "nats-auth" / "notify.password").exists()
+    assert {p.suffix for p in data.rglob("*") if p.is_file()} >= {".duckdb", ".password"}
+    assert exposed == {}
+    assert "Authorization Violation" not in log + up.stdout.read_text(errors="replace")

@@ -256,11 +256,12 @@ async def test_the_rules_service_answers_snapshot_requests_outside_the_signals_s
     """Rules writes its own snapshot; the request is never stored as a signal."""
     await _feed(stack, smtp_server)
     subject = rules_export.snapshot_subject(namespace)
+    where = stack.data_dir / "snapshot"  # only inside its data dir (kit/snapshots.py)
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
         stored = (await js.stream_info(f"{namespace.upper()}_SIGNALS")).state.messages
-        request = json.dumps({"directory": str(tmp_path)}).encode()
+        request = json.dumps({"directory": str(where)}).encode()
         good = json.loads((await nc.request(subject, request, timeout=10)).data)
         again = json.loads((await nc.request(subject, request, timeout=10)).data)
         relative = json.loads((await nc.request(subject, b'{"directory": "x"}', timeout=10)).data)
@@ -269,9 +270,9 @@ async def test_the_rules_service_answers_snapshot_requests_outside_the_signals_s
         await nc.close()
 
     report = good["files"][SIGNALS]
-    assert (good["service"], good["directory"]) == ("rules", str(tmp_path))
-    assert report["sha256"] == file_sha256(tmp_path / SIGNALS)
-    assert report["rows"] == pq.read_metadata(tmp_path / SIGNALS).num_rows == stored > 0
+    assert (good["service"], good["directory"]) == ("rules", str(where))
+    assert report["sha256"] == file_sha256(where / SIGNALS)
+    assert report["rows"] == pq.read_metadata(where / SIGNALS).num_rows == stored > 0
     assert "nothing is overwritten" in again["error"]
     assert "absolute" in relative["error"]
     assert after == stored
