@@ -35,6 +35,7 @@ class Pipeline:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
+        print(f"pipeline data and logs: {self.data}", flush=True)
         self.nats.start()
         env = {
             **os.environ,
@@ -45,7 +46,7 @@ class Pipeline:
             "SAFETYMON_HTTP_PORT": str(self.port),
             "SAFETYMON_BOOTSTRAP_TOKEN": self.token,
             "SAFETYMON_CLOCK_TICK_SECONDS": "0",
-            "SAFETYMON_LOG_LEVEL": "WARNING",
+            "SAFETYMON_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "SAFETYMON_LOG_FORMAT": "json",
         }
         if self.code is not None:

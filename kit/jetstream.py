@@ -434,7 +434,9 @@ class LaneConsumer:
                 self._room.clear()
                 await self._room.wait()
                 continue
-            for msg in await _fetch_upto(sub, min(room, 1000)):
+            # Large fetches: the handler holds the event loop while it folds a group, so the
+            # reader gets few turns and must read far more per turn than a group folds.
+            for msg in await _fetch_upto(sub, min(room, 5_000)):
                 await self._admit(msg)
             self._wake.set()
 

@@ -208,8 +208,8 @@ class Relay:
         self._pending: deque[Entry] = deque()
         #: Seqs published ahead of the backlog (confirmed, above `position`).
         self._ahead: set[int] = set()
-        #: Urgent entries waiting in `_pending` (a scan for express entries runs only then).
-        self._urgent_waiting = 0
+        #: Seqs of urgent entries waiting in `_pending` (the express scan runs only then).
+        self._urgent: set[int] = set()
         #: (trial, participant) of pending entries, read once from their content.
         self._lanes: dict[int, tuple[str, str]] = {}
         self._wake = asyncio.Event()
@@ -226,7 +226,7 @@ class Relay:
         """Hand over freshly appended entries (dropped here past the cap; read back later)."""
         if len(self._pending) + len(entries) <= self._memory_cap:
             self._pending.extend(entries)
-            self._urgent_waiting += sum(e.event_type in URGENT_EVENT_TYPES for e in entries)
+            self._urgent.update(e.seq for e in entries if e.event_type in URGENT_EVENT_TYPES)
         self._idle.clear()
         self._wake.set()
 
@@ -272,7 +272,7 @@ class Relay:
         if express:
             await self._publisher.publish(express)
             self._ahead.update(e.seq for e in express)
-            self._urgent_waiting -= len(express)
+            self._urgent.difference_update(e.seq for e in express)
             log.info("facts_published_ahead", count=len(express), first=express[0].seq)
             return len(express)
         batch = self._next_in_memory()
@@ -311,12 +311,11 @@ class Relay:
 
     def _drop(self, entry: Entry) -> None:
         self._lanes.pop(entry.seq, None)
-        if entry.event_type in URGENT_EVENT_TYPES and entry.seq not in self._ahead:
-            self._urgent_waiting -= 1
+        self._urgent.discard(entry.seq)
 
     def _express(self) -> list[Entry]:
         """Urgent entries behind the next chunk that may go first (see the class doc)."""
-        if self._urgent_waiting <= 0 or len(self._pending) <= self._chunk:
+        if not self._urgent or len(self._pending) <= self._chunk:
             return []
         busy_participants: set[tuple[str, str]] = set()
         busy_trials: set[str] = set()
