@@ -148,13 +148,15 @@ def ingest(  # noqa: PLR0913 - one parameter per command-line option
 def schema_export(
     directory: Annotated[Path, typer.Argument(help="Where to write one JSON Schema per type.")],
 ) -> None:
-    """Write `<event_type>.v<N>.json` for every contract."""
+    """Write `<event_type>.v<N>.json` for every contract, and `asyncapi.json`."""
+    from safetymon.asyncapi import write_asyncapi
     from schemas.export import json_schemas
 
     directory.mkdir(parents=True, exist_ok=True)
     for name, schema in json_schemas().items():
         (directory / name).write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
-    console.print(f"wrote {len(json_schemas())} schemas to {directory}")
+    asyncapi = write_asyncapi(directory)
+    console.print(f"wrote {len(json_schemas())} schemas and {asyncapi.name} to {directory}")
 
 
 @app.command()

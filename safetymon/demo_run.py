@@ -24,9 +24,10 @@ from schemas import SIGNAL_ADAPTER, Subjects
 async def run_demo(*, participants: int, seed: int, keep_running: bool, console: Console) -> None:
     """Start the stack, post the feed over HTTP, wait until settled, print the outcome."""
     from safetymon.demo.generator import generate_feed, summarise
+    from safetymon.demo.now import demo_now
 
     http_port = int(os.environ["SAFETYMON_HTTP_PORT"]) if "SAFETYMON_HTTP_PORT" in os.environ else 0
-    feed = generate_feed(seed=seed, participants=participants)
+    feed = generate_feed(seed=seed, participants=participants, now=demo_now())
     console.print(f"[bold]Demo feed[/]: {len(feed)} events for {participants} participants")
     console.print_json(json.dumps(summarise(feed), default=str))
     # A fresh admin token for this run only: the demo needs no configuration and leaves no

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,21 +134,16 @@ class SupervisedStack:
 
 
 async def _relay_caught_up(js: JetStreamContext, http: httpx.AsyncClient, stream: str) -> bool:
-    """Whether the facts stream holds ingest's last log entry (relay backlog, across processes).
+    """Whether JetStream has confirmed ingest's whole log (relay backlog, across processes).
 
-    The relay publishes entries in log order and each message carries its log `seq`, so the
-    stream's last message tells how far it got; GET /v1/log/head tells how far the log is.
+    GET /v1/log/head says how far the log is and how far the relay has had it confirmed.
+    (The relay may publish an urgent fact ahead of a backlog, so the stream's last message
+    does not tell.)
     """
     response = await http.get("/v1/log/head")
     response.raise_for_status()
-    head = int(response.json()["seq"])
-    if head == 0:
-        return True
-    last = (await js.stream_info(stream)).state.last_seq
-    if not last:
-        return False
-    published = json.loads((await js.get_msg(stream, seq=last)).data or b"{}")
-    return int(published.get("seq", 0)) >= head
+    body = response.json()
+    return int(body.get("published", 0)) >= int(body["seq"])
 
 
 async def start_supervised(
