@@ -24,6 +24,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from safetymon.runner import Stack, start_stack
 from schemas import Subjects
+from services.ingest.adapters.head_anchor import anchor_stream
 from tests.credentials import TEST_TOKEN
 from tests.factories import ROUTING
 
@@ -133,11 +134,19 @@ async def namespace(nats_url: str) -> AsyncIterator[str]:
     """A namespace of our own on the shared server; its streams are deleted afterwards."""
     ns = f"t{uuid4().hex[:12]}"
     yield ns
+    await delete_namespace_streams(nats_url, ns)
+
+
+async def delete_namespace_streams(nats_url: str, ns: str) -> None:
+    """Delete every stream the services create in namespace `ns` (those that exist)."""
     subjects = Subjects(ns)
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
-    # notify creates the reports stream too (it consumes issued DSMB reports).
-    for stream in (subjects.facts_stream, subjects.signals_stream, subjects.reports_stream):
+    # notify creates the reports stream too (it consumes issued DSMB reports), and ingest
+    # the stream of its published log heads.
+    streams = (subjects.facts_stream, subjects.signals_stream, subjects.reports_stream,
+               anchor_stream(ns))  # fmt: skip
+    for stream in streams:
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(stream)
     await nc.close()

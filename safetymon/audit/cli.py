@@ -87,14 +87,38 @@ def export(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
 def verify(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory written by `audit export`.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    heads_from_nats: Annotated[
+        bool,
+        typer.Option(
+            "--heads-from-nats",
+            help="Compare the log with the heads ingest published on NATS, read now, instead "
+            "of the bundle's own copy (credentials: SAFETYMON_NATS_*).",
+        ),
+    ] = False,
+    nats_url: Annotated[
+        str, typer.Option(envvar="SAFETYMON_NATS_URL", help="With --heads-from-nats: NATS.")
+    ] = "nats://127.0.0.1:4222",
+    namespace: Annotated[
+        str, typer.Option(envvar="SAFETYMON_NAMESPACE", help="Deployment namespace.")
+    ] = "safetymon",
 ) -> None:
     """Check every file's sha256 and recompute both hash chains; exit 1 if anything is broken."""
     from safetymon.audit.errors import BundleError
+    from safetymon.audit.published_heads import HeadsUnavailableError, published_heads
     from safetymon.audit.reader import verify_bundle
     from safetymon.audit.render import print_report, report_json
 
     try:
-        manifest, report = verify_bundle(bundle)
+        heads = asyncio.run(published_heads(nats_url, namespace)) if heads_from_nats else None
+    except HeadsUnavailableError as exc:
+        # Exit 2, not 1: nothing was found wrong with the bundle, and nothing was checked.
+        raise _fail("cannot verify", exc, 2) from exc
+    if heads == []:
+        # Most likely the wrong namespace or server: a pass here would compare nothing.
+        none = HeadsUnavailableError(f"no published heads in namespace {namespace!r}")
+        raise _fail("cannot verify", none, 2)
+    try:
+        manifest, report = verify_bundle(bundle, heads=heads)
     except BundleError as exc:
         _err.print(f"[red]cannot verify:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from exc
@@ -340,6 +364,7 @@ def serve(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     import uvicorn
 
     from kit.auth import AuthSettings, Role, bearer_dependency
+    from kit.http_limits import server_options
     from safetymon.audit.http_api import build_audit_api
     from safetymon.audit.query_log import QueryLog
 
@@ -354,4 +379,4 @@ def serve(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
         routing=routing,
         checkpoints=checkpoints,
     )
-    uvicorn.run(api, host=host, port=port)
+    uvicorn.run(api, host=host, port=port, **server_options())  # bounds slow clients

@@ -5,13 +5,17 @@ questions as the CLI: verify, replay as of a time, reconcile, backtest, and the 
 a bundle file. Nothing here writes a bundle, a service file or NATS; the only file written is
 the query log. Every route needs an `auditor` (or `admin`) bearer token (kit/auth.py), and
 every request, answered or refused, is appended to the query log (who, what, when, outcome).
+`/openapi.json` needs the same token; the interactive pages are off (they load scripts from
+a CDN and would be served to anyone). A bundle directory or file that is a symbolic link is
+never served or listed, and error messages name bundles relative to `--bundles`.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the route signatures at run
 # time, and the auth dependency is a local of `build_audit_api`, not a module global.
+import os
 import re
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -20,6 +24,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from kit.auth import Principal
+from kit.http_limits import BodyLimits
 from safetymon.audit._engine import ConfigError, RuleVersionError
 from safetymon.audit._notify import RoutingError
 from safetymon.audit.compare import compare_bundle
@@ -44,6 +49,7 @@ from safetymon.audit.source import BrokenBundleError, Opened, parse_moment
 _BUNDLE_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _DOWNLOADS: Final = frozenset({*ALL_FILES, MANIFEST_FILE})
 Require = Callable[..., Principal]
+Translated = Callable[[], AbstractContextManager[None]]
 
 
 def build_audit_api(
@@ -61,15 +67,25 @@ def build_audit_api(
     to (each bundle's log has its own, by chain hash), so repeated as-of questions of a long
     log fold only what lies past the newest one they reach.
     """
-    api = FastAPI(title="safetymon audit", version="1")
+    api = FastAPI(
+        title="safetymon audit", version="1", openapi_url=None, docs_url=None, redoc_url=None
+    )
     _log_every_request(api, query_log)
+    api.add_middleware(BodyLimits)  # no route takes a body: a small budget is plenty
     auditor = Annotated[Principal, Depends(_remember(require))]
+    _translated = _translator(root)
+
+    @api.get("/openapi.json", include_in_schema=False)
+    def openapi(principal: auditor) -> dict[str, Any]:
+        del principal
+        return api.openapi()
 
     @api.get("/v1/audit/bundles")
     def bundles(principal: auditor) -> list[dict[str, Any]]:
         del principal  # required for access and logged by the middleware
         found = []
-        for path in sorted(p for p in root.iterdir() if p.is_dir() and _BUNDLE_ID.match(p.name)):
+        listed = (p for p in root.iterdir() if _BUNDLE_ID.match(p.name) and not p.is_symlink())
+        for path in sorted(p for p in listed if p.is_dir()):
             try:
                 manifest = read_manifest(path)
             except BundleError:
@@ -92,7 +108,7 @@ def build_audit_api(
         bundle_id: str, principal: auditor, as_of: Annotated[str | None, Query()] = None
     ) -> dict[str, Any]:
         del principal
-        opened = _opened(root, bundle_id)
+        opened = _opened(root, bundle_id, _translated)
         with _translated():
             result = run_replay(
                 opened, as_of=_moment(as_of), config=config, workers=1, checkpoints=checkpoints
@@ -107,7 +123,7 @@ def build_audit_api(
         bundle_id: str, principal: auditor, as_of: Annotated[str | None, Query()] = None
     ) -> dict[str, Any]:
         del principal
-        opened = _opened(root, bundle_id)
+        opened = _opened(root, bundle_id, _translated)
         query = ReconcileQuery(as_of=_moment(as_of), config=config, routing=routing, workers=1,
                                checkpoints=checkpoints)  # fmt: skip
         with _translated():
@@ -124,7 +140,7 @@ def build_audit_api(
         end: Annotated[str | None, Query(alias="to")] = None,
     ) -> dict[str, Any]:
         del principal
-        opened = _opened(root, bundle_id)
+        opened = _opened(root, bundle_id, _translated)
         query = BacktestQuery(rule_id=rule, version=version, config=config,
                               start=_moment(start), end=_moment(end), workers=1,
                               checkpoints=checkpoints)  # fmt: skip
@@ -136,8 +152,10 @@ def build_audit_api(
     def download(bundle_id: str, name: str, principal: auditor) -> FileResponse:
         del principal
         path = _bundle(root, bundle_id) / name
-        if name not in _DOWNLOADS or not path.is_file():
+        if name not in _DOWNLOADS or path.is_symlink() or not path.is_file():
             raise HTTPException(404, "no such file in the bundle")
+        if not path.resolve().is_relative_to(root.resolve()):
+            raise HTTPException(404, "no such file in the bundle")  # e.g. a hard-linked parent
         return FileResponse(path, filename=name)
 
     return api
@@ -174,15 +192,17 @@ def _log_every_request(api: FastAPI, query_log: QueryLog) -> None:
 
 def _bundle(root: Path, bundle_id: str) -> Path:
     path = root / bundle_id
-    if not _BUNDLE_ID.match(bundle_id) or not (path / MANIFEST_FILE).is_file():
+    if not _BUNDLE_ID.match(bundle_id) or path.is_symlink():
+        raise HTTPException(404, "no such bundle")
+    if not (path / MANIFEST_FILE).is_file():
         raise HTTPException(404, "no such bundle")
     return path
 
 
-def _opened(root: Path, bundle_id: str) -> Opened:
+def _opened(root: Path, bundle_id: str, translated: Translated) -> Opened:
     """A bundle verified before it is queried: a broken one is refused with its problem."""
     path = _bundle(root, bundle_id)
-    with _translated():
+    with translated():
         manifest, report = verify_bundle(path)
     if not report.ok:
         raise HTTPException(409, f"the bundle does not verify: {report.first_problem()}")
@@ -193,17 +213,34 @@ def _moment(text: str | None) -> datetime | None:
     try:
         return None if text is None else parse_moment(text)
     except ValueError as exc:
-        raise HTTPException(422, f"not an ISO 8601 time: {text!r}") from exc
+        # parse_moment says why: not ISO 8601, or an instant outside the years 1 to 9999.
+        raise HTTPException(422, f"not a usable time: {text!r}: {exc}") from exc
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    """Turn the audit tools' errors into HTTP answers an auditor can act on."""
-    try:
-        yield
-    except BrokenBundleError as exc:
-        raise HTTPException(409, str(exc)) from exc
-    except (RuleVersionError, ConfigError, RoutingError) as exc:
-        raise HTTPException(422, str(exc)) from exc
-    except BundleError as exc:
-        raise HTTPException(404, str(exc)) from exc
+def _translator(root: Path) -> Translated:
+    """Turn the audit tools' errors into HTTP answers an auditor can act on.
+
+    Messages name bundles relative to `root`: the server's own directories are nobody's
+    business but its operator's.
+    """
+    prefixes = sorted({f"{root}{os.sep}", f"{root.absolute()}{os.sep}",
+                       f"{root.resolve()}{os.sep}"}, key=len, reverse=True)  # fmt: skip
+
+    def relative(exc: Exception) -> str:
+        text = str(exc)
+        for prefix in prefixes:
+            text = text.replace(prefix, "")
+        return text
+
+    @contextmanager
+    def translated() -> Iterator[None]:
+        try:
+            yield
+        except BrokenBundleError as exc:
+            raise HTTPException(409, relative(exc)) from exc
+        except (RuleVersionError, ConfigError, RoutingError) as exc:
+            raise HTTPException(422, relative(exc)) from exc
+        except BundleError as exc:
+            raise HTTPException(404, relative(exc)) from exc
+
+    return translated

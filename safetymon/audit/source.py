@@ -87,12 +87,21 @@ def parse_moment(text: str) -> datetime:
     """An as-of time: ISO 8601; a bare date means the end of that day; no offset means UTC.
 
     Raises:
-        ValueError: the text is not a date or a date and time.
+        ValueError: the text is not a date or a date and time, or its instant in UTC lies
+            outside the years 1 to 9999 (e.g. 0001-01-01T00:00:00+14:00).
 
     """
     try:
         day = date.fromisoformat(text)
     except ValueError:
         moment = datetime.fromisoformat(text)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        try:
+            # Comparisons with the log's UTC times would overflow later, far from the input.
+            moment.astimezone(UTC)
+        except OverflowError as exc:
+            msg = f"{text} is out of range: in UTC it lies outside the years 1 to 9999"
+            raise ValueError(msg) from exc
+        return moment
     return datetime.combine(day, time.max, tzinfo=UTC)

@@ -14,6 +14,7 @@ import uvicorn
 from faststream.nats import NatsBroker
 
 from kit.auth import TokenStore
+from kit.http_limits import server_options
 from kit.jetstream import ensure_stream
 from schemas import DUPLICATE_WINDOW_SECONDS, Subjects
 from services.ingest.adapters.audit_export import EVENT_LOG_FILE, AuditExports
@@ -174,6 +175,7 @@ class IngestService:
             log_config=None,
             access_log=False,
             lifespan="off",
+            **server_options(),  # slow clients: header deadline, keep-alive, concurrency
         )
         self._server = uvicorn.Server(config)
         self._tasks.append(asyncio.create_task(self._server.serve(), name="ingest-http"))

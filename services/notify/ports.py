@@ -282,6 +282,17 @@ class AlertStore(Protocol):
         """
         ...
 
+    async def check_acknowledgeable(self, signal_id: UUID) -> None:
+        """Raise what `acknowledge` would raise now, recording nothing (the link's page).
+
+        Raises:
+            UnknownAlertError: no alert awaits acknowledgement under this id.
+            AlreadyAcknowledgedError: someone acknowledged it before.
+            AlertClosedError: the signal was retracted or superseded by an update.
+
+        """
+        ...
+
     async def open_alerts(self) -> list[OpenAlert]:
         """Unacknowledged, open U0 alerts, oldest first."""
         ...

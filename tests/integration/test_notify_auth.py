@@ -76,8 +76,10 @@ MATRIX: dict[tuple[str, str], str | int] = {
     for endpoint in ENDPOINTS
 }
 MATRIX.update({(caller, "GET /docs"): 404 for caller in CALLERS})
-# Another site's signal is answered as a missing one: the investigator learns nothing.
+# Another site's signal or participant is answered as a missing one: the investigator
+# learns nothing.
 MATRIX[("investigator", "POST /v1/signals/<S02>/ack")] = 404
+MATRIX[("investigator", "GET /v1/notifications?participant=<S02>")] = 404
 
 
 @pytest.fixture
@@ -182,7 +184,11 @@ async def test_role_matrix_of_the_notify_http_api(notify, nats_url: str, namespa
             for endpoint in ENDPOINTS:
                 response = await _call(client, endpoint, ids, link)
                 status = response.status_code
-                hidden = endpoint in ("GET /docs", "POST /v1/signals/<S02>/ack")
+                hidden = endpoint in (
+                    "GET /docs",
+                    "POST /v1/signals/<S02>/ack",
+                    "GET /v1/notifications?participant=<S02>",
+                )
                 denied = status in (401, 403) or (hidden and status == 404)
                 outcomes[caller, endpoint] = status if denied else "allowed"
 
@@ -218,5 +224,5 @@ async def test_acknowledgement_is_attributed_to_the_token_and_held_to_its_site(
     assert done.json()["by"] == "token:investigator-1"
     acks = [row for row in own_log.json() if row["event_type"] == "alert_acknowledged"]
     assert [(row["by"], row["reason"]) for row in acks] == [("token:investigator-1", "on it")]
-    assert other_log.status_code == 403
+    assert other_log.status_code == 404  # as if it did not exist
     assert "S02" not in json.dumps(own_log.json())

@@ -8,18 +8,23 @@ Every route but /health needs a bearer token (kit/auth.py). Who may do what:
 - GET /v1/log/head: `submitter`, `auditor` (read-only everywhere) and `admin`;
 - the audit snapshot routes: `auditor` and `admin`;
 - GET /openapi.json: any token.
+
+Bodies are read under kit/http_limits.py's budget (at most MAX_BODY_BYTES, within 30 s) and
+nested at most MAX_JSON_DEPTH deep: no event is nested that deep, and deeper JSON would
+exhaust the parser's (and later the validators') recursion.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from kit.auth import Principal, Role, TokenStore, bearer_dependency
+from kit.http_limits import BodyLimits
 from services.ingest.adapters import openapi_doc
 from services.ingest.adapters.audit_export import AuditExports
 from services.ingest.app import Ingest
@@ -27,6 +32,10 @@ from services.ingest.core.errors import OutOfSiteError
 from services.ingest.ports import EventLog
 
 MAX_EVENTS_PER_REQUEST = 10_000
+#: A full batch of 10,000 events is a few MB; this leaves room for long payloads.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+#: Arrays and objects inside one another; an event needs about 5.
+MAX_JSON_DEPTH = 32
 #: Documented in the OpenAPI document, so clients (and schemathesis) know every answer.
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No bearer token, or an unknown or revoked one."},
@@ -36,9 +45,10 @@ _EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_AUTH_RESPONSES,
     200: {"description": "Every event accepted or a duplicate; one result per event."},
     207: {"description": "Some events rejected, each with its fields and reasons."},
-    400: {"description": "The body is not JSON, or an empty array."},
+    400: {"description": "The body is not JSON, nested too deep, or an empty array."},
     403: {"description": "The token's role may not submit, or items lie outside its site."},
-    413: {"description": f"More than {MAX_EVENTS_PER_REQUEST} events."},
+    408: {"description": "The body did not arrive within 30 s."},
+    413: {"description": f"More than {MAX_EVENTS_PER_REQUEST} events or {MAX_BODY_BYTES} bytes."},
     422: {"description": "Every event rejected, each with its fields and reasons."},
 }
 
@@ -52,6 +62,7 @@ def build_http_app(
     api = FastAPI(
         title="safetymon ingest", version="1", openapi_url=None, docs_url=None, redoc_url=None
     )
+    api.add_middleware(BodyLimits, max_bytes=MAX_BODY_BYTES)
     _describe_submissions(api)
     submitters = bearer_dependency(tokens, Role.submitter)
     readers = bearer_dependency(tokens, Role.submitter, Role.auditor)
@@ -85,11 +96,9 @@ def build_http_app(
         principal: Principal = Depends(submitters),  # noqa: B008
     ) -> JSONResponse:
         """Accept one event or a JSON array; answer per event, attributed to the token."""
-        raw = await request.body()
-        try:
-            body = json.loads(raw, parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return _problem(400, f"body is not valid JSON: {exc}")
+        body = _parsed(await request.body())
+        if isinstance(body, JSONResponse):
+            return body
         items = body if isinstance(body, list) else [body]
         if not items:
             return _problem(400, "body is an empty array: send at least one event")
@@ -151,6 +160,35 @@ def _describe_submissions(api: FastAPI) -> None:
 
     # FastAPI's documented way to extend the generated document is to replace this method.
     api.openapi = openapi  # type: ignore[method-assign]
+
+
+def _parsed(raw: bytes) -> object:
+    """The JSON body, or a 400 saying why it is not one ingest reads."""
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        return _problem(400, f"body is nested deeper than {MAX_JSON_DEPTH} arrays or objects")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _problem(400, f"body is not valid JSON: {exc}")
+    if _depth_exceeds(body, MAX_JSON_DEPTH):
+        return _problem(400, f"body is nested deeper than {MAX_JSON_DEPTH} arrays or objects")
+    return body
+
+
+def _depth_exceeds(value: object, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than `limit` (iterative: no recursion to exhaust)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children: Iterable[object] = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _reject_constant(name: str) -> float:

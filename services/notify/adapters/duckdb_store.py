@@ -211,6 +211,10 @@ class DuckDBNotificationStore:
 
         return await self._run(lambda con: self._commit(con, lambda: body(con)))
 
+    async def check_acknowledgeable(self, signal_id: UUID) -> None:
+        """Raise what `acknowledge` would raise now; a read, nothing is recorded."""
+        await self._run(lambda con: alerts.check_acknowledgeable(con, signal_id))
+
     async def open_alerts(self) -> list[OpenAlert]:
         """Unacknowledged open U0 alerts with their first email, oldest first."""
 

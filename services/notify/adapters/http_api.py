@@ -2,19 +2,23 @@
 
 GET /v1/ack?token=... only shows a confirmation form, because mail scanners and link
 previews fetch links by themselves; POST /v1/ack records the acknowledgement. Tokens never
-reach a log.
+reach a log. The page offers no form for an alert that cannot be acknowledged any more: it
+says the signal was retracted (or superseded), or that it was acknowledged already, with the
+status the POST would answer (410, 409).
 
 Who may do what (issue 8; bearer tokens of kit/auth.py, `admin` everywhere):
 - GET /health, and GET/POST /v1/ack: anyone. The link's HMAC token is the credential: it
   names the one notification it was issued for and expires (SAFETYMON_ACK_TTL_HOURS);
 - GET /v1/notifications: `safety_officer`, `auditor`, and an `investigator` for its own site's
-  participants (a signal or participant of another site is 403);
+  participants; a signal or participant with no notifications answers 404, and so does one
+  of another site to an investigator (the same body: it learns nothing);
 - POST /v1/signals/{signal_id}/ack: a role the alert was routed to (`safety_officer` for the
   safety officer and backup, `dsmb` for the DSMB and its chair, an `investigator` of the
   signal's own site) and `admin` (core/authority.py); another site's alert answers 404 as a
   missing one, a role it was not routed to 403. The acknowledgement's `by` is the token
   (`token:<name>`), never a name in the body, and its channel `http`;
 - GET /openapi.json: any token.
+Bodies are read under kit/http_limits.py's budget (64 KiB, 30 s).
 The NATS request subjects (`<ns>.notify.ack`, `<ns>.notify.log`, nats_requests.py) are
 guarded by NATS itself: whoever the server lets publish on them may use them (see
 kit/nats_security.py and the README, "Alerts": Access).
@@ -32,6 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kit.auth import Principal, Role, TokenStore, bearer_dependency
+from kit.http_limits import BodyLimits
 from services.notify.app.alerts import Acknowledger
 from services.notify.core.errors import (
     AckForbiddenError,
@@ -45,6 +50,8 @@ from services.notify.ports import Acknowledgement, AlertStore
 
 _Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 _MAX_FORM_BYTES = 8192
+#: The largest body any route takes (a form or a reason) is far below this.
+_MAX_BODY_BYTES = 64 * 1024
 
 
 class AckRequest(BaseModel):
@@ -105,6 +112,7 @@ def build_http_app(acknowledger: Acknowledger, store: AlertStore, *, tokens: Tok
     api = FastAPI(
         title="safetymon notify", version="1", openapi_url=None, docs_url=None, redoc_url=None
     )
+    api.add_middleware(BodyLimits, max_bytes=_MAX_BODY_BYTES)
     readers = bearer_dependency(tokens, Role.safety_officer, Role.investigator, Role.auditor)
     # The alert's own routing decides further (Acknowledger.by_token).
     acknowledgers = bearer_dependency(tokens, Role.safety_officer, Role.investigator, Role.dsmb)
@@ -123,6 +131,13 @@ def build_http_app(acknowledger: Acknowledger, store: AlertStore, *, tokens: Tok
         """Show what the link acknowledges and a button; nothing is recorded yet."""
         try:
             claims = acknowledger.check(token)
+            await store.check_acknowledgeable(claims.signal_id)
+        except AlreadyAcknowledgedError as exc:
+            # Who acknowledged may be a person's name or address: the page does not say.
+            body = f"<p>Signal <code>{claims.signal_id}</code> was already acknowledged.</p>"
+            return _page("Already acknowledged", body, status_of(exc))
+        except AlertClosedError as exc:
+            return _page("Nothing to acknowledge", f"<p>{escape(str(exc))}</p>", status_of(exc))
         except AckRejectedError as exc:
             return _page("Acknowledgement refused", f"<p>{escape(str(exc))}</p>", status_of(exc))
         form = (
@@ -181,24 +196,25 @@ def build_http_app(acknowledger: Acknowledger, store: AlertStore, *, tokens: Tok
         if signal is None and participant is None:
             return JSONResponse({"error": "give signal or participant"}, 400)
         rows = await store.delivery_log(signal_id=signal, participant_id=participant)
-        return _outside_site(principal, rows) or rows
+        if not rows or _outside_site(principal, rows):
+            # One answer for nothing and for another site's: an investigator cannot tell
+            # which participants or signals exist elsewhere.
+            return JSONResponse({"error": "not found"}, 404)
+        return rows
 
     return api
 
 
-def _outside_site(principal: Principal, rows: list[dict[str, Any]]) -> JSONResponse | None:
-    """403 when an investigator asks about another site's participant; else None.
+def _outside_site(principal: Principal, rows: list[dict[str, Any]]) -> bool:
+    """Whether an investigator asks about another site's participant or signal.
 
     Rows without a participant of their own (a DSMB report's emails, site "ALL") name
     nobody, so they are not held to a site.
     """
     if principal.role is not Role.investigator:
-        return None
+        return False
     sites = {row.get("site_id") for row in rows if row.get("site_id") not in (None, "ALL")}
-    if sites - {principal.site}:
-        message = f"an investigator of site {principal.site} sees its own site's participants only"
-        return JSONResponse({"error": message}, 403)
-    return None
+    return bool(sites - {principal.site})
 
 
 def _one_line(text: str | None) -> str | None:

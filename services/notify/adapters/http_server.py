@@ -1,4 +1,7 @@
-"""Uvicorn in the notify process (adapters layer): start on a port (0 = free), stop cleanly."""
+"""Uvicorn in the notify process (adapters layer): start on a port (0 = free), stop cleanly.
+
+Slow clients are cut off by kit/http_limits.py (header deadline, keep-alive, concurrency).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from kit.http_limits import server_options
 from services.notify.core.ack import check_key
 
 
@@ -18,11 +22,12 @@ class HttpServer:
     """One uvicorn server task serving `api` inside the running event loop."""
 
     def __init__(self, api: FastAPI, *, host: str, port: int) -> None:
-        config = uvicorn.Config(
-            api, host=host, port=port, log_config=None, access_log=False, lifespan="off"
-        )
         # access_log off: an acknowledgement token in a query string must not reach a log.
-        self._server = uvicorn.Server(config)
+        self.config = uvicorn.Config(
+            api, host=host, port=port, log_config=None, access_log=False, lifespan="off",
+            **server_options(),
+        )  # fmt: skip
+        self._server = uvicorn.Server(self.config)
         self._task: asyncio.Task[None] | None = None
         self.port: int | None = None
 
