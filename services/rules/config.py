@@ -18,8 +18,9 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     data_dir: Path = Path("data")
     nats_url: str = "nats://127.0.0.1:4222"
     namespace: str = "safetymon"
-    #: Most facts folded and committed in one transaction (one group).
-    rules_batch: int = 256
+    #: Most facts folded and committed in one transaction (one group). An alert waits for the
+    #: group in hand and then its own: 128 keeps that under ~0.3 s at ~10% more commits.
+    rules_batch: int = 128
     #: Facts one participant contributes to a group before the next participant's turn.
     rules_quantum: int = 32
     #: Facts read ahead of processing (the consumer's max_ack_pending): a backlog larger than
