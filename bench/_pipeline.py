@@ -49,11 +49,16 @@ class Pipeline:
             "SAFETYMON_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "SAFETYMON_LOG_FORMAT": "json",
         }
+        interpreter = [sys.executable]
         if self.code is not None:
-            env["PYTHONPATH"] = str(self.code)
+            # -S: no site hooks, so the venv's editable install of this checkout cannot mix
+            # its modules into the other checkout's; the venv's packages come by path.
+            site = next(p for p in sys.path if p.endswith("site-packages"))
+            env["PYTHONPATH"] = f"{self.code}{os.pathsep}{site}"
+            interpreter = [sys.executable, "-S"]
         for service in ("notify", "rules", "ingest"):
             log = (self.data / f"{service}.log").open("ab")
-            command = [sys.executable, "-c", "from safetymon.cli import app; app()"]
+            command = [*interpreter, "-c", "from safetymon.cli import app; app()"]
             self.processes.append(
                 subprocess.Popen(
                     [*command, "up", "--service", service],
