@@ -13,9 +13,11 @@ DEV_LOCK := requirements-dev.lock
 # Programs the tests need that no Python package ships, installed from Debian's packages when
 # missing (override a path to check another file): Chromium for the DSMB report's HTML test
 # (playwright drives it; a browser download of playwright's own cannot be fetched here), and
-# openssl for the SMTP STARTTLS test's self-signed certificate.
+# openssl for the SMTP STARTTLS test's self-signed certificate, and Prometheus for the test
+# that scrapes the services' /metrics with a real one (tests/integration/test_prometheus.py).
 CHROMIUM ?= /usr/bin/chromium
 OPENSSL ?= /usr/bin/openssl
+PROMETHEUS ?= /usr/bin/prometheus
 
 .PHONY: demo test test-fast lint fmt bench chaos fuzz up down clean lock
 
@@ -36,6 +38,9 @@ $(CHROMIUM):
 $(OPENSSL):
 	@scripts/ensure-debian-package.sh openssl "$@"
 
+$(PROMETHEUS):
+	@scripts/ensure-debian-package.sh prometheus "$@"
+
 # Keeps the locked versions that still satisfy pyproject.toml; UPGRADE=1 takes the newest allowed.
 lock: $(STAMP) ## regenerate the lock files from pyproject.toml (UPGRADE=1: newest versions allowed)
 	scripts/lock.sh "$(BIN)/pip-compile" "$(LOCK)" "$(DEV_LOCK)" $(if $(UPGRADE),--upgrade)
@@ -43,9 +48,9 @@ lock: $(STAMP) ## regenerate the lock files from pyproject.toml (UPGRADE=1: newe
 demo: $(STAMP) ## set up, start the services on embedded defaults, run the demo trial feed
 	$(BIN)/safetymon demo
 
-test: $(STAMP) $(CHROMIUM) $(OPENSSL) ## set up, then every layer: unit, contract, integration (real NATS + SMTP), e2e
+test: $(STAMP) $(CHROMIUM) $(OPENSSL) $(PROMETHEUS) ## set up, then every layer: unit, contract, integration (real NATS + SMTP), e2e
 	@scripts/ensure-nats.sh "$(NATS_URL)" "$(BIN)/nats-server"
-	SAFETYMON_NATS_URL="$(NATS_URL)" $(BIN)/pytest -q
+	SAFETYMON_NATS_URL="$(NATS_URL)" PROMETHEUS="$(PROMETHEUS)" $(BIN)/pytest -q
 	$(MAKE) --no-print-directory lint
 
 lint: $(STAMP) ## ruff + mypy + import contracts

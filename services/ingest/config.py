@@ -41,6 +41,9 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     #: How often the log's head is published on `<ns>.anchor.ingest.head` when it moved
     #: (audit verify and the next start compare the file with these heads).
     head_anchor_seconds: float = 10.0
+    #: Bearer token that opens GET /metrics and nothing else (Prometheus's credential);
+    #: unset or empty: only `auditor` and `admin` tokens of the token file open it.
+    metrics_token: SecretStr | None = None
 
     @property
     def duckdb_path(self) -> Path:

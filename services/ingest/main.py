@@ -16,12 +16,14 @@ from faststream.nats import NatsBroker
 from kit.auth import TokenStore
 from kit.http_limits import server_options
 from kit.jetstream import ensure_stream
+from kit.metrics import Observability, new_registry
 from schemas import DUPLICATE_WINDOW_SECONDS, Subjects
 from services.ingest.adapters.audit_export import EVENT_LOG_FILE, AuditExports
 from services.ingest.adapters.clock import SystemClock
 from services.ingest.adapters.duckdb_log import DuckDBEventLog
 from services.ingest.adapters.head_anchor import JetStreamHeadAnchor
 from services.ingest.adapters.http_api import build_http_app
+from services.ingest.adapters.metrics import IngestMetrics, IngestProbe
 from services.ingest.adapters.nats_publisher import JetStreamPublisher
 from services.ingest.adapters.ticker import Ticker
 from services.ingest.app import HeadPublisher, Ingest, Outcome, Relay
@@ -54,6 +56,9 @@ class IngestService:
         self._tasks: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
         self.http_port: int | None = None
+        self.metrics = IngestMetrics(registry := new_registry())
+        self._registry = registry
+        self._probe: IngestProbe | None = None
 
     async def start(self) -> None:
         """Connect, open the log, start the relay (republishing anything unconfirmed) and HTTP."""
@@ -80,6 +85,11 @@ class IngestService:
             chunk=self.settings.publish_batch,
         )
         self._ingest = Ingest(log=self._log, relay=self._relay, clock=SystemClock())
+        facts_stream = self._subjects.facts_stream
+        self._probe = IngestProbe(
+            self.metrics, log=self._log, relay=self._relay, nc=self._broker.connection,
+            stream_probe=lambda: js.stream_info(facts_stream),
+        )  # fmt: skip
         self._tasks.append(asyncio.create_task(self._relay.run(), name="ingest-relay"))
         if self.settings.clock_tick_seconds > 0:
             ticker = Ticker(
@@ -121,7 +131,9 @@ class IngestService:
         """Submit items in-process (CLI --direct, demo, benchmarks)."""
         if self._ingest is None:
             raise RuntimeError("ingest service is not started")
-        return await self._ingest.submit(items, actor=actor)
+        outcomes = await self._ingest.submit(items, actor=actor)
+        self.metrics.count(outcomes)
+        return outcomes
 
     async def drained(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - a deadline is the point
         """Wait until JetStream has confirmed everything appended so far."""
@@ -167,7 +179,16 @@ class IngestService:
     async def _start_http(self) -> None:
         assert self._ingest is not None  # noqa: S101 - set by start() just before
         audit = AuditExports(root=self.settings.data_dir / "exports", export=self.export_snapshot)
-        api = build_http_app(self._ingest, self._log, tokens=self._tokens, audit=audit)
+        assert self._probe is not None  # noqa: S101 - set by start() with the relay
+        token = self.settings.metrics_token
+        observability = Observability(
+            self._registry, self._probe.refresh, self._probe.ready,
+            scrape_token=(token.get_secret_value() or None) if token else None,
+        )  # fmt: skip
+        api = build_http_app(
+            self._ingest, self._log, tokens=self._tokens, audit=audit,
+            metrics=self.metrics, observability=observability,
+        )  # fmt: skip
         config = uvicorn.Config(
             api,
             host=self.settings.http_host,

@@ -67,6 +67,9 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     #: Accepted as an admin credential besides the token file, for a first look, demos and
     #: tests (at least 16 characters). Leave it unset in production.
     bootstrap_token: SecretStr | None = None
+    #: Bearer token that opens GET /metrics and nothing else (Prometheus's credential);
+    #: unset or empty: only `auditor` and `admin` tokens of the token file open it.
+    metrics_token: SecretStr | None = None
     #: Base URL of the report service's HTTP API, written into DSMB report emails as
     #: <base>/v1/reports/<report id>/dsmb_report.html; unset: the email gives the path only.
     reports_base_url: str | None = None

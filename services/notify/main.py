@@ -31,6 +31,7 @@ from nats.js import JetStreamContext
 
 from kit.auth import TokenStore
 from kit.jetstream import BatchConsumer, ensure_stream
+from kit.metrics import Observability, new_registry
 from schemas import DUPLICATE_WINDOW_SECONDS, NOTIFY_DURABLE, Subjects
 from schemas.subjects import NOTIFY_REPORTS_DURABLE
 from services.notify.adapters.audit_export import (
@@ -43,6 +44,7 @@ from services.notify.adapters.duckdb_store import DuckDBNotificationStore
 from services.notify.adapters.http_api import build_http_app
 from services.notify.adapters.http_server import HttpServer, load_or_create_secret
 from services.notify.adapters.jinja_renderer import JinjaRenderer
+from services.notify.adapters.metrics import MeteredMailer, NotifyMetrics, NotifyProbe
 from services.notify.adapters.nats_requests import ack_subject, build_responders, log_subject
 from services.notify.adapters.nats_routes import build_report_handler, build_signal_handler
 from services.notify.adapters.sent_journal import FileSentJournal
@@ -96,6 +98,12 @@ class NotifyService:
         self.clock: Clock = clock or SystemClock()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self.metrics = NotifyMetrics(registry := new_registry())
+        self._registry = registry
+        self._probe = NotifyProbe(
+            self.metrics, durable=NOTIFY_DURABLE, open_alerts=self.open_alerts,
+            clock=self.clock.now,
+        )  # fmt: skip
 
     async def start(self) -> None:
         """Start everything and return once the consumer is bound to the signals stream."""
@@ -111,11 +119,17 @@ class NotifyService:
             key = await asyncio.to_thread(self._ack_key)
             base_url = await self._start_http(store, key)
             js = await self._connect()
+            signals_stream = Subjects(settings.namespace).signals_stream
+            assert self._broker is not None  # noqa: S101 - connected just before
+            self._probe.attach(
+                self._broker.connection, lambda: js.consumer_info(signals_stream, NOTIFY_DURABLE)
+            )
             sender = self._sender = self._build_sender(
                 store, journal, routing, key=key, base_url=base_url
             )
             self._escalator = Escalator(
-                store=store, routing=routing, clock=self.clock, log=self._log,
+                store=store, routing=routing, clock=self.clock,
+                log=self.metrics.escalation_log(self._log),
                 delay=timedelta(minutes=settings.escalation_minutes), on_recorded=sender.wake,
                 tick_seconds=settings.escalation_tick_seconds,
             )  # fmt: skip
@@ -132,7 +146,7 @@ class NotifyService:
                 js,
                 stream=subjects.signals_stream,
                 durable=NOTIFY_DURABLE,
-                handler=build_signal_handler(intake, log=self._log),
+                handler=build_signal_handler(self.metrics.observe_intake(intake), log=self._log),
                 max_batch=settings.max_batch,
             )
             reports = self._report_consumer = self._build_report_consumer(js, store, routing)
@@ -185,7 +199,11 @@ class NotifyService:
         if bootstrap is not None:
             # Visible in every deployment's log: a bootstrap admin is for demos and tests.
             self._log.warning("bootstrap_token_enabled", tokens_file=str(settings.tokens_path))
-        api = build_http_app(self.acknowledger, store, tokens=tokens)
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+        observability = Observability(
+            self._registry, self._probe.refresh, self._probe.ready, token or None
+        )
+        api = build_http_app(self.acknowledger, store, tokens=tokens, observability=observability)
         self._http = HttpServer(api, host=settings.notify_http_host, port=settings.notify_http_port)
         self.http_port = await self._http.start()
         base = settings.notify_public_url or f"http://{settings.notify_http_host}:{self.http_port}"
@@ -297,7 +315,9 @@ class NotifyService:
         clock = self.clock
         return Sender(
             store=store,
-            mailer=SmtpMailer(config, clock=clock.now),
+            mailer=MeteredMailer(
+                SmtpMailer(config, clock=clock.now), self.metrics, clock=clock.now
+            ),
             renderer=JinjaRenderer(),
             clock=clock,
             ack_link=ack_link,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from kit.nats_security import NatsClientSettings
@@ -32,6 +33,12 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     #: Versioned trial configuration (thresholds and windows of the clinical rules); None =
     #: the packaged services/rules/trial_config/NCT01724398.v1.toml.
     trial_config: Path | None = None
+    #: Port of GET /metrics, /health/live and /health/ready (0: not served); the host it
+    #: binds, and the bearer token /metrics then requires (unset or empty: none, so keep the
+    #: port on a private network, as docker-compose.yml does).
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_token: SecretStr | None = None
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: str = "INFO"
 

@@ -22,6 +22,7 @@ from faststream.nats import NatsBroker
 
 from kit.jetstream import Delivery, LaneConsumer, ensure_stream
 from kit.logging import configure_logging
+from kit.metrics import Observability, new_registry
 from schemas import DUPLICATE_WINDOW_SECONDS, RULES_DURABLE, Subjects
 from services.rules.adapters.audit_export import (
     CONFIG_HISTORY_FILE,
@@ -30,6 +31,7 @@ from services.rules.adapters.audit_export import (
     snapshot_subject,
 )
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
+from services.rules.adapters.metrics import MeteredStore, MetricsServer, RulesMetrics, RulesProbe
 from services.rules.adapters.nats_routes import build_handler, lane_of
 from services.rules.adapters.relay import OutboxRelay
 from services.rules.adapters.trial_config import load_trial_source
@@ -69,6 +71,10 @@ class RulesService:
         self._consumer_task: asyncio.Task[None] | None = None
         self._first_batch = asyncio.Event()
         self._snapshot_sub: Subscription | None = None
+        self.metrics = RulesMetrics(registry := new_registry())
+        self._registry = registry
+        self._metrics_server: MetricsServer | None = None
+        self.metrics_port: int | None = None
 
     async def start(self) -> None:
         """Connect, ensure streams, open storage, start relay and consumer; return once ready."""
@@ -78,6 +84,7 @@ class RulesService:
             await self._serve_snapshots()
             self._launch(js)
             await self._wait_ready(js)
+            await self._serve_metrics(js)
         except BaseException:
             await self.stop()  # leave nothing half-started behind
             raise
@@ -101,6 +108,25 @@ class RulesService:
                 js, name=name, subjects=subjects, duplicate_window=DUPLICATE_WINDOW_SECONDS
             )
         return js
+
+    async def _serve_metrics(self, js: JetStreamContext) -> None:
+        """Serve /metrics and the health probes when SAFETYMON_METRICS_PORT is set."""
+        settings = self.settings
+        if not settings.metrics_port:
+            return
+        assert self._broker is not None  # noqa: S101 - connected by _connect() before
+        stream = self.subjects.facts_stream
+        probe = RulesProbe(
+            self.metrics, durable=RULES_DURABLE, nc=self._broker.connection,
+            consumer_info=lambda: js.consumer_info(stream, RULES_DURABLE),
+            consuming=lambda: self._consumer_task is not None and not self._consumer_task.done(),
+        )  # fmt: skip
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+        obs = Observability(self._registry, probe.refresh, probe.ready, token or None)
+        server = self._metrics_server = MetricsServer(
+            obs, host=settings.metrics_host, port=settings.metrics_port
+        )
+        self.metrics_port = await server.start()
 
     async def _serve_snapshots(self) -> None:
         """Answer audit snapshot requests: only this process may read its DuckDB file."""
@@ -129,7 +155,7 @@ class RulesService:
     def _launch(self, js: JetStreamContext) -> None:
         self._relay = OutboxRelay(self.store, js, stream=self.subjects.signals_stream, log=log)
         handler = build_handler(
-            store=self.store,
+            store=MeteredStore(self.store, self.metrics),
             consumer=RULES_DURABLE,
             log=log,
             on_committed=self._relay.wake,
@@ -139,7 +165,8 @@ class RulesService:
 
         async def observed(deliveries: Sequence[Delivery]) -> None:
             self._first_batch.set()
-            await handler(deliveries)
+            with self.metrics.group_seconds.time():
+                await handler(deliveries)
 
         self._consumer = LaneConsumer(
             js,
@@ -157,6 +184,9 @@ class RulesService:
 
     async def stop(self) -> None:
         """Finish the batch in hand, flush the outbox, close storage and the connection."""
+        if self._metrics_server is not None:
+            await self._metrics_server.stop()
+            self._metrics_server = None
         if self._consumer is not None:
             self._consumer.stop()
         await _finish(self._consumer_task, "rules-consumer")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import yaml
@@ -77,3 +79,74 @@ def test_each_service_connects_as_its_own_nats_user_with_a_password_from_the_env
     for user in ("INGEST", "RULES", "NOTIFY", "ADMIN", "AUDITOR", "REPORT"):
         key = f"SAFETYMON_NATS_{user}_PASSWORD"
         assert services["nats"]["environment"][key] == f"${{{key}:?set it in .env}}"
+
+
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "safetymon.json"
+#: Series suffixes Prometheus adds to a counter's or histogram's name.
+_SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
+
+
+def _panel_metrics(dashboard: dict[str, Any]) -> set[str]:
+    """Every `safetymon_*` series a panel of the dashboard queries."""
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    return {name for expr in exprs for name in re.findall(r"\bsafetymon_[a-z0-9_]+", expr)}
+
+
+def _defined_in_code(series: str) -> bool:
+    """The metric behind `series` is created in kit/ or services/ (its quoted name)."""
+    names = {series} | {series.removesuffix(s) for s in _SUFFIXES if series.endswith(s)}
+    sources = [*(ROOT / "kit").glob("*.py"), *(ROOT / "services").glob("*/adapters/*.py")]
+    text = "\n".join(path.read_text() for path in sources)
+    return any(f'"{name}"' in text for name in names)
+
+
+def test_prometheus_and_grafana_run_with_the_repo_s_config_on_loopback_ports() -> None:
+    """Prometheus scrapes each service where compose serves /metrics; Grafana is provisioned."""
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+
+    targets = {
+        job["job_name"]: job["static_configs"][0]["targets"][0] for job in scrape["scrape_configs"]
+    }
+    rules_port = services["rules"]["environment"]["SAFETYMON_METRICS_PORT"]
+    notify_port = services["notify"]["environment"]["SAFETYMON_NOTIFY_HTTP_PORT"]
+    assert targets == {
+        "ingest": "ingest:8080",
+        "rules": f"rules:{rules_port}",
+        "notify": f"notify:{notify_port}",
+    }
+    assert all(
+        job["authorization"]["credentials_file"] == "/tmp/metrics.token"  # noqa: S108 - in the container
+        for job in scrape["scrape_configs"]
+    )
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    assert (
+        "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"
+        in (prometheus["volumes"])
+    )
+    assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
+    assert all(p.startswith("127.0.0.1:") for p in prometheus["ports"] + grafana["ports"])
+
+
+def test_the_dashboard_parses_and_queries_only_metrics_the_code_defines() -> None:
+    """Each panel's metric exists (a renamed metric would leave a panel silently empty)."""
+    dashboard = json.loads(DASHBOARD.read_text())
+
+    queried = _panel_metrics(dashboard)
+
+    assert {
+        "safetymon_notify_alert_latency_seconds_bucket",
+        "safetymon_consumer_pending",
+        "safetymon_ingest_facts_accepted_total",
+        "safetymon_ingest_facts_rejected_total",
+        "safetymon_notify_emails_sent_total",
+        "safetymon_notify_emails_failed_total",
+        "safetymon_notify_oldest_unacknowledged_u0_seconds",
+    } <= queried
+    assert sorted(m for m in queried if not _defined_in_code(m)) == []
+
+
+def test_the_metric_check_can_fail() -> None:
+    """A name no code defines is reported."""
+    assert not _defined_in_code("safetymon_notify_emails_lost_total")

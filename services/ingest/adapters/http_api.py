@@ -3,11 +3,14 @@
 POST /v1/events (one event or an array), GET /v1/log/head, and for auditors
 POST /v1/audit/snapshot with GET /v1/audit/snapshots/{id}/{file} to fetch what it wrote.
 
-Every route but /health needs a bearer token (kit/auth.py). Who may do what:
+Every route but /health, /health/live and /health/ready needs a bearer token (kit/auth.py).
+Who may do what:
 - POST /v1/events: `submitter` (its own site's participants only) and `admin`;
 - GET /v1/log/head: `submitter`, `auditor` (read-only everywhere) and `admin`;
 - the audit snapshot routes: `auditor` and `admin`;
-- GET /openapi.json: any token.
+- GET /openapi.json: any token;
+- GET /metrics: the scrape token (SAFETYMON_METRICS_TOKEN), `auditor` and `admin`
+  (kit/metrics.py).
 
 Bodies are read under kit/http_limits.py's budget (at most MAX_BODY_BYTES, within 30 s) and
 nested at most MAX_JSON_DEPTH deep: no event is nested that deep, and deeper JSON would
@@ -25,8 +28,10 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from kit.auth import Principal, Role, TokenStore, bearer_dependency
 from kit.http_limits import BodyLimits
+from kit.metrics import Observability, install_routes
 from services.ingest.adapters import openapi_doc
 from services.ingest.adapters.audit_export import AuditExports
+from services.ingest.adapters.metrics import IngestMetrics
 from services.ingest.app import Ingest
 from services.ingest.core.errors import OutOfSiteError
 from services.ingest.ports import EventLog
@@ -54,9 +59,19 @@ _EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def build_http_app(
-    ingest: Ingest, log: EventLog, *, tokens: TokenStore, audit: AuditExports | None = None
+    ingest: Ingest,
+    log: EventLog,
+    *,
+    tokens: TokenStore,
+    audit: AuditExports | None = None,
+    metrics: IngestMetrics | None = None,
+    observability: Observability | None = None,
 ) -> FastAPI:
-    """FastAPI app whose routes call the ingest use-cases (and the audit export, if given)."""
+    """FastAPI app whose routes call the ingest use-cases (and the audit export, if given).
+
+    `metrics` counts the answered submissions; `observability` adds /metrics and the
+    /health/live and /health/ready probes.
+    """
     # No unauthenticated documents: the OpenAPI document is served below to any token, and
     # the interactive pages (which load scripts from a CDN) are off.
     api = FastAPI(
@@ -69,6 +84,8 @@ def build_http_app(
     anyone = bearer_dependency(tokens, *Role)
     if audit is not None:
         _add_audit_routes(api, audit, bearer_dependency(tokens, Role.auditor))
+    if observability is not None:
+        install_routes(api, observability, tokens=tokens)
 
     @api.get("/openapi.json", include_in_schema=False, dependencies=[Depends(anyone)])
     async def openapi() -> dict[str, Any]:
@@ -109,7 +126,11 @@ def build_http_app(
         try:
             outcomes = await ingest.submit(items, actor=principal.actor, site=site)
         except OutOfSiteError as exc:
+            if metrics is not None:
+                metrics.out_of_site(len(items))
             return _out_of_site(exc)
+        if metrics is not None:
+            metrics.count(outcomes)
         counts = {
             s: sum(o.status == s for o in outcomes) for s in ("accepted", "duplicate", "rejected")
         }

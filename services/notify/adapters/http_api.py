@@ -17,7 +17,9 @@ Who may do what (issue 8; bearer tokens of kit/auth.py, `admin` everywhere):
   signal's own site) and `admin` (core/authority.py); another site's alert answers 404 as a
   missing one, a role it was not routed to 403. The acknowledgement's `by` is the token
   (`token:<name>`), never a name in the body, and its channel `http`;
-- GET /openapi.json: any token.
+- GET /openapi.json: any token;
+- GET /metrics: the scrape token (SAFETYMON_METRICS_TOKEN), `auditor` and `admin`; GET
+  /health/live and /health/ready: anyone (kit/metrics.py).
 Bodies are read under kit/http_limits.py's budget (64 KiB, 30 s).
 The NATS request subjects (`<ns>.notify.ack`, `<ns>.notify.log`, nats_requests.py) are
 guarded by NATS itself: whoever the server lets publish on them may use them (see
@@ -37,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kit.auth import Principal, Role, TokenStore, bearer_dependency
 from kit.http_limits import BodyLimits
+from kit.metrics import Observability, install_routes
 from services.notify.app.alerts import Acknowledger
 from services.notify.core.errors import (
     AckForbiddenError,
@@ -105,8 +108,17 @@ def ack_json(ack: Acknowledgement) -> dict[str, Any]:
     }
 
 
-def build_http_app(acknowledger: Acknowledger, store: AlertStore, *, tokens: TokenStore) -> FastAPI:
-    """FastAPI app whose routes call the acknowledgement use-case and the delivery log."""
+def build_http_app(
+    acknowledger: Acknowledger,
+    store: AlertStore,
+    *,
+    tokens: TokenStore,
+    observability: Observability | None = None,
+) -> FastAPI:
+    """FastAPI app whose routes call the acknowledgement use-case and the delivery log.
+
+    `observability` adds /metrics and the /health/live and /health/ready probes.
+    """
     # No unauthenticated documents: /openapi.json is served below to any token, and the
     # interactive pages (which load scripts from a CDN) are off, as in ingest.
     api = FastAPI(
@@ -117,6 +129,8 @@ def build_http_app(acknowledger: Acknowledger, store: AlertStore, *, tokens: Tok
     # The alert's own routing decides further (Acknowledger.by_token).
     acknowledgers = bearer_dependency(tokens, Role.safety_officer, Role.investigator, Role.dsmb)
     anyone = bearer_dependency(tokens, *Role)
+    if observability is not None:
+        install_routes(api, observability, tokens=tokens)
 
     @api.get("/openapi.json", include_in_schema=False, dependencies=[Depends(anyone)])
     async def openapi() -> dict[str, Any]:
