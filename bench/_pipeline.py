@@ -25,9 +25,9 @@ def load() -> str:
 class Pipeline:
     """The three services as separate processes on a private NATS server."""
 
-    def __init__(self, code: Path | None, smtp_port: int) -> None:
+    def __init__(self, code: Path | None, smtp_port: int, *, sync_always: bool = True) -> None:
         self.data = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
-        self.nats = EmbeddedNats(self.data)
+        self.nats = EmbeddedNats(self.data, sync_always=sync_always)
         self.port = free_port()
         self.token = secrets.token_urlsafe(32)
         self.code = code

@@ -11,6 +11,8 @@ gives the reference rate.
   and acknowledged everything, and notify has nothing pending.
 
     python bench/pipeline_throughput.py [--events 40000] [--batch 2000] [--window 500]
+
+`--code DIR` runs the services from another checkout (before/after figures in one sitting).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import secrets
 import time
+from pathlib import Path
 
 import httpx
 import nats
@@ -87,13 +90,19 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument("--batch", type=int, default=2_000)
     parser.add_argument("--window", type=int, default=500)
+    parser.add_argument("--code", type=Path, default=None, help="run the services from here")
+    parser.add_argument(
+        "--lazy-fsync",
+        action="store_true",
+        help="a broker without sync_interval: always: the pipeline's own cost, not the disk's",
+    )
     args = parser.parse_args()
     events = list(generate_events(args.events, seed=11, start=HISTORIC_START))[: args.events]
     payloads = [httpx.Request("POST", "/", json=e).content for e in events]
     smtp_port = free_port()
     controller = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
     controller.start()
-    pipeline = Pipeline(None, smtp_port)
+    pipeline = Pipeline(args.code, smtp_port, sync_always=not args.lazy_fsync)
     pipeline.start()
     try:
         plain = await plain_publish(pipeline.nats.url, payloads, args.window)

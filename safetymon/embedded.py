@@ -58,9 +58,16 @@ class EmbeddedNats:
     """
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, *, namespace: str | None = None
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        namespace: str | None = None,
+        sync_always: bool = True,
     ) -> None:
         self.store_dir = data_dir / "nats"
+        #: False only for benchmarks that measure the pipeline's own cost, not the disk's.
+        self.sync_always = sync_always
         self.auth_dir = data_dir / AUTH_DIR
         self.port = port or free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
@@ -86,7 +93,8 @@ class EmbeddedNats:
         binary = nats_server_binary()
         config = self.store_dir / "nats-server.conf"
         # 2.10+ can fsync every write; Debian's 2.9 cannot (NOTES.md), so only ask when able.
-        sync = "  sync_interval: always\n" if _version(binary) >= (2, 10) else ""
+        able = _version(binary) >= (2, 10)
+        sync = "  sync_interval: always\n" if able and self.sync_always else ""
         text = (
             f'listen: "127.0.0.1:{self.port}"\n'
             f'jetstream {{\n  store_dir: "{self.store_dir}"\n{sync}}}\n'
