@@ -9,8 +9,10 @@ snapshot that notify itself writes.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -55,9 +57,11 @@ class NotifyRequestError(RuntimeError):
 class RemoteNotify:
     """Requests to the notify service of `namespace` on an open NATS connection."""
 
-    def __init__(self, nc: NatsClient, namespace: str) -> None:
+    def __init__(self, nc: NatsClient, namespace: str, *, data_dir: Path | None = None) -> None:
         self._nc = nc
         self._namespace = namespace
+        #: notify's data dir: it writes snapshots only there (None: its default export root).
+        self._data_dir = data_dir
 
     @property
     def acknowledger(self) -> RemoteNotify:
@@ -98,9 +102,13 @@ class RemoteNotify:
         return int((await self._ask(flush_digests_subject(self._namespace), {}))["moved"])
 
     async def notifications(self) -> list[dict[str, Any]]:
-        """The outbox rows, from a snapshot notify writes into a temporary directory."""
-        with tempfile.TemporaryDirectory(prefix="safetymon-outbox-") as directory:
-            body = {"directory": directory}  # absolute: tempfile's directory is
+        """The outbox rows, from a snapshot notify writes into a temporary directory.
+
+        The directory is made inside notify's data dir (notify writes nowhere else) and
+        removed afterwards.
+        """
+        with tempfile.TemporaryDirectory(prefix="outbox-", dir=self._data_dir) as directory:
+            body = {"directory": os.path.abspath(directory)}  # noqa: PTH100, ASYNC240 - no I/O
             reply = await self._ask(snapshot_subject(self._namespace), body)
             path = reply["files"][OUTBOX_FILE]["path"]
             con = duckdb.connect()  # in memory: reads the Parquet copy, never notify's file

@@ -57,7 +57,7 @@ class SupervisedStack:
         if self._nc is None:
             msg = "not connected: call wait_ready() first"
             raise RuntimeError(msg)
-        return RemoteNotify(self._nc, self.namespace)
+        return RemoteNotify(self._nc, self.namespace, data_dir=self.data_dir)
 
     async def wait_ready(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109 - a deadline is the point
         """Wait until ingest answers HTTP, rules is bound and notify answers requests."""
