@@ -7,7 +7,7 @@ import contextlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 import pydantic_core
@@ -173,6 +173,10 @@ def _outcome(
     return Outcome(index, "accepted", fact.event_id)
 
 
+#: Entries the relay confirms between two writes of its position (and whenever it is idle):
+#: a restart republishes at most this many, which JetStream's deduplication drops.
+_MARK_EVERY = 1_000
+
 #: Submissions validated between two yields to the event loop (~10-20 ms of work).
 _ACCEPT_SLICE = 100
 
@@ -210,11 +214,17 @@ class Relay:
         self._ahead: set[int] = set()
         #: Seqs of urgent entries waiting in `_pending` (the express scan runs only then).
         self._urgent: set[int] = set()
-        #: (trial, participant) of pending entries, read once from their content.
+        #: (trial, participant) of pending entries, read once from their content, and the
+        #: pending seqs of each participant and of each trial's ticks, in log order: whether
+        #: an urgent entry may go ahead is then a look at two queue heads, not a scan.
         self._lanes: dict[int, tuple[str, str]] = {}
+        self._by_key: dict[tuple[str, str], deque[int]] = {}
+        self._ticks: dict[str, deque[int]] = {}
+        self._held: dict[int, Entry] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._position = 0
+        self._marked = 0
         self._running = False
 
     @property
@@ -226,13 +236,14 @@ class Relay:
         """Hand over freshly appended entries (dropped here past the cap; read back later)."""
         if len(self._pending) + len(entries) <= self._memory_cap:
             self._pending.extend(entries)
-            self._urgent.update(e.seq for e in entries if e.event_type in URGENT_EVENT_TYPES)
+            for entry in entries:
+                self._hold(entry)
         self._idle.clear()
         self._wake.set()
 
     async def run(self) -> None:
         """Publish until stopped; retries with backoff while the broker is unavailable."""
-        self._position = await self._log.published_position()
+        self._position = self._marked = await self._log.published_position()
         self._running = True
         self._wake.set()
         failures = 0
@@ -250,6 +261,7 @@ class Relay:
                 await asyncio.sleep(delay)
                 continue
             if not published:
+                await self._mark()  # the position is exact whenever the relay is idle
                 self._idle.set()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -272,7 +284,8 @@ class Relay:
         if express:
             await self._publisher.publish(express)
             self._ahead.update(e.seq for e in express)
-            self._urgent.difference_update(e.seq for e in express)
+            for entry in express:
+                self._release(entry.seq)
             log.info("facts_published_ahead", count=len(express), first=express[0].seq)
             return len(express)
         batch = self._next_in_memory()
@@ -285,8 +298,15 @@ class Relay:
             await self._publisher.publish(fresh)
         self._position = batch[-1].seq
         await self._skip_ahead(mark=False)
-        await self._log.mark_published(self._position)
+        if self._position - self._marked >= _MARK_EVERY:
+            await self._mark()
         return len(batch)
+
+    async def _mark(self) -> None:
+        """Record the confirmed position (a restart republishes what lies past it)."""
+        if self._position != self._marked:
+            await self._log.mark_published(self._position)
+            self._marked = self._position
 
     def _next_in_memory(self) -> list[Entry] | None:
         """The next chunk from memory, contiguous from `position` (None: read the log)."""
@@ -307,39 +327,71 @@ class Relay:
             moved = True
         self._ahead = {seq for seq in self._ahead if seq > self._position}
         if moved and mark:
-            await self._log.mark_published(self._position)
+            await self._mark()
+
+    def _hold(self, entry: Entry) -> None:
+        key = self._lanes[entry.seq] = _lane(entry)
+        self._held[entry.seq] = entry
+        if entry.event_type == "clock_ticked":
+            self._ticks.setdefault(key[0], deque()).append(entry.seq)
+            return
+        self._by_key.setdefault(key, deque()).append(entry.seq)
+        if entry.event_type in URGENT_EVENT_TYPES:
+            self._urgent.add(entry.seq)
+
+    def _release(self, seq: int) -> None:
+        """Forget a held entry's place in its queues (published, ahead or in order)."""
+        key = self._lanes.pop(seq, None)
+        self._held.pop(seq, None)
+        self._urgent.discard(seq)
+        if key is None:
+            return
+        _forget(self._by_key, key, seq)
+        _forget(self._ticks, key[0], seq)
 
     def _drop(self, entry: Entry) -> None:
-        self._lanes.pop(entry.seq, None)
-        self._urgent.discard(entry.seq)
+        self._release(entry.seq)
 
     def _express(self) -> list[Entry]:
-        """Urgent entries behind the next chunk that may go first (see the class doc)."""
-        if not self._urgent or len(self._pending) <= self._chunk:
+        """Urgent entries behind the next chunk that may go first (see the class doc).
+
+        Only while memory holds the whole backlog without gaps: an entry read back from the
+        log later could be an earlier fact of the same participant.
+        """
+        pending = self._pending
+        if not self._urgent or len(pending) <= self._chunk:
             return []
-        busy_participants: set[tuple[str, str]] = set()
-        busy_trials: set[str] = set()
+        if pending[0].seq != self._position + 1 or (
+            pending[-1].seq - pending[0].seq + 1 != len(pending)
+        ):
+            return []
+        boundary = pending[self._chunk].seq
         express: list[Entry] = []
-        for index, entry in enumerate(self._pending):
-            if entry.seq in self._ahead:
-                continue
-            key = self._lanes.get(entry.seq)
-            if key is None:
-                key = self._lanes[entry.seq] = _lane(entry)
-            if entry.event_type == "clock_ticked":
-                busy_trials.add(key[0])
-            elif (
-                index >= self._chunk
-                and entry.event_type in URGENT_EVENT_TYPES
-                and key not in busy_participants
-                and key[0] not in busy_trials
-            ):
-                express.append(entry)
+        for seq in sorted(s for s in self._urgent if s >= boundary):
+            trial, participant = self._lanes[seq]
+            own = self._by_key.get((trial, participant))
+            ticks = self._ticks.get(trial)
+            if own and own[0] == seq and not (ticks and ticks[0] < seq):
+                express.append(self._held[seq])
                 if len(express) >= self._chunk:
                     break
-            else:
-                busy_participants.add(key)
         return express
+
+
+K = TypeVar("K")
+
+
+def _forget(queues: dict[K, deque[int]], name: K, seq: int) -> None:
+    """Take `seq` out of its queue (the head, in practice); drop the queue when empty."""
+    queue = queues.get(name)
+    if not queue:
+        return
+    if queue[0] == seq:
+        queue.popleft()
+    elif seq in queue:
+        queue.remove(seq)
+    if not queue:
+        del queues[name]
 
 
 def _lane(entry: Entry) -> tuple[str, str]:
