@@ -17,11 +17,11 @@ from uuid import UUID
 
 import nats
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from safetymon._console import output_console
+
 app_routes = typer.Typer(help="Routing of safety signals to people.", no_args_is_help=True)
-console = Console()
 NatsUrl = Annotated[str, typer.Option(envvar="SAFETYMON_NATS_URL", help="NATS server URL.")]
 Namespace = Annotated[str, typer.Option(envvar="SAFETYMON_NAMESPACE", help="Deployment namespace.")]
 _WAIT_S = 10.0
@@ -93,7 +93,7 @@ def notifications(
         for entry in entries:
             typer.echo(json.dumps(entry, sort_keys=True))
         return
-    console.print(_table(entries))
+    output_console().print(_table(entries))
 
 
 def _from_snapshot(
@@ -143,6 +143,7 @@ def routes_test(
     escalation_minutes: Annotated[
         float, typer.Option(envvar="SAFETYMON_ESCALATION_MINUTES", help="U0 escalation delay.")
     ] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Show who would be told about SIGNAL_FILE, in which role, and when."""
     from safetymon.runner import default_routing
@@ -152,13 +153,19 @@ def routes_test(
 
     signal = SIGNAL_ADAPTER.validate_json(signal_file.read_bytes())
     rules = load_routing(routing or Path(os.environ.get("SAFETYMON_ROUTING") or default_routing()))
+    routes = describe_routes(signal, rules, escalation_minutes=escalation_minutes)
+    if as_json:
+        for row in routes:
+            fields = {"when": row.when, "role": row.role, "address": row.address, "note": row.note}
+            typer.echo(json.dumps(fields, sort_keys=True))
+        return
     table = Table(title=f"{signal.payload.urgency.value} {signal.payload.category}: "
                         f"{signal.participant_id} site {signal.site_id}")  # fmt: skip
     for column in ("when", "role", "address", "note"):
         table.add_column(column)
-    for row in describe_routes(signal, rules, escalation_minutes=escalation_minutes):
+    for row in routes:
         table.add_row(row.when, row.role, row.address, row.note)
-    console.print(table)
+    output_console().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -45,3 +46,23 @@ def test_routes_test_puts_u2_in_the_daily_digest(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "in the next daily digest" in result.output
     assert "unacknowledged" not in result.output
+
+
+def test_routes_test_piped_prints_whole_rows_and_json(tmp_path: Path) -> None:
+    """Outside a terminal (as under CliRunner) no cell is cut at 80; --json: one object a line."""
+    routing = tmp_path / "routing.toml"
+    routing.write_text(ROUTING_TOML)
+    signal = tmp_path / "signal.json"
+    roles = (Role.INVESTIGATOR, Role.SAFETY_OFFICER)
+    signal.write_text(make_signal(site_id="S02", recipients=roles).model_dump_json())
+    args = ["routes", "test", str(signal), "--routing", str(routing)]
+
+    table = CliRunner().invoke(app, args)  # no COLUMNS: rich would cut to 80
+    lines = CliRunner().invoke(app, [*args, "--json"])
+
+    assert table.exit_code == 0, table.output
+    assert "after 120 min if unacknowledged (level 2)" in table.output
+    assert "…" not in table.output
+    rows = [json.loads(line) for line in lines.output.splitlines()]
+    assert {row["address"] for row in rows} >= {"pi.s02@site2.example", "dsmb.chair@trial.example"}
+    assert all(set(row) == {"when", "role", "address", "note"} for row in rows)
