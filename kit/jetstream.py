@@ -44,13 +44,20 @@ class Delivery:
     final: bool = True
 
 
+#: NATS header naming the alert a message belongs to: the event id of the fact that caused
+#: it (README "Tracing one alert"). A UUID only, never anything about a participant.
+CORRELATION_HEADER = "Safetymon-Correlation-Id"
+
+
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One message to publish with a deduplication id."""
+    """One message to publish with a deduplication id (and optional extra headers)."""
 
     subject: str
     data: bytes
     msg_id: str
+    #: Sent with the message; `Nats-Msg-Id` is always `msg_id`, whatever this holds.
+    headers: Mapping[str, str] | None = None
 
 
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
@@ -92,7 +99,10 @@ async def publish_confirmed(
     """
     futures = [
         await js.publish_async(
-            message.subject, message.data, stream=stream, headers={"Nats-Msg-Id": message.msg_id}
+            message.subject,
+            message.data,
+            stream=stream,
+            headers={**(message.headers or {}), "Nats-Msg-Id": message.msg_id},
         )
         for message in messages
     ]

@@ -94,6 +94,14 @@ class Ingest:
         ]
         if entries:
             self._relay.offer(entries)
+            # The event id is the correlation id of every alert the fact causes; the HTTP
+            # edge binds `request_id` in the context, so these lines lead from a request to
+            # its alerts (README "Tracing one alert").
+            for entry in entries:
+                log.debug(
+                    "fact_accepted", correlation_id=str(entry.event_id),
+                    event_type=entry.event_type, seq=entry.seq,
+                )  # fmt: skip
             log.info("facts_appended", count=len(entries), last_seq=entries[-1].seq)
         rejected = sum(o.status == "rejected" for o in final)
         if rejected:

@@ -261,6 +261,8 @@ class Acknowledgement:
     reason: str
     at: datetime
     via: str
+    #: The alert's correlation id (README "Tracing one alert"), for the log line.
+    correlation_id: UUID | None = None
 
 
 class AlertStore(Protocol):

@@ -309,6 +309,9 @@ def _dead_letter(fact: ClinicalFact, *, consumer: str, failed: tuple[str, ...]) 
 
 
 def _log_outcomes(out: EventLog, signals: list[Signal], dead: list[DeadLetter]) -> None:
+    # `correlation_id` is the id one alert is traced by in every service (README "Tracing
+    # one alert"): the event id of the fact behind the signal. The core sets the signal's
+    # correlation_id to it (for an overdue-SAE reminder, to the SAE the tick concerns).
     for signal in signals:
         out.info(
             "signal_retracted" if isinstance(signal, SignalUpdated) else "signal_raised",
@@ -318,11 +321,13 @@ def _log_outcomes(out: EventLog, signals: list[Signal], dead: list[DeadLetter]) 
             trial_id=signal.trial_id,
             participant_id=signal.participant_id,
             causation_id=str(signal.causation_id),
+            correlation_id=str(signal.correlation_id or signal.causation_id),
         )
     for letter in dead:
         out.error(
             "fact_dead_lettered",
             dead_letter_id=str(letter.dead_letter_id),
+            correlation_id=None if letter.event_id is None else str(letter.event_id),
             stage=letter.stage,
             error=letter.error,
             event_id=None if letter.event_id is None else str(letter.event_id),

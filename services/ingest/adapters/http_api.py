@@ -15,16 +15,24 @@ Who may do what:
 Bodies are read under kit/http_limits.py's budget (at most MAX_BODY_BYTES, within 30 s) and
 nested at most MAX_JSON_DEPTH deep: no event is nested that deep, and deeper JSON would
 exhaust the parser's (and later the validators') recursion.
+
+Every request gets a request id (the client's `X-Request-ID` when it is a plain token of at
+most 64 characters, else a new one), bound to its log lines and returned in `X-Request-ID`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
+from uuid import uuid4
 
+import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.auth import Principal, Role, TokenStore, bearer_dependency
 from kit.http_limits import BodyLimits
@@ -78,6 +86,8 @@ def build_http_app(
         title="safetymon ingest", version="1", openapi_url=None, docs_url=None, redoc_url=None
     )
     api.add_middleware(BodyLimits, max_bytes=MAX_BODY_BYTES)
+    # Added last, so outermost: a 408 or 413 from BodyLimits carries the request id too.
+    api.add_middleware(RequestIds)
     _describe_submissions(api)
     submitters = bearer_dependency(tokens, Role.submitter)
     readers = bearer_dependency(tokens, Role.submitter, Role.auditor)
@@ -140,6 +150,38 @@ def build_http_app(
         )
 
     return api
+
+
+#: What a client's X-Request-ID may be to be kept: a plain token, never free text in a log.
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+class RequestIds:
+    """Give each HTTP request an id, bind it for the request's log lines, answer with it.
+
+    The client's `X-Request-ID` is kept when it is 1-64 characters of `[A-Za-z0-9._:-]`;
+    anything else (or none) is replaced by a new uuid4 hex, so a log line never carries
+    what a client typed beyond a harmless token.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request with `request_id` bound; add the header to the response."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = Headers(scope=scope).get("x-request-id", "")
+        request_id = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else uuid4().hex
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await self.app(scope, receive, send_with_id)
 
 
 def _add_audit_routes(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import nats.errors
 
-from kit.jetstream import Outgoing, publish_confirmed
+from kit.jetstream import CORRELATION_HEADER, Outgoing, publish_confirmed
 from schemas import Subjects
 from services.ingest.core.chain import Entry
 from services.ingest.core.errors import TransientError
@@ -17,7 +17,11 @@ if TYPE_CHECKING:
 
 
 class JetStreamPublisher:
-    """Publisher port on JetStream: subject per event type, Nats-Msg-Id = event id."""
+    """Publisher port on JetStream: subject per event type, Nats-Msg-Id = event id.
+
+    Each fact also carries its event id as the correlation header: it is the id every
+    service logs for the alerts the fact causes.
+    """
 
     def __init__(self, js: JetStreamContext, subjects: Subjects) -> None:
         self._js = js
@@ -26,7 +30,12 @@ class JetStreamPublisher:
     async def publish(self, entries: Sequence[Entry]) -> None:
         """Return once JetStream has stored every entry; TransientError otherwise."""
         messages = [
-            Outgoing(self._subjects.fact_subject(e.event_type), e.wire(), str(e.event_id))
+            Outgoing(
+                self._subjects.fact_subject(e.event_type),
+                e.wire(),
+                str(e.event_id),
+                headers={CORRELATION_HEADER: str(e.event_id)},
+            )
             for e in entries
         ]
         try:

@@ -206,7 +206,9 @@ class DuckDBNotificationStore:
             params = {"id": signal_id, "at": at, "by": by, "reason": reason, "via": via}
             con.execute(sql.ACKNOWLEDGE, params).fetchall()
             fact = audit.acknowledged_fact(plan, by=by, reason=reason, via=via, now=at)
-            ack = Acknowledgement(signal_id, plan.participant_id, by, reason, at, via)
+            ack = Acknowledgement(
+                signal_id, plan.participant_id, by, reason, at, via, plan.correlation_id
+            )
             return ack, self._append(con, [fact])
 
         return await self._run(lambda con: self._commit(con, lambda: body(con)))

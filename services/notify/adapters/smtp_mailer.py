@@ -61,6 +61,10 @@ def build_message(mail: OutgoingMail, *, mail_from: str, date: datetime) -> Emai
         "X-Safetymon-Urgency": plan.urgency.value,
         "Auto-Submitted": "auto-generated",  # RFC 3834: no vacation auto-replies
     }
+    if plan.correlation_id is not None:
+        # The event id of the fact behind the alert (a UUID, no PHI): the id its log lines
+        # carry in every service (README "Tracing one alert").
+        headers["X-Safetymon-Correlation-Id"] = str(plan.correlation_id)
     if plan.urgency is Urgency.U0:
         headers["Importance"] = "high"
     if plan.references:

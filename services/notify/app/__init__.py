@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from uuid import UUID
@@ -80,7 +80,7 @@ class SignalIntake:
         result = await self.store.record_intake(batch)
         if result.notifications:
             self.on_recorded()
-        self._log(items, result)
+        self._log(items, result, {s.event_id: _correlation(s) for s in signals})
         return result
 
     def _plan(self, signal: SignalRaised | SignalUpdated, now: datetime) -> SignalNotifications:
@@ -96,22 +96,31 @@ class SignalIntake:
             )
         return SignalNotifications(signal.event_id, plans, facts, wants_ack)
 
-    def _log(self, items: Sequence[SignalNotifications], result: IntakeResult) -> None:
+    def _log(
+        self,
+        items: Sequence[SignalNotifications],
+        result: IntakeResult,
+        correlations: Mapping[UUID, str | None],
+    ) -> None:
         new = set(result.new_signals)
         for item in items:
             if item.signal_id not in new:
                 continue
             new.discard(item.signal_id)  # a repeat later in the batch is a duplicate
+            correlation = correlations.get(item.signal_id)
+            ids = {"signal_id": str(item.signal_id), "correlation_id": correlation}
             for gap in dict.fromkeys(gap for plan in item.plans for gap in plan.gaps):
                 self.log.warning(
-                    "notification_rerouted", signal_id=str(item.signal_id),
+                    "notification_rerouted", **ids,
                     role=gap.role.value, reason=gap.reason, site_id=gap.site_id,
                 )  # fmt: skip
-            self.log.info(
-                "notifications_intended", signal_id=str(item.signal_id), count=len(item.plans)
-            )
+            self.log.info("notifications_intended", **ids, count=len(item.plans))
         for signal_id in result.duplicates:
-            self.log.info("signal_duplicate_skipped", signal_id=str(signal_id))
+            self.log.info(
+                "signal_duplicate_skipped",
+                signal_id=str(signal_id),
+                correlation_id=correlations.get(signal_id),
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +404,17 @@ def _fields(item: Pending) -> dict[str, object]:
     return {
         "notification_id": str(plan.notification_id),
         "signal_id": str(plan.signal_id),
+        "correlation_id": None if plan.correlation_id is None else str(plan.correlation_id),
         "role": plan.role.value,
         "urgency": plan.urgency.value,
     }
+
+
+def _correlation(signal: SignalRaised | SignalUpdated) -> str | None:
+    """The id one alert is traced by in every service (README "Tracing one alert").
+
+    The event id of the fact behind the signal: rules set the signal's correlation id to it
+    (the plans carry the same value), its causation id otherwise.
+    """
+    found = signal.correlation_id or signal.causation_id
+    return None if found is None else str(found)

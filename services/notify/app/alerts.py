@@ -77,7 +77,10 @@ class Acknowledger:
         ack = await self.store.acknowledge(
             signal_id, by=by, reason=reason, via=via, at=self.clock.now()
         )
-        self.log.info("alert_acknowledged", signal_id=str(signal_id), via=via)
+        correlation = None if ack.correlation_id is None else str(ack.correlation_id)
+        self.log.info(
+            "alert_acknowledged", signal_id=str(signal_id), correlation_id=correlation, via=via
+        )
         return ack
 
 
@@ -130,8 +133,10 @@ class Escalator:
         )
         done = await self._store.record_escalation(alert, level, plans, facts)
         if done:
+            correlation = alert.first.correlation_id
             self._log.warning(
                 "alert_escalated", signal_id=str(alert.state.signal_id), level=level,
+                correlation_id=None if correlation is None else str(correlation),
                 recipients=len(plans),
             )  # fmt: skip
         return done

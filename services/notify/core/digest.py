@@ -76,6 +76,7 @@ def digest_plan(items: Sequence[NotificationPlan]) -> NotificationPlan:
         first, notification_id=digest_id, signal_id=digest_id, subject=subject,
         message_id=message_id_for(digest_id), template=DIGEST_TEMPLATE, references=None,
         site_id="ALL", participant_id="DIGEST", digest_key=None, not_before=None,
+        correlation_id=None,  # a digest is about several alerts, not the first one's
         context={"kind": kind, "day": day, "role": first.role.value,
                  "items": [_item(item) for item in items]},
     )  # fmt: skip

@@ -4,16 +4,21 @@ Rows are published with Nats-Msg-Id = signal id (JetStream drops a repeat inside
 duplicate window; notify dedupes by signal id beyond it), and marked published only after
 every PubAck arrived. It runs once at start, to republish what a crash left behind, and then
 whenever a committed batch wakes it (with a periodic pass as a safety net).
+
+Each message carries the `Safetymon-Correlation-Id` header, read from the row's own JSON
+body (the signal's correlation id, else its causation id), so the outbox table needs no
+column for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import TYPE_CHECKING
 
-from kit.jetstream import Outgoing, publish_confirmed
-from services.rules.ports import EventLog, SignalOutbox
+from kit.jetstream import CORRELATION_HEADER, Outgoing, publish_confirmed
+from services.rules.ports import EventLog, OutboxRow, SignalOutbox
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
@@ -51,7 +56,7 @@ class OutboxRelay:
         total = 0
         async with self._lock:
             while rows := await self._outbox.unpublished(limit=self._batch_size):
-                messages = [Outgoing(r.subject, r.body, str(r.signal_id)) for r in rows]
+                messages = [_outgoing(row) for row in rows]
                 await publish_confirmed(self._js, messages, stream=self._stream)
                 await self._outbox.mark_published([r.signal_id for r in rows])
                 total += len(rows)
@@ -86,3 +91,16 @@ class OutboxRelay:
         """Ask `run()` to return after the pass in hand."""
         self._stopping = True
         self._wake.set()
+
+
+def _outgoing(row: OutboxRow) -> Outgoing:
+    """The row as a message, with the correlation header when its body names one."""
+    try:
+        body = json.loads(row.body)
+    except ValueError:
+        body = None  # the tracing header must never hold a signal back
+    correlation = (
+        body.get("correlation_id") or body.get("causation_id") if isinstance(body, dict) else None
+    )
+    headers = {CORRELATION_HEADER: str(correlation)} if correlation else None
+    return Outgoing(row.subject, row.body, str(row.signal_id), headers=headers)
