@@ -29,9 +29,10 @@ from safetymon.audit.manifest import (
     EVENT_LOG,
     INGEST_HEADS,
     MANIFEST_FILE,
+    SIGNALS,
     Manifest,
 )
-from safetymon.audit.verify import BundleReport, ChainRow, Expected
+from safetymon.audit.verify import BundleReport, ChainRow, Expected, SignalRow
 
 # Columns an auditor queries, mapped to where the hashed content holds the same value.
 _EVENT_LOG_COLUMNS = {
@@ -89,7 +90,7 @@ def write_manifest(bundle: Path, manifest: Manifest) -> Path:
 def verify_bundle(
     bundle: Path, heads: Sequence[bytes] | None = None
 ) -> tuple[Manifest, BundleReport]:
-    """Check a bundle directory: file digests, both hash chains, then the published heads.
+    """Check a bundle directory: file digests, the hash chains, then the published heads.
 
     Args:
         bundle: the bundle directory.
@@ -114,7 +115,8 @@ def verify_bundle(
         if digest is not None and name not in CHAINS
         if (counted := _parquet_rows(bundle / name)) is not None
     }
-    report = verify.verify_bundle(manifest, digests, chains, rows)
+    signals = _signals_or_why(bundle / SIGNALS)
+    report = verify.verify_bundle(manifest, digests, chains, rows, signals)
     return manifest, _with_heads(bundle, manifest, report, heads)
 
 
@@ -158,6 +160,33 @@ def _read_or_why(path: Path, expected: Expected | None = None) -> verify.Readout
     except (OSError, KeyError, ValueError, TypeError) as exc:
         # pyarrow's errors derive from these; a damaged file is a finding, not a crash.
         return f"unreadable ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def _signals_or_why(path: Path) -> list[SignalRow] | str | None:
+    """The rows of signals.parquet; None when the bundle has none (it predates the file)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_signal_rows(path)
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        return f"unreadable ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def read_signal_rows(path: Path) -> list[SignalRow]:
+    """Rows of signals.parquet in file order; a file exported before the chain has no hashes.
+
+    Such a file (no prev_hash/hash columns) reads as rows with none, which verify reports as
+    not chained (older version), like the rows an upgraded rules file kept.
+    """
+    present = set(pq.read_schema(path).names)
+    chained = [name for name in ("prev_hash", "hash") if name in present]
+    result = []
+    for row in _rows(path, ["outbox_seq", "body", *chained]):
+        seq = row["outbox_seq"]
+        body = (row["body"] or "").encode("utf-8")
+        chain = (row.get("prev_hash"), row.get("hash"))
+        result.append(SignalRow(seq if isinstance(seq, int) else 0, body, *chain))
+    return result
 
 
 def read_chain_rows(path: Path) -> list[ChainRow]:

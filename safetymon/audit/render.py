@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from safetymon.audit.manifest import Manifest
-from safetymon.audit.verify import BundleReport, ChainReport
+from safetymon.audit.verify import BundleReport, ChainReport, SignalsReport
 
 
 def print_manifest(console: Console, out: Path, manifest: Manifest) -> None:
@@ -61,18 +61,26 @@ def print_report(console: Console, bundle: Path, manifest: Manifest, report: Bun
     for problem in report.problems:
         console.print(f"[red]{problem}[/red]", highlight=False)
     if report.ok:
-        console.print("[bold green]OK[/bold green]: every file and both chains verify")
+        console.print("[bold green]OK[/bold green]: every file and every chain verify")
     else:
         console.print(f"[bold red]BROKEN[/bold red]: {report.first_problem()}", highlight=False)
 
 
 def _chain_cells(chain: ChainReport) -> tuple[str, str, str, str, str]:
+    older = _unchained(chain)
+    note = f"not chained (older version): {older} rows" if older else ""
     if chain.problem is None:
-        return chain.name, "[green]OK[/green]", str(chain.count), _short(chain.head), ""
+        return chain.name, "[green]OK[/green]", str(chain.count), _short(chain.head), note
     problem = chain.problem
     status = f"[red]{problem.kind}[/red] at seq {problem.seq}"
     entries = f"{chain.verified} of {chain.count} verified"
-    return chain.name, status, entries, _short(chain.head), problem.detail
+    finding = f"{problem.detail}; {note}" if note else problem.detail
+    return chain.name, status, entries, _short(chain.head), finding
+
+
+def _unchained(chain: ChainReport) -> int:
+    """Leading rows written before their chain existed (only the signals chain has them)."""
+    return chain.unchained if isinstance(chain, SignalsReport) else 0
 
 
 def report_json(bundle: Path, manifest: Manifest, report: BundleReport) -> dict[str, Any]:
@@ -111,6 +119,7 @@ def _chain_json(chain: ChainReport, manifest: Manifest) -> dict[str, Any]:
         "ok": chain.ok,
         "count": chain.count,
         "verified": chain.verified,
+        "unchained": _unchained(chain),
         "head": chain.head,
         "expected": expected,
         "problem": None

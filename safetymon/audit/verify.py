@@ -25,7 +25,8 @@ from safetymon.audit._model import (
     Expected,
     FileCheck,
 )
-from safetymon.audit.manifest import CHAINS, FileEntry, Manifest
+from safetymon.audit._signals import SignalRow, SignalsReport, signal_content, translated
+from safetymon.audit.manifest import CHAINS, SIGNALS, FileEntry, Manifest
 from schemas import GENESIS_HASH, canonical_bytes, chain_hash
 
 __all__ = [
@@ -36,12 +37,15 @@ __all__ = [
     "ChainRow",
     "Expected",
     "FileCheck",
+    "SignalRow",
+    "SignalsReport",
     "audit_trail_row",
     "check_file",
     "column_mismatch",
     "expected_of",
     "verify_bundle",
     "verify_chain",
+    "verify_signals",
 ]
 #: A chain's rows as read from its file, why the file could not be read, or the report of
 #: a chain the reader already proved intact (`_fast`).
@@ -53,14 +57,17 @@ def verify_bundle(
     digests: Mapping[str, str | None],
     chains: Mapping[str, Readout],
     rows: Mapping[str, int] | None = None,
+    signals: Sequence[SignalRow] | str | None = None,
 ) -> BundleReport:
-    """Check every file's sha256 (and rows) against the manifest, then recompute both chains.
+    """Check every file's sha256 (and rows) against the manifest, then recompute the chains.
 
     Args:
         manifest: the bundle's manifest.
         digests: sha256 of each file found in the bundle (None when it is missing).
         chains: per chained file, its rows in file order, or why they could not be read.
         rows: rows counted in the files that are not chains (a chain counts its own).
+        signals: the rows of signals.parquet, or why they could not be read; None when the
+            bundle has none (it predates the file), which is not a finding.
 
     """
     names = list(dict.fromkeys([*manifest.files, *digests]))
@@ -85,6 +92,10 @@ def verify_bundle(
             continue
         entry = manifest.files.get(name)
         reports.append(verify_chain(chain_name(name), readout, _expected(entry)))
+    if isinstance(signals, str):
+        problems.append(f"{SIGNALS}: cannot verify the chain: {signals}")
+    elif signals is not None:
+        reports.append(verify_signals(chain_name(SIGNALS), signals))
     return BundleReport(files, tuple(reports), tuple(problems))
 
 
@@ -191,6 +202,31 @@ def _against_manifest(
         f"{expected.head[:12]}…: it was rewritten and re-hashed"
     )
     return Break("edited", last, len(rows) - 1, detail)
+
+
+def verify_signals(name: str, rows: Sequence[SignalRow]) -> SignalsReport:
+    """Walk the signals chain (`_signals` has the format); OK or the first break, by seq.
+
+    The manifest records no head for it (its chains are the ingest and notify ones): the
+    file's sha256 in the manifest is what catches a truncated or wholly re-hashed copy.
+    """
+    unchained = next((i for i, row in enumerate(rows) if row.hash is not None), len(rows))
+    chained = rows[unchained:]
+    end = next((i for i, row in enumerate(chained) if row.hash is None), len(chained))
+    shifted = [
+        ChainRow(row.seq - unchained, signal_content(row.seq, row.body), row.prev_hash or "",
+                 row.hash or "")
+        for row in chained[:end]
+    ]  # fmt: skip
+    walked = verify_chain(name, shifted)
+    if walked.problem is not None:
+        problem = translated(walked.problem, unchained)
+    elif end < len(chained):
+        detail = "the row has no hash, after chained rows: its chain fields were removed"
+        problem = Break("edited", chained[end].seq, unchained + end, detail)
+    else:
+        return SignalsReport(name, len(rows), len(chained), walked.head, None, unchained)
+    return SignalsReport(name, len(rows), walked.verified, walked.head, problem, unchained)
 
 
 def column_mismatch(row: ChainRow) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any, Final
 import duckdb
 import pyarrow as pa
 
-from schemas import SignalUpdated
+from schemas import GENESIS_HASH, SignalUpdated, chain_hash
 from services.rules.core.engine import Signal
 from services.rules.core.errors import AlreadyProcessedError
 from services.rules.core.state import ParticipantState
@@ -69,6 +69,10 @@ CREATE TABLE IF NOT EXISTS signal_outbox (
     body BLOB NOT NULL,
     published_at TIMESTAMPTZ
 );
+-- The signals' hash chain (see `chain_signals`); added to existing files, whose older rows
+-- keep NULL: they were written before the chain and `audit verify` reports them as such.
+ALTER TABLE signal_outbox ADD COLUMN IF NOT EXISTS prev_hash VARCHAR;
+ALTER TABLE signal_outbox ADD COLUMN IF NOT EXISTS hash VARCHAR;
 CREATE TABLE IF NOT EXISTS dead_letters (
     dead_letter_id UUID PRIMARY KEY,
     seq BIGINT NOT NULL,
@@ -112,6 +116,43 @@ def max_seqs(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         " (SELECT coalesce(max(seq), 0) FROM dead_letters)"
     ).fetchall()
     return int(outbox), int(dead)
+
+
+def last_signal_hash(con: duckdb.DuckDBPyConnection) -> str:
+    """The hash of the highest-seq outbox row: where the next signal chains on.
+
+    The genesis hash when the outbox is empty or its last row predates the chain (NULL):
+    the chain then starts at the next row, and verify reports the rows before as older.
+    """
+    rows = con.execute("SELECT hash FROM signal_outbox ORDER BY seq DESC LIMIT 1").fetchall()
+    return str(rows[0][0]) if rows and rows[0][0] else GENESIS_HASH
+
+
+def signal_content(seq: int, body: bytes) -> bytes:
+    """The bytes an outbox row hashes: its seq in decimal ASCII, a colon, its body.
+
+    The body is hashed as stored, not re-canonicalised: it is the exact bytes the relay
+    published (pydantic's compact `model_dump_json`), so an auditor hashes what was sent
+    without a JSON round trip that could disagree on numbers or key order. The seq is part
+    of it because the outbox's seq is the chain position (ingest's seq is outside its hash,
+    but ingest's content repeats its event id; here a renumbered row must not verify).
+    The colon cannot be part of a decimal seq, so the split is unambiguous.
+    """
+    return f"{seq}:".encode("ascii") + body
+
+
+def chain_signals(prev_hash: str, first_seq: int, bodies: Sequence[bytes]) -> list[tuple[str, str]]:
+    """`(prev_hash, hash)` of each body at seq first_seq, first_seq + 1, ... (pure).
+
+    `hash = chain_hash(prev_hash, signal_content(seq, body))`: ingest's convention
+    (sha256 of the previous hex hash then the hashed bytes; genesis 64 zeros).
+    """
+    links = []
+    for seq, body in enumerate(bodies, start=first_seq):
+        digest = chain_hash(prev_hash, signal_content(seq, body))
+        links.append((prev_hash, digest))
+        prev_hash = digest
+    return links
 
 
 def with_table(
@@ -193,7 +234,8 @@ _WRITES: Final = (
     ),
     (
         "outbox",
-        "INSERT INTO signal_outbox SELECT CAST(signal_id AS UUID), seq, subject, body, NULL"
+        "INSERT INTO signal_outbox (signal_id, seq, subject, body, prev_hash, hash)"
+        " SELECT CAST(signal_id AS UUID), seq, subject, body, prev_hash, hash"
         " FROM {table} ON CONFLICT DO NOTHING",
     ),
     (
@@ -260,7 +302,14 @@ _SCHEMAS: Final = {
     ),
     "clocks": pa.schema([("trial_id", _STR), ("participant_id", _STR), ("open", pa.bool_())]),
     "outbox": pa.schema(
-        [("signal_id", _STR), ("seq", pa.int64()), ("subject", _STR), ("body", pa.binary())]
+        [
+            ("signal_id", _STR),
+            ("seq", pa.int64()),
+            ("subject", _STR),
+            ("body", pa.binary()),
+            ("prev_hash", _STR),
+            ("hash", _STR),
+        ]
     ),
     "dead": pa.schema(
         [
@@ -287,6 +336,7 @@ def batch_tables(  # noqa: PLR0913 - what one transaction writes, keyword-only
     subjects: tuple[str, str],
     outbox_seq: int,
     dead_seq: int,
+    signal_head: str = GENESIS_HASH,
     snapshots: Sequence[ParticipantState] | None = None,
     journal: Sequence[tuple[int, Folded]] = (),
 ) -> dict[str, Any]:
@@ -294,9 +344,12 @@ def batch_tables(  # noqa: PLR0913 - what one transaction writes, keyword-only
 
     `subjects` are those of raised and of updated (retracted) signals. `snapshots` are the
     states written whole (None: all of the batch's states); `journal` the inputs appended,
-    each with its `ord`.
+    each with its `ord`. `signal_head` is the hash of the outbox row at `outbox_seq`, which
+    the signals chain on, in outbox seq order.
     """
     letters = batch.dead_letters
+    bodies = [s.model_dump_json().encode() for s in signals]
+    links = chain_signals(signal_head, outbox_seq + 1, bodies)
     whole = batch.states if snapshots is None else snapshots
     columns: dict[str, dict[str, list[Any]]] = {
         "tracking": {
@@ -330,7 +383,9 @@ def batch_tables(  # noqa: PLR0913 - what one transaction writes, keyword-only
             "signal_id": [str(s.event_id) for s in signals],
             "seq": list(range(outbox_seq + 1, outbox_seq + 1 + len(signals))),
             "subject": [subjects[isinstance(s, SignalUpdated)] for s in signals],
-            "body": [s.model_dump_json().encode() for s in signals],
+            "body": bodies,
+            "prev_hash": [prev for prev, _ in links],
+            "hash": [digest for _, digest in links],
         },
         "dead": {
             "seq": list(range(dead_seq + 1, dead_seq + 1 + len(letters))),

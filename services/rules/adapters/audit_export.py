@@ -14,6 +14,12 @@ the order is deterministic. It is not the log position of the cause: the outbox 
 hold log positions, so a row names its cause (`cause_event_id`, the fact or clock tick that
 raised it) and the auditor's tools find its seq in the bundle's event log.
 
+The signals are hash-chained in the outbox (`_duckdb_sql.chain_signals`): each row carries
+`prev_hash` and `hash`, `hash = sha256(prev_hash || "<outbox_seq>:" || body)`, and
+`outbox_seq` is the chain's seq (no second `seq` column: two columns holding one position
+could disagree). Rows written before the chain existed, and every row of a file too old to
+have the columns (the offline export opens it read-only, so it cannot add them), hold NULL.
+
 `rules_config_history.parquet` is copied in the same transaction: every trial configuration
 the service switched to, from the log seq of the first fact evaluated under it, with the
 exact TOML text, so a replay as of any time applies the configuration that was live then.
@@ -45,7 +51,7 @@ SNAPSHOT_FILES: Final = (SIGNALS_FILE, CONFIG_HISTORY_FILE)
 # `body` is the exact bytes the relay published (pydantic's compact JSON of the signal), kept
 # as UTF-8 text; the other columns are read from it so they cannot disagree with it.
 _SELECT = """
-WITH o AS (SELECT *, decode(body) AS text FROM signal_outbox)
+WITH o AS (SELECT *, decode(body) AS text FROM {outbox})
 SELECT seq AS outbox_seq,
        signal_id::VARCHAR AS signal_id,
        CASE json_extract_string(text, '$.event_type')
@@ -62,9 +68,16 @@ SELECT seq AS outbox_seq,
        json_extract_string(text, '$.causation_id') AS cause_event_id,
        subject,
        text AS body,
-       published_at
+       published_at,
+       prev_hash,
+       hash
 FROM o ORDER BY seq, signal_id
 """
+#: The outbox of a file from before the chain, with NULL chain columns.
+_UNCHAINED = (
+    "(SELECT *, CAST(NULL AS VARCHAR) AS prev_hash, CAST(NULL AS VARCHAR) AS hash"
+    " FROM signal_outbox)"
+)
 _COUNT = "SELECT count(*) FROM signal_outbox"
 _HISTORY = f"SELECT {CONFIG_COLUMNS} FROM config_history ORDER BY from_seq"
 _HISTORY_COUNT = "SELECT count(*) FROM config_history"
@@ -82,7 +95,9 @@ def copy_signals(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, A
 
     The copy and its row count are read in one transaction: they describe one moment.
     """
-    return transaction(con, lambda: _copy(con, directory, SIGNALS_FILE, _SELECT, _COUNT))
+    return transaction(
+        con, lambda: _copy(con, directory, SIGNALS_FILE, _signals_select(con), _COUNT)
+    )
 
 
 def copy_rules_snapshot(
@@ -99,11 +114,19 @@ def copy_rules_snapshot(
         ).fetchall()
         history = (_HISTORY, _HISTORY_COUNT) if kept else (_NO_HISTORY, "SELECT 0")
         return {
-            SIGNALS_FILE: _copy(con, directory, SIGNALS_FILE, _SELECT, _COUNT),
+            SIGNALS_FILE: _copy(con, directory, SIGNALS_FILE, _signals_select(con), _COUNT),
             CONFIG_HISTORY_FILE: _copy(con, directory, CONFIG_HISTORY_FILE, *history),
         }
 
     return transaction(con, body)
+
+
+def _signals_select(con: duckdb.DuckDBPyConnection) -> str:
+    ((chained,),) = con.execute(
+        "SELECT count(*) FROM information_schema.columns"
+        " WHERE table_name = 'signal_outbox' AND column_name = 'hash'"
+    ).fetchall()
+    return _SELECT.format(outbox="signal_outbox" if chained else _UNCHAINED)
 
 
 def _copy(

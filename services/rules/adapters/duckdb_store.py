@@ -18,11 +18,12 @@ import pyarrow as pa
 
 from kit.duckdb_worker import DuckDBWorker, transaction
 from kit.files import file_sha256
-from schemas import LOG_FACT_ADAPTER, ClockTicked
+from schemas import GENESIS_HASH, LOG_FACT_ADAPTER, ClockTicked
 from services.rules.adapters._duckdb_sql import (
     DEAD_LETTER_COLUMNS,
     SCHEMA,
     batch_tables,
+    last_signal_hash,
     max_seqs,
     read_config_history,
     row_to_dead_letter,
@@ -32,7 +33,7 @@ from services.rules.adapters._duckdb_sql import (
 from services.rules.adapters.audit_export import copy_rules_snapshot
 from services.rules.core import engine
 from services.rules.core.config import TrialConfig
-from services.rules.core.engine import StateKey
+from services.rules.core.engine import Signal, StateKey
 from services.rules.core.errors import AlreadyProcessedError, TransientError
 from services.rules.core.state import ParticipantState
 from services.rules.ports import (
@@ -61,6 +62,8 @@ class DuckDBRulesStore:
         self._cache: dict[StateKey, ParticipantState] = {}
         self._outbox_seq = 0
         self._dead_seq = 0
+        #: Hash of the last outbox row, which the next signal chains on (one writer).
+        self._signal_head = GENESIS_HASH
         self._active: ConfigActivation | None = None
         self._positions: dict[StateKey, int] = {}
         #: Keys with a snapshot row, and how many journal rows each has past it.
@@ -79,6 +82,7 @@ class DuckDBRulesStore:
             raise TransientError(f"cannot open {self.path.name}: {type(exc).__name__}") from exc
         self._worker = worker
         self._outbox_seq, self._dead_seq = await self._run(max_seqs)
+        self._signal_head = await self._run(last_signal_hash)
         history = await self.config_history()
         self._active = history[-1].activation if history else None
         rows = await self._run(
@@ -189,7 +193,7 @@ class DuckDBRulesStore:
         only the inputs folded into it are appended. So the bytes a commit writes grow with
         what is new, and a snapshot's cost is spread over the inputs since the last one.
         """
-        signals = list({s.event_id: s for s in batch.signals}.values())
+        signals = await self._new_signals(batch)
         snapshots, journal, journaled = self._plan_writes(batch)
         tables = batch_tables(
             batch,
@@ -197,6 +201,7 @@ class DuckDBRulesStore:
             subjects=(self._subject, self._updated_subject),
             outbox_seq=self._outbox_seq,
             dead_seq=self._dead_seq,
+            signal_head=self._signal_head,
             snapshots=snapshots,
             journal=journal,
         )
@@ -209,7 +214,10 @@ class DuckDBRulesStore:
         if activation is not None:
             self._timeline.append((activation.from_seq, _config(activation)))
             self._timeline.sort(key=lambda pair: pair[0])
+        # Only after the transaction: a failed commit leaves the chain where it was.
         self._outbox_seq += len(signals)
+        if signals:
+            self._signal_head = tables["outbox"].column("hash")[-1].as_py()
         self._dead_seq += len(batch.dead_letters)
         self._journal_ord += len(journal)
         self._cache.update({state.key: state for state in batch.states})
@@ -219,6 +227,23 @@ class DuckDBRulesStore:
         self._journaled.update(journaled)
         for key, seq in batch.positions:
             self._positions[key] = max(seq, self._positions.get(key, seq))
+
+    async def _new_signals(self, batch: Commit) -> list[Signal]:
+        """The batch's signals without repeats and without those the outbox holds already.
+
+        Left out here rather than skipped by the INSERT's ON CONFLICT: each row is chained on
+        the one before, so a row chained but not written would break the chain (and its seq).
+        """
+        signals = list({s.event_id: s for s in batch.signals}.values())
+        if not signals:
+            return signals
+        table = pa.table({"signal_id": [str(s.event_id) for s in signals]})
+        sql = (
+            "SELECT signal_id FROM signal_outbox"
+            " WHERE signal_id IN (SELECT CAST(signal_id AS UUID) FROM {ids})"
+        )
+        held = {row[0] for row in await self._run(lambda con: with_table(con, table, sql, []))}
+        return [s for s in signals if s.event_id not in held]
 
     def _plan_writes(
         self, batch: Commit

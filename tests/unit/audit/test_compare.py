@@ -16,6 +16,8 @@ from typer.testing import CliRunner, Result
 from kit.files import file_sha256
 from safetymon.audit.manifest import MANIFEST_FILE, SIGNALS
 from safetymon.cli import app
+from schemas import GENESIS_HASH
+from services.rules.adapters._duckdb_sql import chain_signals
 from tests.factories import enrolment, lab, sae, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires
@@ -48,7 +50,13 @@ def _plant(bundle: Path, change: Callable[[list[dict[str, Any]]], list[dict[str,
     """Rewrite signals.parquet through `change(rows)` and fix its digest, as a forger would."""
     path = bundle / SIGNALS
     table = pq.read_table(path)
-    pq.write_table(pa.Table.from_pylist(change(table.to_pylist()), schema=table.schema), path)
+    rows = change(table.to_pylist())
+    # A forger re-chains the signals too (verify would catch the edit): the replay is what
+    # still tells a re-chained forgery from what the rules raised.
+    links = chain_signals(GENESIS_HASH, 1, [row["body"].encode() for row in rows])
+    for seq, (row, (prev, digest)) in enumerate(zip(rows, links, strict=True), start=1):
+        row.update(outbox_seq=seq, prev_hash=prev, hash=digest)
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
     manifest = json.loads((bundle / MANIFEST_FILE).read_text())
     manifest["files"][SIGNALS]["sha256"] = file_sha256(path)
     manifest["files"][SIGNALS]["rows"] = pq.read_metadata(path).num_rows

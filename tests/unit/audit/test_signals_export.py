@@ -54,7 +54,8 @@ def _insert(
 ) -> bytes:
     body = signal.model_dump_json().encode()  # what the store writes and the relay publishes
     con.execute(
-        "INSERT INTO signal_outbox VALUES (?, ?, ?, ?, NULL)", [signal.event_id, seq, subject, body]
+        "INSERT INTO signal_outbox (signal_id, seq, subject, body) VALUES (?, ?, ?, ?)",
+        [signal.event_id, seq, subject, body],
     )
     return body
 
