@@ -269,9 +269,11 @@ class Relay:
                 await asyncio.sleep(delay)
                 continue
             if not published:
-                await self._mark()  # the position is exact whenever the relay is idle
-                self._idle.set()
                 self._wake.clear()
+                await self._mark()  # the position is exact whenever the relay is idle
+                if self._wake.is_set():
+                    continue  # entries were offered while the position was written
+                self._idle.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=5.0)
 

@@ -134,3 +134,36 @@ async def test_nothing_goes_ahead_of_a_clock_tick_of_its_trial(pipeline) -> None
     assert alert < len(types) - 2 * CHUNK, "behind the tick, it still went ahead of the rest"
     log_order = [e.seq for e in recorder.published if e.seq <= recorder.published[tick].seq]
     assert sorted(log_order) == log_order
+
+
+async def test_entries_offered_while_the_position_is_written_are_not_left_behind(
+    tmp_path: Path,
+) -> None:
+    """The relay goes idle only when nothing was offered during its last await (lost wake-up)."""
+    log = DuckDBEventLog(tmp_path / "ingest.duckdb")
+    log.open()
+    recorder = _Recorder()
+    relay = Relay(log=log, publisher=recorder, chunk=CHUNK)
+    ingest = Ingest(log=log, relay=relay, clock=_Clock())
+    marking = asyncio.Event()
+    release = asyncio.Event()
+    mark = log.mark_published
+
+    async def slow_mark(position: int) -> None:
+        marking.set()
+        await release.wait()
+        await mark(position)
+
+    log.mark_published = slow_mark  # type: ignore[method-assign]
+    task = asyncio.create_task(relay.run())
+    try:
+        await ingest.submit([enrolment(participant_id=unique("P"))], actor="t")
+        await asyncio.wait_for(marking.wait(), 10)  # the relay is writing its position
+        await ingest.submit([enrolment(participant_id=unique("P"))], actor="t")
+        release.set()
+        await relay.drained(10)
+        assert [e.seq for e in recorder.published] == [1, 2]
+    finally:
+        relay.stop()
+        await task
+        log.close()
