@@ -102,7 +102,7 @@ def verify(
         str, typer.Option(envvar="SAFETYMON_NAMESPACE", help="Deployment namespace.")
     ] = "safetymon",
 ) -> None:
-    """Check every file's sha256 and recompute both hash chains; exit 1 if anything is broken."""
+    """Check every file's sha256 and recompute every hash chain; exit 1 if anything is broken."""
     from safetymon.audit.errors import BundleError
     from safetymon.audit.published_heads import HeadsUnavailableError, published_heads
     from safetymon.audit.reader import verify_bundle

@@ -5,8 +5,9 @@ hash chains the first and last seq and the head hash the owning service reported
 wrote the snapshot. Verification trusts the manifest only as far as its custody: a chain
 head kept elsewhere (a signed report, `GET /v1/log/head`) is what proves it unaltered.
 
-`signals.parquet` (the signals the live rules service raised) is a projection, not a chain:
-its rows and sha256 are in the manifest, and `audit replay` compares it with the replay.
+`signals.parquet` (the signals the live rules service raised) carries the rules' own hash
+chain (`prev_hash`, `hash`; rows older than it have none), which `audit verify` checks; its
+rows and sha256 are in the manifest, and `audit replay` compares it with the replay.
 Bundles written before it existed are still format 1 and still read: a reader never
 requires a file its manifest does not list. An offline export may add the notify sent
 journal (`OPTIONAL_FILES`): SMTP acceptances notify recorded before its outbox commit.
