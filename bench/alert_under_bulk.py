@@ -214,8 +214,12 @@ async def main() -> None:  # noqa: PLR0915 - one benchmark, read top to bottom
     if "idle" in figures and "bulk" in figures:
         ratio = figures["bulk"][1] / figures["idle"][1]
         print(f"bulk p99 / idle p99 = {ratio:.1f}x  (target: bulk p99 <= 1 s and <= 3x idle)")
-    if health:
-        print(f"/health during bulk: max {max(health) * 1000:.0f} ms over {len(health)} probes")
+    if len(health) >= 2:
+        cuts = statistics.quantiles(sorted(health), n=100, method="inclusive")
+        print(
+            f"/health during bulk (ms): p50 {cuts[49] * 1000:.0f}  p99 {cuts[98] * 1000:.0f}"
+            f"  max {max(health) * 1000:.0f} over {len(health)} probes"
+        )
     print(load())
 
 
