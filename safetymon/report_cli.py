@@ -175,3 +175,37 @@ def schedule(  # noqa: PLR0913 - the command's options
     except ReportError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
+
+
+@report_app.command("serve")
+def serve(
+    *,
+    root: Annotated[Path, typer.Option(help="Root directory of the issued reports.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8082,
+    tokens_file: Annotated[
+        Path | None,
+        typer.Option(help="Token file (default: $SAFETYMON_TOKENS_FILE, else data/tokens.json)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="SAFETYMON_TOKEN", help="Auditor token for on-demand builds."),
+    ] = None,
+) -> None:
+    """Serve the DSMB report API (the address the DSMB emails link to) until interrupted.
+
+    Every route needs a `dsmb` (or `admin`) token of the token file; an on-demand build
+    (`POST /v1/reports/dsmb?as_of=`) reads the live log from ingest (the ingest address of
+    the environment, as `report dsmb` reads it) with `--token`.
+    """
+    import uvicorn
+
+    from kit.auth import AuthSettings, TokenStore
+    from kit.http_limits import server_options
+    from services.report.main import build_service
+
+    service = build_service()
+    tokens = TokenStore(tokens_file or AuthSettings().tokens_path)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    api = service.http_app(root=root, tokens=tokens, ingest_token=token)
+    uvicorn.run(api, host=host, port=port, log_level="warning", **server_options())
