@@ -223,13 +223,24 @@ async def test_a_restarted_lane_consumer_handles_what_the_dead_one_held_at_once_
         )  # fmt: skip
         before = {lane: list(seen) for lane, seen in applied.items()}
         await _run_until(again, lambda: False, limit=2 * ack_wait)
-        info = await nc.jetstream().consumer_info(stream, durable)
         assert applied == before
-        assert (info.num_ack_pending, info.num_pending) == (0, 0)
+        assert await _settled(nc, stream, durable) == (0, 0)
     finally:
         with contextlib.suppress(Exception):
             await nc.jetstream().delete_stream(stream)
         await nc.close()
+
+
+async def _settled(nc: NatsClient, stream: str, durable: str) -> tuple[int, int]:
+    """(ack pending, pending) once the server has processed the acks sent (it does so
+    asynchronously: read right after the consumer stops, they may still be in flight)."""
+    for _ in range(100):
+        info = await nc.jetstream().consumer_info(stream, durable)
+        found = (info.num_ack_pending or 0, info.num_pending or 0)
+        if found == (0, 0):
+            break
+        await asyncio.sleep(0.05)
+    return found
 
 
 def _seq_of(payload: str) -> int:
@@ -261,8 +272,7 @@ async def test_a_failing_group_is_retried_without_reordering_its_lane(
         for key in "AB":
             mine = [h for h in handled if h.startswith(key)]
             assert mine == [p for p in payloads if p.startswith(key)]
-        info = await nc.jetstream().consumer_info(stream, "flaky")
-        assert (info.num_ack_pending, info.num_pending) == (0, 0)
+        assert await _settled(nc, stream, "flaky") == (0, 0)
     finally:
         with contextlib.suppress(Exception):
             await nc.jetstream().delete_stream(stream)
