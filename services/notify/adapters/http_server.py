@@ -5,52 +5,22 @@ Slow clients are cut off by kit/http_limits.py (header deadline, keep-alive, con
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import secrets
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
+from kit.embedded_http import EmbeddedHttpServer
 from kit.http_limits import server_options
 from services.notify.core.ack import check_key
 
 
-class HttpServer:
-    """One uvicorn server task serving `api` inside the running event loop."""
+class HttpServer(EmbeddedHttpServer):
+    """Notify's HTTP API in the running event loop, with the slow-client limits."""
 
     def __init__(self, api: FastAPI, *, host: str, port: int) -> None:
-        # access_log off: an acknowledgement token in a query string must not reach a log.
-        self.config = uvicorn.Config(
-            api, host=host, port=port, log_config=None, access_log=False, lifespan="off",
-            **server_options(),
-        )  # fmt: skip
-        self._server = uvicorn.Server(self.config)
-        self._task: asyncio.Task[None] | None = None
-        self.port: int | None = None
-
-    async def start(self) -> int:
-        """Bind and serve; return the bound port (surfaces a bind error)."""
-        self._task = asyncio.create_task(self._server.serve(), name="notify-http")
-        while not self._server.started:
-            if self._task.done():
-                await self._task
-                msg = "notify HTTP server stopped while starting"
-                raise RuntimeError(msg)
-            await asyncio.sleep(0.01)
-        self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
-        return self.port
-
-    async def stop(self) -> None:
-        """Ask uvicorn to exit and wait for it."""
-        if self._task is None:
-            return
-        self._server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(self._task, 5.0)
-        self._task = None
+        super().__init__(api, host=host, port=port, name="notify-http", **server_options())
 
 
 def load_or_create_secret(path: Path) -> bytes:

@@ -11,14 +11,13 @@ use-case stays free of metrics.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
-import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from kit.embedded_http import EmbeddedHttpServer
 from kit.metrics import Checks, ConsumerGauges, Observability, ProgressWatch, install_routes
 from schemas import SignalUpdated
 
@@ -171,36 +170,10 @@ class RulesProbe:
         return checks
 
 
-class MetricsServer:
+class MetricsServer(EmbeddedHttpServer):
     """The rules service's metrics and health port: one uvicorn task in the running loop."""
 
     def __init__(self, obs: Observability, *, host: str, port: int) -> None:
         api = FastAPI(title="safetymon rules", openapi_url=None, docs_url=None, redoc_url=None)
         install_routes(api, obs)
-        config = uvicorn.Config(
-            api, host=host, port=port, log_config=None, access_log=False, lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._task: asyncio.Task[None] | None = None
-        self.port: int | None = None
-
-    async def start(self) -> int:
-        """Bind and serve; return the bound port (surfaces a bind error)."""
-        self._task = asyncio.create_task(self._server.serve(), name="rules-metrics")
-        while not self._server.started:
-            if self._task.done():
-                await self._task
-                msg = "rules metrics server stopped while starting"
-                raise RuntimeError(msg)
-            await asyncio.sleep(0.01)
-        self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
-        return self.port
-
-    async def stop(self) -> None:
-        """Ask uvicorn to exit and wait for it."""
-        if self._task is None:
-            return
-        self._server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(self._task, 5.0)
-        self._task = None
+        super().__init__(api, host=host, port=port, name="rules-metrics")
