@@ -106,7 +106,7 @@ class SupervisedStack:
 
     async def _quiet(self, js: JetStreamContext, http: httpx.AsyncClient) -> bool:
         subjects = Subjects(self.namespace)
-        if not await _relay_caught_up(js, http, subjects.facts_stream):
+        if not await _relay_caught_up(http):
             return False
         checks = ((subjects.facts_stream, RULES_DURABLE), (subjects.signals_stream, NOTIFY_DURABLE))
         for stream, durable in checks:
@@ -133,7 +133,7 @@ class SupervisedStack:
                 self._nats.stop()
 
 
-async def _relay_caught_up(js: JetStreamContext, http: httpx.AsyncClient, stream: str) -> bool:
+async def _relay_caught_up(http: httpx.AsyncClient) -> bool:
     """Whether JetStream has confirmed ingest's whole log (relay backlog, across processes).
 
     GET /v1/log/head says how far the log is and how far the relay has had it confirmed.
