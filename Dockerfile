@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
+COPY clinical ./clinical
 COPY services ./services
 COPY kit ./kit
 COPY safetymon ./safetymon

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Final
 import typer
 
 if TYPE_CHECKING:
+    from clinical.calculators import CalculatorError, MeldLabs
     from services.ingest.core.units import Analyte
-    from services.rules.core.calculators import CalculatorError, MeldLabs
 
 calc_app = typer.Typer(help="Clinical calculators: MELD family, CTCAE v5.0 lab grades.")
 
@@ -132,7 +132,7 @@ def meld_command(  # noqa: PLR0913 - one parameter per command-line option
     ] = None,
 ) -> None:
     """Print MELD (OPTN), MELD-Na (with --sodium) and MELD 3.0 (with --sodium --albumin --sex)."""
-    from services.rules.core import calculators as calc
+    from clinical import calculators as calc
 
     wants_meld_3 = _check_meld_3_inputs(sodium, albumin, sex)
     try:
@@ -153,7 +153,7 @@ def _meld_labs(
     bilirubin: str, inr: str, creatinine: str, *, sodium: str | None, albumin: str | None
 ) -> MeldLabs:
     """Parse the MELD options and convert SI to the conventional units the scores use."""
-    from services.rules.core import calculators as calc
+    from clinical import calculators as calc
 
     albumin_g_l = _optional_quantity(albumin, code="1751-7", option="--albumin")
     return calc.MeldLabs(
@@ -168,7 +168,7 @@ def _meld_labs(
 
 
 def _term_code(term: str) -> str:
-    from services.rules.core.calculators import supported_terms
+    from clinical.calculators import supported_terms
 
     if term not in _TERM_ANALYTE:
         names = "; ".join(supported_terms())
@@ -192,7 +192,7 @@ def ctcae_command(  # noqa: PLR0913 - one parameter per command-line option
     ] = None,
 ) -> None:
     """Print the CTCAE v5.0 grade of one lab value (INR without a unit)."""
-    from services.rules.core.calculators import CalculatorError, GradingContext, grade
+    from clinical.calculators import CalculatorError, GradingContext, grade
 
     code = _term_code(term)
     context = GradingContext(

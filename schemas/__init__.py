@@ -41,8 +41,10 @@ from schemas.facts import (
     ParticipantEnrolled,
     ParticipantWithdrawn,
     Quantity,
+    Organism,
     SAEReportedToSponsor,
     SeriousnessCriterion,
+    SUSARReportedToAuthority,
     Submission,
     Treatment,
     TreatmentAdministered,
@@ -67,6 +69,7 @@ ArrivingFact = Annotated[
     | ParticipantWithdrawn
     | DeathRecorded
     | SAEReportedToSponsor
+    | SUSARReportedToAuthority
     | FactCorrected,
     Field(discriminator="event_type"),
 ]
@@ -82,6 +85,7 @@ LoggedFact = Annotated[
     | ParticipantWithdrawn
     | DeathRecorded
     | SAEReportedToSponsor
+    | SUSARReportedToAuthority
     | FactCorrected
     | ClockTicked,
     Field(discriminator="event_type"),
@@ -142,7 +146,9 @@ __all__ = [
     "Quantity",
     "ReportIssued",
     "Role",
+    "Organism",
     "SAEReportedToSponsor",
+    "SUSARReportedToAuthority",
     "SeriousnessCriterion",
     "SignalPayload",
     "SignalRaised",

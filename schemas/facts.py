@@ -155,6 +155,13 @@ class TreatmentAdministeredPayload(Contract):
         return self
 
 
+class Organism(Contract):
+    """A coded organism grown in a culture (SNOMED CT concept; display is the coded term)."""
+
+    code: Annotated[str, Field(pattern=r"^\d{6,18}$")] = Field(description="SNOMED CT concept id.")
+    display: ShortText | None = Field(default=None, description="The code's display term.")
+
+
 class LabResultRecordedPayload(Contract):
     """A laboratory result; occurred_at is the specimen collection time."""
 
@@ -169,6 +176,12 @@ class LabResultRecordedPayload(Contract):
         default=None, description="Set by ingest: reference_high in the canonical unit."
     )
     specimen: Literal["serum", "plasma", "blood", "ascitic_fluid", "urine", "other"] = "serum"
+    organism: Organism | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="A culture's organism, coded (e.g. FHIR valueCodeableConcept). Growth is "
+        "result.value 1 (unit '1'); no growth is 0.",
+    )
     occurred_at_as_reported: ReportedTime | None = Field(
         default=None,
         exclude_if=_absent,
@@ -218,6 +231,13 @@ class AdverseEventPayload(Contract):
     """Current state of one AE; occurred_at is onset. Updates carry the full state again."""
 
     ae_ref: Code = Field(description="The AE's id at the site; stable across updates.")
+    case_id: Code | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="Case identity shared by an initial report and its follow-up records "
+        "(SDTM AESPID/AEGRPID, FHIR AdverseEvent.identifier, a mapped CSV column): records "
+        "of one case are one case (ICH E2D), whatever their ae_ref.",
+    )
     term: ShortText = Field(description="Reported term (no narrative, no identifiers).")
     meddra_llt_code: Annotated[str, Field(pattern=r"^\d{8}$")] | None = None
     ctcae_grade: Annotated[int, Field(ge=1, le=5)]
@@ -272,6 +292,17 @@ class SAEReportedToSponsorPayload(Contract):
     """The investigator's SAE report reached the sponsor (stops the SAE-02 clock)."""
 
     ae_ref: Code
+
+
+class SUSARReportedToAuthorityPayload(Contract):
+    """The sponsor reported a SUSAR to the regulator (closes SUSAR-01's 7/15-day clocks).
+
+    `initial` closes the 7-day clock of a fatal or life-threatening SUSAR; `complete` closes
+    the 15-day clock (and the 7-day one, if it is still open).
+    """
+
+    ae_ref: Code
+    report: Literal["initial", "complete"] = "complete"
 
 
 class FactCorrectedPayload(Contract):
@@ -354,6 +385,13 @@ class SAEReportedToSponsor(ClinicalFact):
     payload: SAEReportedToSponsorPayload
 
 
+class SUSARReportedToAuthority(ClinicalFact):
+    """The sponsor reported a SUSAR to the regulator; occurred_at is when it was sent."""
+
+    event_type: Literal["susar_reported_to_authority"] = "susar_reported_to_authority"
+    payload: SUSARReportedToAuthorityPayload
+
+
 class FactCorrected(ClinicalFact):
     """An earlier fact was corrected or retracted (who: actor; when: recorded_at; why: reason)."""
 
@@ -397,6 +435,7 @@ ARRIVING_FACTS: tuple[type[ClinicalFact], ...] = (
     ParticipantWithdrawn,
     DeathRecorded,
     SAEReportedToSponsor,
+    SUSARReportedToAuthority,
     FactCorrected,
 )
 

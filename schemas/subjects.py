@@ -23,6 +23,10 @@ URGENT_EVENT_TYPES: Final = frozenset(
 NOTIFY_DURABLE: Final = "notify-router"
 #: Notify's durable on the reports stream: it emails each issued DSMB report (issue 6).
 NOTIFY_REPORTS_DURABLE: Final = "notify-reports"
+#: The console's durables: it projects facts, signals and notify's delivery facts.
+CONSOLE_FACTS_DURABLE: Final = "console-facts"
+CONSOLE_SIGNALS_DURABLE: Final = "console-signals"
+CONSOLE_NOTIFY_DURABLE: Final = "console-notify"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +81,17 @@ class Subjects:
     def report_subject(self, event_type: str = "report_issued", schema_version: int = 1) -> str:
         """Subject a report fact is published on."""
         return f"{self.namespace}.report.{event_type}.v{schema_version}"
+
+    @property
+    def notify_stream(self) -> str:
+        """Stream holding notify's facts (intended, sent, failed, acknowledged, escalated)."""
+        return f"{self.namespace.upper()}_NOTIFY"
+
+    @property
+    def notify_filter(self) -> str:
+        """Subject filter of the notify stream."""
+        return f"{self.namespace}.notify.>"
+
+    def notify_subject(self, event_type: str, schema_version: int = 1) -> str:
+        """Subject a notify fact is published on."""
+        return f"{self.namespace}.notify.{event_type}.v{schema_version}"

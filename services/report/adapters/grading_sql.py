@@ -1,6 +1,6 @@
 """CTCAE v5.0 lab grading and OPTN MELD as DuckDB SQL expressions (adapters layer).
 
-The rules grade one result at a time in Python (`services/rules/core/calculators`); a DSMB
+The rules grade one result at a time in Python (`clinical/calculators`); a DSMB
 report grades every result of the trial at once, so the same criteria (RULES.md §7, §5.1)
 are compiled here into one set-based SQL CASE. Values and limits are compared as
 DECIMAL(18, 6) against decimal literals, the exact arithmetic the calculators use, so a value

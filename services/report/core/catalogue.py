@@ -2,7 +2,7 @@
 
 The term lists repeat the rules' catalogue (RULES.md §2-§6 and the LLTs of §0.6) because a
 service never imports another; `tests/unit/report/test_catalogue.py` checks they agree with
-`services.rules.core._catalogue`, so the DSMB tables count what the alerts fire on. Terms are
+`clinical.codes`, so the DSMB tables count what the alerts fire on. Terms are
 matched after the same normalisation (lower case, US spelling, single spaces).
 MedDRA is licensed and not on the wire, so the body system (SOC) of a reported term comes
 from `BODY_SYSTEMS`; a term it does not list is shown under "Unclassified (no MedDRA code)".

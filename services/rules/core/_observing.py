@@ -15,6 +15,7 @@ from functools import lru_cache
 from operator import attrgetter
 from uuid import UUID
 
+from clinical.codes import ASCITIC_PMN, LAB_KINDS, VITAL_KINDS
 from schemas import (
     AdverseEventReported,
     AdverseEventUpdated,
@@ -30,7 +31,6 @@ from schemas.facts import (
     LabResultRecordedPayload,
     VitalSignsRecordedPayload,
 )
-from services.rules.core._catalogue import ASCITIC_PMN, LAB_KINDS, VITAL_KINDS
 from services.rules.core.state import ByKind, Observation, ParticipantState, observation_order
 
 ObservationPayload = (

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
+from clinical.codes import HE_LLT, HE_TERMS, term_in
 from schemas import (
     AdverseEventPayload,
     AdverseEventReported,
@@ -25,7 +26,6 @@ from schemas import (
     TreatmentAdministered,
     VitalSignsRecorded,
 )
-from services.rules.core._catalogue import HE_LLT, HE_TERMS, term_in
 from services.rules.core._observing import (
     observations_of,
     parse_observation_payload,

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.rules.core.calculators import (
+from clinical.calculators import (
     CreatinineSample,
     InvalidInputError,
     MissingInputError,

@@ -8,8 +8,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+from clinical.calculators import supported_terms
 from safetymon.cli import app
-from services.rules.core.calculators import supported_terms
 
 runner = CliRunner()
 USAGE_ERROR = 2

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.rules.core.calculators import (
+from clinical.calculators import (
     GradingContext,
     MissingInputError,
     UnknownTermError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.rules.core.calculators import (
+from clinical.calculators import (
     CriteriaCount,
     SirsObservations,
     altered_mentation,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from clinical.calculators.ctcae import supported_terms
 from services.notify.core.terms import (
     CONTROLLED_TERMS,
     WITHHELD,
@@ -11,7 +12,6 @@ from services.notify.core.terms import (
 )
 from services.report.core.catalogue import BODY_SYSTEMS
 from services.report.core.catalogue import normalise_term as report_normalise
-from services.rules.core.calculators.ctcae import supported_terms
 
 
 def test_the_controlled_terms_are_the_catalogues() -> None:

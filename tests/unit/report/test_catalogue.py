@@ -5,10 +5,10 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from clinical import codes as rules
 from services.report.adapters.duckdb_source import _norm_term_sql
 from services.report.core import catalogue
 from services.report.core.config import ReportConfig
-from services.rules.core import _catalogue as rules
 
 
 def _category(key: str) -> catalogue.Category:

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
+from clinical.calculators import GradingContext, MeldLabs, grade, meld
 from services.report.adapters.grading_sql import grade_sql, meld_sql
 from services.report.core.catalogue import LAB_KINDS
-from services.rules.core.calculators import GradingContext, MeldLabs, grade, meld
 
 TERMS = {k.kind: k.term for k in LAB_KINDS}
 BASELINE_RELATIVE = {"alt", "ast", "bilirubin", "creatinine"}

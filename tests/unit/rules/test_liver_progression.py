@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from clinical.calculators import MeldLabs, bilirubin_mg_dl, creatinine_mg_dl, meld
 from schemas import Arm, LabResultRecorded, ParticipantEnrolled, Role, Treatment, Urgency
-from services.rules.core.calculators import MeldLabs, bilirubin_mg_dl, creatinine_mg_dl, meld
 from services.rules.core.engine import replay
 from services.rules.core.state import ParticipantState
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 
+from clinical.calculators import AkiAssessment, CreatinineSample, stage_aki
 from schemas import ClinicalFact, SignalRaised, TreatmentAdministered, Urgency
-from services.rules.core.calculators import AkiAssessment, CreatinineSample, stage_aki
 from services.rules.core.config import TrialConfig, days, hours
 from services.rules.core.rules._alerting import (
     INV,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from clinical.codes import BLEEDING_LLT, BLEEDING_TERMS, term_in
 from schemas import ClinicalFact
-from services.rules.core._catalogue import BLEEDING_LLT, BLEEDING_TERMS, term_in
 from services.rules.core.config import TrialConfig, hours
 from services.rules.core.rules._alerting import fresh
 from services.rules.core.rules._procedures import RBC, end_of

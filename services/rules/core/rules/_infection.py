@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from services.rules.core._catalogue import (
+from clinical.codes import (
     CATHETER_INFECTION_LLT,
     CATHETER_INFECTION_TERMS,
     INFECTION_LLT,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
+from clinical.calculators import GradingContext, grade
 from schemas import ClinicalFact, Role, SignalRaised, Urgency
-from services.rules.core.calculators import GradingContext, grade
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._alerting import (
     Finding,

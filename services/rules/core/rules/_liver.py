@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from schemas import ClinicalFact, Treatment, TreatmentAdministered
-from services.rules.core.calculators import (
+from clinical.calculators import (
     MeldLabs,
     bilirubin_mg_dl,
     creatinine_mg_dl,
     meld,
 )
+from schemas import ClinicalFact, Treatment, TreatmentAdministered
 from services.rules.core.config import TrialConfig, days, hours
 from services.rules.core.rules._alerting import fresh
 from services.rules.core.state import Observation, ParticipantState, Procedure

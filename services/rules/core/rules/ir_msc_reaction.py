@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from schemas import ClinicalFact, SignalRaised, Urgency
-from services.rules.core._catalogue import (
+from clinical.codes import (
     ANAPHYLAXIS,
     IR_MSC_LLT,
     IR_MSC_TERMS,
     normalise_term,
     term_in,
 )
+from schemas import ClinicalFact, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_window_rule
 from services.rules.core.rules._alerting import INV_SO

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
+from clinical.codes import THROMBOEMBOLIC_WORDS, term_has_word
 from schemas import ClinicalFact, SignalRaised, Urgency
-from services.rules.core._catalogue import THROMBOEMBOLIC_WORDS, term_has_word
 from services.rules.core.config import TrialConfig, days
 from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_window_rule
 from services.rules.core.rules._alerting import INV_SO

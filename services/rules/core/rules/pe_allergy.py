@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from clinical.codes import PLASMA_ALLERGY_LLT, PLASMA_ALLERGY_TERMS, term_in
 from schemas import ClinicalFact, SignalRaised
-from services.rules.core._catalogue import PLASMA_ALLERGY_LLT, PLASMA_ALLERGY_TERMS, term_in
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_window_rule
 from services.rules.core.rules._alerting import INV_SO

@@ -15,8 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from schemas import ClinicalFact, SignalRaised, Urgency
-from services.rules.core._catalogue import (
+from clinical.codes import (
     ACCESS_BLEEDING_WORDS,
     CATHETER_WORDS,
     INFECTION_LLT,
@@ -24,6 +23,7 @@ from services.rules.core._catalogue import (
     THROMBOEMBOLIC_WORDS,
     term_has_word,
 )
+from schemas import ClinicalFact, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig, hours
 from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_window_rule
 from services.rules.core.rules._alerting import INV_SO

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from clinical.codes import CITRATE_LLT, CITRATE_TERMS, term_in
 from schemas import ClinicalFact, SignalRaised, Urgency
-from services.rules.core._catalogue import CITRATE_LLT, CITRATE_TERMS, term_in
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_window_rule
 from services.rules.core.rules._alerting import (

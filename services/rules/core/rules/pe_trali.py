@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
+from clinical.codes import RESPIRATORY_WORDS, term_has_word
 from schemas import ClinicalFact, SignalRaised, Urgency
-from services.rules.core._catalogue import RESPIRATORY_WORDS, term_has_word
 from services.rules.core.config import TrialConfig, hours
 from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_window_rule
 from services.rules.core.rules._alerting import INV_SO

@@ -6,24 +6,24 @@ published test vectors. No I/O, no clock: times and values arrive as data.
 
 from __future__ import annotations
 
-from services.rules.core.calculators.aki import (
+from clinical.calculators.aki import (
     AkiAssessment,
     CreatinineSample,
     stage_aki,
 )
-from services.rules.core.calculators.ctcae import (
+from clinical.calculators.ctcae import (
     GradingContext,
     grade,
     supported_terms,
     term_unit,
 )
-from services.rules.core.calculators.errors import (
+from clinical.calculators.errors import (
     CalculatorError,
     InvalidInputError,
     MissingInputError,
     UnknownTermError,
 )
-from services.rules.core.calculators.meld import (
+from clinical.calculators.meld import (
     MELD_CAP,
     Meld3Score,
     MeldLabs,
@@ -36,14 +36,14 @@ from services.rules.core.calculators.meld import (
     meld_na,
     meld_na_from_meld,
 )
-from services.rules.core.calculators.sepsis import (
+from clinical.calculators.sepsis import (
     CriteriaCount,
     SirsObservations,
     altered_mentation,
     qsofa,
     sirs,
 )
-from services.rules.core.calculators.west_haven import (
+from clinical.calculators.west_haven import (
     ctcae_encephalopathy_grade,
     is_brain_failure,
     is_overt,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from services.rules.core.calculators._numbers import Numeric, exact, optional
+from clinical.calculators._numbers import Numeric, exact, optional
 
 POSITIVE_AT: Final = 2
 

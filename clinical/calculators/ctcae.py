@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from services.rules.core.calculators import _ctcae_terms as _t
-from services.rules.core.calculators._ctcae_terms import Grader, GradingContext
-from services.rules.core.calculators._numbers import Numeric, exact, to_decimal
-from services.rules.core.calculators.errors import MissingInputError, UnknownTermError
+from clinical.calculators import _ctcae_terms as _t
+from clinical.calculators._ctcae_terms import Grader, GradingContext
+from clinical.calculators._numbers import Numeric, exact, to_decimal
+from clinical.calculators.errors import MissingInputError, UnknownTermError
 
 _NO_CONTEXT: Final = GradingContext()
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from services.rules.core.calculators._numbers import (
+from clinical.calculators._numbers import (
     Numeric,
     clamp,
     exact,

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localconte
 from functools import wraps
 from typing import Final, ParamSpec, TypeAlias, TypeVar
 
-from services.rules.core.calculators.errors import InvalidInputError, MissingInputError
+from clinical.calculators.errors import InvalidInputError, MissingInputError
 
 Numeric: TypeAlias = Decimal | int | float
 _P = ParamSpec("_P")

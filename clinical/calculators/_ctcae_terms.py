@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, TypeAlias
 
-from services.rules.core.calculators._numbers import Numeric, optional, required
+from clinical.calculators._numbers import Numeric, optional, required
 
 #: Grade-1..grade-4 boundaries of one term; None where a grade has no lab criterion.
 Cuts: TypeAlias = tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from services.rules.core.calculators.errors import InvalidInputError
+from clinical.calculators.errors import InvalidInputError
 
 WEST_HAVEN_GRADES: Final = range(5)
 OVERT_FROM: Final = 2

@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from services.rules.core.calculators._numbers import Numeric, exact, non_negative
-from services.rules.core.calculators.errors import InvalidInputError, MissingInputError
+from clinical.calculators._numbers import Numeric, exact, non_negative
+from clinical.calculators.errors import InvalidInputError, MissingInputError
 
 ABSOLUTE_RISE_UMOL_L: Final = Decimal("26.5")
 STAGE_3_LEVEL_UMOL_L: Final = Decimal("353.6")
