@@ -124,7 +124,7 @@ ACCESS_BLEEDING_WORDS: Final = ("hemorrhage", "bleeding", "hematoma")
 #: RULES.md §4.4 IR-MSC-03 thromboembolic AE [DC word list].
 THROMBOEMBOLIC_WORDS: Final = ("thrombosis", "thromboembolic", "embolism")
 
-_SPELLING: Final = (
+SPELLING: Final = (
     ("oesophag", "esophag"),
     ("haem", "hem"),
     ("aemia", "emia"),
@@ -133,13 +133,13 @@ _SPELLING: Final = (
     ("oedema", "edema"),
     ("gastro intestinal", "gastrointestinal"),
 )
-_SEPARATORS: Final = re.compile(r"[\s\-_/,]+")
+SEPARATORS: Final = re.compile(r"[\s\-_/,]+")
 
 
 def normalise_term(term: str) -> str:
     """Lower-case, US-spell and single-space a reported term for matching."""
-    text = _SEPARATORS.sub(" ", term.lower()).strip()
-    for british, american in _SPELLING:
+    text = SEPARATORS.sub(" ", term.lower()).strip()
+    for british, american in SPELLING:
         text = text.replace(british, american)
     return text
 
