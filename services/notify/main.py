@@ -49,6 +49,7 @@ from services.notify.adapters.nats_requests import ack_subject, build_responders
 from services.notify.adapters.nats_routes import build_report_handler, build_signal_handler
 from services.notify.adapters.sent_journal import FileSentJournal
 from services.notify.adapters.smtp_mailer import SmtpConfig, SmtpMailer
+from services.notify.adapters.trail_relay import TrailRelay, ensure_notify_stream
 from services.notify.app import Sender, SendPolicy, SignalIntake
 from services.notify.app.alerts import Acknowledger, Escalator
 from services.notify.app.reports import ReportIntake
@@ -92,6 +93,7 @@ class NotifyService:
         self._request_subs: list[Subscription] = []
         self._http: HttpServer | None = None
         self._escalator: Escalator | None = None
+        self._relay: TrailRelay | None = None
         self.acknowledger: Acknowledger | None = None
         self.http_port: int | None = None
         # The clock port: escalation timers, retry times and acknowledgement expiry read it.
@@ -154,6 +156,10 @@ class NotifyService:
             self._spawn("signal-consumer", consumer.run)
             self._spawn("report-consumer", reports.run)
             self._spawn("escalator", self._escalator.run)
+            # Notify's facts reach its stream from the committed trail, never from inside a
+            # transaction: what a crash interrupts is published at the next start.
+            self._relay = TrailRelay(js, store, namespace=settings.namespace, log=self._log)
+            self._spawn("trail-relay", self._relay.run)
             await self._wait_ready(js, subjects.signals_stream, NOTIFY_DURABLE)
             await self._wait_ready(js, subjects.reports_stream, NOTIFY_REPORTS_DURABLE)
             await self._serve_snapshots()
@@ -229,6 +235,7 @@ class NotifyService:
             subjects=subjects.reports_filter,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
         )
+        await ensure_notify_stream(js, self.settings.namespace)
         return js
 
     async def _serve_snapshots(self) -> None:
@@ -370,6 +377,8 @@ class NotifyService:
             self._sender.stop()
         if self._escalator is not None:
             self._escalator.stop()
+        if self._relay is not None:
+            self._relay.stop()
         if self._http is not None:
             http, self._http = self._http, None
             await http.stop()
@@ -389,6 +398,7 @@ class NotifyService:
             journal.close()
         self._consumer = self._report_consumer = self._sender = None
         self._escalator = self.acknowledger = None
+        self._relay = None
         self._log.info("notify_stopped")
 
     async def _stop_snapshots(self) -> None:

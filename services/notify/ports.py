@@ -314,3 +314,11 @@ class AlertStore(Protocol):
     ) -> list[dict[str, Any]]:
         """Every audit fact about a signal or participant, in trail order."""
         ...
+
+
+class TrailReader(Protocol):
+    """Committed audit entries past a position: what the trail relay publishes."""
+
+    async def audit_entries_after(self, seq: int, *, limit: int) -> list[AuditEntry]:
+        """Up to `limit` entries with a seq above `seq`, in seq order."""
+        ...

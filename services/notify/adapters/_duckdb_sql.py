@@ -219,3 +219,9 @@ WHERE ($signal_id IS NULL OR signal_id = $signal_id)
   AND ($participant IS NULL OR json_extract_string(wire, '$.participant_id') = $participant)
 ORDER BY seq
 """
+
+# The trail relay's read (adapters/trail_relay.py): committed entries past a position.
+AUDIT_ENTRIES_AFTER: Final = """
+SELECT seq, event_id, event_type, notification_id, signal_id, recorded_at, wire, prev_hash, hash
+FROM audit_trail WHERE seq > $after ORDER BY seq LIMIT $limit
+"""

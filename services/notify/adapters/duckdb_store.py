@@ -257,6 +257,12 @@ class DuckDBNotificationStore:
         rows = await self._run(lambda con: con.execute(sql.DELIVERY_LOG, params).fetchall())
         return alerts.log_rows(rows)
 
+    async def audit_entries_after(self, seq: int, *, limit: int) -> list[AuditEntry]:
+        """Up to `limit` committed audit entries with a seq above `seq`, in seq order."""
+        params = {"after": seq, "limit": limit}
+        rows = await self._run(lambda con: con.execute(sql.AUDIT_ENTRIES_AFTER, params).fetchall())
+        return [AuditEntry(*row) for row in rows]
+
 
 def _tracked(con: duckdb.DuckDBPyConnection, consumer: str, ids: list[UUID]) -> set[UUID]:
     if not ids:

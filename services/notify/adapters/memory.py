@@ -148,6 +148,10 @@ class InMemoryNotificationStore:
         """Return the audit trail in seq order."""
         return list(self._audit)
 
+    async def audit_entries_after(self, seq: int, *, limit: int) -> list[AuditEntry]:
+        """Up to `limit` audit entries with a seq above `seq`, in seq order."""
+        return [entry for entry in self._audit if entry.seq > seq][:limit]
+
     def tamper(self, seq: int, wire: str) -> None:
         """Replace one entry's wire form, as an attacker with write access could (tests only)."""
         index = seq - 1
