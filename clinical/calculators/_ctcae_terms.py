@@ -3,6 +3,15 @@
 Source: NCI CTCAE v5.0 (27 Nov 2017) as transcribed in pharmaverse/admiral
 `ncictcaev5.json`, with the semantics of RULES.md §7: "> A – B" means A < x ≤ B,
 "< A – B" means B ≤ x < A, criteria are evaluated from grade 4 down, else grade 0.
+
+Absolute grades need no reference range. CTCAE v5.0 writes only grade 1 of the count and
+electrolyte terms against the LLN/ULN ("< LLN – 75,000/mm3"); grades 2-4 are absolute
+(platelets < 75 / 50 / 25 x10^9/L, neutrophils < 1.5 / 1.0 / 0.5, WBC < 3.0 / 2.0 / 1.0,
+anaemia Hb < 100 / 80 g/L, hyponatraemia 125-129 / 120-124 / < 120 mmol/L, hyperkalaemia
+> 5.5 / 6.0 / 7.0 mmol/L, ionised calcium < 1.0 / 0.9 / 0.8 mmol/L; RULES.md §7 table). So
+without the limit a value past the grade-2 cut is graded; a value short of it could be
+grade 0 or 1 and still needs the limit (`MissingInputError`). INR (v5.0: > 1.2 / 1.5 / 2.5,
+no ULN multiple) and fever need none at all.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from decimal import Decimal
 from typing import Final, TypeAlias
 
 from clinical.calculators._numbers import Numeric, optional, required
+from clinical.calculators.errors import MissingInputError
 
 #: Grade-1..grade-4 boundaries of one term; None where a grade has no lab criterion.
 Cuts: TypeAlias = tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None]
@@ -115,8 +125,12 @@ def decreased(g2: str, g3: str, g4: str | None) -> Grader:
     lower = _fixed(g2, g3, g4)
 
     def grade(value: Decimal, context: GradingContext) -> int:
-        lln = required(context.lln, name="lln")
-        return below(value, (lln, lower[0], lower[1], lower[2]))
+        lln = optional(context.lln, name="lln")
+        found = below(value, (lln, lower[0], lower[1], lower[2]))
+        if lln is None and found == 0:
+            # Above the absolute grade-2 cut: grade 0 or 1, which only the LLN tells apart.
+            raise MissingInputError("lln is required", field="lln")
+        return found
 
     return grade
 
@@ -129,8 +143,12 @@ def hyponatremia(value: Decimal, context: GradingContext) -> int:
 
 def hyperkalemia(value: Decimal, context: GradingContext) -> int:
     """Hyperkalemia: "> ULN – 5.5", "> 5.5 – 6.0", "> 6.0 – 7.0", "> 7.0" mmol/L."""
-    uln = required(context.uln, name="uln")
-    return above(value, (uln, Decimal("5.5"), Decimal("6.0"), Decimal("7.0")))
+    uln = optional(context.uln, name="uln")
+    found = above(value, (uln, Decimal("5.5"), Decimal("6.0"), Decimal("7.0")))
+    if uln is None and found == 0:
+        # At or below 5.5 mmol/L: grade 0 or 1, which only the ULN tells apart.
+        raise MissingInputError("uln is required", field="uln")
+    return found
 
 
 def fever(value: Decimal, context: GradingContext) -> int:

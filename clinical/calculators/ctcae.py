@@ -5,7 +5,9 @@ transcribed in pharmaverse/admiral `data-raw/adlb_grading/ncictcaev5.json`; sema
 design choices [DC] from RULES.md §7: baseline abnormal = baseline > ULN; creatinine grade =
 max(by ULN, by baseline); hyponatremia non-integers (125 ≤ Na < 130 is G2, 120 ≤ Na < 125
 is G3); Anemia in g/L. Only lab-derived grades are computed: clinical qualifiers (anemia
-G3–G4, hypocalcemia G2–G4) can only raise them and are the caller's to apply.
+G3–G4, hypocalcemia G2–G4) can only raise them and are the caller's to apply. The absolute
+grades of the count and electrolyte terms (v5.0 writes only their grade 1 against the LLN or
+ULN) are given without a reference range; see `_ctcae_terms`.
 
 Each term grades values in the unit `term_unit` names; ratio terms (× ULN / × baseline)
 take any unit, provided the value and its references share it.
@@ -82,7 +84,8 @@ def grade(term: str, value: Numeric, context: GradingContext = _NO_CONTEXT) -> i
 
     Raises:
         UnknownTermError: the term is not supported.
-        MissingInputError: the term needs a reference the context lacks.
+        MissingInputError: the grade depends on a reference the context lacks (for the
+            count and electrolyte terms: only a value short of the absolute grade-2 cut).
         InvalidInputError: a value is not a finite number.
 
     """

@@ -43,8 +43,20 @@ def _below(value: str, cuts: tuple[str | None, ...]) -> str:
     return f"(CASE {' '.join(arms)} ELSE 0 END)"
 
 
+def _below_absolute(value: str, lln: str, cuts: tuple[str | None, ...]) -> str:
+    """A "decreased" term: G1 under the LLN, G2-G4 under absolute cuts (G2 cut first).
+
+    With the LLN missing, a value at or above the G2 cut is NULL (grade 0 or 1: unknown).
+    """
+    graded = _below(value, (lln, *cuts))
+    return f"CASE WHEN {lln} IS NULL AND {value} >= {cuts[0]} THEN NULL ELSE {graded} END"
+
+
 def grade_sql(kind: str, value: str, low: str, high: str, baseline: str) -> str:
-    """SQL for the CTCAE grade (0-4) of a `kind` value; NULL when its limit is missing.
+    """SQL for the CTCAE grade (0-4) of a `kind` value; NULL when it needs a missing limit.
+
+    As `clinical.calculators.ctcae.grade`: the absolute grades of the count and electrolyte
+    terms are given without the LLN/ULN; a grade that only the limit decides is NULL.
 
     Args:
         kind: SQL expression of the lab kind ('alt', 'inr', ... as in the catalogue).
@@ -64,17 +76,19 @@ def grade_sql(kind: str, value: str, low: str, high: str, baseline: str) -> str:
         "bilirubin": f"CASE WHEN {hi} IS NULL THEN NULL ELSE "
         f"{_above(v, f'(CASE WHEN {b} > {hi} THEN {b} ELSE {hi} END)', ('1.0', '1.5', '3.0', '10.0'))} END",  # noqa: E501
         "inr": _above(v, None, ("1.2", "1.5", "2.5", None)),
-        "platelets": f"CASE WHEN {lo} IS NULL THEN NULL ELSE {_below(v, (lo, '75', '50', '25'))} END",  # noqa: E501
-        "neutrophils": f"CASE WHEN {lo} IS NULL THEN NULL ELSE {_below(v, (lo, '1.5', '1.0', '0.5'))} END",  # noqa: E501
-        "wbc": f"CASE WHEN {lo} IS NULL THEN NULL ELSE {_below(v, (lo, '3.0', '2.0', '1.0'))} END",
-        "hb": f"CASE WHEN {lo} IS NULL THEN NULL ELSE {_below(v, (lo, '100', '80', None))} END",
+        # Count and electrolyte terms: grades 2-4 are absolute; without the LLN/ULN a value
+        # short of the grade-2 cut (grade 0 or 1) is NULL, as the calculator refuses it.
+        "platelets": _below_absolute(v, lo, ("75", "50", "25")),
+        "neutrophils": _below_absolute(v, lo, ("1.5", "1.0", "0.5")),
+        "wbc": _below_absolute(v, lo, ("3.0", "2.0", "1.0")),
+        "hb": _below_absolute(v, lo, ("100", "80", None)),
         # Creatinine: max(grade by ULN, grade by baseline) [DC, RULES.md §7 notes].
         "creatinine": f"CASE WHEN {hi} IS NULL THEN NULL ELSE greatest("
         f"{_above(v, hi, ('1.0', '1.5', '3.0', '6.0'))}, "
         f"{_above(v, b, (None, '1.5', '3.0', None))}) END",
-        "ica": f"CASE WHEN {lo} IS NULL THEN NULL ELSE {_below(v, (lo, '1.0', '0.9', '0.8'))} END",
-        "sodium": f"CASE WHEN {lo} IS NULL THEN NULL ELSE {_below(v, (lo, '130', '125', '120'))} END",  # noqa: E501
-        "potassium": f"CASE WHEN {hi} IS NULL THEN NULL ELSE "
+        "ica": _below_absolute(v, lo, ("1.0", "0.9", "0.8")),
+        "sodium": _below_absolute(v, lo, ("130", "125", "120")),
+        "potassium": f"CASE WHEN {hi} IS NULL AND {v} <= 5.5 THEN NULL ELSE "
         f"{_above(v, None, (hi, '5.5', '6.0', '7.0'))} END",
     }
     by_kind["ast"] = by_kind["alt"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -31,6 +33,7 @@ IONISED = "Hypocalcemia (ionised)"
 HYPONATREMIA = "Hyponatremia"
 HYPERKALEMIA = "Hyperkalemia"
 FEVER = "Fever"
+SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 Ctx = GradingContext
 
 # RULES.md §7 grading test vectors (L20: Hb in g/L, the canonical unit; 10.0 g/dL = 100 g/L).
@@ -99,13 +102,15 @@ def test_unknown_term_lists_the_supported_names() -> None:
     [
         (ALT, Ctx(), "uln"),
         (PLATELETS, Ctx(uln=400), "lln"),
+        (ANEMIA, Ctx(), "lln"),
+        (HYPONATREMIA, Ctx(), "lln"),
         (INR, Ctx(anticoagulated=True), "baseline"),
     ],
 )
 def test_missing_reference_is_refused(term: str, context: GradingContext, missing: str) -> None:
     """A term graded against a ULN, LLN or baseline needs it; no default is assumed."""
     with pytest.raises(MissingInputError, match=missing) as caught:
-        grade(term, 1, context)
+        grade(term, 1 if term in {ALT, INR} else 200, context)
 
     assert caught.value.field == missing
 
@@ -273,3 +278,79 @@ def test_lower_value_never_grades_lower_for_decreased_terms(
     context = DECREASED[term]
 
     assert grade(term, max(value - fall, Decimal(0)), context) >= grade(term, value, context)
+
+
+# CTCAE v5.0 grades 2-4 of the count and electrolyte terms are absolute (RULES.md §7 table):
+# graded without a reference range; a value short of the grade-2 cut still needs the limit.
+ABSOLUTE = [
+    (PLATELETS, "74.9", 2),
+    (PLATELETS, "49", 3),
+    (PLATELETS, "24.9", 4),
+    (NEUTROPHILS, "1.49", 2),
+    (NEUTROPHILS, "0.99", 3),
+    (NEUTROPHILS, "0.4", 4),
+    (WBC, "2.9", 2),
+    (WBC, "1.9", 3),
+    (WBC, "0.9", 4),
+    (ANEMIA, "99", 2),
+    (ANEMIA, "79", 3),
+    (IONISED, "0.95", 2),
+    (IONISED, "0.85", 3),
+    (IONISED, "0.75", 4),
+    (HYPONATREMIA, "129", 2),
+    (HYPONATREMIA, "124", 3),
+    (HYPONATREMIA, "119", 4),
+    (HYPERKALEMIA, "5.6", 2),
+    (HYPERKALEMIA, "6.1", 3),
+    (HYPERKALEMIA, "7.1", 4),
+    (INR, "1.6", 2),
+    (FEVER, "40.1", 3),
+]
+
+
+@pytest.mark.parametrize(("term", "value", "expected"), ABSOLUTE)
+def test_absolute_grades_need_no_reference_range(term: str, value: str, expected: int) -> None:
+    """Hand-worked: platelets 24.9 x10^9/L is grade 4 whatever the lab's LLN."""
+    assert grade(term, Decimal(value), Ctx()) == expected
+
+
+@pytest.mark.parametrize(
+    ("term", "value", "missing"),
+    [
+        (PLATELETS, "75", "lln"),  # on the grade-2 cut: grade 1 (LLN above 75) or 0
+        (NEUTROPHILS, "1.5", "lln"),
+        (WBC, "3.0", "lln"),
+        (ANEMIA, "100", "lln"),
+        (IONISED, "1.0", "lln"),
+        (HYPONATREMIA, "130", "lln"),
+        (HYPERKALEMIA, "5.5", "uln"),
+    ],
+)
+def test_grade_zero_or_one_still_needs_the_limit(term: str, value: str, missing: str) -> None:
+    """A value short of the absolute grade-2 cut is grade 0 or 1: only the limit decides."""
+    with pytest.raises(MissingInputError) as caught:
+        grade(term, Decimal(value), Ctx())
+
+    assert caught.value.field == missing
+
+
+def test_pbc_platelets_graded_without_reference_range() -> None:
+    """Real data: the Mayo PBC trial's platelet counts (x10^9/L) carry no reference range.
+
+    Row 266 (participant 36, day 2414) is 40 -> grade 3; row 523 (participant 66, day 238)
+    is 68 -> grade 2; every count under 75 is graded, every other one is refused.
+    """
+    path = SHARED_DATA / "liver" / "pbcseq_rdatasets.csv"
+    with path.open(encoding="utf-8") as handle:
+        rows = {row["rownames"]: row for row in csv.DictReader(handle) if row["platelet"]}
+    graded: dict[str, int] = {}
+    refused = 0
+    for name, row in rows.items():
+        try:
+            graded[name] = grade(PLATELETS, float(row["platelet"]), Ctx())
+        except MissingInputError:
+            refused += 1
+
+    assert (graded["266"], graded["523"]) == (3, 2)
+    assert len(graded) == sum(float(r["platelet"]) < 75 for r in rows.values())
+    assert refused == len(rows) - len(graded) > 1000

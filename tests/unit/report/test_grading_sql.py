@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
-from clinical.calculators import GradingContext, MeldLabs, grade, meld
+from clinical.calculators import GradingContext, MeldLabs, MissingInputError, grade, meld
 from services.report.adapters.grading_sql import grade_sql, meld_sql
 from services.report.core.catalogue import LAB_KINDS
 
@@ -63,7 +63,21 @@ VECTORS = [
     ("L26b", ("potassium", 6.2, None, 5.3, None), 3),
     ("ALT inclusive 1.5", ("alt", 120, None, 40, 80), 1),
     ("missing ULN", ("alt", 120, None, None, 80), None),
-    ("missing LLN", ("platelets", 20, None, None, None), None),
+    ("missing LLN, grade 0 or 1", ("platelets", 80, None, None, None), None),
+    # CTCAE v5.0 absolute grades need no reference range.
+    ("no LLN: platelets < 25", ("platelets", 20, None, None, None), 4),
+    ("no LLN: platelets on 75", ("platelets", 75, None, None, None), None),
+    ("no LLN: platelets < 75", ("platelets", 74.9, None, None, None), 2),
+    ("no LLN: neutrophils < 0.5", ("neutrophils", 0.4, None, None, None), 4),
+    ("no LLN: WBC < 3.0", ("wbc", 2.5, None, None, None), 2),
+    ("no LLN: Hb < 80 g/L", ("hb", 79, None, None, None), 3),
+    ("no LLN: Hb 100 g/L", ("hb", 100, None, None, None), None),
+    ("no LLN: sodium < 120", ("sodium", 119, None, None, None), 4),
+    ("no LLN: sodium 130", ("sodium", 130, None, None, None), None),
+    ("no LLN: iCa < 0.8", ("ica", 0.75, None, None, None), 4),
+    ("no ULN: potassium 6.2", ("potassium", 6.2, None, None, None), 3),
+    ("no ULN: potassium 5.5", ("potassium", 5.5, None, None, None), None),
+    ("no ULN: creatinine", ("creatinine", 900, None, None, 80), None),
 ]
 
 
@@ -97,22 +111,34 @@ def _random_cases(
             if kind in BASELINE_RELATIVE and rng.random() < 0.7
             else None
         )
+        if rng.random() < 0.25:  # a result sent without its reference range
+            low = high = None
         cases.append((kind, value, low, high, baseline))
     # Values exactly on the boundaries: the cases binary floats get wrong.
     cases += [("alt", 120.0, None, 40.0, None), ("alt", 60.0, None, 40.0, 40.0),
               ("bilirubin", 30.78, None, 20.52, None), ("creatinine", 145.5, None, 97.0, None),
-              ("inr", 1.5, None, None, None), ("sodium", 125.0, 135.0, None, None)]  # fmt: skip
+              ("inr", 1.5, None, None, None), ("sodium", 125.0, 135.0, None, None),
+              ("sodium", 130.0, None, None, None), ("potassium", 5.5, None, None, None),
+              ("platelets", 75.0, None, None, None), ("hb", 80.0, None, None, None)]  # fmt: skip
     return cases
 
 
+def _calculator(term: str, value: float, context: GradingContext) -> int | None:
+    """The calculator's grade, None where it refuses for want of a reference limit."""
+    try:
+        return grade(term, value, context)
+    except MissingInputError:
+        return None
+
+
 def test_sql_grades_equal_the_rules_calculator(con: duckdb.DuckDBPyConnection) -> None:
-    """2,000 random results and the boundary values grade the same as calculators.ctcae."""
+    """2,000 random results (a quarter without range) and boundaries grade as calculators.ctcae."""
     cases = _random_cases(seed=6, n=2000)
 
     found = _grades(con, cases)
 
     expected = [
-        grade(TERMS[kind], value, GradingContext(uln=high, lln=low, baseline=baseline))
+        _calculator(TERMS[kind], value, GradingContext(uln=high, lln=low, baseline=baseline))
         for kind, value, low, high, baseline in cases
     ]
     mismatches = [(c, f, e) for c, f, e in zip(cases, found, expected, strict=True) if f != e]
@@ -138,12 +164,8 @@ def test_meld_vectors(con: duckdb.DuckDBPyConnection) -> None:
     expression = meld_sql("b", "i", "c", "d")
     rows = [(b, i, c, d) for _, b, i, c, d, _ in MELD_VECTORS]
 
-    found = [
-        con.execute(f"SELECT {expression} FROM (SELECT ? b, ? i, ? c, ? d)", list(row)).fetchone()[
-            0
-        ]
-        for row in rows
-    ]
+    sql = f"SELECT {expression} FROM (SELECT ? b, ? i, ? c, ? d)"
+    found = [con.execute(sql, list(row)).fetchall()[0][0] for row in rows]
 
     assert found == [expected for *_, expected in MELD_VECTORS]
     assert found == [
