@@ -73,6 +73,9 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     #: Base URL of the report service's HTTP API, written into DSMB report emails as
     #: <base>/v1/reports/<report id>/dsmb_report.html; unset: the email gives the path only.
     reports_base_url: str | None = None
+    #: Base URL of the safety console (services/console); emails link to
+    #: <base>/alerts/<signal id>. Unset: the emails carry no console link.
+    console_url: str | None = None
     #: TEST ONLY, never set in a deployment: SIGKILL this process right after the first write
     #: to the sent journal, i.e. after the SMTP 250 and before the outbox commit, so the
     #: crash test (tests/integration/test_notify_crash.py) can hit that exact point.

@@ -43,7 +43,7 @@ from services.notify.adapters.clock import SystemClock
 from services.notify.adapters.duckdb_store import DuckDBNotificationStore
 from services.notify.adapters.http_api import build_http_app
 from services.notify.adapters.http_server import HttpServer, load_or_create_secret
-from services.notify.adapters.jinja_renderer import JinjaRenderer
+from services.notify.adapters.labelled_renderer import LabelledRenderer
 from services.notify.adapters.metrics import MeteredMailer, NotifyMetrics, NotifyProbe
 from services.notify.adapters.nats_requests import ack_subject, build_responders, log_subject
 from services.notify.adapters.nats_routes import build_report_handler, build_signal_handler
@@ -325,7 +325,7 @@ class NotifyService:
             mailer=MeteredMailer(
                 SmtpMailer(config, clock=clock.now), self.metrics, clock=clock.now
             ),
-            renderer=JinjaRenderer(),
+            renderer=LabelledRenderer(console_url=settings.console_url),
             clock=clock,
             ack_link=ack_link,
             failover=failover,
