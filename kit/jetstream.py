@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -63,13 +64,36 @@ class Outgoing:
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
 
 
+def default_replicas() -> int:
+    """Replicas of a new stream: $SAFETYMON_STREAM_REPLICAS, else 1 (a single server).
+
+    Read from the environment here so that every service creating a stream (whichever
+    starts first) makes it R3 on a cluster, without each threading the setting through.
+    """
+    value = os.environ.get("SAFETYMON_STREAM_REPLICAS", "1")
+    if not value.isdigit() or not 1 <= int(value) <= _MAX_REPLICAS:
+        msg = f"SAFETYMON_STREAM_REPLICAS must be 1..{_MAX_REPLICAS}, not {value!r}"
+        raise ValueError(msg)
+    return int(value)
+
+
+_MAX_REPLICAS = 5
+
+
 async def ensure_stream(
-    js: JetStreamContext, *, name: str, subjects: str, duplicate_window: float
+    js: JetStreamContext,
+    *,
+    name: str,
+    subjects: str,
+    duplicate_window: float,
+    replicas: int | None = None,
 ) -> None:
     """Create the stream if it is missing; never change an existing one.
 
     Streams are the log's transport: deletes and purges are denied, and a second
-    declaration with another config must not silently overwrite the first.
+    declaration with another config must not silently overwrite the first. `replicas`
+    (None: `default_replicas()`) is 3 on a three-node cluster, so losing one server loses
+    no acknowledged message (the servers also need `sync_interval: always`).
     """
     try:
         await js.stream_info(name)
@@ -83,6 +107,7 @@ async def ensure_stream(
             duplicate_window=duplicate_window,
             deny_delete=True,
             deny_purge=True,
+            num_replicas=replicas or default_replicas(),
         )
         with contextlib.suppress(nats.js.errors.BadRequestError):
             # Another service created it between our look and our add: theirs stands.
@@ -278,6 +303,17 @@ async def _release_buffered(sub: JetStreamContext.PullSubscription) -> None:
             await msg.nak()
 
 
+def subject_matches(subject: str, pattern: str) -> bool:
+    """Whether a subject matches a NATS filter (`*` one token, `>` the rest)."""
+    tokens, wanted = subject.split("."), pattern.split(".")
+    for index, want in enumerate(wanted):
+        if want == ">":
+            return len(tokens) > index
+        if index >= len(tokens) or want not in ("*", tokens[index]):
+            return False
+    return len(tokens) == len(wanted)
+
+
 def headers_of(msg: Msg) -> Mapping[str, str]:
     """Headers of a message, empty when it has none."""
     return msg.headers or {}
@@ -317,10 +353,12 @@ class LaneConsumer:
         max_group: int = 256,
         quantum: int = 32,
         ack_wait: float = 30.0,
+        filter_subject: str | None = None,
     ) -> None:
         self._js = js
         self._stream = stream
         self._durable = durable
+        self._filter = filter_subject
         self._handler = handler
         self._keyer = keyer
         self._window = window
@@ -374,6 +412,7 @@ class LaneConsumer:
             ack_wait=self._ack_wait,
             max_deliver=-1,  # never give up: poison is dead-lettered by the handler, not here
             max_ack_pending=self._window,
+            filter_subject=self._filter,  # one partition's subjects (None: the whole stream)
         )
         # Creates the durable, or updates the window and ack_wait of one an earlier version
         # made (both are editable; the server answers with the updated config).
@@ -401,6 +440,8 @@ class LaneConsumer:
                     continue
                 if isinstance(raw, BaseException):
                     raise raw
+                if self._filter and not subject_matches(raw.subject or "", self._filter):
+                    continue  # another partition's fact between this consumer's positions
                 held = _Held(raw.data or b"", raw.subject or "", None)
                 self._schedule.add(seq, self._lane(held.data, held.subject), held, now=now)
         log.info(

@@ -6,6 +6,7 @@ namespace "safetymon" gives stream SAFETYMON_FACTS and subjects safetymon.ingest
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Final
 
@@ -27,6 +28,48 @@ NOTIFY_REPORTS_DURABLE: Final = "notify-reports"
 CONSOLE_FACTS_DURABLE: Final = "console-facts"
 CONSOLE_SIGNALS_DURABLE: Final = "console-signals"
 CONSOLE_NOTIFY_DURABLE: Final = "console-notify"
+#: Most partitions a deployment may split its facts into (one rules durable and file each).
+MAX_PARTITIONS: Final = 256
+
+
+def partition_of(trial_id: str, participant_id: str, partitions: int) -> int:
+    """The partition (0 .. partitions-1) of a participant: stable across processes and hosts.
+
+    sha256 of "trial<US>participant", first 8 bytes, modulo the count: Python's `hash()` is
+    salted per process, and the audit must be able to recompute ownership offline.
+    """
+    _check_partitions(partitions)
+    digest = hashlib.sha256(f"{trial_id}\x1f{participant_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % partitions
+
+
+def rules_durable(partition: int, partitions: int) -> str:
+    """The rules consumer of one partition; the single-partition name is the historical one.
+
+    The count is part of the name (and of the DuckDB file's): a deployment that changes
+    its partition count gets new durables and files instead of mixing two layouts.
+    """
+    _check_partition(partition, partitions)
+    return RULES_DURABLE if partitions == 1 else f"{RULES_DURABLE}-p{partition}-of-{partitions}"
+
+
+def rules_file(partition: int, partitions: int) -> str:
+    """The DuckDB file name of one partition's rules state, positions and outbox."""
+    _check_partition(partition, partitions)
+    return "rules.duckdb" if partitions == 1 else f"rules-p{partition}-of-{partitions}.duckdb"
+
+
+def _check_partitions(partitions: int) -> None:
+    if not 1 <= partitions <= MAX_PARTITIONS:
+        msg = f"partitions must be 1..{MAX_PARTITIONS}, not {partitions}"
+        raise ValueError(msg)
+
+
+def _check_partition(partition: int, partitions: int) -> None:
+    _check_partitions(partitions)
+    if not 0 <= partition < partitions:
+        msg = f"partition must be 0..{partitions - 1}, not {partition}"
+        raise ValueError(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +106,23 @@ class Subjects:
     def fact_subject(self, event_type: str, schema_version: int = 1) -> str:
         """Subject a fact of this type is published on."""
         return f"{self.namespace}.ingest.{event_type}.v{schema_version}"
+
+    def partitioned_fact_subject(
+        self, event_type: str, partition: int, partitions: int, schema_version: int = 1
+    ) -> str:
+        """Subject of a fact in one partition: `<ns>.ingest.<type>.v<major>.p<k>`.
+
+        One partition keeps the unsuffixed subject, so a single-partition deployment (and
+        its existing consumers) sees exactly what it saw before partitions existed.
+        """
+        _check_partition(partition, partitions)
+        subject = self.fact_subject(event_type, schema_version)
+        return subject if partitions == 1 else f"{subject}.p{partition}"
+
+    def partition_filter(self, partition: int, partitions: int) -> str:
+        """Filter subject of one partition's facts (a single token: nats-server 2.9 can use it)."""
+        _check_partition(partition, partitions)
+        return self.facts_filter if partitions == 1 else f"{self.facts_filter[:-1]}*.*.p{partition}"
 
     def signal_subject(self, event_type: str, schema_version: int = 1) -> str:
         """Subject a signal fact is published on."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from kit.nats_security import NatsClientSettings
+from schemas.subjects import MAX_PARTITIONS
 
 
 class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_security.py
@@ -24,6 +25,12 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     #: backlog, but not of what is in flight: with `sync_interval: always` the server stores
     #: ~1,000-2,000 a second here, so 100 keeps that wait near 0.1 s at little cost.
     publish_batch: int = 100
+    #: Partitions the facts are spread over by (trial, participant), for rules workers to
+    #: share (see README "Partitions"). Fixed per deployment and equal in every service:
+    #: 1 keeps the unpartitioned subjects. A clock tick is published into every partition.
+    partitions: int = Field(default=1, ge=1, le=MAX_PARTITIONS)
+    #: Replicas of the streams this service creates (3 on a three-node cluster).
+    stream_replicas: int = Field(default=1, ge=1, le=5)
     #: The bearer-token file written by `safetymon tokens` (default: tokens.json in data_dir).
     tokens_file: Path | None = None
     #: Accepted as an admin credential besides the token file, for a first look, demos and

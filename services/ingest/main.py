@@ -69,6 +69,7 @@ class IngestService:
             name=self._subjects.facts_stream,
             subjects=self._subjects.facts_filter,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            replicas=self.settings.stream_replicas,
         )
         anchor = JetStreamHeadAnchor(js, self.settings.namespace)
         await anchor.ensure()
@@ -81,7 +82,7 @@ class IngestService:
         self._tasks.append(asyncio.create_task(self._heads.run(), name="ingest-heads"))
         self._relay = Relay(
             log=self._log,
-            publisher=JetStreamPublisher(js, self._subjects),
+            publisher=JetStreamPublisher(js, self._subjects, partitions=self.settings.partitions),
             chunk=self.settings.publish_batch,
         )
         self._ingest = Ingest(log=self._log, relay=self._relay, clock=SystemClock())

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from kit.nats_security import NatsClientSettings
+from schemas.subjects import MAX_PARTITIONS, rules_file
 
 
 class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_security.py
@@ -39,10 +40,32 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     metrics_port: int = Field(default=0, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
     metrics_token: SecretStr | None = None
+    #: Partitions of the facts (equal to ingest's SAFETYMON_PARTITIONS; fixed per deployment).
+    #: Each has its own durable consumer and DuckDB file, owned by one worker at a time.
+    partitions: int = Field(default=1, ge=1, le=MAX_PARTITIONS)
+    #: This worker's id (0, 1, ...): unique among the workers sharing `data_dir`.
+    rules_worker: int = Field(default=0, ge=0, le=999)
+    #: Worker processes `safetymon up` starts for the rules (ids 0 .. n-1). Partitions are
+    #: dealt round-robin over the workers that are up; a dead worker's are taken over.
+    rules_workers: int = Field(default=1, ge=1, le=64)
+    #: Seconds between ownership looks (who is up; claim or hand back partitions). A worker
+    #: missing on two looks in a row counts as down.
+    rules_ownership_check_s: float = Field(default=1.0, gt=0, le=60)
+    #: Replicas of the streams this service creates (3 on a three-node cluster).
+    stream_replicas: int = Field(default=1, ge=1, le=5)
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: str = "INFO"
 
     @property
     def duckdb_path(self) -> Path:
         """The rules service's own DuckDB file (projections, tracking, signal outbox)."""
-        return self.data_dir / "rules.duckdb"
+        return self.partition_path(0)
+
+    def partition_path(self, partition: int) -> Path:
+        """The DuckDB file of one partition (`rules.duckdb` when there is only one)."""
+        return self.data_dir / rules_file(partition, self.partitions)
+
+    @property
+    def owners_dir(self) -> Path:
+        """Where the workers' and partitions' lock files live (kit.ownership)."""
+        return self.data_dir / "rules-owners"

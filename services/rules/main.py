@@ -20,10 +20,11 @@ import nats.js.errors
 import structlog
 from faststream.nats import NatsBroker
 
-from kit.jetstream import Delivery, LaneConsumer, ensure_stream
+from kit.jetstream import ensure_stream
 from kit.logging import configure_logging
 from kit.metrics import Observability, new_registry
-from schemas import DUPLICATE_WINDOW_SECONDS, RULES_DURABLE, Subjects
+from schemas import DUPLICATE_WINDOW_SECONDS, Subjects
+from schemas.subjects import rules_durable
 from services.rules.adapters.audit_export import (
     CONFIG_HISTORY_FILE,
     SIGNALS_FILE,
@@ -31,15 +32,12 @@ from services.rules.adapters.audit_export import (
     snapshot_subject,
 )
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
-from services.rules.adapters.metrics import MeteredStore, MetricsServer, RulesMetrics, RulesProbe
-from services.rules.adapters.nats_routes import build_handler, lane_of
-from services.rules.adapters.relay import OutboxRelay
+from services.rules.adapters.metrics import MetricsServer, RulesMetrics, RulesProbe
 from services.rules.adapters.trial_config import load_trial_source
 from services.rules.config import Settings
+from services.rules.partitions import Ownership, PartitionUnit
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from nats.aio.subscription import Subscription
     from nats.js import JetStreamContext
 
@@ -50,39 +48,71 @@ READY_TIMEOUT_S = 10.0
 
 
 class RulesService:
-    """The rules service in one object: `start()` when ready to consume, `stop()` cleanly."""
+    """The rules service (one worker) in one object: `start()` when ready, `stop()` cleanly.
+
+    The worker owns a set of the deployment's partitions (all of them when it is alone),
+    each with its own DuckDB file, durable consumer and outbox relay (services.rules.partitions);
+    it claims and hands back partitions as other workers come and go.
+    """
 
     def __init__(self, settings: Settings, *, store: RulesStore | None = None) -> None:
+        if store is not None and settings.partitions != 1:
+            raise ValueError("a store can be given only to a single-partition service")
         self.settings = settings
         # The identity (exact text, sha256) is recorded with the first batch evaluated under
         # this configuration when it differs from the last one recorded (issue 5).
         self.trial_config, self.config_identity = load_trial_source(settings.trial_config)
         self.subjects = Subjects(settings.namespace)
-        signal_subject = self.subjects.signal_subject("signal_raised")
-        self.store: RulesStore = store or DuckDBRulesStore(
-            settings.duckdb_path,
-            signal_subject=signal_subject,
-            updated_subject=self.subjects.signal_subject("signal_updated"),
-        )
+        self._given_store = store
         self._broker: NatsBroker | None = None
-        self._consumer: LaneConsumer | None = None
-        self._relay: OutboxRelay | None = None
-        self._relay_task: asyncio.Task[None] | None = None
-        self._consumer_task: asyncio.Task[None] | None = None
+        self._js: JetStreamContext | None = None
         self._first_batch = asyncio.Event()
         self._snapshot_sub: Subscription | None = None
         self.metrics = RulesMetrics(registry := new_registry())
         self._registry = registry
         self._metrics_server: MetricsServer | None = None
         self.metrics_port: int | None = None
+        self.ownership = Ownership(settings, self._unit, self._start_unit)
+        self._ownership_task: asyncio.Task[None] | None = None
+
+    @property
+    def store(self) -> RulesStore:
+        """The store of partition 0 (a single-partition service's rules.duckdb)."""
+        unit = self.ownership.units.get(0)
+        if unit is not None:
+            return unit.store
+        return self._given_store or self._new_store(0)
+
+    def _new_store(self, partition: int) -> RulesStore:
+        return DuckDBRulesStore(
+            self.settings.partition_path(partition),
+            signal_subject=self.subjects.signal_subject("signal_raised"),
+            updated_subject=self.subjects.signal_subject("signal_updated"),
+        )
+
+    def _unit(self, partition: int) -> PartitionUnit:
+        return PartitionUnit(
+            partition, self.settings, self._given_store or self._new_store(partition),
+            self.metrics, self.trial_config, self.config_identity, on_batch=self._first_batch.set,
+        )  # fmt: skip
+
+    async def _start_unit(self, unit: PartitionUnit) -> None:
+        assert self._js is not None  # noqa: S101 - connected before any partition is claimed
+        await unit.start(self._js)
+
+    @property
+    def partitions(self) -> tuple[int, ...]:
+        """The partitions this worker holds now."""
+        return tuple(sorted(self.ownership.units))
 
     async def start(self) -> None:
-        """Connect, ensure streams, open storage, start relay and consumer; return once ready."""
+        """Connect, ensure streams, claim partitions, start their consumers; return when ready."""
         try:
-            js = await self._connect()
-            await self.store.open()
+            js = self._js = await self._connect()
+            await self.ownership.acquire_worker()
             await self._serve_snapshots()
-            self._launch(js)
+            await self.ownership.rebalance()
+            self._ownership_task = asyncio.create_task(self.ownership.run(), name="rules-owner")
             await self._wait_ready(js)
             await self._serve_metrics(js)
         except BaseException:
@@ -92,6 +122,8 @@ class RulesService:
             "service_started",
             service="rules",
             namespace=self.settings.namespace,
+            worker=self.settings.rules_worker,
+            partitions=list(self.partitions),
             config_version=self.trial_config.version,
             config_sha256=self.config_identity.sha256,
         )
@@ -105,31 +137,40 @@ class RulesService:
             (self.subjects.signals_stream, self.subjects.signals_filter),
         ):
             await ensure_stream(
-                js, name=name, subjects=subjects, duplicate_window=DUPLICATE_WINDOW_SECONDS
-            )
+                js, name=name, subjects=subjects, duplicate_window=DUPLICATE_WINDOW_SECONDS,
+                replicas=self.settings.stream_replicas,
+            )  # fmt: skip
         return js
 
+    def _probe_durable(self) -> str:
+        held = self.partitions
+        partition = held[0] if held else self.settings.rules_worker % self.settings.partitions
+        return rules_durable(partition, self.settings.partitions)
+
     async def _serve_metrics(self, js: JetStreamContext) -> None:
-        """Serve /metrics and the health probes when SAFETYMON_METRICS_PORT is set."""
+        """Serve /metrics and the health probes when SAFETYMON_METRICS_PORT is set.
+
+        Worker n serves on the port plus n, so workers on one machine do not collide.
+        """
         settings = self.settings
         if not settings.metrics_port:
             return
         assert self._broker is not None  # noqa: S101 - connected by _connect() before
         stream = self.subjects.facts_stream
         probe = RulesProbe(
-            self.metrics, durable=RULES_DURABLE, nc=self._broker.connection,
-            consumer_info=lambda: js.consumer_info(stream, RULES_DURABLE),
-            consuming=lambda: self._consumer_task is not None and not self._consumer_task.done(),
+            self.metrics, durable=self._probe_durable(), nc=self._broker.connection,
+            consumer_info=lambda: js.consumer_info(stream, self._probe_durable()),
+            consuming=lambda: all(u.consuming for u in self.ownership.units.values()),
         )  # fmt: skip
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
         obs = Observability(self._registry, probe.refresh, probe.ready, token or None)
         server = self._metrics_server = MetricsServer(
-            obs, host=settings.metrics_host, port=settings.metrics_port
+            obs, host=settings.metrics_host, port=settings.metrics_port + settings.rules_worker
         )
         self.metrics_port = await server.start()
 
     async def _serve_snapshots(self) -> None:
-        """Answer audit snapshot requests: only this process may read its DuckDB file."""
+        """Answer audit snapshot requests: only this process may read its DuckDB files."""
         assert self._broker is not None  # noqa: S101 - connected by _connect() just before
         respond = build_snapshot_responder(
             self.export_snapshot, default_root=self.settings.data_dir / "exports", log=log
@@ -142,8 +183,9 @@ class RulesService:
 
         Returns the directory and each file's path, rows and sha256.
         """
-        if not isinstance(self.store, DuckDBRulesStore):
-            raise TypeError("this rules service keeps no DuckDB file: nothing to snapshot")
+        if not isinstance(self.store, DuckDBRulesStore) or self.settings.partitions != 1:
+            msg = "this rules service keeps no single DuckDB file: nothing to snapshot"
+            raise TypeError(msg)
         files = await self.store.export_snapshot(directory)
         log.info(
             "audit_snapshot_written",
@@ -152,55 +194,18 @@ class RulesService:
         )
         return {"service": "rules", "directory": str(directory), "files": files}
 
-    def _launch(self, js: JetStreamContext) -> None:
-        self._relay = OutboxRelay(self.store, js, stream=self.subjects.signals_stream, log=log)
-        handler = build_handler(
-            store=MeteredStore(self.store, self.metrics),
-            consumer=RULES_DURABLE,
-            log=log,
-            on_committed=self._relay.wake,
-            config=self.trial_config,
-            identity=self.config_identity,
-        )
-
-        async def observed(deliveries: Sequence[Delivery]) -> None:
-            self._first_batch.set()
-            with self.metrics.group_seconds.time():
-                await handler(deliveries)
-
-        self._consumer = LaneConsumer(
-            js,
-            stream=self.subjects.facts_stream,
-            durable=RULES_DURABLE,
-            handler=observed,
-            keyer=lane_of,
-            window=self.settings.rules_window,
-            max_group=self.settings.rules_batch,
-            quantum=self.settings.rules_quantum,
-            ack_wait=self.settings.rules_ack_wait,
-        )
-        self._relay_task = asyncio.create_task(self._relay.run(), name="rules-relay")
-        self._consumer_task = asyncio.create_task(self._consumer.run(), name="rules-consumer")
-
     async def stop(self) -> None:
-        """Finish the batch in hand, flush the outbox, close storage and the connection."""
+        """Finish the groups in hand, flush the outboxes, close storage and the connection."""
         if self._metrics_server is not None:
             await self._metrics_server.stop()
             self._metrics_server = None
-        if self._consumer is not None:
-            self._consumer.stop()
-        await _finish(self._consumer_task, "rules-consumer")
-        if self._relay is not None:
-            self._relay.stop()
-            await _finish(self._relay_task, "rules-relay")
-            try:
-                await self._relay.flush()
-            except Exception as exc:  # rows stay in the outbox for the next start
-                log.warning("signal_flush_failed", error=type(exc).__name__)
-        self._consumer = self._relay = None
-        self._consumer_task = self._relay_task = None
+        if self._ownership_task is not None:
+            self._ownership_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ownership_task
+            self._ownership_task = None
+        await self.ownership.close()
         await self._stop_snapshots()
-        await self.store.close()
         if self._broker is not None:
             await self._broker.stop()
             self._broker = None
@@ -216,36 +221,26 @@ class RulesService:
             log.warning("snapshot_unsubscribe_failed", error=type(exc).__name__)
 
     async def _wait_ready(self, js: JetStreamContext) -> None:
-        """Wait until the durable consumer is pulling (a pull waits, or a batch arrived)."""
+        """Wait until every claimed partition's durable consumer is pulling (or got a batch)."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
-            for task in (self._relay_task, self._consumer_task):
-                if task is not None and task.done():
-                    task.result()  # re-raise why it died
-                    raise RuntimeError(f"{task.get_name()} ended during start")
-            if self._first_batch.is_set() or await self._pulling(js):
+            units = list(self.ownership.units.values())
+            for unit in units:
+                for task in unit.tasks:
+                    if task.done():
+                        task.result()  # re-raise why it died
+                        raise RuntimeError(f"{task.get_name()} ended during start")
+            if self._first_batch.is_set() or all([await self._pulling(js, u) for u in units]):
                 return
             await asyncio.sleep(0.02)
         raise TimeoutError("rules consumer did not become ready")
 
-    async def _pulling(self, js: JetStreamContext) -> bool:
+    async def _pulling(self, js: JetStreamContext, unit: PartitionUnit) -> bool:
         try:
-            info = await js.consumer_info(self.subjects.facts_stream, RULES_DURABLE)
+            info = await js.consumer_info(self.subjects.facts_stream, unit.durable)
         except nats.js.errors.NotFoundError:
             return False
         return bool(info.num_waiting)
-
-
-async def _finish(task: asyncio.Task[None] | None, name: str) -> None:
-    """Await a task that was asked to stop; log (never hide) how it ended."""
-    if task is None:
-        return
-    try:
-        await asyncio.wait_for(task, timeout=15.0)
-    except TimeoutError:
-        log.warning("task_cancelled_at_stop", task=name)
-    except Exception as exc:  # stopping anyway; the reason is logged
-        log.error("task_failed", task=name, error=type(exc).__name__)  # noqa: TRY400 - no traceback: it may quote data
 
 
 def build_service(
