@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from safetymon.importers._case import case_id
 from safetymon.importers._types import Mapped, MappingError, Outcome, Unmapped, without_conflicts
 from safetymon.importers.dates import complete, iso_utc
 from safetymon.importers.sdtm import StudyMappingError, ucum
@@ -29,6 +30,7 @@ _AE_COLUMNS: Final = (
     "relatedness_uc_msc",
     "relatedness_plasma_exchange",
     "awareness_at",
+    "case_id",
 )
 
 
@@ -136,6 +138,10 @@ def _row(row: Mapping[str, str], mapping: CsvMapping, *, record: str) -> Iterato
     key = _cell(row, mapping, "record_id") or f"{head['participant_id']}:{reported['as_reported']}"
     if mapping.kind == "adverse_event":
         payload = _ae(row, mapping, ref=key) | {"occurred_at_as_reported": reported}
+        code = mapping.participant_prefix + participant
+        case = case_id(code, "CASE", _cell(row, mapping, "case_id"))
+        if case is not None:
+            payload["case_id"] = case
         event = {**head, "event_type": "adverse_event_reported", "source_ref": f"AE:{key}"}
         serious = "serious" if payload["seriousness_criteria"] else "non_serious"
         yield Mapped(record, {**event, "payload": payload}, f"csv:adverse_event:{serious}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from safetymon.importers._case import case_id
 from safetymon.importers._types import Mapped, MappingError
 from safetymon.importers.fhir._common import (
     SNOMED,
@@ -59,15 +60,29 @@ def map_adverse_event(resource: Resource, settings: FhirSettings, *, record: str
     occurred, payload["occurred_at_as_reported"] = instant(
         resource.get("date"), field="date", settings=settings
     )
+    participant = who(resource, settings)
+    case = case_id(participant[0], "AEID", _identifier(resource))
+    if case is not None:
+        payload["case_id"] = case
     submission = envelope(
         settings,
         event_type="adverse_event_reported",
-        who_=who(resource, settings),
+        who_=participant,
         occurred_at=occurred,
         source_ref=f"AdverseEvent/{resource.get('id')}",
         payload=payload,
     )
     return Mapped(record, submission, "AdverseEvent:serious" if serious else "AdverseEvent")
+
+
+def _identifier(resource: Resource) -> str:
+    # The business identifier names the case across resources: a follow-up report sent as a
+    # resource of its own keeps it. R4 has one Identifier; R5 a list.
+    found = resource.get("identifier") or {}
+    for identifier in found if isinstance(found, list) else [found]:
+        if str(identifier.get("value", "")).strip():
+            return str(identifier["value"])
+    return ""
 
 
 def _ae_payload(resource: Resource, *, grade: tuple[str, int]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
+from safetymon.importers._case import case_id
 from safetymon.importers._types import Mapped, MappingError, Outcome, Unmapped
 from safetymon.importers.sdtm._common import Row, envelope, sequence, site_for, when
 from safetymon.importers.sdtm._study import Study
@@ -130,6 +131,9 @@ def _ae_payload(row: Row, extra: Mapping[str, str], study: Study, *, ref: str) -
     if not term:
         raise MappingError("AETERM", "no reported term")
     payload: dict[str, Any] = {"ae_ref": ref, "term": term[:200]}
+    case = _case(row)
+    if case is not None:
+        payload["case_id"] = case
     payload.update(_grade(row))
     payload["seriousness_criteria"] = _seriousness(row, extra)
     rel = row.get("AEREL", "").strip().upper()
@@ -148,6 +152,18 @@ def _ae_payload(row: Row, extra: Mapping[str, str], study: Study, *, ref: str) -
     if row.get("AEENDTC", "").strip():
         payload["ended_as_reported"] = when(row, "AEENDTC", study)[1]
     return payload
+
+
+def _case(row: Row) -> str | None:
+    # AESPID is the sponsor's id of the AE on the CRF, repeated on each follow-up record of
+    # the same event (the pilot's 308 repeats keep term and onset); AEGRPID groups records
+    # of one event where AESPID is not used.
+    subject = row["USUBJID"].strip()
+    for column in ("AESPID", "AEGRPID"):
+        value = row.get(column, "").strip()
+        if value:
+            return case_id(subject, column, value)
+    return None
 
 
 def _grade(row: Row) -> dict[str, Any]:
