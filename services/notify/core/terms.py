@@ -6,10 +6,7 @@ shows a term only when it is one of the controlled terms below (normalised as th
 the DSMB report normalise: lower case, single spaces, US spelling) and otherwise replaces it
 with `WITHHELD`; the safety officer opens the record in the EDC by its evidence event ids.
 
-`CONTROLLED_TERMS` is the product's own term list: the DSMB report's body-system catalogue
-(MedDRA preferred terms the rules and the report classify by) and the CTCAE v5.0 lab terms
-the rules grade. A service never imports another, so the list is repeated here;
-tests/unit/notify/test_notify_terms.py checks it still equals theirs.
+`CONTROLLED_TERMS` is the product's own term list, from the clinical kernel (`clinical`).
 """
 
 from __future__ import annotations
@@ -18,81 +15,28 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
+from clinical.ae_terms import BODY_SYSTEMS
+from clinical.calculators import supported_terms
+from clinical.codes import normalise_term
+
+__all__ = [
+    "CONTROLLED_TERMS",
+    "TERM_VALUES",
+    "WITHHELD",
+    "is_controlled",
+    "normalise_term",
+    "redact_reason",
+    "redact_value",
+]
+
 WITHHELD: Final = "[uncoded AE term withheld]"
 #: Signal value names that carry a reported term.
 TERM_VALUES: Final = frozenset({"term"})
-_SPELLING: Final = (
-    ("oesophag", "esophag"),
-    ("haem", "hem"),
-    ("aemia", "emia"),
-    ("melaena", "melena"),
-    ("paraesthesia", "paresthesia"),
-    ("oedema", "edema"),
-    ("gastro intestinal", "gastrointestinal"),
-)
 #: A term as the rules quote it in a reason: 'term'.
 _QUOTED: Final = re.compile(r"'([^'\n]*)'")
-CONTROLLED_TERMS: Final = frozenset(
-    {
-        "abdominal distension",
-        "acute kidney injury",
-        "alanine aminotransferase increased",
-        "allergic reaction",
-        "anaphylaxis",
-        "anemia",
-        "anorexia",
-        "ascites",
-        "aspartate aminotransferase increased",
-        "blood bilirubin increased",
-        "catheter related infection",
-        "chills",
-        "creatinine increased",
-        "diarrhea",
-        "edema limbs",
-        "encephalopathy",
-        "esophageal varices hemorrhage",
-        "fever",
-        "gastric varices hemorrhage",
-        "gastrointestinal hemorrhage",
-        "hematemesis",
-        "hepatic encephalopathy",
-        "hepatic failure",
-        "hepatorenal syndrome",
-        "hyperkalemia",
-        "hypocalcemia",
-        "hypocalcemia (ionised)",
-        "hypokalemia",
-        "hyponatremia",
-        "hypotension",
-        "infusion related reaction",
-        "inr increased",
-        "insomnia",
-        "lung infection",
-        "melena",
-        "nausea",
-        "neutrophil count decreased",
-        "paresthesia",
-        "peritoneal infection",
-        "platelet count decreased",
-        "pruritus",
-        "sepsis",
-        "thromboembolic event",
-        "upper gastrointestinal hemorrhage",
-        "urinary tract infection",
-        "urticaria",
-        "vomiting",
-        "white blood cell decreased",
-    }
-)
-
-
-def normalise_term(term: str) -> str:
-    """Lower-case, single-space and US-spell a term (the rules' normalisation)."""
-    text = " ".join(term.lower().replace("-", " ").replace("_", " ").replace("/", " ").split())
-    text = " ".join(text.replace(",", " ").split())
-    for british, american in _SPELLING:
-        text = text.replace(british, american)
-    return text
+#: The product's own term list: the MedDRA preferred terms the rules and the DSMB report
+#: classify by, and the CTCAE v5.0 lab terms the rules grade.
+CONTROLLED_TERMS: Final = frozenset(BODY_SYSTEMS) | {normalise_term(t) for t in supported_terms()}
 
 
 def is_controlled(term: str) -> bool:

@@ -10,28 +10,28 @@ Parquet file is only read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 import duckdb
 
-from services.report.adapters.grading_sql import grade_sql, meld_sql
-from services.report.core.catalogue import (
+from clinical import adverse_events as ae_class
+from clinical.ae_terms import (
     AESI,
-    ANAPHYLAXIS,
     BLEEDING,
-    BLOOD_CULTURE_LOINC,
     BODY_SYSTEMS,
     CATHETER_INFECTION,
     INFUSION_REACTION_TERMS,
-    LAB_KINDS,
-    SPELLING,
-    SUSPECTED,
     UNCLASSIFIED,
-    Matcher,
+    category_sql,
+    matcher_sql,
+    normalise_term_sql,
 )
+from clinical.codes import ANAPHYLAXIS
+from services.report.adapters.grading_sql import grade_sql, meld_sql
+from services.report.core.catalogue import BLOOD_CULTURE_LOINC, LAB_KINDS
 from services.report.core.config import ReportConfig
 from services.report.core.errors import SourceError
 from services.report.core.model import (
@@ -84,32 +84,9 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _in(values: Sequence[str]) -> str:
-    return "(" + ", ".join(_lit(v) for v in values) + ")" if values else "(NULL)"
-
-
-def _norm_term_sql(column: str) -> str:
-    text = f"trim(regexp_replace(lower({column}), '[\\s\\-_/,]+', ' ', 'g'))"
-    for british, american in SPELLING:
-        text = f"replace({text}, {_lit(british)}, {_lit(american)})"
-    return text
-
-
-def _matcher_sql(matcher: Matcher) -> str:
-    parts = []
-    if matcher.terms:
-        parts.append(f"nterm IN {_in(matcher.terms)}")
-    if matcher.llts:
-        parts.append(f"coalesce(llt IN {_in(matcher.llts)}, false)")
-    if matcher.words:
-        pattern = "|".join(matcher.words)
-        parts.append(f"regexp_matches(nterm, {_lit(pattern)})")
-    found = "(" + " OR ".join(parts) + ")"
-    if matcher.window == "msc_reaction":
-        return f"({found} AND in_msc_reaction)"
-    if matcher.window == "pe_reaction":
-        return f"({found} AND in_pe_reaction)"
-    return found
+def _in(values: Iterable[str]) -> str:
+    ordered = sorted(values)
+    return "(" + ", ".join(_lit(v) for v in ordered) + ")" if ordered else "(NULL)"
 
 
 def _parsed_sql(path: str) -> str:
@@ -233,7 +210,7 @@ class _Queries:
         c = self.config
         hours = "INTERVAL {} HOUR"
         ex = self.con.execute
-        ex(f"CREATE TEMP MACRO norm_term(t) AS {_norm_term_sql('t')}")
+        ex(f"CREATE TEMP MACRO norm_term(t) AS {normalise_term_sql('t')}")
         ex(
             # A view, not a table: only `facts` below materialises the parsed payloads, once.
             f"CREATE TEMP VIEW log AS SELECT * FROM {self.source} AS parsed WHERE seq <= {int(seq)}"
@@ -282,13 +259,24 @@ class _Queries:
                    CASE treatment WHEN 'uc_msc_infusion' THEN 'UC-MSC' ELSE 'PE' END AS kind
             FROM treatments WHERE treatment IN ('uc_msc_infusion', 'plasma_exchange')"""
         )
-        susp = _in(SUSPECTED)
+        # The AE classifications are clinical.adverse_events', rendered over these columns.
+        cols = ae_class.Columns(
+            criteria="a.criteria_list",
+            planned="a.planned",
+            grade="a.grade",
+            outcome="a.outcome",
+            rel_msc="a.rel_msc",
+            rel_pe="a.rel_pe",
+            expectedness="a.expectedness",
+        )
+        ae_sql = ae_class.predicates(cols)
         ex(
             """CREATE TEMP TABLE ae_latest AS
             SELECT f.participant_id, f.p.ae_ref AS ae_ref,
                    arg_max(f.p.term, f.seq) AS term,
                    arg_max(f.p.meddra_llt_code, f.seq) AS llt,
                    max(f.p.ctcae_grade) AS worst_grade,
+                   arg_max(f.p.ctcae_grade, f.seq) AS grade,
                    arg_max(coalesce(f.p.seriousness_criteria, []), f.seq) AS criteria_list,
                    arg_max(coalesce(f.p.planned_admission_for_procedure, false), f.seq)
                        AS planned,
@@ -308,10 +296,12 @@ class _Queries:
             f"""CREATE TEMP TABLE ae AS
             WITH a AS (
                 SELECT a.*, e.arm, e.site_id, e.randomised_at, norm_term(a.term) AS nterm,
-                       len(a.criteria_list) > 0 AND NOT a.planned AS serious,
-                       a.rel_msc IN {susp} OR a.rel_pe IN {susp} AS related,
-                       a.outcome = 'fatal' OR a.worst_grade = 5 AS fatal,
-                       array_to_string(a.criteria_list, '; ') AS criteria
+                       {ae_sql["serious"]} AS serious,
+                       {ae_sql["related"]} AS related,
+                       {ae_sql["fatal"]} AS fatal,
+                       {ae_sql["susar_candidate"]} AS susar_candidate,
+                       array_to_string({ae_class.qualifying_criteria_sql(cols)}, '; ')
+                           AS criteria
                 FROM ae_latest a JOIN enrol e USING (participant_id)),
             m AS (
                 SELECT a.participant_id, a.ae_ref, m.start_at AS msc_start, m.end_at AS msc_end
@@ -338,8 +328,7 @@ class _Queries:
         )
         categories = " UNION ALL ".join(
             f"SELECT {_lit(cat.key)} AS category, participant_id, ae_ref, arm, onset_at, "
-            f"randomised_at, in_msc, in_pe FROM ae WHERE "
-            + " OR ".join(_matcher_sql(m) for m in cat.matchers)
+            f"randomised_at, in_msc, in_pe FROM ae WHERE " + category_sql(cat)
             for cat in AESI
         )
         ex(f"CREATE TEMP TABLE aesi AS {categories}")
@@ -449,12 +438,12 @@ class _Queries:
 
     def _saes(self) -> tuple[SaeRow, ...]:
         rows = self.q(
-            f"""WITH reported AS (
+            """WITH reported AS (
                    SELECT participant_id, p.ae_ref AS ae_ref, min(occurred_at) AS reported_at
                    FROM facts WHERE event_type = 'sae_reported_to_sponsor' GROUP BY 1, 2)
                SELECT participant_id, site_id, arm, ae_ref, term, onset_at, worst_grade, criteria,
                       rel_msc, rel_pe, expectedness, outcome,
-                      rel_msc IN {_in(SUSPECTED)} AND expectedness = 'unexpected',
+                      susar_candidate,
                       last_procedure, last_procedure_at, awareness_at, r.reported_at
                FROM ae LEFT JOIN reported r USING (participant_id, ae_ref)
                WHERE serious ORDER BY arm, participant_id, onset_at, ae_ref"""
@@ -555,8 +544,8 @@ class _Queries:
         window = f"INTERVAL {int(c.stop01.window_days)} DAY"
         sentinel = f"INTERVAL {int(c.sentinel_days)} DAY"
         reactions = _in(INFUSION_REACTION_TERMS)
-        bleeding = " OR ".join(_matcher_sql(m) for m in BLEEDING.matchers)
-        catheter = _matcher_sql(CATHETER_INFECTION)
+        bleeding = category_sql(BLEEDING)
+        catheter = matcher_sql(CATHETER_INFECTION)
         rows = self.q(
             f"""WITH
             linked AS (
@@ -607,7 +596,7 @@ class _Queries:
                   AND coalesce(ae_related, linked_ref IS NULL)),
             susar AS (
                 SELECT arm, nterm, min(term) AS term, count(*) AS n FROM ae
-                WHERE serious AND rel_msc IN {_in(SUSPECTED)} AND expectedness = 'unexpected'
+                WHERE susar_candidate
                 GROUP BY 1, 2),
             susar_arm AS (
                 SELECT arm, sum(n) AS total, first(term ORDER BY n DESC, nterm) AS top_term,

@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from clinical.ae_terms import AESI, BODY_SYSTEMS
+from clinical.codes import normalise_term
 from services.report.core import stopping
-from services.report.core.catalogue import AESI, BODY_SYSTEMS, normalise_term
 from services.report.core.config import ARMS, UNCODED_TERM, ReportConfig
 from services.report.core.model import (
     AeCount,

@@ -1,27 +1,12 @@
-"""notify's controlled terms are the product's own: the report catalogue and the CTCAE lab terms."""
+"""notify shows controlled AE terms only; free text is withheld wherever it is quoted."""
 
 from __future__ import annotations
 
-from clinical.calculators.ctcae import supported_terms
 from services.notify.core.terms import (
-    CONTROLLED_TERMS,
     WITHHELD,
-    normalise_term,
     redact_reason,
     redact_value,
 )
-from services.report.core.catalogue import BODY_SYSTEMS
-from services.report.core.catalogue import normalise_term as report_normalise
-
-
-def test_the_controlled_terms_are_the_catalogues() -> None:
-    expected = set(BODY_SYSTEMS) | {report_normalise(term) for term in supported_terms()}
-    assert expected == CONTROLLED_TERMS
-
-
-def test_terms_are_normalised_as_the_report_does() -> None:
-    for term in ("Oesophageal varices haemorrhage", "Blood-bilirubin  increased", "Melaena"):
-        assert normalise_term(term) == report_normalise(term)
 
 
 def test_a_free_text_term_is_withheld_wherever_the_reason_quotes_it() -> None:
