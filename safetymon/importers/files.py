@@ -28,6 +28,7 @@ _DOMAIN_STEMS = {
     "lbhe": "LB",
     "lbur": "LB",
     "vs": "VS",
+    "ds": "DS",
 }
 _SUFFIXES = (".xpt", ".csv", ".csv.gz")
 

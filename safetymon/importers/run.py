@@ -23,7 +23,7 @@ from safetymon.importers._types import Mapped, Outcome, Unmapped, without_confli
 from safetymon.importers.csv_map import map_rows, mapping_from_toml
 from safetymon.importers.fhir import count_resources, map_resource, settings_from_toml
 from safetymon.importers.files import SourceFileError, find_sdtm, read_json, read_table, read_toml
-from safetymon.importers.sdtm import DOMAINS, map_study, study_from_toml
+from safetymon.importers.sdtm import DOMAINS, map_study, record_count, study_from_toml
 from safetymon.ingest_files import post_events
 
 
@@ -36,8 +36,7 @@ def sdtm_outcomes(paths: Sequence[Path], mapping: Path) -> tuple[Iterator[Outcom
         msg = f"no SDTM domain ({', '.join(DOMAINS)}) as .xpt or .csv in {names}"
         raise SystemExit(msg)
     domains = {name: [row for p in files for row in read_table(p)] for name, files in found.items()}
-    total = sum(len(rows) for name, rows in domains.items() if name != "SUPPAE")
-    return map_study(domains, study), total
+    return map_study(domains, study), record_count(domains)
 
 
 def fhir_outcomes(paths: Sequence[Path], mapping: Path | None) -> tuple[Iterator[Outcome], int]:

@@ -1,8 +1,8 @@
-"""The CDISC pilot (DM, AE + SUPPAE, EX, LB, VS) through the SDTM importer, on the real files.
+"""The CDISC pilot (DM, AE + SUPPAE, EX, LB, VS, DS) through the SDTM importer, on the real files.
 
 Expected numbers are counted here from the source files with pyreadstat and pandas, never with
 the importer under test. LB and VS come from pharmaversesdtm (the original pilot folder has
-neither); DM, AE, SUPPAE and EX from sdtm_original.
+neither); DM, AE, SUPPAE, EX and DS from sdtm_original.
 
 The whole pilot through the running stack took ~110 s on these shared 2-core machines (54.5k
 events, twice), so: the full domains are checked on the pure mapping layer plus ingest's own
@@ -71,7 +71,7 @@ def _xpt(name: str) -> pd.DataFrame:
 
 def _expected(lb: pd.DataFrame, vs: pd.DataFrame) -> dict[str, Any]:
     arms = tomllib.loads(MAPPING.read_text())["arms"]
-    dm, ae, ex = _xpt("dm"), _xpt("ae"), _xpt("ex")
+    dm, ae, ex, ds = _xpt("dm"), _xpt("ae"), _xpt("ex"), _xpt("ds")
     serious = int(((ae[CRITERIA] == "Y").any(axis=1) | (ae["AESER"] == "Y")).sum())
     vs_done = vs[vs["VSTESTCD"].isin(MONITORED_VS) & (vs["VSSTAT"] != "NOT DONE")]
     tags = {f"DM:arm={arms[c]}": n for c, n in dm["ARMCD"].value_counts().items() if c in arms}
@@ -79,8 +79,18 @@ def _expected(lb: pd.DataFrame, vs: pd.DataFrame) -> dict[str, Any]:
     tags |= {"EX:uc_msc_infusion": (ex["EXTRT"] == "XANOMELINE").sum()}
     tags |= {f"LB:{t}": n for t, n in lb["LBTESTCD"].value_counts().items() if t in MONITORED_LB}
     tags |= {f"VS:{t}": n for t, n in vs_done["VSTESTCD"].value_counts().items()}
+    # One death per participant, tagged by the domains that record it; every DS row is a
+    # record (DEATH carries the death, the others are listed as skipped), and a death only DM
+    # records is one record more.
+    died_dm = set(dm[dm["DTHFL"] == "Y"]["USUBJID"])
+    died_ds = set(ds[ds["DSDECOD"] == "DEATH"]["USUBJID"])
+    tags |= {
+        "DEATH:DM+DS": len(died_dm & died_ds),
+        "DEATH:DM": len(died_dm - died_ds),
+        "DEATH:DS": len(died_ds - died_dm),
+    }
     return {
-        "read": len(dm) + len(ae) + len(ex) + len(lb) + len(vs),
+        "read": len(dm) + len(ae) + len(ex) + len(lb) + len(vs) + len(ds) + len(died_dm - died_ds),
         "by_tag": {tag: int(n) for tag, n in tags.items() if n},
     }
 
@@ -174,7 +184,7 @@ async def _log_head(stack: Stack) -> int:
 async def test_the_pilot_goes_through_the_stack_and_a_second_import_adds_nothing(
     stack: Stack, tmp_path: Path
 ) -> None:
-    """DM, AE, EX in full and a dozen participants' LB and VS: counts, then all duplicates."""
+    """DM, AE, EX, DS in full and a dozen participants' LB and VS: counts, then duplicates."""
     expected = _expected(*_subset(tmp_path / "subset"))
 
     first = await _import(stack, tmp_path / "subset", tmp_path / "first.jsonl")

@@ -6,12 +6,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from safetymon.importers._types import Outcome, without_conflicts
 from safetymon.importers.sdtm._common import SDTM_UNITS, Row, ucum
+from safetymon.importers.sdtm._deaths import map_deaths, only_in_dm
 from safetymon.importers.sdtm._events import map_ae, map_dm, supplemental
 from safetymon.importers.sdtm._findings import LB_LOINC, VS_SIGNS, map_ex, map_lb, map_vs
 from safetymon.importers.sdtm._study import Study, StudyMappingError, study_from_toml
 
-#: Domains in the order they are sent: enrolment before anything about the participant.
-DOMAINS = ("DM", "AE", "EX", "LB", "VS")
+#: Domains in the order they are sent: enrolment before anything about the participant; DS is
+#: read for deaths only, sent last (with the deaths only DM records).
+DOMAINS = ("DM", "AE", "EX", "LB", "VS", "DS")
 
 __all__ = [
     "DOMAINS",
@@ -22,11 +24,13 @@ __all__ = [
     "Study",
     "StudyMappingError",
     "map_ae",
+    "map_deaths",
     "map_dm",
     "map_ex",
     "map_lb",
     "map_study",
     "map_vs",
+    "record_count",
     "sites_of",
     "study_from_toml",
     "supplemental",
@@ -37,6 +41,15 @@ __all__ = [
 def sites_of(dm: Iterable[Row]) -> dict[str, str]:
     """USUBJID -> SITEID from DM, for the domains that do not carry the site."""
     return {row["USUBJID"].strip(): row.get("SITEID", "").strip() for row in dm}
+
+
+def record_count(domains: Mapping[str, Sequence[Row]]) -> int:
+    """How many outcomes `map_study` yields (the import's progress total).
+
+    One per row (SUPPAE rows only qualify AE rows), plus one per death DM records and DS does not.
+    """
+    rows = sum(len(rows) for name, rows in domains.items() if name != "SUPPAE")
+    return rows + only_in_dm(domains.get("DM", []), domains.get("DS", []))
 
 
 def map_study(domains: Mapping[str, Sequence[Row]], study: Study) -> Iterator[Outcome]:
@@ -52,5 +65,6 @@ def map_study(domains: Mapping[str, Sequence[Row]], study: Study) -> Iterator[Ou
         yield from map_ex(domains.get("EX", []), study, sites=sites)
         yield from map_lb(domains.get("LB", []), study, sites=sites)
         yield from map_vs(domains.get("VS", []), study, sites=sites)
+        yield from map_deaths(dm, domains.get("DS", []), study, sites=sites)
 
     return without_conflicts(outcomes())
