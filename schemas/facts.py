@@ -286,6 +286,11 @@ class DeathRecordedPayload(Contract):
 
     cause_category: Literal["liver_failure", "infection", "bleeding", "other", "unknown"]
     related_ae_ref: Code | None = None
+    occurred_at_as_reported: ReportedTime | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="occurred_at as the source reported it (may be partial, e.g. DM DTHDTC).",
+    )
 
 
 class SAEReportedToSponsorPayload(Contract):
