@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
@@ -81,3 +82,13 @@ class Clock:
     def is_on_grid(self, minute: int) -> bool:
         """Whether a minute falls on the 5-minute grid that scheduled observations use."""
         return (minute - self._local_midnight) % 5 == 0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedContext:
+    """What every participant stream shares."""
+
+    clock: Clock
+    trial_id: str
+    weeks: int
+    blood_cultures: bool

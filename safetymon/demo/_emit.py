@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from random import Random
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import Any, Final, cast
 
 from safetymon.demo._catalogue import LabSpec, SiteProfile
-from safetymon.demo._clock import DAY, HOUR
+from safetymon.demo._clock import DAY, HOUR, FeedContext
 from safetymon.demo._cohort import Enrolment
 from safetymon.demo._course import Course
 from safetymon.demo._tasks import (
@@ -27,9 +27,6 @@ from safetymon.demo._tasks import (
     Task,
     Version,
 )
-
-if TYPE_CHECKING:
-    from safetymon.demo._participant import FeedContext
 
 Item = dict[str, Any]
 Out = tuple[int, int, Item]  # (minute sent, feed-wide order for ties, submission)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import cache, partial
 from random import Random
 from typing import Final
@@ -26,7 +25,7 @@ from safetymon.demo._catalogue import (
     meld,
     profile_for,
 )
-from safetymon.demo._clock import DAY, HOUR, Clock
+from safetymon.demo._clock import DAY, HOUR, Clock, FeedContext
 from safetymon.demo._cohort import Enrolment
 from safetymon.demo._course import Course
 from safetymon.demo._planner import Planner
@@ -61,16 +60,6 @@ _SPECIALS: Final[dict[str, Callable[[Planner], object]]] = {
     "infection_serious": lambda p: proc.infection(p, serious=True),
     "aki_serious": lambda p: comp.kidney_injury(p, serious=True),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class FeedContext:
-    """What every participant stream shares."""
-
-    clock: Clock
-    trial_id: str
-    weeks: int
-    blood_cultures: bool
 
 
 @cache

@@ -31,9 +31,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from safetymon.demo._clock import DAY, Clock
+from safetymon.demo._clock import DAY, Clock, FeedContext
 from safetymon.demo._cohort import Enrolment, plan_cohort
-from safetymon.demo._participant import FeedContext, plan_participant
+from safetymon.demo._participant import plan_participant
 from safetymon.demo._placement import HISTORIC_START, Placement, ending_at, pinned
 from safetymon.demo._render import Renderer
 from safetymon.demo._tasks import Task
