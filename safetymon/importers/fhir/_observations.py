@@ -7,6 +7,7 @@ from typing import Any, Final
 from safetymon.importers._types import Mapped, MappingError
 from safetymon.importers.fhir._common import (
     LOINC,
+    SNOMED,
     FhirSettings,
     Resource,
     codes,
@@ -30,8 +31,14 @@ VITAL_LOINC: Final = {
     "9269-2": "gcs",
 }
 BLOOD_PRESSURE_PANEL: Final = "85354-9"
+#: Blood culture, whole set or one bottle (aerobe, anaerobe): all land as RULES.md's 600-7.
+CULTURE_LOINC: Final = frozenset({"600-7", "17928-3", "17934-1"})
 #: The lab LOINC codes RULES.md §0.5 lists (those safetymon monitors), blood culture included.
-LAB_LOINC: Final = frozenset(code for pair in LB_LOINC.values() for code in pair) | {"600-7"}
+LAB_LOINC: Final = frozenset(code for pair in LB_LOINC.values() for code in pair) | CULTURE_LOINC
+#: SNOMED CT qualifiers that say a culture grew nothing.
+NO_GROWTH: Final = frozenset({"264868006", "260385009", "260415000"})  # no growth, neg., not det.
+#: SNOMED CT qualifiers that say "positive" without naming what grew.
+_POSITIVE_ONLY: Final = frozenset({"10828004", "260373001"})  # positive, detected
 _BLOOD: Final = frozenset({"718-7", "4544-3", "6690-2", "751-8", "777-3", "6301-6", "5902-2"})
 _RESULT_STATUSES: Final = frozenset({"final", "amended", "corrected", "preliminary"})
 
@@ -89,6 +96,10 @@ def _vitals(resource: Resource, settings: FhirSettings, *, record: str, sign: st
 
 
 def _lab(resource: Resource, settings: FhirSettings, *, record: str, loinc: str) -> Mapped:
+    if loinc in CULTURE_LOINC:
+        loinc = "600-7"
+    if resource.get("valueCodeableConcept") is not None:
+        return _culture(resource, settings, record=record, loinc=loinc)
     result = quantity(resource.get("valueQuantity"), "valueQuantity")
     payload: dict[str, Any] = {
         "loinc": loinc,
@@ -112,3 +123,53 @@ def _lab(resource: Resource, settings: FhirSettings, *, record: str, loinc: str)
         payload=payload,
     )
     return Mapped(record, submission, f"Observation:lab:{loinc}")
+
+
+def _culture(resource: Resource, settings: FhirSettings, *, record: str, loinc: str) -> Mapped:
+    """A coded culture result: the organism grown (SNOMED CT), or no growth."""
+    payload: dict[str, Any] = {"loinc": loinc, "specimen": "blood"}
+    payload |= culture_result(resource["valueCodeableConcept"], loinc=loinc)
+    occurred, payload["occurred_at_as_reported"] = effective(resource, settings)
+    submission = envelope(
+        settings,
+        event_type="lab_result_recorded",
+        who_=who(resource, settings),
+        occurred_at=occurred,
+        source_ref=f"Observation/{resource.get('id')}",
+        payload=payload,
+    )
+    growth = "growth" if "organism" in payload else "no_growth"
+    return Mapped(record, submission, f"Observation:culture:{growth}")
+
+
+def culture_result(concept: Resource, *, loinc: str) -> dict[str, Any]:
+    """`result` (growth 1 / no growth 0, unit "1") and `organism` of a coded culture value.
+
+    Raises:
+        MappingError: the analyte is not a culture, or the value names no organism in SNOMED
+            CT and is no "no growth" either (a bare "positive" cannot tell INF-05 a pathogen
+            from a skin commensal, and ingest would refuse the later result naming the
+            organism, under the same Observation id, as a conflicting resend).
+
+    """
+    field = "valueCodeableConcept"
+    if loinc != "600-7":
+        reason = f"a coded value is read only for a blood culture; LOINC {loinc} needs a number"
+        raise MappingError(field, reason)
+    snomed = [c for c in concept.get("coding", []) if c.get("system") == SNOMED and c.get("code")]
+    if any(str(c["code"]) in NO_GROWTH for c in snomed):
+        return {"result": {"value": 0.0, "unit": "1"}}
+    organisms = [c for c in snomed if str(c["code"]) not in _POSITIVE_ONLY]
+    if not organisms:
+        shown = ", ".join(f"{s or '?'}|{c or '?'}" for s, c in codes(concept)) or "no coding"
+        why = "positive without an organism" if snomed else "no SNOMED CT coding"
+        reason = f"{shown}: {why}; a culture needs its organism coded in SNOMED CT"
+        raise MappingError(field, reason)
+    code = str(organisms[0]["code"])
+    if not code.isdigit() or not 6 <= len(code) <= 18:
+        raise MappingError(field, f"{code!r} is not a SNOMED CT concept id")
+    organism: dict[str, Any] = {"code": code}
+    shown = " ".join(str(organisms[0].get("display") or "").split())[:200]
+    if shown:
+        organism["display"] = shown
+    return {"result": {"value": 1.0, "unit": "1"}, "organism": organism}

@@ -156,10 +156,25 @@ def _normalise_lab(fact: LabResultRecorded, out: dict[str, Any]) -> None:
             " rather than sending it under another code",
         )
     _quantity(payload.result, analyte, "payload.result.unit", out["result"])
+    _check_organism(fact, analyte)
     unit = payload.result.unit
     for name in ("reference_low", "reference_high"):
         value = getattr(payload, name)
         out[f"normalised_{name}"] = None if value is None else normalise(value, analyte, unit)
+
+
+def _check_organism(fact: LabResultRecorded, analyte: Analyte) -> None:
+    # An organism is what a culture grew: on another analyte, or beside "no growth", it
+    # contradicts the result and the infection rules would read one of them wrongly.
+    organism, payload = fact.payload.organism, fact.payload
+    if organism is None:
+        return
+    if analyte.name != "blood_culture":
+        reason = f"LOINC {payload.loinc} is not a culture; only a blood culture names an organism"
+        raise _FieldUnitError("payload.organism", reason)
+    if payload.result.value == 0:
+        reason = "a culture with no growth (result 0) names no organism"
+        raise _FieldUnitError("payload.organism", reason)
 
 
 def _normalise_vitals(fact: VitalSignsRecorded, out: dict[str, Any]) -> None:
