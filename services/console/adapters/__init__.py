@@ -1,0 +1,1 @@
+"""Adapters of the console: DuckDB projection, JetStream feed, sessions, HTTP pages."""
