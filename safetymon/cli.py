@@ -66,25 +66,43 @@ def up(
     service: Annotated[
         ServiceChoice | None, typer.Option(help="Run only this service (default: all three).")
     ] = None,
+    worker: Annotated[
+        int | None,
+        typer.Option(min=0, help="With --service rules: run this one rules worker (its id)."),
+    ] = None,
 ) -> None:
     """Run the services until interrupted (NATS and SMTP embedded when not configured).
 
     Alone (`--service X`) a service runs in this process; all three run as child processes
-    of a supervisor that restarts a dead one and prefixes its lines with `[X]`.
+    of a supervisor that restarts a dead one and prefixes its lines with `[X]`. The rules
+    run as $SAFETYMON_RULES_WORKERS worker processes (`[rules-0]`, ...) sharing the
+    $SAFETYMON_PARTITIONS partitions; `--service rules` alone supervises them too, and
+    `--service rules --worker N` is one worker.
     """
     fmt = _log_format("auto")
     configure_logging(fmt, level=os.environ.get("SAFETYMON_LOG_LEVEL", "INFO"))
-    if service is not None:
+    if worker is not None:
+        if service is not ServiceChoice.rules:
+            raise typer.BadParameter("--worker goes with --service rules")
+        os.environ["SAFETYMON_RULES_WORKER"] = str(worker)
+    workers = int(os.environ.get("SAFETYMON_RULES_WORKERS", "1") or "1")
+    if service is not None and (
+        worker is not None or service is not ServiceChoice.rules or workers <= 1
+    ):
         from safetymon.runner import run_until_stopped
 
         services: tuple[ServiceName, ...] = (service.value,)
         asyncio.run(run_until_stopped(services))
         return
+    from safetymon.runner import ALL_SERVICES
     from safetymon.supervised import run_supervised
 
     # The children write to pipes, where "auto" would mean JSON: they follow this terminal.
     child_format = fmt if fmt != "auto" else ("console" if sys.stderr.isatty() else "json")
-    code = asyncio.run(run_supervised(child_env={"SAFETYMON_LOG_FORMAT": child_format}))
+    chosen = ALL_SERVICES if service is None else (service.value,)
+    code = asyncio.run(
+        run_supervised(child_env={"SAFETYMON_LOG_FORMAT": child_format}, services=chosen)
+    )
     raise typer.Exit(code=code)
 
 

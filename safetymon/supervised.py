@@ -25,8 +25,9 @@ from kit.nats_security import NatsClientSettings
 from safetymon.embedded import EmbeddedNats, SmtpSink, free_port
 from safetymon.remote_notify import RemoteNotify
 from safetymon.runner import ALL_SERVICES, default_data_dir, start_infrastructure, stop_signalled
-from safetymon.supervisor import ChildSpec, Supervisor, service_argv
-from schemas import NOTIFY_DURABLE, RULES_DURABLE, Subjects
+from safetymon.supervisor import ChildSpec, Supervisor, child_names
+from schemas import NOTIFY_DURABLE, Subjects
+from schemas.subjects import rules_durable
 
 log = structlog.get_logger(__name__)
 _POLL_S = 0.2
@@ -45,6 +46,9 @@ class SupervisedStack:
     http_port: int
     supervisor: Supervisor
     token: str | None = None
+    #: The services supervised, and the partitions the rules workers share.
+    services: tuple[str, ...] = ALL_SERVICES
+    partitions: int = 1
     #: How this process's own clients connect (admin on the embedded server).
     client: NatsClientSettings = field(default_factory=NatsClientSettings)
     _nats: EmbeddedNats | None = None
@@ -75,11 +79,22 @@ class SupervisedStack:
                     raise TimeoutError(msg)
                 await asyncio.sleep(_POLL_S)
 
+    @property
+    def rules_durables(self) -> tuple[str, ...]:
+        """The rules consumers on the facts stream, one per partition."""
+        return tuple(rules_durable(k, self.partitions) for k in range(self.partitions))
+
     async def _ready(self, js: JetStreamContext, http: httpx.AsyncClient) -> bool:
+        facts = Subjects(self.namespace).facts_stream
         try:
+            if "rules" in self.services:
+                for durable in self.rules_durables:
+                    await js.consumer_info(facts, durable)
+            if "notify" in self.services:
+                await self.notify.unsent_count()  # answers once notify's consumers are bound
+            if "ingest" not in self.services:
+                return True
             response = await http.get(f"http://127.0.0.1:{self.http_port}/health")
-            await js.consumer_info(Subjects(self.namespace).facts_stream, RULES_DURABLE)
-            await self.notify.unsent_count()  # answers once notify's consumers are bound
         except (httpx.HTTPError, *_NATS_ERRORS):
             return False
         return response.status_code == httpx.codes.OK
@@ -108,7 +123,8 @@ class SupervisedStack:
         subjects = Subjects(self.namespace)
         if not await _relay_caught_up(http):
             return False
-        checks = ((subjects.facts_stream, RULES_DURABLE), (subjects.signals_stream, NOTIFY_DURABLE))
+        checks = [(subjects.facts_stream, durable) for durable in self.rules_durables]
+        checks.append((subjects.signals_stream, NOTIFY_DURABLE))
         for stream, durable in checks:
             try:
                 info = await js.consumer_info(stream, durable)
@@ -152,18 +168,22 @@ async def start_supervised(
     http_port: int | None = None,
     bootstrap_token: str | None = None,
     child_env: dict[str, str] | None = None,
+    services: tuple[str, ...] = ALL_SERVICES,
 ) -> SupervisedStack:
     """Start the infrastructure when not configured, then each service as a child process.
 
     `http_port` 0 picks a free port now (a child's own pick would be unknown here); None
     leaves it to $SAFETYMON_HTTP_PORT. `child_env` adds to the children's environment.
+    The rules run as $SAFETYMON_RULES_WORKERS worker processes (`rules-0`, `rules-1`, ...).
     """
     from services.ingest.config import Settings as IngestSettings
+    from services.rules.config import Settings as RulesSettings
 
     data_dir = data_dir or default_data_dir()
     settings = IngestSettings()
+    rules = RulesSettings()
     embedded_nats, nats_url, sink = start_infrastructure(
-        data_dir, smtp=True, namespace=settings.namespace
+        data_dir, smtp="notify" in services, namespace=settings.namespace
     )
     port = free_port() if http_port == 0 else (http_port or settings.http_port)
     env = {
@@ -180,14 +200,15 @@ async def start_supervised(
     # On the embedded server each child connects as its own user (an operator's external
     # server keeps the credentials of the environment).
     children = [
-        ChildSpec(name, service_argv(name), {**env, **_own_user(embedded_nats, name)})
-        for name in ALL_SERVICES
+        ChildSpec(name, argv, {**env, **_own_user(embedded_nats, name.partition("-")[0])})
+        for name, argv in child_names(services, rules_workers=rules.rules_workers)
     ]
     stack = SupervisedStack(
         data_dir=data_dir, nats_url=nats_url, namespace=settings.namespace,
         smtp=(sink.host, sink.port) if sink else ("", 0),
         mail_dir=sink.mail_dir if sink else None, http_port=port,
         supervisor=Supervisor(children), token=bootstrap_token, _nats=embedded_nats, _sink=sink,
+        services=services, partitions=rules.partitions,
         client=embedded_nats.client_settings("admin") if embedded_nats else NatsClientSettings(),
     )  # fmt: skip
     try:
@@ -202,12 +223,14 @@ def _own_user(embedded_nats: EmbeddedNats | None, name: str) -> dict[str, str]:
     return embedded_nats.client_env(name) if embedded_nats is not None else {}
 
 
-async def run_supervised(*, child_env: dict[str, str] | None = None) -> int:
+async def run_supervised(
+    *, child_env: dict[str, str] | None = None, services: tuple[str, ...] = ALL_SERVICES
+) -> int:
     """`safetymon up`: supervise the services until SIGINT/SIGTERM; 1 when one was given up."""
     stop = stop_signalled()  # first: a Ctrl-C during start still stops what started
-    stack = await start_supervised(child_env=child_env)
+    stack = await start_supervised(child_env=child_env, services=services)
     log.info(
-        "safetymon_up", services=list(ALL_SERVICES), pids=dict(stack.supervisor.pids),
+        "safetymon_up", services=list(services), pids=dict(stack.supervisor.pids),
         nats=stack.nats_url, http_port=stack.http_port,
         mail_dir=str(stack.mail_dir) if stack.mail_dir else None,
     )  # fmt: skip

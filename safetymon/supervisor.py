@@ -62,9 +62,28 @@ class ChildSpec:
     env: Mapping[str, str]
 
 
-def service_argv(service: str) -> tuple[str, ...]:
+def service_argv(service: str, *extra: str) -> tuple[str, ...]:
     """The command line of one service run in the foreground by this interpreter."""
-    return (sys.executable, "-m", "safetymon.cli", "up", "--service", service)
+    return (sys.executable, "-m", "safetymon.cli", "up", "--service", service, *extra)
+
+
+def child_names(
+    services: Sequence[str], *, rules_workers: int = 1
+) -> list[tuple[str, tuple[str, ...]]]:
+    """(name, argv) of each child: one per service, the rules as `rules_workers` workers.
+
+    A new kind of child is one more entry here (and in the services it is chosen from).
+    """
+    children: list[tuple[str, tuple[str, ...]]] = []
+    for service in services:
+        if service == "rules" and rules_workers > 1:
+            children.extend(
+                (f"rules-{n}", service_argv("rules", "--worker", str(n)))
+                for n in range(rules_workers)
+            )
+        else:
+            children.append((service, service_argv(service)))
+    return children
 
 
 @dataclass

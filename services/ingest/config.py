@@ -17,6 +17,7 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     model_config = SettingsConfigDict(env_prefix="SAFETYMON_", frozen=True, extra="ignore")
 
     data_dir: Path = Path("data")
+    #: One server, or every server of a cluster comma-separated (nats://a:4222,nats://b:4222).
     nats_url: str = "nats://127.0.0.1:4222"
     namespace: str = "safetymon"
     http_host: str = "127.0.0.1"

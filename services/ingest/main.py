@@ -41,7 +41,9 @@ class IngestService:
         self._subjects = Subjects(settings.namespace)
         self._http_enabled = http
         self._broker = NatsBroker(
-            settings.nats_url, max_reconnect_attempts=-1, **settings.nats_broker_options()
+            settings.nats_url.split(","),
+            max_reconnect_attempts=-1,
+            **settings.nats_broker_options(),
         )
         self._log = DuckDBEventLog(settings.duckdb_path)
         bootstrap = settings.bootstrap_token

@@ -18,6 +18,7 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     model_config = SettingsConfigDict(env_prefix="SAFETYMON_", frozen=True, extra="ignore")
 
     data_dir: Path = Path("data")
+    #: One server, or every server of a cluster comma-separated (nats://a:4222,nats://b:4222).
     nats_url: str = "nats://127.0.0.1:4222"
     namespace: str = "safetymon"
     #: Most facts folded and committed in one transaction (one group). An alert waits for the

@@ -129,7 +129,11 @@ class RulesService:
         )
 
     async def _connect(self) -> JetStreamContext:
-        self._broker = NatsBroker(self.settings.nats_url, **self.settings.nats_broker_options())
+        # Every server of a cluster (comma-separated URLs); never give up reconnecting: a
+        # lost server must not end the worker.
+        servers = self.settings.nats_url.split(",")
+        options = self.settings.nats_broker_options()
+        self._broker = NatsBroker(servers, max_reconnect_attempts=-1, **options)
         await self._broker.connect()
         js = self._broker.connection.jetstream()
         for name, subjects in (

@@ -176,6 +176,9 @@ class Ownership:
         self._missing = {w: n for w, n in self._missing.items() if 0 < n < 2}
         self._last_up = up
         alive = up | frozenset(self._missing)
+        for partition, unit in list(self.units.items()):
+            if not unit.consuming:  # its consumer died (say, a server lost): start it anew
+                await self._release(partition, reason="consumer_ended")
         todo = plan(worker=me, alive=alive, partitions=s.partitions, held=frozenset(self.units))
         for partition in todo.release:
             await self._release(partition, reason="assigned_elsewhere")
