@@ -1,4 +1,4 @@
-"""CDISC SDTM domains (DM, AE + SUPPAE, LB, VS, EX) to safetymon submissions (pure mapping)."""
+"""CDISC SDTM domains (DM, AE + SUPPAE, LB, VS, EX, DS) to safetymon submissions (pure mapping)."""
 
 from __future__ import annotations
 
