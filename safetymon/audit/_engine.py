@@ -113,8 +113,8 @@ def ticker(config: TrialConfig) -> Tick:
     """The live per-tick step (`evaluate_tick`) with `config` bound.
 
     The live rules service hands `evaluate_tick` the states of the tick's participants with
-    an open SAE-02 clock (`StateStore.open_clocks`) plus those its batch loaded; the engine
-    itself keeps only open clocks of the tick's trial, so any superset of those gives the
+    an open SAE-02 or SUSAR-01 clock (`StateStore.open_clocks`) plus those its batch loaded;
+    the engine itself keeps only open clocks of the tick's trial, so any superset of those gives the
     same result.
     """
 

@@ -54,7 +54,8 @@ class FoldState:
     #: it, and a save encodes only the states changed since (`changed`).
     stored: dict[Key, str] = field(default_factory=dict)
     changed: set[Key] = field(default_factory=set)
-    #: The keys `evaluate_tick` can act on (an open SAE-02 clock); the rest it skips.
+    #: The keys `evaluate_tick` can act on (an open SAE-02 or SUSAR-01 clock); the rest it
+    #: skips.
     open_clocks: set[Key] = field(default_factory=set)
     facts: int = 0
     ticks: int = 0
@@ -94,8 +95,8 @@ def fold(
     """Fold facts in log order through the live per-fact step; collect views and signals.
 
     A clock tick goes through the live per-tick step with the states of the participants
-    whose SAE-02 clock is open (tracked here as the live store's `open_clocks` query finds
-    them), so a replay fires the reminders and overdue alerts the live service fired.
+    whose SAE-02 or SUSAR-01 clock is open (tracked here as the live store's `open_clocks`
+    query finds them), so a replay fires the reminders and overdue alerts the live service fired.
 
     Args:
         facts: the logged facts, in seq order (those after `start`, when resuming).
@@ -167,12 +168,12 @@ def fold(
 
 def _known(state: _engine.State | None) -> _engine.State:
     if state is None:  # open_clocks only ever holds keys whose state is kept
-        raise AssertionError("an open SAE-02 clock without a participant state")
+        raise AssertionError("an open report clock without a participant state")
     return state
 
 
 def _track_clock(open_clocks: set[Key], key: Key, state: _engine.State) -> None:
-    if state.sae_clocks:
+    if state.has_open_clock:  # the live store's `open_clocks` test
         open_clocks.add(key)
     else:
         open_clocks.discard(key)

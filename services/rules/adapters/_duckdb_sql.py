@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS participant_journal (
     tick BOOLEAN NOT NULL,
     body BLOB NOT NULL
 );
--- Whether the participant's current state has an open SAE-02 clock (the snapshot may lag).
+-- Whether the participant's current state has an open SAE-02 or SUSAR-01 clock (the
+-- snapshot may lag).
 CREATE TABLE IF NOT EXISTS participant_clock (
     trial_id VARCHAR NOT NULL,
     participant_id VARCHAR NOT NULL,
@@ -372,7 +373,7 @@ def batch_tables(  # noqa: PLR0913 - what one transaction writes, keyword-only
         "clocks": {
             "trial_id": [s.trial_id for s in batch.states],
             "participant_id": [s.participant_id for s in batch.states],
-            "open": [bool(s.sae_clocks) for s in batch.states],
+            "open": [s.has_open_clock for s in batch.states],
         },
         "positions": {
             "trial_id": [key[0] for key, _ in batch.positions],

@@ -162,7 +162,7 @@ class DuckDBRulesStore:
         return chosen
 
     async def open_clocks(self, trial_id: str) -> frozenset[StateKey]:
-        """Keys of the trial's states with an open SAE-02 clock.
+        """Keys of the trial's states with an open report clock (SAE-02 or SUSAR-01).
 
         `participant_clock` says so for every state written since it exists; a state written
         before (its snapshot is current) says so by its JSON key, set only then.
@@ -172,7 +172,8 @@ class DuckDBRulesStore:
             " UNION SELECT s.trial_id, s.participant_id FROM participant_state s"
             " ANTI JOIN participant_clock c"
             " ON s.trial_id = c.trial_id AND s.participant_id = c.participant_id"
-            " WHERE s.trial_id = ? AND json_exists(s.state, '$.sae_clocks')"
+            " WHERE s.trial_id = ? AND (json_exists(s.state, '$.sae_clocks')"
+            " OR json_exists(s.state, '$.susar_clocks'))"
         )
         rows = await self._run(lambda con: con.execute(sql, [trial_id, trial_id]).fetchall())
         return frozenset((row[0], row[1]) for row in rows)

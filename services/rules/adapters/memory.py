@@ -48,9 +48,11 @@ class InMemoryRulesStore:
         return {key: self._states[key] for key in keys if key in self._states}
 
     async def open_clocks(self, trial_id: str) -> frozenset[StateKey]:
-        """Keys of the trial's states with an open SAE-02 clock."""
+        """Keys of the trial's states with an open report clock (SAE-02 or SUSAR-01)."""
         return frozenset(
-            key for key, state in self._states.items() if key[0] == trial_id and state.sae_clocks
+            key
+            for key, state in self._states.items()
+            if key[0] == trial_id and state.has_open_clock
         )
 
     async def positions(self, keys: Collection[StateKey]) -> dict[StateKey, int]:

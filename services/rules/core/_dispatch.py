@@ -28,6 +28,7 @@ from schemas import (
     ParticipantWithdrawn,
     SAEReportedToSponsor,
     SignalRaised,
+    SUSARReportedToAuthority,
     TreatmentAdministered,
     VitalSignsRecorded,
 )
@@ -73,6 +74,7 @@ _KNOWN_FACTS: Final = frozenset(
         ParticipantWithdrawn,
         DeathRecorded,
         SAEReportedToSponsor,
+        SUSARReportedToAuthority,
     }
 )
 _KEEP = 16  # rule tuples remembered (a catalogue per trial configuration in use)

@@ -23,6 +23,7 @@ from services.rules.core.state import (
     Procedure,
     SaeClock,
     SignalRecord,
+    SusarClock,
 )
 
 
@@ -104,6 +105,17 @@ def _encode(state: ParticipantState) -> dict[str, Any]:
             else {}
         ),
         **({"sae_reported": sorted(state.sae_reported)} if state.sae_reported else {}),
+        **(
+            {
+                "susar_clocks": [
+                    [c.case, c.ae_ref, c.report, c.due_at.isoformat(), str(c.opened_by), c.reminded]
+                    for c in state.susar_clocks
+                ]
+            }
+            if state.susar_clocks
+            else {}
+        ),
+        **({"susar_reported": sorted(state.susar_reported)} if state.susar_reported else {}),
     }
 
 
@@ -175,6 +187,8 @@ def _encode_ae(ae: AdverseEventState) -> dict[str, Any]:
         encoded["serious_since"] = str(ae.serious_since)
     if ae.relatedness_plasma_exchange != "not_applicable":
         encoded["relatedness_plasma_exchange"] = ae.relatedness_plasma_exchange
+    if ae.case_id is not None:
+        encoded["case_id"] = ae.case_id
     return encoded
 
 
@@ -194,6 +208,7 @@ def _decode_ae(raw: dict[str, Any]) -> AdverseEventState:
         meddra_llt_code=raw.get("meddra_llt_code"),
         serious_since=None if raw.get("serious_since") is None else UUID(raw["serious_since"]),
         relatedness_plasma_exchange=raw.get("relatedness_plasma_exchange", "not_applicable"),
+        case_id=raw.get("case_id"),
     )
 
 
@@ -273,4 +288,9 @@ def _decode(raw: dict[str, Any]) -> ParticipantState:
             for ref, due, opened, reminded in raw.get("sae_clocks", ())
         ),
         sae_reported=frozenset(raw.get("sae_reported", ())),
+        susar_clocks=tuple(
+            SusarClock(case, ref, report, datetime.fromisoformat(due), UUID(opened), reminded)
+            for case, ref, report, due, opened, reminded in raw.get("susar_clocks", ())
+        ),
+        susar_reported=frozenset(raw.get("susar_reported", ())),
     )

@@ -152,6 +152,20 @@ class SaeFollowUpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SusarClockConfig:
+    """SUSAR-01 report clocks to the authority, from day 0 (ICH E2A; EU CT Reg. 536/2014 Art. 42).
+
+    A fatal or life-threatening SUSAR: initial report within 7 days, complete within 15 (7 +
+    8); any other SUSAR: complete report within 15 days. The reminder goes this long before
+    each deadline [DC 48 h: a working day's notice even over a weekend].
+    """
+
+    initial_report_days: float = 7.0
+    complete_report_days: float = 15.0
+    reminder_before_hours: float = 48.0
+
+
+@dataclass(frozen=True, slots=True)
 class StoppingConfig:
     """RULES.md §8.2 STOP-03: sentinel window after a UC-MSC infusion or PE session [DC]."""
 
@@ -189,6 +203,7 @@ class TrialConfig:
     liver: LiverProgressionConfig = field(default_factory=LiverProgressionConfig)
     aki: AkiConfig = field(default_factory=AkiConfig)
     sae: SaeFollowUpConfig = field(default_factory=SaeFollowUpConfig)
+    susar: SusarClockConfig = field(default_factory=SusarClockConfig)
     stopping: StoppingConfig = field(default_factory=StoppingConfig)
     #: Live version of each rule that has more than one (rule id, version); a rule not
     #: named runs version 1. The engine refuses an unknown rule or version.
@@ -235,6 +250,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "liver": LiverProgressionConfig,
     "aki": AkiConfig,
     "sae": SaeFollowUpConfig,
+    "susar": SusarClockConfig,
     "stopping": StoppingConfig,
 }
 

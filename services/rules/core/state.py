@@ -80,6 +80,9 @@ class AdverseEventState:
     #: The fact that first made the AE serious (the one SAE-01 fired on), if any.
     serious_since: UUID | None = None
     relatedness_plasma_exchange: str = "not_applicable"
+    #: Case identity shared by an initial report and its follow-up records (ICH E2D): the
+    #: records of one case keep their own refs, and the SAE-family rules act once per case.
+    case_id: str | None = None
 
 
 class AdverseEvents:
@@ -331,6 +334,23 @@ class SaeClock:
 
 
 @dataclass(frozen=True, slots=True)
+class SusarClock:
+    """An open SUSAR-01 report clock to the authority (ICH E2A; EU CT Reg. 536/2014 Art. 42).
+
+    `report` is "initial" (7 days, fatal or life-threatening SUSARs) or "complete" (15
+    days); `case` is the case key the clock belongs to (one clock of each report per case),
+    `ae_ref` the record that opened it, `opened_by` the fact that did.
+    """
+
+    case: str
+    ae_ref: str
+    report: str
+    due_at: datetime
+    opened_by: UUID
+    reminded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ByKind:
     """One `observations` tuple grouped by kind, each group in the tuple's order (issue 5).
 
@@ -391,6 +411,9 @@ class ParticipantState:
     #: Open SAE-02 clocks, by ae_ref; and the AEs already reported to the sponsor.
     sae_clocks: tuple[SaeClock, ...] = ()
     sae_reported: frozenset[str] = field(default_factory=frozenset)
+    #: Open SUSAR-01 clocks, by (case, report); and the "<case>|<report>" reports recorded.
+    susar_clocks: tuple[SusarClock, ...] = ()
+    susar_reported: frozenset[str] = field(default_factory=frozenset)
     #: `observations` by kind, so `series` of one kind costs no pass over the history
     #: (issue 5: every fact asked for a few kinds of a ~250-observation history). An init
     #: field so that `dataclasses.replace` hands it to the copy; it is used only while the
@@ -416,6 +439,11 @@ class ParticipantState:
     def __post_init__(self) -> None:
         if type(self.adverse_events) is not AdverseEvents:  # a tuple, as states were made
             object.__setattr__(self, "adverse_events", AdverseEvents.of(self.adverse_events))
+
+    @property
+    def has_open_clock(self) -> bool:
+        """Whether a clock tick can act on this participant (SAE-02 or SUSAR-01 clock open)."""
+        return bool(self.sae_clocks or self.susar_clocks)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -32,7 +32,7 @@ def test_rules_run_in_a_fixed_documented_order() -> None:
     """The catalogue folds in a fixed order: SAE family, bleeding, infection, reactions, HE,
     liver progression, AKI, lab grades, the sentinel stopping rule, then SAE-05 last."""
     assert [rule.rule_id for rule in RULES] == [
-        "SAE-01", "SAE-03", "SAE-04", "SAE-02",
+        "SAE-01", "SAE-03", "SAE-04", "SAE-02", "SUSAR-01",
         "VB-01", "VB-05", "VB-02", "VB-03", "VB-04", "VB-06",
         "INF-01", "INF-02", "INF-03", "INF-04", "INF-05", "INF-07", "INF-08",
         "IR-MSC-01", "IR-MSC-02", "IR-MSC-03", "PE-01", "PE-02", "PE-03", "PE-04", "PE-05",
@@ -118,7 +118,17 @@ def test_state_json_round_trip_is_exact_and_stable() -> None:
 
     assert ParticipantState.from_json(text) == state
     assert ParticipantState.from_json(text).to_json() == text
-    assert state.raised == frozenset({"SAE-01|ae:AE-1", "SAE-02|open|ae:AE-1", "SAE-03"})
+    page = next(k for k in state.raised if k.startswith("SAE-01|ae:AE-1|page:"))
+    assert state.raised == frozenset(
+        {
+            "SAE-01|ae:AE-1",
+            page,  # the case's first page, which its follow-up updates thread under
+            "SAE-01|ae:AE-1|told:crit:hospitalisation",
+            "SAE-01|ae:AE-1|told:grade:2",
+            "SAE-02|open|ae:AE-1",
+            "SAE-03",
+        }
+    )
     assert [c.ae_ref for c in state.sae_clocks] == ["AE-1"]
 
 

@@ -73,7 +73,7 @@ def test_sae_raised_once_when_update_makes_ae_serious() -> None:
 
 
 def test_second_update_does_not_refire() -> None:
-    """SAE-01 fires once per AE: later updates of a serious AE raise nothing new."""
+    """SAE-01 pages once per AE: a worsening update is a U1 follow-up, a downgrade nothing."""
     pid = unique("P")
     facts = [
         enrolled(pid),
@@ -84,7 +84,13 @@ def test_second_update_does_not_refire() -> None:
 
     _, signals = replay(facts)
 
-    assert len(sae_signals(signals)) == 1
+    assert [(s.payload.urgency, s.causation_id) for s in sae_signals(signals)] == [
+        (Urgency.U0, facts[1].event_id),
+        (Urgency.U1, facts[2].event_id),
+    ]
+    assert sae_signals(signals)[1].payload.values["case_update"] == (
+        "new criterion life_threatening,CTCAE grade 2 -> 4"
+    )
 
 
 def test_each_ae_fires_separately() -> None:

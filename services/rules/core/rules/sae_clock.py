@@ -22,6 +22,7 @@ from typing import Final
 
 from schemas import ClinicalFact, ClockTicked, Role, SignalPayload, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig, hours
+from services.rules.core.rules._cases import any_raised, case_key, case_records
 from services.rules.core.rules._shared import ae_values, day0, is_serious, touched_ae
 from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.signals import ACTOR, SOURCE, signal_id
@@ -43,16 +44,23 @@ TRIGGERS: Final = on(*AE_FACTS, active=_clock_open)
 
 
 def evaluate(state: ParticipantState, fact: ClinicalFact, *, config: TrialConfig) -> Step:
-    """Open the clock of an AE that became serious; close clocks of AEs no longer serious."""
-    kept = tuple(c for c in state.sae_clocks if _still_serious(state.adverse_event(c.ae_ref)))
+    """Open the clock of a case that became serious; close clocks no longer running.
+
+    One clock per case: a follow-up record of a case whose clock opened (or that was
+    reported to the sponsor, under any of its records' refs) opens none, and a report of
+    any record of the case stops the case's clock.
+    """
+    kept = tuple(c for c in state.sae_clocks if _running(state, c))
     if kept != state.sae_clocks:
         state = replace(state, sae_clocks=kept)
     ae = touched_ae(state, fact)
-    if ae is None or not is_serious(ae) or ae.ae_ref in state.sae_reported:
+    if ae is None or not is_serious(ae):
         return state, ()
-    key = f"{RULE_ID}|open|ae:{ae.ae_ref}"
-    if key in state.raised:
+    records = case_records(state, ae)
+    case = case_key(ae)
+    if _reported(state, records) or any_raised(state, f"{RULE_ID}|open", case, records):
         return state, ()
+    key = f"{RULE_ID}|open|{case}"
     due = day0(ae, fact) + hours(config.sae.sponsor_report_hours)
     clock = SaeClock(ae.ae_ref, due, ae.serious_since or fact.event_id)
     clocks = tuple(sorted((*state.sae_clocks, clock), key=lambda c: c.ae_ref))
@@ -127,6 +135,13 @@ def _utc(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
-def _still_serious(ae: AdverseEventState | None) -> bool:
-    """An open clock's AE is still known and serious (looked up by ref, not by a scan)."""
-    return ae is not None and is_serious(ae)
+def _running(state: ParticipantState, clock: SaeClock) -> bool:
+    """An open clock's AE is still known and serious and its case not reported yet."""
+    ae = state.adverse_event(clock.ae_ref)  # by ref, not by a scan
+    if ae is None or not is_serious(ae):
+        return False
+    return ae.case_id is None or not _reported(state, case_records(state, ae))
+
+
+def _reported(state: ParticipantState, records: tuple[AdverseEventState, ...]) -> bool:
+    return any(record.ae_ref in state.sae_reported for record in records)

@@ -6,15 +6,18 @@ reference safety information). Expedited reporting clocks from day 0 (first know
 fatal or life-threatening, 7 calendar days for the initial report and a complete report
 within 8 more days (day 15); any other SUSAR, 15 days. The IMP is UC-MSC; plasma exchange is
 a procedure and follows the protocol instead (RULES.md §1 SAE-04 [DC]). Causality 'possible',
-'probable' or 'definite' counts as suspected [DC]. Fires once per AE.
+'probable' or 'definite' counts as suspected [DC]. Fires once per case (`_cases`); the
+report clocks are SUSAR-01's (`susar_clock`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Final
 
 from schemas import ClinicalFact, Role, SignalPayload, SignalRaised, Urgency
+from services.rules.core.rules._cases import any_raised, case_key, case_records
 from services.rules.core.rules._shared import (
     ae_values,
     day0,
@@ -48,8 +51,8 @@ def evaluate(
     ae = touched_ae(state, fact)
     if ae is None or not is_susar_candidate(ae):
         return state, ()
-    key = f"{RULE_ID}|ae:{ae.ae_ref}"
-    if key in state.raised:
+    case = case_key(ae)  # once per case: a follow-up record is not a new SUSAR (ICH E2D)
+    if any_raised(state, RULE_ID, case, case_records(state, ae)):
         return state, ()
     start = day0(ae, fact)
     expedited = is_fatal(ae) or is_life_threatening(ae)
@@ -82,4 +85,5 @@ def evaluate(
         reporting_deadline=start + (EXPEDITED if expedited else STANDARD),
         deadline_label=EXPEDITED_LABEL if expedited else STANDARD_LABEL,
     )
-    return state.with_raised(key), (build_signal(fact, payload),)
+    keys = {f"{RULE_ID}|ae:{ae.ae_ref}", f"{RULE_ID}|{case}"}
+    return replace(state, raised=state.raised | keys), (build_signal(fact, payload),)
