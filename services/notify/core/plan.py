@@ -106,9 +106,11 @@ def _plan_for(
     signal: AnySignal, recipient: Recipient, *, subject: str, context: Mapping[str, Any]
 ) -> NotificationPlan:
     notification_id = notification_id_for(signal.event_id, recipient.role, recipient.address)
+    thread = signal.signal_id if isinstance(signal, SignalUpdated) else _thread_of(signal)
     references = None
-    if isinstance(signal, SignalUpdated):
-        first = notification_id_for(signal.signal_id, recipient.role, recipient.address)
+    if thread is not None:
+        # The Message-ID this recipient got for the first signal: clients thread under it.
+        first = notification_id_for(thread, recipient.role, recipient.address)
         references = message_id_for(first)
     return NotificationPlan(
         notification_id=notification_id,
@@ -127,6 +129,21 @@ def _plan_for(
         correlation_id=signal.correlation_id,
         gaps=recipient.gaps,
     )
+
+
+def _thread_of(signal: SignalRaised) -> UUID | None:
+    """The signal a raised signal follows up (an SAE case's first page, `thread_signal_id`).
+
+    The rules name it when a follow-up report updates a case they paged (ICH E2D); a
+    malformed id threads nothing rather than failing the notification.
+    """
+    named = signal.payload.values.get("thread_signal_id")
+    if not isinstance(named, str):
+        return None
+    try:
+        return UUID(named)
+    except ValueError:
+        return None
 
 
 def _notes(recipient: Recipient) -> list[str]:
