@@ -70,7 +70,7 @@ def _death(
     if row is None:  # both callers pass one; the type does not say so
         return Unmapped(record, "USUBJID", "neither DM nor DS holds this death")
     try:
-        occurred = _date_of_death(dm, ds, study)
+        occurred, reported = _date_of_death(dm, ds, study)
         subject = row["USUBJID"].strip()
         submission = envelope(
             row,
@@ -79,7 +79,7 @@ def _death(
             site=site_for(row, sites),
             occurred_at=occurred,
             source_ref=f"DEATH:{subject}",
-            payload={"cause_category": "unknown"},
+            payload={"cause_category": "unknown", "occurred_at_as_reported": reported},
         )
     except MappingError as exc:
         return Unmapped(record, exc.field, exc.reason)
@@ -87,8 +87,10 @@ def _death(
     return Mapped(record, submission, f"DEATH:{said}")
 
 
-def _date_of_death(dm: Row | None, ds: Row | None, study: Study) -> datetime:
+def _date_of_death(dm: Row | None, ds: Row | None, study: Study) -> tuple[datetime, dict[str, Any]]:
     """DM's DTHDTC, or DS's DSSTDTC when DM has none or a coarser one (a partial date).
+
+    Returns the instant and how the source reported it (the payload's `occurred_at_as_reported`).
 
     DTHDTC is SDTM's date of death; DSSTDTC of the DEATH record is the same event's date and
     may be the more precise. On equal precision DM wins, so the choice never depends on order.
@@ -100,5 +102,4 @@ def _date_of_death(dm: Row | None, ds: Row | None, study: Study) -> datetime:
     if not found:
         field = "DSSTDTC" if ds is not None else "DTHDTC"
         raise MappingError(field, "a death without its date (DM DTHDTC or DS DSSTDTC)")
-    best = max(found, key=lambda pair: _PRECISION.index(pair[1]["precision"]))
-    return best[0]
+    return max(found, key=lambda pair: _PRECISION.index(pair[1]["precision"]))

@@ -57,7 +57,15 @@ def test_a_death_known_only_to_dm_is_recorded_in_the_study_zone() -> None:
         "occurred_at": "2014-03-01T16:00:00Z",  # midnight in Shanghai
         "source": "sdtm-pilot",
         "source_ref": "DEATH:S-1",
-        "payload": {"cause_category": "unknown"},
+        "payload": {
+            "cause_category": "unknown",
+            "occurred_at_as_reported": {
+                "as_reported": "2014-03-02",
+                "precision": "day",
+                "imputation": "start_of_period",
+                "timezone_assumed": "Asia/Shanghai",
+            },
+        },
     }
     assert out.tag == "DEATH:DM"
 
@@ -106,20 +114,22 @@ def test_the_second_ds_death_record_is_listed_as_already_recorded() -> None:
 
 
 @pytest.mark.parametrize(
-    ("dthdtc", "dsstdtc", "occurred_at"),
+    ("dthdtc", "dsstdtc", "occurred_at", "as_reported", "precision"),
     [
-        ("2014-03", "2014-03-09", "2014-03-08T16:00:00Z"),  # DS refines DM's partial date
-        ("2014-03-09", "2014-03", "2014-03-08T16:00:00Z"),  # DM is the more precise
-        ("2014-03-09", "2014-03-10", "2014-03-08T16:00:00Z"),  # equal precision: DM's
-        ("", "2014", "2013-12-31T16:00:00Z"),  # a year alone: its first instant
+        ("2014-03", "2014-03-09", "2014-03-08T16:00:00Z", "2014-03-09", "day"),  # DS refines
+        ("2014-03-09", "2014-03", "2014-03-08T16:00:00Z", "2014-03-09", "day"),  # DM's is finer
+        ("2014-03-09", "2014-03-10", "2014-03-08T16:00:00Z", "2014-03-09", "day"),  # tie: DM
+        ("", "2014", "2013-12-31T16:00:00Z", "2014", "year"),  # a year alone: its first instant
     ],
 )
 def test_the_more_precise_date_wins_and_a_partial_one_is_completed_to_its_start(
-    dthdtc: str, dsstdtc: str, occurred_at: str
+    dthdtc: str, dsstdtc: str, occurred_at: str, as_reported: str, precision: str
 ) -> None:
     (out,) = _mapped(_deaths([_dm(DTHFL="Y", DTHDTC=dthdtc)], [_ds(DSSTDTC=dsstdtc)]))
 
     assert out.submission["occurred_at"] == occurred_at
+    reported = out.submission["payload"]["occurred_at_as_reported"]
+    assert (reported["as_reported"], reported["precision"]) == (as_reported, precision)
 
 
 def test_a_death_without_any_date_is_rejected_naming_the_field() -> None:
@@ -182,5 +192,16 @@ def test_the_pilot_deaths_match_dm_and_ds_and_pass_ingest(folder: str) -> None:
     verdicts = [accept(m.submission, recorded_at=NOW, actor="t") for m in deaths]
     wires: list[dict[str, Any]] = [v.wire for v in verdicts if isinstance(v, Accepted)]
     assert [w["payload"] for w in wires] == [
-        {"cause_category": "unknown", "related_ae_ref": None}
-    ] * 3
+        {
+            "cause_category": "unknown",
+            "related_ae_ref": None,
+            "occurred_at_as_reported": {
+                "as_reported": in_dm[w["participant_id"]],
+                "precision": "day",
+                "imputation": "start_of_period",
+                "timezone_assumed": "UTC",
+            },
+        }
+        for w in wires
+    ]
+    assert len(wires) == 3
