@@ -60,6 +60,7 @@ from services.rules.core.rules import (
     sae_unreported,
     stop_sentinel,
     susar,
+    susar_clock,
     vb_bleeding_ae,
     vb_hb_low,
     vb_hb_low_v2,
@@ -105,6 +106,7 @@ _PLAIN: tuple[ModuleType, ...] = (sae, death, susar)
 #: on this fact counts.
 _CONFIGURED: tuple[ModuleType, ...] = (
     sae_clock,
+    susar_clock,
     vb_bleeding_ae,
     vb_rebleed,
     vb_hb_major,
@@ -367,9 +369,11 @@ def evaluate_tick(
     signals: list[SignalRaised] = []
     for key in sorted(states):
         state = states[key]
-        if state.trial_id != tick.trial_id or not state.sae_clocks:
+        if state.trial_id != tick.trial_id or not state.has_open_clock:
             continue
         after, raised = sae_clock.on_tick(state, tick, config=cfg)
+        after, susar_raised = susar_clock.on_tick(after, tick, config=cfg)
+        raised = (*raised, *susar_raised)
         if after is not state:  # identity: equality would compare the whole history
             changed[key] = after
         signals.extend(raised)

@@ -178,6 +178,7 @@ def ae_state(
         event_ids=event_ids,
         meddra_llt_code=payload.meddra_llt_code,
         relatedness_plasma_exchange=payload.relatedness_plasma_exchange.value,
+        case_id=payload.case_id,
     )
 
 
