@@ -47,8 +47,10 @@ def install_pages(
     def refused(session: Session | None, exc: Exception) -> Response:
         status = 404 if isinstance(exc, NotFoundError) else 403
         title = "Not found" if status == 404 else "Not allowed"
-        viewer = session.viewer if session else None
-        return pages.render("error.html.j2", status, title=title, message=title, viewer=viewer)
+        viewer, csrf = (session.viewer, session.csrf) if session else (None, "")
+        return pages.render(
+            "error.html.j2", status, title=title, message=title, viewer=viewer, csrf=csrf
+        )
 
     def signin() -> Response:
         return RedirectResponse("/signin", 303)
