@@ -1,6 +1,7 @@
-"""Codes the clinical rules recognise (core layer): LOINC kinds and AE term lists.
+"""Codes the clinical rules recognise: vital-sign kinds and AE term lists.
 
-LOINC codes are RULES.md §0.5; CTCAE LLT codes RULES.md §0.6. Term lists match the reported
+Laboratory kinds, keyed by LOINC and specimen, are `clinical.labs`. CTCAE LLT codes are
+RULES.md §0.6. Term lists match the reported
 term after `normalise_term` (lower case, US spelling, single spaces), because MedDRA PT
 codes are licensed and not on the wire [UNCONF: PT status of each term].
 """
@@ -9,37 +10,6 @@ from __future__ import annotations
 
 import re
 from typing import Final
-
-#: LOINC -> observation kind and the canonical unit ingest normalises it to.
-LAB_KINDS: Final[dict[str, tuple[str, str]]] = {
-    "718-7": ("hb", "g/L"),
-    "6690-2": ("wbc", "10*9/L"),
-    "777-3": ("platelets", "10*9/L"),
-    "6301-6": ("inr", "{INR}"),
-    "16362-6": ("ammonia", "umol/L"),
-    "22763-7": ("ammonia", "umol/L"),
-    "2951-2": ("sodium", "mmol/L"),
-    "2823-3": ("potassium", "mmol/L"),
-    "1994-3": ("ica", "mmol/L"),
-    "1995-0": ("ica", "mmol/L"),
-    "33959-8": ("pct", "ng/mL"),
-    "75241-0": ("pct", "ng/mL"),
-    "1988-5": ("crp", "mg/L"),
-    "2524-7": ("lactate", "mmol/L"),
-    "600-7": ("culture", "1"),
-    # RULES.md §5-§7 (MELD, CLIF-C OF, KDIGO, CTCAE): both bilirubin and creatinine codes
-    # normalise to µmol/L at ingest.
-    "1975-2": ("bilirubin", "umol/L"),
-    "14631-6": ("bilirubin", "umol/L"),
-    "2160-0": ("creatinine", "umol/L"),
-    "14682-9": ("creatinine", "umol/L"),
-    "1742-6": ("alt", "U/L"),
-    "1920-8": ("ast", "U/L"),
-    "751-8": ("neutrophils", "10*9/L"),
-}
-#: Neutrophils (751-8) on an ascitic-fluid specimen = ascitic PMN count (RULES.md §0.5 found
-#: no LOINC for it; the specimen field carries the distinction) [DC].
-ASCITIC_PMN: Final = ("751-8", "ascitic_fluid", "ascitic_pmn", "10*9/L")
 
 #: Vital sign -> observation kind and canonical unit.
 VITAL_KINDS: Final[dict[str, tuple[str, str]]] = {

@@ -15,7 +15,9 @@ from functools import lru_cache
 from operator import attrgetter
 from uuid import UUID
 
-from clinical.codes import ASCITIC_PMN, LAB_KINDS, VITAL_KINDS
+from clinical.codes import VITAL_KINDS
+from clinical.labs import lab_kind, lab_row
+from clinical.organisms import is_common_commensal
 from schemas import (
     AdverseEventReported,
     AdverseEventUpdated,
@@ -63,19 +65,23 @@ def observations_of(
 def _lab_observation(
     payload: LabResultRecordedPayload, at: datetime, event_id: UUID
 ) -> tuple[Observation, ...]:
-    kind_unit = LAB_KINDS.get(payload.loinc)
-    if (payload.loinc, payload.specimen) == ASCITIC_PMN[:2]:
-        kind_unit = ASCITIC_PMN[2:]
-    if kind_unit is None:
+    # Keyed by analyte and specimen (`clinical.labs`): an ascitic or urine result of a blood
+    # analyte's code is not that blood observation.
+    row = lab_row(payload.loinc, payload.specimen)
+    if row is None:
         return ()
-    kind, unit = kind_unit
-    value = _canonical(payload.result, unit)
+    kind = row.kind
+    value = _canonical(payload.result, row.unit)
     if value is None:
         return ()
     canonical = payload.result.normalised_value is not None
     low = payload.normalised_reference_low if canonical else payload.reference_low
     high = payload.normalised_reference_high if canonical else payload.reference_high
-    return (Observation(kind, at, value, event_id, low, high),)
+    organism = payload.organism
+    if organism is None:
+        return (Observation(kind, at, value, event_id, low, high),)
+    commensal = is_common_commensal(organism.code, organism.display)
+    return (Observation(kind, at, value, event_id, low, high, organism.code, commensal),)
 
 
 def _canonical(quantity: Quantity, unit: str) -> float | None:
@@ -204,9 +210,7 @@ _NONE: frozenset[str] = frozenset()
 # Safe to remember: pure functions of immutable strings over constant catalogues.
 @lru_cache(maxsize=1024)
 def _lab_kinds(loinc: str, specimen: str | None) -> frozenset[str]:
-    if (loinc, specimen) == ASCITIC_PMN[:2]:
-        return frozenset({ASCITIC_PMN[2]})
-    return frozenset({LAB_KINDS.get(loinc, ("",))[0]})
+    return frozenset({lab_kind(loinc, specimen) or ""})
 
 
 @lru_cache(maxsize=1024)

@@ -158,7 +158,9 @@ def _decode_record(raw: list[Any]) -> SignalRecord:
 
 
 def _encode_observation(o: Observation) -> list[Any]:
-    return [o.kind, o.at.isoformat(), o.value, str(o.event_id), o.low, o.high]
+    encoded = [o.kind, o.at.isoformat(), o.value, str(o.event_id), o.low, o.high]
+    # A culture's organism only when there is one: the other observations keep six fields.
+    return encoded if o.organism is None else [*encoded, o.organism, o.commensal]
 
 
 def _encode_procedure(p: Procedure) -> list[str | None]:
@@ -219,8 +221,10 @@ def _decode_procedure(raw: list[str]) -> Procedure:
 
 
 def _decode_observation(raw: list[Any]) -> Observation:
-    kind, at, value, event_id, low, high = raw
-    return Observation(kind, datetime.fromisoformat(at), value, UUID(event_id), low, high)
+    kind, at, value, event_id, low, high, *organism = raw
+    return Observation(
+        kind, datetime.fromisoformat(at), value, UUID(event_id), low, high, *organism
+    )
 
 
 def _decode_observations(raw: Iterable[list[Any]]) -> tuple[Observation, ...]:
@@ -234,14 +238,14 @@ def _decode_observations(raw: Iterable[list[Any]]) -> tuple[Observation, ...]:
     ids: dict[str, UUID] = {}
     times: dict[str, datetime] = {}
     decoded = []
-    for kind, at, value, event_id, low, high in raw:
+    for kind, at, value, event_id, low, high, *organism in raw:
         when = times.get(at)
         if when is None:
             when = times[at] = datetime.fromisoformat(at)
         identity = ids.get(event_id)
         if identity is None:
             identity = ids[event_id] = UUID(event_id)
-        decoded.append(Observation(kind, when, value, identity, low, high))
+        decoded.append(Observation(kind, when, value, identity, low, high, *organism))
     return tuple(decoded)
 
 

@@ -34,7 +34,9 @@ class Observation:
     """One measured value in canonical SI units at a clinical time (lab, vital or WH grade).
 
     `kind` is the rules' name for it (e.g. "hb" g/L, "temp" °C, "wh" West Haven grade);
-    `low`/`high` are the reporting laboratory's reference limits when it sent them.
+    `low`/`high` are the reporting laboratory's reference limits when it sent them. A blood
+    culture's `organism` is the SNOMED CT code of what grew, and `commensal` says whether it
+    is a common skin commensal (`clinical.organisms`), when the result names it.
     """
 
     kind: str
@@ -43,6 +45,8 @@ class Observation:
     event_id: UUID
     low: float | None = None
     high: float | None = None
+    organism: str | None = None
+    commensal: bool = False
 
 
 @dataclass(frozen=True, slots=True)

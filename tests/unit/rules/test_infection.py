@@ -300,7 +300,9 @@ def test_ascitic_pmn_250_is_sbp_u0() -> None:
     )
 
     assert [(s.payload.rule_id, s.payload.urgency) for s in ascites] == [("INF-04", Urgency.U0)]
-    assert neutropenia == ()
+    # Blood neutrophils 0.25 x10^9/L are no SBP, but CTCAE grade 4 even without a range.
+    assert "INF-04" not in rule_ids(neutropenia)
+    assert {"LAB-G4", "LAB-SHIFT"} == set(rule_ids(neutropenia))
 
 
 def test_positive_blood_culture_is_u0_and_late_result_says_so() -> None:

@@ -203,17 +203,68 @@ def test_once_per_term_and_grade_episode() -> None:
     assert found == [("LAB-G3", "Platelet count decreased", 3)] * 2
 
 
-def test_result_without_its_reference_limit_or_before_randomisation_is_not_graded() -> None:
-    """A decreased term without an LLN is not graded; results before randomisation neither."""
+def test_result_before_randomisation_or_only_gradable_by_its_limit_is_not_graded() -> None:
+    """Before randomisation nothing is graded; without the limit, neither is a grade 0/1 or ×ULN.
+
+    Platelets 80 x10^9/L without an LLN could be grade 0 or 1 (CTCAE v5.0 grade 1 is
+    "< LLN - 75"); ALT 2000 U/L without a ULN has no grade at all (every grade is ×ULN).
+    """
     pid = unique("P")
     facts = [
         lab(pid, "platelets", 20, BEFORE, low=125),
         enrolled(pid, at=ENROLLED),
-        lab(pid, "platelets", 20),
+        lab(pid, "platelets", 80),
         lab(pid, "alt", 2000),
+        lab(pid, "sodium", 131),
+        lab(pid, "potassium", 5.4),
     ]
 
     assert grades(facts) == []
+
+
+def test_absolute_ctcae_grades_need_no_reference_range() -> None:
+    """Hand-worked CTCAE v5.0 absolute grades on results sent without a reference range.
+
+    Platelets 20 x10^9/L (< 25) grade 4; neutrophils 0.4 (< 0.5) grade 4; sodium 119 mmol/L
+    (< 120) grade 4; potassium 7.2 (> 7.0) grade 4; Hb 75 g/L (< 80) grade 3; WBC 1.5
+    (< 2.0) grade 3. Each signal says the range was missing.
+    """
+    pid = unique("P")
+    facts = [
+        enrolled(pid, at=ENROLLED),
+        lab(pid, "platelets", 20),
+        lab(pid, "neutrophils", 0.4, hours_after(1)),
+        lab(pid, "sodium", 119, hours_after(2)),
+        lab(pid, "potassium", 7.2, hours_after(3)),
+        lab(pid, "hb", 75, hours_after(4)),
+        lab(pid, "wbc", 1.5, hours_after(5)),
+    ]
+
+    _, signals = replay(facts)
+    paged = [s for s in signals if s.payload.rule_id in {"LAB-G3", "LAB-G4"}]
+
+    assert [(s.payload.rule_id, s.payload.values["term"]) for s in paged] == [
+        ("LAB-G4", "Platelet count decreased"),
+        ("LAB-G4", "Neutrophil count decreased"),
+        ("LAB-G4", "Hyponatremia"),
+        ("LAB-G4", "Hyperkalemia"),
+        ("LAB-G3", "Anemia"),
+        ("LAB-G3", "White blood cell decreased"),
+    ]
+    assert all(s.payload.values["reference_range_missing"] is True for s in paged)
+    assert all(s.payload.values["lln"] is None for s in paged)
+    assert "no reference range" in paged[0].payload.reason
+
+
+def test_graded_with_its_range_says_nothing_of_a_missing_range() -> None:
+    """A result that carries its LLN is graded as before, without the missing-range flag."""
+    pid = unique("P")
+
+    _, signals = replay([enrolled(pid, at=ENROLLED), lab(pid, "platelets", 20, low=125)])
+    (signal,) = [s for s in signals if s.payload.rule_id == "LAB-G4"]
+
+    assert "reference_range_missing" not in signal.payload.values
+    assert signal.payload.values["ctcae_grade"] == 4
 
 
 def test_baseline_without_its_own_range_is_graded_with_the_results_range() -> None:

@@ -2,10 +2,12 @@
 
 RULES.md §7: `calculators.ctcae.grade` on the result in its canonical SI unit, with the ULN /
 LLN of the result's normalised reference range and, for the baseline-relative terms (ALT,
-AST, bilirubin, creatinine), the baseline = last value before randomisation (§0.2). A term
-that needs a reference limit the result does not carry is not graded [DC] (INR needs none).
-The baseline grade is graded from the baseline alone (its own range, else the result's).
-Only results at or after randomisation are graded.
+AST, bilirubin, creatinine), the baseline = last value before randomisation (§0.2). A result
+without its reference limit gets the grade CTCAE v5.0 defines by absolute values (counts,
+Hb, sodium, potassium, ionised calcium: grades 2-4; INR needs no limit at all) and its
+signal says `reference_range_missing`; a grade only the limit decides (grade 0 or 1, or a
+×ULN term) is not given [DC]. The baseline grade is graded from the baseline alone (its own
+range, else the result's). Only results at or after randomisation are graded.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-from clinical.calculators import GradingContext, grade
+from clinical.calculators import GradingContext, MissingInputError, grade
 from schemas import ClinicalFact, Role, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._alerting import (
     Finding,
+    Value,
     emit,
     fresh,
     late_values,
@@ -67,10 +70,10 @@ class GradeRule:
     title: str
 
 
-def _context(needs: str | None, low: float | None, high: float | None) -> GradingContext | None:
-    if (needs == "uln" and high is None) or (needs == "lln" and low is None):
-        return None
-    return GradingContext(uln=high, lln=low)
+def range_missing(kind: str, low: float | None, high: float | None) -> bool:
+    """Tell whether a result lacks the reference limit its CTCAE term is written against."""
+    needs = TERMS[kind][1]
+    return (needs == "uln" and high is None) or (needs == "lln" and low is None)
 
 
 @lru_cache(maxsize=4096, typed=True)
@@ -83,6 +86,14 @@ def _grade(term: str, value: float, context: GradingContext) -> int:
     are never remembered, they raise again.
     """
     return grade(term, value, context)
+
+
+def _grade_or_none(term: str, value: float, context: GradingContext) -> int | None:
+    """The grade, or None when only a reference limit the result lacks could decide it."""
+    try:
+        return _grade(term, value, context)
+    except MissingInputError:
+        return None
 
 
 def graded(state: ParticipantState, result: Observation) -> Graded | None:
@@ -105,27 +116,27 @@ Limits = tuple[float, float | None, float | None]  # a baseline's value, LLN and
 def _grades(
     kind: str, value: float, low: float | None, high: float | None, baseline: Limits | None
 ) -> tuple[int, int | None] | None:
-    """The grade of a result and of its baseline (None without the limit the term needs).
+    """The grade of a result and of its baseline (None when only a missing limit decides it).
 
     Remembered (issue 5: the three lab rules grade each new result, building grading
     contexts each time). Safe: a pure function of these numbers and strings; errors are
     never remembered, and the result is graded before its baseline, as before.
     """
-    term, needs, relative = TERMS[kind]
-    context = _context(needs, low, high)
-    if context is None:
-        return None
+    term, _needs, relative = TERMS[kind]
+    context = GradingContext(uln=high, lln=low)
     if relative and baseline is not None and baseline[0] >= 0:
-        context = GradingContext(uln=context.uln, lln=context.lln, baseline=baseline[0])
-    result_grade = _grade(term, value, context)
+        context = GradingContext(uln=high, lln=low, baseline=baseline[0])
+    result_grade = _grade_or_none(term, value, context)
+    if result_grade is None:
+        return None
     if baseline is None or baseline[0] < 0:
         return result_grade, None
     # The baseline's own limits, else the result's.
     base_value, base_low, base_high = baseline
-    base_context = _context(
-        needs, low if base_low is None else base_low, high if base_high is None else base_high
+    base_context = GradingContext(
+        uln=high if base_high is None else base_high, lln=low if base_low is None else base_low
     )
-    return result_grade, None if base_context is None else _grade(term, base_value, base_context)
+    return result_grade, _grade_or_none(term, base_value, base_context)
 
 
 def evaluate_grade_rule(
@@ -157,9 +168,19 @@ def _meets(rule: GradeRule, found: Graded) -> bool:
     return rule.grade == 4 or (found.baseline_grade or 0) < rule.grade
 
 
+def range_values(result: Observation) -> dict[str, Value]:
+    """`reference_range_missing: True` when the grade was given without the result's limit."""
+    return (
+        {"reference_range_missing": True}
+        if range_missing(result.kind, result.low, result.high)
+        else {}
+    )
+
+
 def _finding(rule: GradeRule, fact: ClinicalFact, found: Graded, config: TrialConfig) -> Finding:
     result, baseline = found.result, found.baseline
     ids = (result.event_id,)
+    unranged = range_missing(result.kind, result.low, result.high)
     return Finding(
         rule.rule_id,
         rule.rule_version,
@@ -170,7 +191,8 @@ def _finding(rule: GradeRule, fact: ClinicalFact, found: Graded, config: TrialCo
         f"{found.term}: CTCAE v5.0 grade {found.grade} ({result.kind} {result.value:g}"
         f"{'' if result.low is None else f', LLN {result.low:g}'}"
         f"{'' if result.high is None else f', ULN {result.high:g}'}"
-        f"; baseline grade {found.baseline_grade})",
+        f"; baseline grade {found.baseline_grade})"
+        + ("; no reference range: graded on CTCAE absolute values" if unranged else ""),
         ids,
         {
             "term": found.term,
@@ -180,6 +202,7 @@ def _finding(rule: GradeRule, fact: ClinicalFact, found: Graded, config: TrialCo
             "uln": result.high,
             "baseline_value": None if baseline is None else baseline.value,
             "baseline_grade": found.baseline_grade,
+            **range_values(result),
             **late_values(fact, config),
         },
         ids,

@@ -1,19 +1,19 @@
 """Procedure windows of RULES.md §4.1 (core layer): which UC-MSC or PE a time belongs to.
 
-`W_IR_MSC` = [start, end + 24 h]; `W_IR_PE` = [start, end + 6 h] (closed, §0.2);
-`W_INF_MSC` = (start, start + 7 d]; `W_INF_PE` = (start, start + 72 h] (open at the start, as
-RULES.md writes them). A procedure without `ended_at` is assumed to last its nominal time
-[DC]. The extension of `W_INF_PE` to catheter removal + 48 h needs a catheter-removal fact
-that the contracts do not have yet; it is not applied.
+The windows themselves are `clinical.windows` (shared with the DSMB report); this module
+applies them to a participant's state with the trial configuration's lengths, and tags
+findings: every infection-family signal says whether it follows a UC-MSC infusion or PE
+within its infection window (INF-07), which one, when it started and how many hours before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import lru_cache
 
+from clinical import windows
 from schemas import Treatment
-from services.rules.core.config import TrialConfig, days, hours
+from services.rules.core.config import ProcedureConfig, TrialConfig, hours
 from services.rules.core.rules._alerting import Value
 from services.rules.core.state import ParticipantState, Procedure
 
@@ -23,45 +23,43 @@ RBC = Treatment.RBC_TRANSFUSION.value
 VASOPRESSOR = Treatment.VASOPRESSOR.value
 
 
+@lru_cache(maxsize=16)
+def _lengths(procedures: ProcedureConfig) -> windows.WindowLengths:
+    return windows.WindowLengths(
+        ir_msc_hours=procedures.ir_msc_hours,
+        ir_pe_hours=procedures.ir_pe_hours,
+        inf_msc_days=procedures.inf_msc_days,
+        inf_pe_hours=procedures.inf_pe_hours,
+        assumed_msc_minutes=procedures.assumed_msc_minutes,
+        assumed_pe_minutes=procedures.assumed_pe_minutes,
+    )
+
+
+def window_lengths(config: TrialConfig) -> windows.WindowLengths:
+    """The §4.1 window lengths of this trial configuration."""
+    return _lengths(config.procedures)
+
+
 def end_of(procedure: Procedure, config: TrialConfig) -> datetime:
     """The procedure's end, or its start plus the nominal duration when none was sent."""
-    if procedure.ended_at is not None:
-        return procedure.ended_at
-    minutes = (
-        config.procedures.assumed_msc_minutes
-        if procedure.treatment == MSC
-        else config.procedures.assumed_pe_minutes
-        if procedure.treatment == PE
-        else 0.0
-    )
-    return procedure.started_at + timedelta(minutes=minutes)
+    return windows.procedure_end(procedure, window_lengths(config))
 
 
 def in_reaction_window(procedure: Procedure, at: datetime, config: TrialConfig) -> bool:
     """`at` in W_IR_MSC or W_IR_PE of this procedure (closed interval)."""
-    tail = (
-        config.procedures.ir_msc_hours
-        if procedure.treatment == MSC
-        else config.procedures.ir_pe_hours
-    )
-    return procedure.started_at <= at <= end_of(procedure, config) + hours(tail)
+    return windows.in_reaction_window(procedure, at, window_lengths(config))
 
 
 def in_infection_window(procedure: Procedure, at: datetime, config: TrialConfig) -> bool:
     """`at` in W_INF_MSC = (start, +7 d] or W_INF_PE = (start, +72 h]."""
-    span = (
-        days(config.procedures.inf_msc_days)
-        if procedure.treatment == MSC
-        else hours(config.procedures.inf_pe_hours)
-    )
-    return procedure.started_at < at <= procedure.started_at + span
+    return windows.in_infection_window(procedure, at, window_lengths(config))
 
 
 def latest_reaction(
     state: ParticipantState, at: datetime, treatment: str, config: TrialConfig
 ) -> Procedure | None:
     """The latest `treatment` whose reaction window contains `at`."""
-    return _latest(
+    return windows.latest(
         p
         for p in state.procedures
         if p.treatment == treatment and in_reaction_window(p, at, config)
@@ -72,28 +70,19 @@ def latest_infection(
     state: ParticipantState, at: datetime, config: TrialConfig
 ) -> Procedure | None:
     """The latest UC-MSC or PE whose infection window contains `at`."""
-    return _latest(
-        p
-        for p in state.procedures
-        if p.treatment in {MSC, PE} and in_infection_window(p, at, config)
-    )
-
-
-def _latest(candidates: Iterable[Procedure]) -> Procedure | None:
-    return max(candidates, key=lambda p: (p.started_at, str(p.event_id)), default=None)
+    return windows.infection_procedure(state.procedures, at, window_lengths(config))
 
 
 def procedure_values(procedure: Procedure | None, at: datetime, *, window: str) -> dict[str, Value]:
     """Signal values that tag a finding with the procedure (and window) it followed."""
     if procedure is None:
         return {"procedure_proximate": False}
-    elapsed = (at - procedure.started_at).total_seconds() / 3600
     return {
         "procedure_proximate": True,
         "window": window,
         "procedure": procedure.treatment,
         "procedure_event_id": str(procedure.event_id),
-        "hours_after_procedure_start": round(elapsed, 2),
+        "hours_after_procedure_start": windows.hours_since_start(procedure, at),
     }
 
 
@@ -102,8 +91,31 @@ def infection_tag(
 ) -> tuple[dict[str, Value], Procedure | None]:
     """INF-07 tag: the UC-MSC or PE whose infection window contains `at`, and the arm."""
     procedure = latest_infection(state, at, config)
-    window = "W_INF_MSC" if procedure is not None and procedure.treatment == MSC else "W_INF_PE"
-    return {**procedure_values(procedure, at, window=window), "arm": state.arm}, procedure
+    if procedure is None:
+        return {"procedure_proximate": False, "arm": state.arm}, None
+    window = windows.INFECTION_WINDOW_NAMES[procedure.treatment]
+    return tagged(state, procedure, at, window=window), procedure
+
+
+def tagged(
+    state: ParticipantState, procedure: Procedure, at: datetime, *, window: str
+) -> dict[str, Value]:
+    """The INF-07 tag of a finding at `at` in `window` of `procedure`: which, when, hours since."""
+    return {
+        **procedure_values(procedure, at, window=window),
+        "procedure_started_at": procedure.started_at.isoformat(),
+        "arm": state.arm,
+    }
+
+
+def infection_phrase(procedure: Procedure | None, at: datetime) -> str:
+    """'; 5.5 h after the start of a plasma exchange (W_INF_PE)' for a signal's reason."""
+    if procedure is None:
+        return ""
+    name = windows.PROCEDURE_NAMES.get(procedure.treatment, procedure.treatment)
+    window = windows.INFECTION_WINDOW_NAMES.get(procedure.treatment, "")
+    hours_since = windows.hours_since_start(procedure, at)
+    return f"; {hours_since:g} h after the start of a {name} ({window})"
 
 
 def baseline_before(

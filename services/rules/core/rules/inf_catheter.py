@@ -3,7 +3,8 @@
 Source: RULES.md §4.3 INF-08 and §4.5 PE-05 [DC]: an AE Catheter related infection (CTCAE
 LLT 10007810) -> U1; with a positive blood culture (INF-05) collected within 72 h of its
 onset [DC] -> U0 (catheter-related bloodstream infection also counts for STOP-01).
-Investigator and safety officer. A positive culture arriving after the AE escalates it.
+Investigator and safety officer. A positive culture arriving after the AE escalates it. A
+culture counts as INF-05 counts it: a common skin commensal only from two separate sets.
 Tagged with the procedure whose infection window contains the onset (INF-07).
 """
 
@@ -28,7 +29,7 @@ from services.rules.core.rules._infection import is_catheter_infection_ae
 from services.rules.core.rules._procedures import infection_tag
 from services.rules.core.rules._shared import ae_values, touched_ae
 from services.rules.core.rules._triggers import AE_FACTS, on
-from services.rules.core.rules.inf_bacteraemia import grew
+from services.rules.core.rules.inf_bacteraemia import second_sets
 from services.rules.core.state import AdverseEventState, Observation, ParticipantState
 
 RULE_ID: Final = "INF-08"
@@ -43,7 +44,7 @@ def evaluate(
     state: ParticipantState, fact: ClinicalFact, *, config: TrialConfig
 ) -> tuple[ParticipantState, tuple[SignalRaised, ...]]:
     """Raise INF-08 for a catheter infection AE; again at U0 once a culture grows."""
-    new_growth = any(grew(o) for o in fresh(state, fact, "culture"))
+    new_growth = any(second_sets(state, o) is not None for o in fresh(state, fact, "culture"))
     if touched_ae(state, fact) is None and not new_growth:
         return state, ()
     # A growth concerns every catheter infection AE, an AE fact its own AE (if one): read
@@ -73,7 +74,11 @@ def _cultures(
     state: ParticipantState, ae: AdverseEventState, config: TrialConfig
 ) -> list[Observation]:
     span = hours(config.infection.catheter_culture_window_hours)
-    return [o for o in state.series("culture") if grew(o) and abs(o.at - ae.onset_at) <= span]
+    return [
+        o
+        for o in state.series("culture")
+        if abs(o.at - ae.onset_at) <= span and second_sets(state, o) is not None
+    ]
 
 
 def _finding(

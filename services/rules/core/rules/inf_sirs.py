@@ -6,6 +6,9 @@ contributing observation inside one 24 h window [DC]. The thresholds are strict:
 does not meet SIRS (it is CTCAE fever grade 1, INF-01). PaCO2 and band counts are not on
 the wire and are not used. U1 to the investigator; INF-06 biomarkers annotate it. SIRS has
 low specificity in cirrhosis (beta-blockers, hypersplenism). Episodes: family "INF-02".
+Tagged with the UC-MSC or PE whose infection window holds the window's last observation
+(INF-07). The WBC criterion reads blood WBC only (`clinical.labs`: an ascitic-fluid cell
+count is not a SIRS criterion).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from services.rules.core.rules._infection import (
     biomarkers,
     hits,
 )
+from services.rules.core.rules._procedures import infection_phrase, infection_tag
 from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
@@ -88,6 +92,7 @@ def _finding(
     names = [name for name, _ in window]
     at = max(o.at for _, o in window)
     markers, marker_ids = biomarkers(state, at, config)
+    tag, procedure = infection_tag(state, at, config)
     shown = ", ".join(f"{name} {o.value:g}" for name, o in window)
     return Finding(
         RULE_ID,
@@ -97,11 +102,17 @@ def _finding(
         Urgency.U1,
         INV,
         f"{len(window)} SIRS criteria within 24 h: {shown}"
+        + infection_phrase(procedure, at)
         + ("; procalcitonin/CRP: infection likely" if markers["infection_likely"] else ""),
-        (*(o.event_id for _, o in window), *marker_ids),
+        (
+            *(o.event_id for _, o in window),
+            *(() if procedure is None else (procedure.event_id,)),
+            *marker_ids,
+        ),
         {
             "sirs_criteria_count": len(window),
             "sirs_criteria": ",".join(names),
+            **tag,
             **markers,
             **late_values(fact, config),
         },

@@ -15,7 +15,7 @@ from typing import Final
 from schemas import ClinicalFact, Role, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules._alerting import Finding, emit, fresh, late_values
-from services.rules.core.rules._lab_grades import KINDS, graded
+from services.rules.core.rules._lab_grades import KINDS, graded, range_values
 from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
@@ -62,6 +62,7 @@ def evaluate(
                 "baseline_grade": found.baseline_grade,
                 "worst_grade": found.grade,
                 "value": result.value,
+                **range_values(result),
                 **late_values(fact, config),
             },
             ids,
