@@ -11,7 +11,9 @@ skin contaminant of the draw. Any other organism (a recognised pathogen) counts 
 
 An organism arrives as a SNOMED CT concept (`Organism.code`) and its display term. Codes
 checked against published SNOMED CT value sets: 116197008 "Staphylococcus, coagulase
-negative" (an HL7 FHIR organism value set and an NHSN CLABSI test-data generator), 77086004
+negative" (an HL7 FHIR organism value set and an NHSN CLABSI test-data generator), 60875001
+"Staphylococcus epidermidis" (two published CLABSI/antibiogram tables; the FHIR importer's
+tests use it), 77086004
 "Genus Corynebacterium" (an HL7 FHIR value set), 84408007 "Bacillus cereus" (an openEHR
 SNOMED CT organism list). The other members are recognised by their display term, since
 their codes could not be verified here [UNCONF]: a code that is a commensal but arrives with
@@ -25,7 +27,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Final
 
 #: SNOMED CT organism concepts of the common commensal list (checked, see above).
-COMMENSAL_CODES: Final = frozenset({"116197008", "77086004", "84408007"})
+COMMENSAL_CODES: Final = frozenset({"116197008", "60875001", "77086004", "84408007"})
 #: Display terms of the list's members, matched on the lower-cased display [DC].
 _COMMENSAL: Final = re.compile(
     r"coagulase[\s-]*negative|\bstaphylococcus (epidermidis|hominis|capitis|haemolyticus"

@@ -356,6 +356,7 @@ def test_single_commensal_set_does_not_make_a_catheter_infection_a_bloodstream_o
         ("77086004", "Genus Corynebacterium", True),
         ("5851001", "Corynebacterium diphtheriae", False),
         ("0000001", "Staphylococcus epidermidis", True),
+        ("60875001", None, True),
         ("0000002", "Cutibacterium acnes", True),
         ("0000003", "Propionibacterium acnes", True),
         ("84408007", "Bacillus cereus", True),
