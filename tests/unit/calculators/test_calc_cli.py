@@ -101,6 +101,7 @@ def test_dialysis_flag_sets_creatinine_to_four() -> None:
         (["Anemia", "--value", "7.9 g/dL", "--lln", "120 g/L"], 3),  # L20: 79 g/L < 80
         (["Platelet count decreased", "--value", "48000 /mm3", "--lln", "125 10*9/L"], 3),  # L16
         (["Hyponatremia", "--value", "127 mEq/L", "--lln", "135 mmol/L", "--symptomatic"], 3),
+        (["Platelet count decreased", "--value", "48000 /mm3"], 3),  # absolute: no LLN needed
         (["Fever", "--value", "104.18 [degF]", "--hours-above-40", "30"], 4),  # 40.1 °C > 24 h
     ],
 )
@@ -126,7 +127,8 @@ def test_ctcae_grade(args: list[str], expected: int) -> None:
         ([*MELD_ARGS, "--creatinine", "1 mg/dL", "--albumin", "3 g/dL", "--sex", "F"], "--sodium"),
         (["calc", "ctcae", "Anemia", "--value", "7.9 mmol/mol", "--lln", "120 g/L"], "--value"),
         (["calc", "ctcae", "Anemia", "--value", "79 g/L", "--lln", "12 %"], "--lln"),
-        (["calc", "ctcae", "Platelet count decreased", "--value", "48 10*9/L"], "--lln"),
+        # 80 x10^9/L is grade 0 or 1: only the LLN tells (48 would be grade 3 without it).
+        (["calc", "ctcae", "Platelet count decreased", "--value", "80 10*9/L"], "--lln"),
     ],
 )  # fmt: skip
 def test_bad_quantity_is_a_usage_error_naming_the_option(args: list[str], option: str) -> None:
