@@ -59,6 +59,15 @@ def rules_file(partition: int, partitions: int) -> str:
     return "rules.duckdb" if partitions == 1 else f"rules-p{partition}-of-{partitions}.duckdb"
 
 
+def partition_snapshot_subject(base: str, partition: int, partitions: int) -> str:
+    """Where the owner of one partition answers audit snapshot requests (`base` + `.p<k>-of-<n>`).
+
+    `base` is the rules' snapshot subject; with one partition it is used as it is.
+    """
+    _check_partition(partition, partitions)
+    return base if partitions == 1 else f"{base}.p{partition}-of-{partitions}"
+
+
 def _check_partitions(partitions: int) -> None:
     if not 1 <= partitions <= MAX_PARTITIONS:
         msg = f"partitions must be 1..{MAX_PARTITIONS}, not {partitions}"

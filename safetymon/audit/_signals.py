@@ -28,6 +28,8 @@ class SignalRow:
     body: bytes
     prev_hash: str | None
     hash: str | None
+    #: The rules partition the row came from (a partitioned deployment: one chain each).
+    partition: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import nats
 import nats.errors
+import pyarrow as pa
+import pyarrow.parquet as pq
 from nats.aio.client import Client as NatsClient
 
 from kit.auth import bearer_headers
@@ -31,7 +34,8 @@ from kit.files import file_sha256
 from kit.nats_security import NatsClientSettings
 from safetymon.audit._assemble import discard, finish, prepare
 from safetymon.audit.errors import ExportError
-from safetymon.audit.manifest import EVENT_LOG, INGEST_HEADS, Manifest
+from safetymon.audit.manifest import CONFIG_HISTORY, EVENT_LOG, INGEST_HEADS, SIGNALS, Manifest
+from schemas.subjects import partition_snapshot_subject
 from services.ingest.adapters.head_anchor import read_heads
 from services.notify.adapters.audit_export import snapshot_subject as notify_subject
 from services.rules.adapters.audit_export import snapshot_subject as rules_subject
@@ -44,8 +48,13 @@ async def export_online(
     nats_url: str,
     namespace: str,
     timeout: float = 60.0,  # noqa: ASYNC109 - each service gets this long to answer
+    partitions: int | None = None,
 ) -> Manifest:
     """Ask rules, ingest and notify for snapshots and assemble a bundle in `out`.
+
+    With several partitions (None: $SAFETYMON_PARTITIONS, else 1) the owner of each answers
+    for its own file, and the bundle's signals and configuration history are the union of
+    theirs, each row with its `partition` (each partition's signals form their own chain).
 
     Raises:
         ExportError: a service cannot be reached or refuses, a file arrived damaged, or
@@ -56,9 +65,8 @@ async def export_online(
     created = await asyncio.to_thread(prepare, target)
     try:
         over_nats = {"nats_url": _without_credentials(nats_url), "namespace": namespace}
-        rules = await _from_nats(
-            target, nats_url, service="rules", subject=rules_subject(namespace), wait=timeout
-        )
+        count = partitions or int(os.environ.get("SAFETYMON_PARTITIONS", "1") or "1")
+        rules = await _rules(target, nats_url, namespace=namespace, partitions=count, wait=timeout)
         # Heads first: every head read then is at or below the log's end in the snapshot.
         heads = await _heads(target, nats_url, namespace=namespace, wait=timeout)
         ingest, snapshot_id = await _from_ingest(target, ingest_url, wait=timeout)
@@ -76,6 +84,62 @@ async def export_online(
     except BaseException:
         await asyncio.to_thread(discard, target, created=created)
         raise
+
+
+async def _rules(
+    target: Path, url: str, *, namespace: str, partitions: int, wait: float
+) -> dict[str, Any]:
+    """The rules' files: one service's, or every partition's owner's, merged."""
+    if partitions == 1:
+        return await _from_nats(
+            target, url, service="rules", subject=rules_subject(namespace), wait=wait
+        )
+    staging = target / _STAGING
+    parts: list[tuple[int, Path]] = []
+    for partition in range(partitions):
+        directory = staging / f"p{partition}"
+        await asyncio.to_thread(directory.mkdir, parents=True)
+        subject = partition_snapshot_subject(rules_subject(namespace), partition, partitions)
+        service = f"rules (partition {partition} of {partitions})"
+        files = await _from_nats(directory, url, service=service, subject=subject, wait=wait)
+        await asyncio.to_thread(_check_copied, files, directory)
+        parts.append((partition, directory))
+    try:
+        return await asyncio.to_thread(merge_partitions, target, parts)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, staging, True)
+
+
+_STAGING = ".rules-partitions"
+
+
+def _check_copied(files: dict[str, Any], directory: Path) -> None:
+    for name, report in files.items():
+        path = directory / name
+        if not path.is_file() or file_sha256(path) != report.get("sha256"):
+            raise ExportError(f"{name} of {directory.name}: missing or changed on the way")
+
+
+def merge_partitions(target: Path, parts: list[tuple[int, Path]]) -> dict[str, Any]:
+    """Write each rules file as the union of the partitions' copies, with a `partition` column.
+
+    Rows keep their partition's file order, partition after partition: each partition's
+    signals chain is then contiguous, and `audit verify` walks one chain per partition.
+    """
+    reports: dict[str, Any] = {}
+    for name in (SIGNALS, CONFIG_HISTORY):
+        tables = []
+        for partition, directory in parts:
+            table = pq.read_table(directory / name)
+            column = pa.array([partition] * table.num_rows, type=pa.int32())
+            tables.append(table.append_column("partition", column))
+        merged = pa.concat_tables(tables, promote_options="default")
+        pq.write_table(merged, target / name)
+        reports[name] = {
+            "path": str(target / name), "rows": merged.num_rows,
+            "sha256": file_sha256(target / name),
+        }  # fmt: skip
+    return reports
 
 
 async def _heads(target: Path, url: str, *, namespace: str, wait: float) -> dict[str, Any]:

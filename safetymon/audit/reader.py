@@ -179,12 +179,12 @@ def read_signal_rows(path: Path) -> list[SignalRow]:
     not chained (older version), like the rows an upgraded rules file kept.
     """
     present = set(pq.read_schema(path).names)
-    chained = [name for name in ("prev_hash", "hash") if name in present]
+    chained = [name for name in ("prev_hash", "hash", "partition") if name in present]
     result = []
     for row in _rows(path, ["outbox_seq", "body", *chained]):
         seq = row["outbox_seq"]
         body = (row["body"] or "").encode("utf-8")
-        chain = (row.get("prev_hash"), row.get("hash"))
+        chain = (row.get("prev_hash"), row.get("hash"), row.get("partition"))
         result.append(SignalRow(seq if isinstance(seq, int) else 0, body, *chain))
     return result
 

@@ -95,7 +95,10 @@ def verify_bundle(
     if isinstance(signals, str):
         problems.append(f"{SIGNALS}: cannot verify the chain: {signals}")
     elif signals is not None:
-        reports.append(verify_signals(chain_name(SIGNALS), signals))
+        reports.extend(
+            verify_signals(chain_name(SIGNALS) + suffix, rows)
+            for suffix, rows in _by_partition(signals)
+        )
     return BundleReport(files, tuple(reports), tuple(problems))
 
 
@@ -202,6 +205,16 @@ def _against_manifest(
         f"{expected.head[:12]}…: it was rewritten and re-hashed"
     )
     return Break("edited", last, len(rows) - 1, detail)
+
+
+def _by_partition(rows: Sequence[SignalRow]) -> list[tuple[str, list[SignalRow]]]:
+    """The rows per rules partition (one chain each), in first-seen order; one group if none."""
+    groups: dict[int | None, list[SignalRow]] = {}
+    for row in rows:
+        groups.setdefault(row.partition, []).append(row)
+    if list(groups) == [None]:
+        return [("", list(rows))]
+    return [(f" (partition {key})", group) for key, group in groups.items()]
 
 
 def verify_signals(name: str, rows: Sequence[SignalRow]) -> SignalsReport:

@@ -24,7 +24,7 @@ from kit.jetstream import ensure_stream
 from kit.logging import configure_logging
 from kit.metrics import Observability, new_registry
 from schemas import DUPLICATE_WINDOW_SECONDS, Subjects
-from schemas.subjects import rules_durable
+from schemas.subjects import partition_snapshot_subject, rules_durable
 from services.rules.adapters.audit_export import (
     CONFIG_HISTORY_FILE,
     SIGNALS_FILE,
@@ -38,7 +38,6 @@ from services.rules.config import Settings
 from services.rules.partitions import Ownership, PartitionUnit
 
 if TYPE_CHECKING:
-    from nats.aio.subscription import Subscription
     from nats.js import JetStreamContext
 
     from services.rules.ports import RulesStore
@@ -67,12 +66,13 @@ class RulesService:
         self._broker: NatsBroker | None = None
         self._js: JetStreamContext | None = None
         self._first_batch = asyncio.Event()
-        self._snapshot_sub: Subscription | None = None
         self.metrics = RulesMetrics(registry := new_registry())
         self._registry = registry
         self._metrics_server: MetricsServer | None = None
         self.metrics_port: int | None = None
-        self.ownership = Ownership(settings, self._unit, self._start_unit)
+        self.ownership = Ownership(
+            settings, self._unit, self._start_unit, before_stop=self._unit_stopping
+        )
         self._ownership_task: asyncio.Task[None] | None = None
 
     @property
@@ -97,8 +97,28 @@ class RulesService:
         )  # fmt: skip
 
     async def _start_unit(self, unit: PartitionUnit) -> None:
-        assert self._js is not None  # noqa: S101 - connected before any partition is claimed
+        assert self._js is not None and self._broker is not None  # noqa: S101 - connected first
         await unit.start(self._js)
+        # The owner of a partition, and only it, answers the partition's snapshot requests
+        # (one partition: the historical subject), as only it may open the file.
+        n, store = self.settings.partitions, unit.store
+
+        async def snapshot(directory: Path) -> dict[str, Any]:
+            return await self._snapshot_of(store, directory, partition=unit.partition)
+
+        respond = build_snapshot_responder(
+            snapshot, default_root=self.settings.data_dir / "exports", log=log
+        )
+        subject = partition_snapshot_subject(
+            snapshot_subject(self.settings.namespace), unit.partition, n
+        )
+        unit.snapshot_sub = await self._broker.connection.subscribe(subject, cb=respond)
+
+    async def _unit_stopping(self, unit: PartitionUnit) -> None:
+        sub, unit.snapshot_sub = unit.snapshot_sub, None
+        if sub is not None:
+            with contextlib.suppress(Exception):  # the connection may be gone already
+                await sub.unsubscribe()
 
     @property
     def partitions(self) -> tuple[int, ...]:
@@ -110,7 +130,6 @@ class RulesService:
         try:
             js = self._js = await self._connect()
             await self.ownership.acquire_worker()
-            await self._serve_snapshots()
             await self.ownership.rebalance()
             self._ownership_task = asyncio.create_task(self.ownership.run(), name="rules-owner")
             await self._wait_ready(js)
@@ -173,30 +192,30 @@ class RulesService:
         )
         self.metrics_port = await server.start()
 
-    async def _serve_snapshots(self) -> None:
-        """Answer audit snapshot requests: only this process may read its DuckDB files."""
-        assert self._broker is not None  # noqa: S101 - connected by _connect() just before
-        respond = build_snapshot_responder(
-            self.export_snapshot, default_root=self.settings.data_dir / "exports", log=log
-        )
-        subject = snapshot_subject(self.settings.namespace)
-        self._snapshot_sub = await self._broker.connection.subscribe(subject, cb=respond)
-
     async def export_snapshot(self, directory: Path) -> dict[str, Any]:
         """Write the signals and config history into `directory` (this file's only writer).
 
         Returns the directory and each file's path, rows and sha256.
         """
-        if not isinstance(self.store, DuckDBRulesStore) or self.settings.partitions != 1:
-            msg = "this rules service keeps no single DuckDB file: nothing to snapshot"
+        if self.settings.partitions != 1:
+            msg = "a partitioned deployment answers per partition (audit export --partitions)"
             raise TypeError(msg)
-        files = await self.store.export_snapshot(directory)
+        return await self._snapshot_of(self.store, directory, partition=0)
+
+    async def _snapshot_of(
+        self, store: RulesStore, directory: Path, *, partition: int
+    ) -> dict[str, Any]:
+        if not isinstance(store, DuckDBRulesStore):
+            raise TypeError("this rules service keeps no DuckDB file: nothing to snapshot")
+        files = await store.export_snapshot(directory)
         log.info(
             "audit_snapshot_written",
+            partition=partition,
             rows=files[SIGNALS_FILE]["rows"],
             config_history_rows=files[CONFIG_HISTORY_FILE]["rows"],
         )
-        return {"service": "rules", "directory": str(directory), "files": files}
+        return {"service": "rules", "partition": partition, "directory": str(directory),
+                "files": files}  # fmt: skip
 
     async def stop(self) -> None:
         """Finish the groups in hand, flush the outboxes, close storage and the connection."""
@@ -209,20 +228,10 @@ class RulesService:
                 await self._ownership_task
             self._ownership_task = None
         await self.ownership.close()
-        await self._stop_snapshots()
         if self._broker is not None:
             await self._broker.stop()
             self._broker = None
         log.info("service_stopped", service="rules")
-
-    async def _stop_snapshots(self) -> None:
-        sub, self._snapshot_sub = self._snapshot_sub, None
-        if sub is None:
-            return
-        try:
-            await sub.unsubscribe()
-        except Exception as exc:  # the connection closes next anyway; the error is logged
-            log.warning("snapshot_unsubscribe_failed", error=type(exc).__name__)
 
     async def _wait_ready(self, js: JetStreamContext) -> None:
         """Wait until every claimed partition's durable consumer is pulling (or got a batch)."""

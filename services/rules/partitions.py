@@ -34,6 +34,7 @@ from services.rules.core.config import TrialConfig
 from services.rules.ports import ConfigIdentity
 
 if TYPE_CHECKING:
+    from nats.aio.subscription import Subscription
     from nats.js import JetStreamContext
 
     from services.rules.ports import RulesStore
@@ -54,6 +55,8 @@ class PartitionUnit:
     identity: ConfigIdentity
     on_batch: Callable[[], None] = lambda: None
     consumer: LaneConsumer | None = None
+    #: Answers audit snapshot requests for this partition (several partitions only).
+    snapshot_sub: Subscription | None = None
     relay: OutboxRelay | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -147,6 +150,8 @@ class Ownership:
     settings: Settings
     make_unit: UnitFactory
     start_unit: Callable[[PartitionUnit], Awaitable[None]]
+    #: Called before a unit stops (the service stops answering for the partition).
+    before_stop: Callable[[PartitionUnit], Awaitable[None]] | None = None
     units: dict[int, PartitionUnit] = field(default_factory=dict)
     _locks: dict[int, FileLock] = field(default_factory=dict)
     _worker_lock: FileLock | None = None
@@ -206,6 +211,8 @@ class Ownership:
     async def _release(self, partition: int, *, reason: str) -> None:
         unit = self.units.pop(partition)
         try:
+            if self.before_stop is not None:
+                await self.before_stop(unit)
             await unit.stop()
         finally:
             # Only now, with the file closed, may another worker open it.
