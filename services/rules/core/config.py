@@ -181,9 +181,6 @@ class AlertingConfig:
     #: A late fact whose clinical time is within this much of the newest fact still finds
     #: every observation its windows need; older ones are pruned from the projection.
     late_data_allowance_days: float = 7.0
-    #: When the report that makes an AE serious also fires an AE-route rule at U0 for the same
-    #: recipients as SAE-01, page once (SAE-01) and list the other for the DSMB (U3).
-    defer_ae_pages_to_sae01: bool = True
     #: A correction arriving this long after a signal (clinical time) no longer retracts
     #: it: the signal's record is dropped to keep the projection bounded [DC].
     retraction_horizon_days: float = 90.0
@@ -290,7 +287,23 @@ def _versions(table: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
     return tuple(chosen)
 
 
+#: Keys released configurations set that no longer change anything: still parsed (and
+#: type-checked) so an old file loads and the audit can replay it, then dropped.
+#: `alerting.defer_ae_pages_to_sae01` rewrote an AE-route rule's U0 page to U3 when SAE-01
+#: paged the same people on the same report; rules now keep their clinical urgency and
+#: notify sends each person one page per causing fact.
+_RETIRED_BOOLEANS: dict[type[Any], frozenset[str]] = {
+    AlertingConfig: frozenset({"defer_ae_pages_to_sae01"}),
+}
+
+
 def _build(kind: type[Any], table: Mapping[str, Any]) -> Any:  # noqa: ANN401 - a section
+    retired = _RETIRED_BOOLEANS.get(kind, frozenset())
+    for name in sorted(retired & set(table)):
+        if not isinstance(table[name], bool):
+            msg = f"{kind.__name__}.{name}: expected a boolean (retired, ignored)"
+            raise ValueError(msg)  # noqa: TRY004 - one error type for the loader
+    table = {name: value for name, value in table.items() if name not in retired}
     known = {f.name: f for f in fields(kind)}
     unknown = set(table) - set(known)
     if unknown:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from schemas import Arm, Role, SeriousnessCriterion, SignalRaised, SignalUpdated, Treatment, Urgency
-from services.rules.core.config import DEFAULT_CONFIG
 from services.rules.core.engine import replay
 
 from .factories import (
@@ -121,34 +119,17 @@ def test_vb01_fires_once_per_ae() -> None:
     assert [s.causation_id for s in fired(signals, "VB-01")] == [facts[1].event_id]
 
 
-def test_serious_bleed_pages_once_via_sae01() -> None:
-    """One page per AE report: a bleed reported serious pages via SAE-01; VB-01 lists (U3)."""
+def test_serious_bleed_fires_sae01_and_vb01_at_u0() -> None:
+    """A bleed reported serious: SAE-01 and VB-01 both at U0 (notify pages each person once)."""
     pid = unique("P")
 
     _, signals = replay([enrolled(pid), ae_reported(pid, term=BLEED, criteria=HOSPITALISED)])
 
     assert [(s.payload.rule_id, s.payload.urgency) for s in signals] == [
         ("SAE-01", Urgency.U0),
-        ("VB-01", Urgency.U3),
-    ]
-    assert fired(signals, "VB-01")[0].payload.values["paged_via"] == "SAE-01"
-
-
-def test_serious_bleed_pages_twice_when_deferral_is_off() -> None:
-    """Config: with defer_ae_pages_to_sae01 = false, VB-01 pages at U0 as RULES.md lists it."""
-    pid = unique("P")
-    config = replace(
-        DEFAULT_CONFIG, alerting=replace(DEFAULT_CONFIG.alerting, defer_ae_pages_to_sae01=False)
-    )
-
-    _, signals = replay(
-        [enrolled(pid), ae_reported(pid, term=BLEED, criteria=HOSPITALISED)], config
-    )
-
-    assert [(s.payload.rule_id, s.payload.urgency) for s in signals] == [
-        ("SAE-01", Urgency.U0),
         ("VB-01", Urgency.U0),
     ]
+    assert "paged_via" not in fired(signals, "VB-01")[0].payload.values
 
 
 def test_bleed_coded_later_on_an_existing_sae_still_pages() -> None:

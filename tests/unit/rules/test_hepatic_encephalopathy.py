@@ -232,8 +232,8 @@ def test_ae_grade_1_is_covert_and_does_not_fire_he01() -> None:
     assert fired(signals, "HE-01") == []
 
 
-def test_serious_grade_3_ae_pages_once_through_sae01() -> None:
-    """One page per AE report: a serious HE AE pages via SAE-01; HE-01 goes to the DSMB (U3)."""
+def test_serious_grade_3_ae_fires_he01_at_its_clinical_u0_beside_sae01() -> None:
+    """A serious HE AE: SAE-01 and HE-01 both U0 (notify pages each person once per event)."""
     pid = unique("P")
     ae = ae_reported(
         pid,
@@ -246,11 +246,8 @@ def test_serious_grade_3_ae_pages_once_through_sae01() -> None:
 
     he = fired(signals, "HE-01")[0].payload
     assert [s.payload.rule_id for s in signals] == ["SAE-01", "HE-01"]
-    assert (he.urgency, he.recipients, he.values["clinical_urgency"]) == (
-        Urgency.U3,
-        (Role.DSMB_CHAIR,),
-        "U0",
-    )
+    assert (he.urgency, he.recipients) == (Urgency.U0, (Role.INVESTIGATOR, Role.SAFETY_OFFICER))
+    assert "paged_via" not in he.values
 
 
 def test_late_assessment_still_fires_and_says_late() -> None:

@@ -396,7 +396,7 @@ def test_pe_infection_window_is_72h() -> None:
 
 
 def test_infection_ae_becoming_serious_escalates_to_u0() -> None:
-    """INF-07: non-serious -> U1; becoming serious re-fires once (its page deferred to SAE-01)."""
+    """INF-07: non-serious -> U1; becoming serious re-fires once at U0, beside SAE-01."""
     pid = unique("P")
     at = {"at": hours_after(30)}
     facts = with_msc(
@@ -414,10 +414,11 @@ def test_infection_ae_becoming_serious_escalates_to_u0() -> None:
     _, signals = replay(facts)
 
     inf07 = fired(signals, "INF-07")
-    assert [(s.causation_id, s.payload.values.get("clinical_urgency")) for s in inf07] == [
-        (facts[2].event_id, None),
-        (facts[4].event_id, "U0"),
+    assert [(s.causation_id, s.payload.urgency) for s in inf07] == [
+        (facts[2].event_id, Urgency.U1),
+        (facts[4].event_id, Urgency.U0),
     ]
+    assert "clinical_urgency" not in inf07[1].payload.values
     assert [s.payload.rule_id for s in signals if s.causation_id == facts[4].event_id] == [
         "SAE-01",
         "INF-07",

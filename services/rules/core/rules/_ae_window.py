@@ -2,8 +2,8 @@
 
 Used by IR-MSC-01, IR-MSC-03, PE-01 (symptom route) and PE-03: the AE's onset must fall in a
 window of a procedure; urgency follows the AE (grade, anaphylaxis); the rule fires once per
-AE and once more if the urgency rises (RULES.md §0.2). An AE that the same report makes
-serious defers its page to SAE-01 (`page_once`).
+AE and once more if the urgency rises (RULES.md §0.2). The signal keeps its clinical urgency
+even when the same report makes the AE serious: notify pages each person once per event.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from services.rules.core.rules._alerting import (
     escalates,
     late_values,
     note_episode,
-    page_once,
 )
 from services.rules.core.rules._procedures import procedure_values
 from services.rules.core.rules._shared import ae_values, touched_ae
@@ -74,5 +73,5 @@ def evaluate_ae_window_rule(
         {**ae_values(ae), **tag, "arm": state.arm, **late_values(fact, config)},
         (fact.event_id,),
     )
-    signal = emit(state, fact, page_once(state, fact, ae, finding, config))
+    signal = emit(state, fact, finding)
     return state.with_raised(ae_key(rule.rule_id, ae, urgency)), (signal,)

@@ -24,7 +24,6 @@ Step = tuple[ParticipantState, tuple[SignalRaised, ...]]
 INV_SO: tuple[Role, ...] = (Role.INVESTIGATOR, Role.SAFETY_OFFICER)
 INV: tuple[Role, ...] = (Role.INVESTIGATOR,)
 RANK = {Urgency.U3: 0, Urgency.U2: 1, Urgency.U1: 2, Urgency.U0: 3}
-_PAGED_BY_SAE01 = frozenset(INV_SO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,30 +124,6 @@ def episodes_near(
         for e in state.episodes
         if e.family.startswith(prefixes) and e.first_at - span <= at <= e.last_at + span
     )
-
-
-def page_once(
-    state: ParticipantState,
-    fact: ClinicalFact,
-    ae: AdverseEventState,
-    finding: Finding,
-    config: TrialConfig,
-) -> Finding:
-    """Keep one page per AE report: defer to SAE-01 when it pages the same people now.
-
-    When the fact that first made `ae` serious (so SAE-01 pages investigator and safety
-    officer at U0 on it) also fires this AE-route rule at U0 for no one else, the rule's
-    signal goes to the DSMB listing (U3) instead of paging the same people twice.
-    """
-    if not (
-        config.alerting.defer_ae_pages_to_sae01
-        and finding.urgency is Urgency.U0
-        and set(finding.recipients) <= _PAGED_BY_SAE01
-        and ae.serious_since == fact.event_id
-    ):
-        return finding
-    values = {**finding.values, "paged_via": "SAE-01", "clinical_urgency": Urgency.U0.value}
-    return replace(finding, urgency=Urgency.U3, recipients=(Role.DSMB_CHAIR,), values=values)
 
 
 def ae_key(rule_id: str, ae: AdverseEventState, urgency: Urgency | None = None) -> str:

@@ -16,7 +16,7 @@ from typing import Final
 from schemas import ClinicalFact, SignalRaised
 from services.rules.core.config import TrialConfig
 from services.rules.core.rules import _he
-from services.rules.core.rules._alerting import emit, note_episode, page_once
+from services.rules.core.rules._alerting import emit, note_episode
 from services.rules.core.rules._triggers import on
 from services.rules.core.state import ParticipantState
 
@@ -51,7 +51,5 @@ def evaluate(
             rule=(RULE_ID, RULE_VERSION, TITLE),
             config=config,
         )
-        signals.append(
-            emit(state, fact, found if ae is None else page_once(state, fact, ae, found, config))
-        )
+        signals.append(emit(state, fact, found))
     return state, tuple(signals)

@@ -23,7 +23,6 @@ from services.rules.core.rules._alerting import (
     fresh,
     late_values,
     note_episode,
-    page_once,
 )
 from services.rules.core.rules._infection import is_catheter_infection_ae
 from services.rules.core.rules._procedures import infection_tag
@@ -62,10 +61,7 @@ def evaluate(
         urgency = Urgency.U0 if cultures else Urgency.U1
         if not escalates(state, RULE_ID, ae, urgency):
             continue
-        finding = page_once(
-            state, fact, ae, _finding(state, fact, ae, cultures, urgency, config), config
-        )
-        signals.append(emit(state, fact, finding))
+        signals.append(emit(state, fact, _finding(state, fact, ae, cultures, urgency, config)))
         state = state.with_raised(ae_key(RULE_ID, ae, urgency))
     return state, tuple(signals)
 

@@ -23,7 +23,6 @@ from services.rules.core.rules._alerting import (
     escalates,
     late_values,
     note_episode,
-    page_once,
 )
 from services.rules.core.rules._infection import is_catheter_infection_ae, is_infection_ae
 from services.rules.core.rules._procedures import infection_tag
@@ -67,5 +66,5 @@ def evaluate(
         {**ae_values(ae), **tag, **late_values(fact, config)},
         (fact.event_id,),
     )
-    signal = emit(state, fact, page_once(state, fact, ae, finding, config))
+    signal = emit(state, fact, finding)
     return state.with_raised(ae_key(RULE_ID, ae, urgency)), (signal,)

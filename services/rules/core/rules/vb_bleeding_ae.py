@@ -4,9 +4,9 @@ Source: RULES.md §3 VB-01 (Baveno; DC): any AE whose term is on the variceal / 
 hypertensive bleeding list (oesophageal or gastric varices haemorrhage, haematemesis,
 melaena, upper GI / GI haemorrhage, haemorrhagic portal hypertensive gastropathy) or carries
 a CTCAE bleeding LLT of §0.6, any grade. Presumed serious: U0 to investigator and safety
-officer, saying so when the AE is not (yet) reported serious. Fires once per AE. When the
-same report makes the AE serious, SAE-01 pages the same people; this signal then goes to
-the DSMB listing (see `_alerting.page_once`).
+officer, saying so when the AE is not (yet) reported serious. Fires once per AE, at U0 even
+when the same report makes the AE serious and SAE-01 pages the same people: notify sends
+each person one page per event and delivers this finding on that page's thread.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from services.rules.core.rules._alerting import (
     emit,
     late_values,
     note_episode,
-    page_once,
 )
 from services.rules.core.rules._bleeding import is_bleeding_ae
 from services.rules.core.rules._shared import ae_values, is_serious, touched_ae
@@ -65,5 +64,5 @@ def evaluate(
         {**ae_values(ae), "presumed_serious": not serious, **late_values(fact, config)},
         (fact.event_id,),
     )
-    signal = emit(state, fact, page_once(state, fact, ae, finding, config))
+    signal = emit(state, fact, finding)
     return state.with_raised(ae_key(RULE_ID, ae)), (signal,)
