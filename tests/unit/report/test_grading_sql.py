@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from clinical.calculators import GradingContext, MeldLabs, MissingInputError, grade, meld
+from clinical.labs import SYSTEMIC_SPECIMENS, lab_kind
 from services.report.adapters.grading_sql import grade_sql, meld_sql
 from services.report.core.catalogue import LAB_KINDS
 
@@ -172,3 +173,13 @@ def test_meld_vectors(con: duckdb.DuckDBPyConnection) -> None:
         meld(MeldLabs(bilirubin=b / 17.1, inr=i, creatinine=c / 88.4, dialysis=d))
         for b, i, c, d in rows
     ]
+
+
+def test_report_lab_kinds_are_the_specimen_aware_rules_kinds() -> None:
+    """Each LOINC the report grades is that kind on serum, plasma and blood, on nothing else."""
+    for kind in LAB_KINDS:
+        for loinc in kind.loincs:
+            assert [lab_kind(loinc, s) for s in SYSTEMIC_SPECIMENS] == [kind.kind] * 3, loinc
+            assert lab_kind(loinc, "urine") is lab_kind(loinc, "other") is None, loinc
+            if kind.kind != "neutrophils":  # 751-8 on ascitic fluid is the ascitic PMN count
+                assert lab_kind(loinc, "ascitic_fluid") is None, loinc
