@@ -282,23 +282,38 @@ def safetymon_command() -> str:
     return str(Path(sys.executable).parent / "safetymon")
 
 
+def process_argv(name: str) -> list[str]:
+    """`safetymon up` for a process name: a service, or a rules worker `rules-<id>`."""
+    kind, _, worker = name.partition("-")
+    return [safetymon_command(), "up", "--service", kind, *(["--worker", worker] if worker else [])]
+
+
+def _kind(name: str) -> ServiceName:
+    kind = name.partition("-")[0]
+    if kind not in SERVICES:
+        raise ValueError(f"no service {kind!r}")
+    return kind
+
+
 class ServiceProcesses:
     """`safetymon up --service X` processes: start (and wait until ready), kill -9, stop."""
 
     def __init__(self, env: Mapping[str, str], logs: Path) -> None:
         self.env = dict(env)
         self.logs = logs
-        self.running: dict[ServiceName, subprocess.Popen[bytes]] = {}
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
         self.kills: Counter[str] = Counter()
         self.starts: Counter[str] = Counter()
         #: Starts whose process exited (or hung) before its ready line; retried.
         self.failed_starts: Counter[str] = Counter()
+        #: Environment of one process on top of `env` (e.g. a rules worker's).
+        self.extra_env: dict[str, dict[str, str]] = {}
 
-    def log_path(self, service: ServiceName) -> Path:
+    def log_path(self, service: str) -> Path:
         """Where a service's stdout and stderr go (appended across restarts)."""
         return self.logs / f"{service}.log"
 
-    async def start(self, service: ServiceName) -> None:
+    async def start(self, service: str) -> None:
         """Start the service and wait for its ready line; retry a start that dies."""
         for _ in range(_START_ATTEMPTS):
             path = self.log_path(service)
@@ -306,8 +321,8 @@ class ServiceProcesses:
             with path.open("ab") as log:
                 # Popen returns as soon as the child is forked; nothing here blocks the loop.
                 process = subprocess.Popen(  # noqa: S603, ASYNC220 - our own script and arguments
-                    [safetymon_command(), "up", "--service", service],
-                    env=self.env,
+                    process_argv(service),
+                    env={**self.env, **self.extra_env.get(service, {})},
                     stdout=log,
                     stderr=log,
                 )
@@ -323,10 +338,8 @@ class ServiceProcesses:
         tail = self.log_path(service).read_text(errors="replace")[-3000:]
         raise ChaosError(f"{service} did not start after {_START_ATTEMPTS} attempts:\n{tail}")
 
-    async def _ready(
-        self, service: ServiceName, process: subprocess.Popen[bytes], offset: int
-    ) -> bool:
-        marker = _READY_MARKERS[service].encode()
+    async def _ready(self, service: str, process: subprocess.Popen[bytes], offset: int) -> bool:
+        marker = _READY_MARKERS[_kind(service)].encode()
         deadline = time.monotonic() + _SERVICE_START_TIMEOUT_S
         path = self.log_path(service)
         while time.monotonic() < deadline:
@@ -339,7 +352,7 @@ class ServiceProcesses:
             await asyncio.sleep(0.05)
         return False
 
-    async def kill(self, service: ServiceName) -> None:
+    async def kill(self, service: str) -> None:
         """SIGKILL: no shutdown code runs, whatever the process was doing is cut off."""
         process = self.running.pop(service)
         process.send_signal(signal.SIGKILL)
@@ -358,7 +371,7 @@ class ServiceProcesses:
                 process.wait(5)
             self.running.pop(service, None)
 
-    def alive(self) -> list[ServiceName]:
+    def alive(self) -> list[str]:
         """Services whose process has not exited."""
         return [name for name, process in self.running.items() if process.poll() is None]
 
