@@ -77,13 +77,15 @@ async def _signed_in(browser: Browser, console: Console, name: str, problems: Pr
 
 
 async def _signal_of(console: Console, participant: str) -> str:
+    """The participant's SAE signal, once the console has projected it."""
     async with asyncio.timeout(30):
         while True:
             events = await console.service.projection.events(
                 sources=("signal",), participant_id=participant
             )
-            if events:
-                return str(events[0].signal_id)
+            for event in events:
+                if event.body["payload"]["category"] == "sae":
+                    return str(event.signal_id)
             await asyncio.sleep(0.05)
 
 
@@ -105,7 +107,8 @@ async def test_sae_appears_live_and_is_acknowledged_from_the_console(
 
     started = time.monotonic()
     await _post(console, sae(participant_id=participant, site_id="S01"))
-    row = page.locator("#inbox-rows tr.urgency-U0", has_text=participant)
+    rows = page.locator("#inbox-rows tr", has_text=participant)
+    row = rows.filter(has_text="Serious adverse event")
     await expect(row).to_be_visible(timeout=_WAIT_MS)
     print(f"SAE visible in the inbox {time.monotonic() - started:.2f} s after the POST")
     assert await page.evaluate("window.__notReloaded") is True
@@ -117,6 +120,7 @@ async def test_sae_appears_live_and_is_acknowledged_from_the_console(
     await expect(page.locator("table.values")).to_contain_text("Relatedness to UC-MSC")
     await expect(page.locator("table.values")).not_to_contain_text("relatedness_uc_msc")
     signal_id = await _signal_of(console, participant)
+    assert page.url.endswith(f"/alerts/{signal_id}")
     assert signal_id in await _open_alert_ids(console)
 
     await page.get_by_label("Reason (recorded in the audit trail)").fill("Seen; calling the site")

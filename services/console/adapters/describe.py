@@ -13,10 +13,11 @@ from services.console.core.timeline import CHARTED, CHARTED_LOINC, PROCEDURES
 def _lab(p: Mapping[str, Any]) -> str:
     result = p.get("result") or {}
     kind = CHARTED_LOINC.get(str(p.get("loinc")))
-    name = CHARTED[kind][0] if kind else f"LOINC {p.get('loinc')}"
-    value = result.get("normalised_value", result.get("value"))
-    unit = result.get("normalised_unit") or result.get("unit") or ""
-    return f"{name}: {format_value(value)} {unit}".strip()
+    if kind is not None:  # the charted kinds, in the unit the charts use
+        name, unit = CHARTED[kind]
+        value = result.get("normalised_value", result.get("value"))
+        return f"{name}: {format_value(value)} {unit}".strip()
+    return f"LOINC {p.get('loinc')}: {format_value(result.get('value'))} {result.get('unit', '')}"
 
 
 def _treatment(p: Mapping[str, Any]) -> str:
