@@ -49,7 +49,7 @@ from services.notify.adapters.nats_requests import ack_subject, build_responders
 from services.notify.adapters.nats_routes import build_report_handler, build_signal_handler
 from services.notify.adapters.sent_journal import FileSentJournal
 from services.notify.adapters.smtp_mailer import SmtpConfig, SmtpMailer
-from services.notify.adapters.trail_relay import TrailRelay, ensure_notify_stream
+from services.notify.adapters.trail_relay import TrailRelay
 from services.notify.app import Sender, SendPolicy, SignalIntake
 from services.notify.app.alerts import Acknowledger, Escalator
 from services.notify.app.reports import ReportIntake
@@ -157,7 +157,9 @@ class NotifyService:
             self._spawn("report-consumer", reports.run)
             self._spawn("escalator", self._escalator.run)
             # Notify's facts reach its stream from the committed trail, never from inside a
-            # transaction: what a crash interrupts is published at the next start.
+            # transaction: what a crash interrupts is published at the next start. The relay
+            # makes its stream itself, in its own supervised task: a stream it cannot reach
+            # delays that publication, never an alert email.
             self._relay = TrailRelay(js, store, namespace=settings.namespace, log=self._log)
             self._spawn("trail-relay", self._relay.run)
             await self._wait_ready(js, subjects.signals_stream, NOTIFY_DURABLE)
@@ -235,7 +237,6 @@ class NotifyService:
             subjects=subjects.reports_filter,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
         )
-        await ensure_notify_stream(js, self.settings.namespace)
         return js
 
     async def _serve_snapshots(self) -> None:

@@ -89,8 +89,9 @@ class TrailRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        """Resume after the stream's last entry, then publish new entries as they commit."""
+        """Make the stream if missing, resume after its last entry, publish new entries."""
         self._running = True
+        await ensure_notify_stream(self._js, self._subjects.namespace)
         self.position = await self.stored_position()
         while self._running:
             entries = await self._store.audit_entries_after(self.position, limit=self._batch)
