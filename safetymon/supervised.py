@@ -67,7 +67,7 @@ class SupervisedStack:
         """Wait until ingest answers HTTP, rules is bound and notify answers requests."""
         if self._nc is None:
             options = self.client.nats_connect_options()
-            self._nc = await nats.connect(self.nats_url, **options)
+            self._nc = await nats.connect(self.nats_url.split(","), **options)
         deadline = asyncio.get_running_loop().time() + timeout
         async with httpx.AsyncClient(timeout=2.0) as http:
             while not await self._ready(self._nc.jetstream(), http):
