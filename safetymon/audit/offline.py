@@ -13,6 +13,8 @@ present; reconcile counts those sends as sent (safetymon/audit/journal.py).
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +25,7 @@ import duckdb
 from kit.files import file_sha256
 from safetymon.audit._assemble import discard, finish, prepare
 from safetymon.audit.errors import ExportError
+from safetymon.audit.export import merge_partitions
 from safetymon.audit.journal import write_journal
 from safetymon.audit.manifest import EVENT_LOG, SENT_JOURNAL, Manifest
 from services.ingest.adapters.audit_export import copy_event_log
@@ -52,8 +55,12 @@ def export_offline(data_dir: Path, out: Path) -> Manifest:
         files: dict[str, dict[str, Any]] = {}
         with _read_only(data_dir / INGEST_FILE) as con:
             files[EVENT_LOG] = copy_event_log(con, target)
-        with _read_only(data_dir / RULES_FILE) as con:
-            files.update(copy_rules_snapshot(con, target))  # signals and config history
+        partitioned = _partition_files(data_dir)
+        if partitioned:
+            files.update(_rules_partitions(partitioned, target))
+        else:
+            with _read_only(data_dir / RULES_FILE) as con:
+                files.update(copy_rules_snapshot(con, target))  # signals and config history
         with _read_only(data_dir / NOTIFY_FILE) as con:
             files.update(copy_notify_tables(con, target))
         journal = data_dir / NOTIFY_JOURNAL_FILE
@@ -66,6 +73,46 @@ def export_offline(data_dir: Path, out: Path) -> Manifest:
     except BaseException:
         discard(target, created=created)
         raise
+
+
+def _partition_files(data_dir: Path) -> list[tuple[int, Path]]:
+    """A partitioned deployment's rules files (`rules-p<k>-of-<n>.duckdb`), by partition.
+
+    The count is $SAFETYMON_PARTITIONS when set, else the one the files agree on.
+    """
+    found: dict[int, dict[int, Path]] = {}
+    for path in data_dir.glob("rules-p*-of-*.duckdb"):
+        k, _, n = path.stem.removeprefix("rules-p").partition("-of-")
+        if k.isdigit() and n.isdigit():
+            found.setdefault(int(n), {})[int(k)] = path
+    if not found:
+        return []
+    wanted = os.environ.get("SAFETYMON_PARTITIONS")
+    if wanted is None and len(found) > 1:
+        msg = f"rules files of several partition counts {sorted(found)}: set SAFETYMON_PARTITIONS"
+        raise ExportError(msg)
+    count = int(wanted) if wanted else next(iter(found))
+    files = found.get(count, {})
+    missing = sorted(set(range(count)) - set(files))
+    if missing:
+        raise ExportError(f"no rules file for partition(s) {missing} of {count} in {data_dir}")
+    return sorted(files.items())
+
+
+def _rules_partitions(partitions: list[tuple[int, Path]], target: Path) -> dict[str, Any]:
+    """Each partition's signals and config history, merged as the online export does."""
+    staging = target / ".rules-partitions"
+    parts = []
+    try:
+        for partition, path in partitions:
+            directory = staging / f"p{partition}"
+            directory.mkdir(parents=True)
+            with _read_only(path) as con:
+                copy_rules_snapshot(con, directory)
+            parts.append((partition, directory))
+        return merge_partitions(target, parts)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextmanager
