@@ -16,6 +16,11 @@ phase, and the machine's load with each figure. Every email must arrive.
 
     python bench/alert_under_bulk.py [--bulk labs|aes] [--size N]
 
+`--cluster` runs it on a three-node JetStream cluster (the venv's 2.15, R3 streams,
+`sync_interval: always`) with `--partitions` partitions and `--workers` rules worker
+processes (`safetymon up --service rules` supervising them). The services connect to one
+node (notify's broker takes a single URL; the fault run covers losing a node).
+
 `--code DIR` runs the services from another checkout (e.g. a `git worktree` of an older
 commit) with this venv, for before/after figures in one sitting.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import threading
@@ -37,6 +43,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from safetymon.embedded import free_port
+from safetymon.fault_cluster import ClusterNats
 
 SAFETY_OFFICER = "safety.officer@trial.example.org"  # safetymon/demo/routing.toml
 TRIAL = "NCT01724398"
@@ -154,12 +161,26 @@ async def main() -> None:  # noqa: PLR0915 - one benchmark, read top to bottom
     parser.add_argument("--size", type=int, default=None, help="bulk events (30,000 / 20,000)")
     parser.add_argument("--code", type=Path, default=None, help="run the services from here")
     parser.add_argument("--wait", type=float, default=900.0, help="seconds to wait for emails")
+    parser.add_argument("--cluster", action="store_true", help="3-node R3 cluster")
+    parser.add_argument("--workers", type=int, default=1, help="rules worker processes")
+    parser.add_argument("--partitions", type=int, default=1, help="fact partitions")
     args = parser.parse_args()
     stamper = Stamper()
     smtp_port = free_port()
     controller = Controller(stamper, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     pipeline = Pipeline(args.code, smtp_port)
+    os.environ.update(
+        SAFETYMON_PARTITIONS=str(args.partitions), SAFETYMON_RULES_WORKERS=str(args.workers)
+    )
+    if args.cluster:
+        os.environ["SAFETYMON_STREAM_REPLICAS"] = "3"
+        pipeline.nats = ClusterNats(pipeline.data / "cluster")  # type: ignore[assignment]
+    print(
+        f"topology: {'3-node R3 cluster' if args.cluster else 'one nats-server'}, "
+        f"{args.partitions} partition(s), {args.workers} rules worker(s)",
+        flush=True,
+    )
     pipeline.start()
     s01 = [f"UB-S01-{n:03d}" for n in range(40)]
     s02 = [f"UB-S02-{n:03d}" for n in range(100)]
