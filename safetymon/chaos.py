@@ -442,10 +442,12 @@ class ChaosResult:
 
     def lines(self) -> list[str]:
         """The printed summary."""
-        kills = ", ".join(f"{s} {self.kills.get(s, 0)}" for s in SERVICES)
-        # Starts that reached their ready line, less the first start of each service.
+        # The processes of the run: the services, or (partitioned) ingest, workers, notify.
+        names = list(self.starts) or list(SERVICES)
+        kills = ", ".join(f"{s} {self.kills.get(s, 0)}" for s in names)
+        # Starts that reached their ready line, less the first start of each process.
         restarts = ", ".join(
-            f"{s} {self.starts.get(s, 0) - self.failed_starts.get(s, 0) - 1}" for s in SERVICES
+            f"{s} {self.starts.get(s, 0) - self.failed_starts.get(s, 0) - 1}" for s in names
         )
         feed, signals, emails = self.feed, self.signals, self.emails
         out = [
