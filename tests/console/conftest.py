@@ -54,6 +54,10 @@ async def console(
             ("sub-s01", Role.submitter, "S01"),
         )
     }
+    running = stack.services.get("console")
+    if isinstance(running, ConsoleService):  # the stack runs one already: the same file
+        yield Console(running, running.url, stack, tokens)
+        return
     notify_port = getattr(stack.services["notify"], "http_port", None)
     settings = Settings(
         data_dir=stack_environment,

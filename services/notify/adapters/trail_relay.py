@@ -91,8 +91,8 @@ class TrailRelay:
     async def run(self) -> None:
         """Make the stream if missing, resume after its last entry, publish new entries."""
         self._running = True
-        await ensure_notify_stream(self._js, self._subjects.namespace)
-        self.position = await self.stored_position()
+        if not await self._reach_stream():
+            return
         while self._running:
             entries = await self._store.audit_entries_after(self.position, limit=self._batch)
             for entry in entries:
@@ -102,6 +102,30 @@ class TrailRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll)
                 self._wake.clear()
+
+    async def _reach_stream(self) -> bool:
+        """Make the stream if missing and read the position; retry until reached or stopped.
+
+        A NATS user without the grant or a server without JetStream answers with an error or
+        not at all: logged (once per backoff step), and tried again, because notify's other
+        work must go on meanwhile.
+        """
+        delay = 1.0
+        while self._running:
+            try:
+                await ensure_notify_stream(self._js, self._subjects.namespace)
+                self.position = await self.stored_position()
+            except (TimeoutError, nats.errors.Error) as exc:
+                self._log.warning(
+                    "notify_stream_unreachable", error=type(exc).__name__, retry_in_s=delay
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                self._wake.clear()
+                delay = min(delay * 2, 60.0)
+            else:
+                return True
+        return False
 
     async def stored_position(self) -> int:
         """The trail seq of the stream's last message (0 when the stream is empty)."""
