@@ -18,7 +18,7 @@ from typing import Final
 
 from safetymon.audit.errors import AuditError
 from schemas import ClinicalFact, ClockTicked, SignalRaised, SignalUpdated
-from services.rules.core import engine
+from services.rules.core import engine, fold
 from services.rules.core.config import TrialConfig
 from services.rules.core.state import ParticipantState
 
@@ -100,27 +100,30 @@ class TickOutcome:
 
 
 def stepper(config: TrialConfig) -> Step:
-    """The live per-fact step (`evaluate_guarded`) with `config` bound."""
+    """The live per-fact step (`fold.apply`, as the rules service folds) with `config` bound.
+
+    The outcome's state is None when the fact left the participant's state as it was.
+    """
 
     def step(state: ParticipantState | None, fact: ClinicalFact) -> Outcome:
-        evaluation = engine.evaluate_guarded(state, fact, config)
-        return Outcome(evaluation.state, evaluation.signals)
+        key = fold.key_of(fact)
+        applied = fold.apply({} if state is None else {key: state}, fact, config)
+        return Outcome(applied.changed.get(key), applied.signals)
 
     return step
 
 
 def ticker(config: TrialConfig) -> Tick:
-    """The live per-tick step (`evaluate_tick`) with `config` bound.
+    """The live per-tick step (`fold.apply`) with `config` bound.
 
-    The live rules service hands `evaluate_tick` the states of the tick's participants with
-    an open SAE-02 or SUSAR-01 clock (`StateStore.open_clocks`) plus those its batch loaded;
-    the engine itself keeps only open clocks of the tick's trial, so any superset of those gives the
-    same result.
+    The live rules service hands the fold the states of the tick's participants with an open
+    SAE-02 or SUSAR-01 clock (`StateStore.open_clocks`) plus those its batch loaded; the fold
+    keeps only those a tick reaches (`fold.reached_by`), so any superset gives the same.
     """
 
     def tick(states: Mapping[Key, ParticipantState], fact: ClockTicked) -> TickOutcome:
-        changed, signals = engine.evaluate_tick(states, fact, config)
-        return TickOutcome(changed, signals)
+        applied = fold.apply(states, fact, config)
+        return TickOutcome(dict(applied.changed), applied.signals)
 
     return tick
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from schemas import ClinicalFact, ClockTicked, SignalUpdated
-from services.rules.core import engine
+from services.rules.core import engine, fold
 from services.rules.core.config import TrialConfig
 from services.rules.core.engine import Signal, StateKey
 from services.rules.core.signals import derived_id
@@ -232,7 +232,7 @@ def _evaluate(
     out: EventLog,
     timeline: _Timeline,
 ) -> _Evaluated:
-    """Fold each input, in the order given, through the engine against its participant."""
+    """Fold each input, in the order given, through the one fold against its participant."""
     result = _Evaluated()
     for item in fresh:
         if isinstance(item, (LaneTick, ClockTicked)):
@@ -244,11 +244,11 @@ def _evaluate(
                 for key in keys
                 if key in states and (seq is None or positions.get(key, 0) < seq)
             }
-            cfg = timeline.at(seq)
-            changed, ticked = engine.evaluate_tick(due, tick, cfg)
+            applied = fold.apply(due, tick, timeline.at(seq))
+            changed = dict(applied.changed)
             states.update(changed)
             result.changed.update(changed)
-            result.signals.extend(ticked)
+            result.signals.extend(applied.signals)
             if changed:
                 body = tick.model_dump_json().encode()
                 result.folded.extend(Folded(key, seq, True, body) for key in sorted(changed))
@@ -260,18 +260,16 @@ def _evaluate(
                         positions[key] = result.positions[key] = seq
             continue
         fact = item
-        key = (fact.trial_id, fact.participant_id)
-        cfg = timeline.at(fact.seq)
-        outcome = engine.evaluate_guarded(states.get(key), fact, cfg)
-        # Identity, not equality: comparing two states field by field costs their history.
-        if outcome.state is not None and outcome.state is not states.get(key):
-            states[key] = result.changed[key] = outcome.state
+        key = fold.key_of(fact)
+        applied = fold.apply(states, fact, timeline.at(fact.seq))
+        if key in applied.changed:
+            states[key] = result.changed[key] = applied.changed[key]
             result.folded.append(Folded(key, fact.seq, False, fact.model_dump_json().encode()))
         if fact.seq is not None and fact.seq > positions.get(key, 0):
             positions[key] = result.positions[key] = fact.seq
-        result.signals.extend(outcome.signals)
-        if outcome.failed:
-            result.dead.append(_dead_letter(fact, consumer=consumer, failed=outcome.failed))
+        result.signals.extend(applied.signals)
+        if applied.failed:
+            result.dead.append(_dead_letter(fact, consumer=consumer, failed=applied.failed))
         out.debug("fact_processed", **_ids(fact))
     return result
 

@@ -30,8 +30,9 @@ from services.rules.adapters.audit_export import CONFIG_HISTORY_FILE, snapshot_s
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
 from services.rules.adapters.trial_config import DEFAULT_TRIAL_CONFIG
 from services.rules.config import Settings
-from services.rules.core.engine import StateKey, replay
+from services.rules.core.engine import StateKey
 from services.rules.core.errors import TransientError
+from services.rules.core.fold import replay
 from services.rules.core.state import ParticipantState
 from services.rules.main import RulesService, build_service
 from services.rules.ports import (

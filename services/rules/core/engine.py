@@ -1,13 +1,14 @@
 """Fold facts into participant state and through the rule catalogue (core layer; pure).
 
-The same functions serve live processing, replay and audit: the same facts in the same
-order, with the same trial configuration, give the same states and the same signal bytes.
+The per-fact and per-tick steps (`evaluate_guarded`, `evaluate_tick`); `fold` folds a log
+through them for live processing, replay and audit alike: the same facts in the same order,
+with the same trial configuration, give the same states and the same signal bytes.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from types import ModuleType
@@ -86,7 +87,6 @@ __all__ = [
     "evaluate_tick",
     "evolve",
     "initial_state",
-    "replay",
 ]
 
 StateKey = tuple[str, str]
@@ -378,32 +378,6 @@ def evaluate_tick(
             changed[key] = after
         signals.extend(raised)
     return changed, _stamped(signals, cfg)
-
-
-def replay(
-    facts: Iterable[ClinicalFact | ClockTicked],
-    config: TrialConfig | None = None,
-    *,
-    dispatch: bool = True,
-) -> tuple[dict[StateKey, ParticipantState], tuple[Signal, ...]]:
-    """Fold a history exactly as live processing does; return final states and all signals.
-
-    `dispatch=False` runs every rule on every fact (the reference the dispatch must match).
-    """
-    states: dict[StateKey, ParticipantState] = {}
-    signals: list[Signal] = []
-    for fact in facts:
-        if isinstance(fact, ClockTicked):
-            changed, ticked = evaluate_tick(states, fact, config)
-            states.update(changed)
-            signals.extend(ticked)
-            continue
-        key = (fact.trial_id, fact.participant_id)
-        outcome = evaluate_guarded(states.get(key), fact, config, dispatch=dispatch)
-        if outcome.state is not None:
-            states[key] = outcome.state
-        signals.extend(outcome.signals)
-    return states, tuple(signals)
 
 
 def _stamped(

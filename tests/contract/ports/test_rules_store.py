@@ -11,8 +11,9 @@ import pytest
 from schemas import ClinicalFact, SeriousnessCriterion
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
 from services.rules.adapters.memory import InMemoryRulesStore
-from services.rules.core.engine import Signal, replay
+from services.rules.core.engine import Signal
 from services.rules.core.errors import AlreadyProcessedError, TransientError
+from services.rules.core.fold import replay
 from services.rules.core.state import ParticipantState
 from services.rules.ports import (
     Commit,

@@ -20,7 +20,7 @@ from safetymon.audit.source import parse_moment
 from safetymon.cli import app
 from safetymon.demo.generator import HISTORIC_START, iter_feed
 from schemas import canonical_bytes
-from services.rules.core import engine
+from services.rules.core import fold
 from tests.factories import enrolment, lab, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires, write_log
@@ -94,7 +94,7 @@ def test_replay_in_two_processes_gives_the_signals_of_one_fold_byte_for_byte(
 
     one = replay_log(log, as_of=None, config=config, workers=1)
     two = replay_log(log, as_of=None, config=config, workers=2)
-    _, folded = engine.replay([logged.fact for logged in iter_facts(log)], config)
+    _, folded = fold.replay([logged.fact for logged in iter_facts(log)], config)
 
     assert len(one.signals) >= 5
     assert {participant_partition(p.participant_id, 2) for p in one.participants} == {0, 1}

@@ -25,7 +25,7 @@ from clinical import ae_terms, codes
 from schemas import Causality, Expectedness, Outcome, SeriousnessCriterion
 from services.report.adapters.duckdb_source import DuckDBLogSource
 from services.report.core.config import ReportConfig
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 from tests.unit.report.eventlog import build_event_log, running_clock
 
 CRITERIA = [c.value for c in SeriousnessCriterion]

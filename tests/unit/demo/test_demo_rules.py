@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from safetymon.demo import generate_feed
 from services.ingest.core.accept import Accepted, accept
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 CATEGORIES = {
     "sae",

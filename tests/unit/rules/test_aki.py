@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schemas import LabResultRecorded, Role, Treatment, Urgency
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 from services.rules.core.rules._aki import HRS_NOTE
 
 from .factories import T0, enrolled, envelope, fired, hours_after, procedure, unique

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from services.rules import app
 from services.rules.adapters.memory import InMemoryRulesStore
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .factories import enrolled, unique
 from .test_sae_clock import DUE, sae, tick

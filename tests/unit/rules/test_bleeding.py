@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from schemas import Arm, Role, SeriousnessCriterion, SignalRaised, SignalUpdated, Treatment, Urgency
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .factories import (
     T0,

@@ -15,7 +15,7 @@ from schemas import (
     Urgency,
 )
 from services.rules.core.config import AkiConfig, TrialConfig
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .factories import (
     T0,

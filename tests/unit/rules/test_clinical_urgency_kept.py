@@ -15,7 +15,7 @@ import pytest
 from schemas import Arm, Role, SeriousnessCriterion, Treatment, Urgency
 from services.rules.adapters.trial_config import DEFAULT_TRIAL_CONFIG, load_trial_source
 from services.rules.core.config import DEFAULT_CONFIG, TrialConfig
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .factories import T0, ae_reported, enrolled, fired, hours_after, procedure, unique
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 from schemas import ClinicalFact, SignalRaised, SignalUpdated, Urgency
-from services.rules.core.engine import evaluate, replay
+from services.rules.core.engine import evaluate
+from services.rules.core.fold import replay
 from services.rules.core.state import ParticipantState
 
 from .factories import (

@@ -16,7 +16,7 @@ from schemas import (
     Treatment,
     Urgency,
 )
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .factories import T0, ae_reported, ae_updated, died, enrolled, treated, unique
 

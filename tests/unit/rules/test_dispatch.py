@@ -29,7 +29,8 @@ from services.ingest.core.accept import Accepted, accept
 from services.rules.core import engine
 from services.rules.core._dispatch import Rule, plan
 from services.rules.core.config import DEFAULT_CONFIG, TrialConfig
-from services.rules.core.engine import Signal, StateKey, evaluate_guarded, evaluate_tick, replay
+from services.rules.core.engine import Signal, StateKey, evaluate_guarded, evaluate_tick
+from services.rules.core.fold import replay
 from services.rules.core.state import ByKind, ParticipantState
 
 from .test_properties_corrections import corrected_histories

@@ -9,7 +9,8 @@ import pytest
 
 from schemas import ClinicalFact, FactCorrected, Outcome, SeriousnessCriterion, Treatment
 from services.rules.core import engine
-from services.rules.core.engine import RULES, Rule, evaluate, evaluate_guarded, evolve, replay
+from services.rules.core.engine import RULES, Rule, evaluate, evaluate_guarded, evolve
+from services.rules.core.fold import replay
 from services.rules.core.signals import NAMESPACE, signal_id
 from services.rules.core.state import ParticipantState
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from schemas import Role, SeriousnessCriterion, Treatment, Urgency
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .factories import (
     T0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas import SeriousnessCriterion
 from services.rules.core.config import AlertingConfig, TrialConfig
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .factories import ae_reported, enrolled, hours_after, lab_result, unique
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from clinical.calculators import MeldLabs, bilirubin_mg_dl, creatinine_mg_dl, meld
 from schemas import Arm, LabResultRecorded, ParticipantEnrolled, Role, Treatment, Urgency
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 from services.rules.core.state import ParticipantState
 
 from .factories import T0, envelope, hours_after, procedure, unique, west_haven

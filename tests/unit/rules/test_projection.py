@@ -8,7 +8,8 @@ from datetime import timedelta
 from schemas import FactCorrected, LabResultRecorded, Treatment
 from services.rules.core._history import retention
 from services.rules.core.config import DEFAULT_CONFIG
-from services.rules.core.engine import evaluate, replay
+from services.rules.core.engine import evaluate
+from services.rules.core.fold import replay
 from services.rules.core.projection import evolve
 from services.rules.core.state import ParticipantState
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from schemas import ClinicalFact, Role, SignalRaised, Urgency
 from services.rules.core._history import retention
 from services.rules.core.config import DEFAULT_CONFIG
-from services.rules.core.engine import evaluate_guarded, replay
+from services.rules.core.engine import evaluate_guarded
+from services.rules.core.fold import replay
 from services.rules.core.state import ParticipantState
 
 from .strategies import fact_histories

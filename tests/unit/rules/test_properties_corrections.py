@@ -21,7 +21,7 @@ from schemas import (
 )
 from services.rules import app
 from services.rules.adapters.memory import InMemoryRulesStore
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .strategies import LAB_VALUES, fact_histories
 from .test_sae_clock import tick

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas import Role, SeriousnessCriterion, SignalRaised, SignalUpdated, Urgency
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 from services.rules.core.signals import derived_id
 
 from .factories import (

@@ -8,8 +8,9 @@ import pytest
 
 from services.rules.adapters.trial_config import DEFAULT_TRIAL_CONFIG, load_trial_config
 from services.rules.core.config import TrialConfig
-from services.rules.core.engine import VERSIONS, catalogue, replay
+from services.rules.core.engine import VERSIONS, catalogue
 from services.rules.core.errors import ConfigurationError
+from services.rules.core.fold import replay
 
 from .factories import T0, ae_reported, enrolled, fired, hours_after, lab_result, unique
 

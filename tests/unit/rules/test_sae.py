@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas import Role, SeriousnessCriterion, SignalRaised, Urgency
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .factories import T0, ae_reported, ae_updated, enrolled, unique
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from schemas import LabResultRecorded, Role, SeriousnessCriterion, Urgency
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .factories import T0, ae_reported, enrolled, envelope, hours_after, unique, vitals
 

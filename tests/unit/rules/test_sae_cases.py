@@ -28,7 +28,7 @@ from schemas import (
     canonical_bytes,
 )
 from services.ingest.core.accept import Accepted, accept
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .factories import T0, ae_payload, enrolled, envelope, unique
 from .test_sae_clock import tick

@@ -8,7 +8,7 @@ from uuid import uuid4
 
 from schemas import ClockTicked, Role, SAEReportedToSponsor, SeriousnessCriterion, Urgency
 from services.rules.core.config import SaeFollowUpConfig, TrialConfig
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .factories import T0, TRIAL, ae_payload, ae_reported, corrected, enrolled, envelope, unique
 

@@ -18,7 +18,7 @@ from clinical.organisms import is_common_commensal, same_or_consecutive_days
 from clinical.windows import WindowLengths, infection_window_rows
 from schemas import LOG_FACT_ADAPTER, LabResultRecorded, Treatment, Urgency, canonical_bytes
 from services.ingest.core.accept import Accepted, accept
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 from services.rules.core.state import ParticipantState
 
 from .factories import (

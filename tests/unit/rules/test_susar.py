@@ -16,7 +16,7 @@ from schemas import (
     SeriousnessCriterion,
     SignalRaised,
 )
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 
 from .factories import ae_reported, ae_updated, enrolled, unique
 

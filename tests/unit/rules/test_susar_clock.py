@@ -13,7 +13,7 @@ from schemas import (
     SUSARReportedToAuthority,
     Urgency,
 )
-from services.rules.core.engine import replay
+from services.rules.core.fold import replay
 from services.rules.core.state import ParticipantState
 
 from .factories import ae_reported, enrolled, envelope, unique

@@ -12,8 +12,8 @@ from services.rules.adapters.memory import InMemoryRulesStore
 from services.rules.adapters.trial_config import DEFAULT_TRIAL_CONFIG, load_trial_config
 from services.rules.config import Settings
 from services.rules.core.config import DEFAULT_CONFIG, TrialConfig
-from services.rules.core.engine import replay
 from services.rules.core.errors import ConfigurationError
+from services.rules.core.fold import replay
 from services.rules.main import build_service
 
 from .factories import T0, ae_reported, enrolled, lab_result, unique, vitals
