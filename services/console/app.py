@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from schemas.subjects import CONSOLE_FACTS_DURABLE, CONSOLE_NOTIFY_DURABLE, CONSOLE_SIGNALS_DURABLE
 from services.console.core import timeline
 from services.console.core.access import Viewer
 from services.console.core.alerts import Alert, Filters, countdown, fold_alerts, inbox_order
 from services.console.core.errors import ForbiddenError, NotFoundError
 from services.console.core.events import Event, Source, parse_event
+from services.console.core.trail import TrailCheck, verify_trail
 from services.console.ports import Change, Changes, Clock, Logger, Projection
 
 
@@ -75,6 +77,15 @@ class ParticipantView:
     alerts: list[Alert]
     markers: list[timeline.Marker]
     charts: list[timeline.Series]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditView:
+    """The audit page: where each durable stands, what is projected, the trail's check."""
+
+    positions: dict[str, int]
+    counts: dict[str, int]
+    trail: TrailCheck
 
 
 def _require_reader(viewer: Viewer) -> None:
@@ -154,6 +165,21 @@ class Views:
             markers=timeline.markers(facts),
             charts=[*labs, timeline.meld_series(labs)],
         )
+
+
+async def audit_view(store: Projection, viewer: Viewer) -> AuditView:
+    """The audit page's content (auditor and admin).
+
+    Raises:
+        ForbiddenError: another role.
+
+    """
+    if not viewer.audits:
+        raise ForbiddenError(f"role {viewer.role} has no audit page")
+    durables = (CONSOLE_FACTS_DURABLE, CONSOLE_SIGNALS_DURABLE, CONSOLE_NOTIFY_DURABLE)
+    positions = {durable: await store.position(durable) for durable in durables}
+    notify = await store.events(sources=("notify",))
+    return AuditView(positions, await store.counts(), verify_trail(e.body for e in notify))
 
 
 def idle_expired(last_seen: datetime, now: datetime, idle: timedelta) -> bool:

@@ -31,7 +31,7 @@ from services.console.adapters.live import LiveHub
 from services.console.adapters.notify_client import NotifyAcknowledgements
 from services.console.adapters.sessions import SessionStore
 from services.console.adapters.web_auth import Guard, SecurityHeaders, install_auth
-from services.console.adapters.web_pages import install_pages
+from services.console.adapters.web_pages import install_audit, install_pages
 from services.console.adapters.web_render import STATIC, Pages
 from services.console.app import Projector, Views
 from services.console.config import Settings
@@ -127,10 +127,12 @@ class ConsoleService:
         api.add_middleware(SecurityHeaders)
         api.mount("/static", StaticFiles(directory=STATIC), name="static")
         install_auth(api, guard, pages)
+        views = Views(self.projection, clock)
+        install_audit(api, guard, views, pages)
         install_pages(
             api,
             guard,
-            Views(self.projection, clock),
+            views,
             pages,
             acks=NotifyAcknowledgements(settings.notify_url),
             hub=self.hub,

@@ -37,6 +37,10 @@ class Projection(Protocol):
         """The last stream sequence committed for `durable` (0 before the first)."""
         ...
 
+    async def counts(self) -> dict[str, int]:
+        """How many events of each source are projected."""
+        ...
+
     async def events(
         self,
         *,

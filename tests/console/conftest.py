@@ -52,6 +52,7 @@ async def console(
             ("inv-s01", Role.investigator, "S01"),
             ("inv-s02", Role.investigator, "S02"),
             ("sub-s01", Role.submitter, "S01"),
+            ("aud1", Role.auditor, None),
         )
     }
     running = stack.services.get("console")

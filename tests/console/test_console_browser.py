@@ -186,3 +186,35 @@ async def test_participant_page_shows_the_course_with_procedures_and_charts(
     await expect(page.locator("ol.timeline li.procedure")).to_have_count(2)
     await expect(page.locator("svg.chart line[stroke-dasharray]")).to_have_count(10)
     assert problems.seen == []
+
+
+async def test_the_audit_page_verifies_notifys_trail_from_the_stream_as_notify_does(
+    console: Console, browser: Browser
+) -> None:
+    participant = unique("CON")
+    await _post(
+        console,
+        [
+            enrolment(participant_id=participant, site_id="S02"),
+            sae(participant_id=participant, site_id="S02"),
+        ],
+    )
+    await _signal_of(console, participant)
+    await console.stack.settled(30)
+    notify: Any = console.stack.services["notify"]
+    own = await notify.verify_audit()
+    async with asyncio.timeout(20):  # the relay and the console catch up with the trail
+        while (await console.service.projection.counts()).get("notify", 0) < own.length:
+            await asyncio.sleep(0.05)
+    problems = Problems()
+    page = await _signed_in(browser, console, "aud1", problems)
+
+    await page.get_by_role("link", name="Audit").click()
+
+    check = page.locator("#trail-check")
+    await expect(check).to_contain_text(f"Verified: {own.length} entries")
+    await expect(check).to_contain_text(own.head)
+    assert problems.seen == []
+    investigator = await _signed_in(browser, console, "inv-s02", Problems())
+    response = await investigator.goto(f"{console.url}/audit")
+    assert response is not None and response.status == 403

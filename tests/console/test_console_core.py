@@ -6,11 +6,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from schemas import GENESIS_HASH, canonical_bytes, chain_hash
 from services.console.adapters.sessions import SessionStore
 from services.console.core.access import Viewer
 from services.console.core.alerts import Filters, countdown, fold_alerts, inbox_order
 from services.console.core.events import Event, Source, parse_event
 from services.console.core.timeline import lab_series, markers, meld_series, window
+from services.console.core.trail import verify_trail
 
 T0 = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -160,3 +162,30 @@ def test_sessions_expire_after_idle_time_and_the_event_stream_does_not_keep_them
     now[0] += timedelta(minutes=29)
     assert store.get(fresh.sid) is not None
     assert fresh.csrf_ok(fresh.csrf) and not fresh.csrf_ok("") and not fresh.csrf_ok(None)
+
+
+def _chain(count: int) -> list[dict[str, Any]]:
+    bodies, prev = [], GENESIS_HASH
+    for seq in range(1, count + 1):
+        wire = {"event_id": f"e{seq}", "payload": {"n": seq}}
+        digest = chain_hash(prev, canonical_bytes(wire))
+        bodies.append({**wire, "seq": seq, "prev_hash": prev, "hash": digest})
+        prev = digest
+    return bodies
+
+
+def test_the_published_trail_verifies_and_an_edit_or_a_gap_is_located() -> None:
+    bodies = _chain(4)
+    assert verify_trail(reversed(bodies)).ok  # arrival order does not matter, seq does
+    assert verify_trail(bodies).head == bodies[-1]["hash"]
+
+    edited = [dict(b) for b in bodies]
+    edited[2]["payload"] = {"n": 99}
+    check = verify_trail(edited)
+    assert (check.ok, check.length, check.problem) == (
+        False,
+        2,
+        "entry 3: content does not match its hash",
+    )
+    gap = verify_trail([bodies[0], bodies[2]])
+    assert gap.problem == "entry 2 is missing (found 3)"

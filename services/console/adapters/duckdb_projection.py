@@ -99,6 +99,12 @@ class DuckDBProjection:
         row = await self._worker.run(lambda con: con.execute(sql, [durable]).fetchone())
         return int(row[0]) if row else 0
 
+    async def counts(self) -> dict[str, int]:
+        """How many events of each source are projected."""
+        sql = "SELECT source, count(*) FROM events GROUP BY source"
+        rows = await self._worker.run(lambda con: con.execute(sql).fetchall())
+        return {str(source): int(count) for source, count in rows}
+
     async def events(
         self,
         *,

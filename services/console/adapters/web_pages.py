@@ -21,7 +21,7 @@ from services.console.adapters.live import LiveHub
 from services.console.adapters.sessions import Session
 from services.console.adapters.web_auth import Guard, form_of
 from services.console.adapters.web_render import Pages
-from services.console.app import Views
+from services.console.app import Views, audit_view
 from services.console.core.alerts import Filters
 from services.console.core.errors import ForbiddenError, NotFoundError
 from services.console.ports import Acknowledgements, Change
@@ -161,6 +161,27 @@ def install_pages(
         return StreamingResponse(
             _stream(guard, request, session, hub), media_type="text/event-stream"
         )
+
+
+def install_audit(api: FastAPI, guard: Guard, views: Views, pages: Pages) -> None:
+    """The audit page: auditor and admin only."""
+
+    @api.get("/audit")
+    async def audit(request: Request) -> Response:
+        if (session := guard.session(request)) is None:
+            return RedirectResponse("/signin", 303)
+        try:
+            view = await audit_view(views.store, session.viewer)
+        except ForbiddenError:
+            return pages.render(
+                "error.html.j2",
+                403,
+                title="Not allowed",
+                message="Not allowed",
+                viewer=session.viewer,
+                csrf=session.csrf,
+            )
+        return pages.render("audit.html.j2", view=view, viewer=session.viewer, csrf=session.csrf)
 
 
 async def _stream(

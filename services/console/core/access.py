@@ -15,6 +15,8 @@ from typing import Final
 READERS: Final = frozenset({"safety_officer", "investigator", "auditor", "admin"})
 ACKNOWLEDGERS: Final = frozenset({"safety_officer", "investigator", "dsmb", "admin"})
 SITE_SCOPED: Final = frozenset({"investigator"})
+#: Roles of the audit page (stream positions, notify's trail as published).
+AUDITORS: Final = frozenset({"auditor", "admin"})
 #: Roles that may sign in: every role but `submitter`, which only posts data.
 CONSOLE_ROLES: Final = READERS | {"dsmb"}
 
@@ -31,6 +33,11 @@ class Viewer:
     def reads_alerts(self) -> bool:
         """Whether the alert pages are open to this viewer at all."""
         return self.role in READERS
+
+    @property
+    def audits(self) -> bool:
+        """Whether the audit page is open to this viewer."""
+        return self.role in AUDITORS
 
     @property
     def may_acknowledge(self) -> bool:
