@@ -21,6 +21,8 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     #: Notify's HTTP API, where acknowledgements are recorded (notify writes its own file).
     #: Unset: the console shows alerts but cannot acknowledge them.
     notify_url: str | None = None
+    #: The report service's HTTP API (DSMB pages). Unset: the DSMB pages say so.
+    reports_url: str | None = None
     #: Secure cookies: None decides per request (HTTPS or not); set True behind a TLS proxy.
     console_secure_cookies: bool | None = None
     #: A session ends after this long without a request from its user.

@@ -29,8 +29,10 @@ from services.console.adapters.duckdb_projection import DuckDBProjection
 from services.console.adapters.feed import build_consumers
 from services.console.adapters.live import LiveHub
 from services.console.adapters.notify_client import NotifyAcknowledgements
+from services.console.adapters.reports_client import ReportsClient
 from services.console.adapters.sessions import SessionStore
 from services.console.adapters.web_auth import Guard, SecurityHeaders, install_auth
+from services.console.adapters.web_dsmb import install_dsmb
 from services.console.adapters.web_pages import install_audit, install_pages
 from services.console.adapters.web_render import STATIC, Pages
 from services.console.app import Projector, Views
@@ -129,6 +131,7 @@ class ConsoleService:
         install_auth(api, guard, pages)
         views = Views(self.projection, clock)
         install_audit(api, guard, views, pages)
+        install_dsmb(api, guard, pages, ReportsClient(settings.reports_url))
         install_pages(
             api,
             guard,

@@ -53,7 +53,11 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_HEADERS]
+                headers = list(message.get("headers", []))
+                own = {name.lower() for name, _ in headers}
+                # A route that set its own policy (a DSMB report's) keeps it.
+                headers += [(n, v) for n, v in _HEADERS if n not in own]
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
