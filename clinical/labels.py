@@ -21,7 +21,7 @@ class Label:
 
 
 _L = Label
-#: Known keys. Units are those ingest normalises to (clinical/codes.py LAB_KINDS).
+#: Known keys. Lab units are the canonical units ingest normalises to.
 LABELS: Final[dict[str, Label]] = {
     "relatedness_uc_msc": _L("Relatedness to UC-MSC"),
     "trigger_event_type": _L("Triggered by"),
