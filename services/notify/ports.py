@@ -11,6 +11,7 @@ from uuid import UUID
 
 from services.notify.core.audit import AuditEntry, AuditFact
 from services.notify.core.escalation import AlertState
+from services.notify.core.pages import PageRef
 from services.notify.core.plan import NotificationPlan
 
 Status = Literal["intended", "sent", "failed"]
@@ -155,6 +156,13 @@ class NotificationStore(Protocol):
         """Record tracking + intended notifications + audit rows + dead letters atomically.
 
         A signal already tracked for this consumer (or twice in the batch) adds nothing.
+        """
+        ...
+
+    async def pages(self, keys: Sequence[str]) -> dict[str, PageRef]:
+        """The U0 page recorded under each of these keys (core/pages.py), whatever its status.
+
+        The first recorded under a key when several are (an earlier intake wins).
         """
         ...
 

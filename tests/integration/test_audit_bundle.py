@@ -115,9 +115,11 @@ async def test_a_bundle_exported_through_the_services_verifies(
     assert manifest.files[EVENT_LOG].chain.last_seq == head["seq"]
     signals = pq.read_table(tmp_path / "bundle" / SIGNALS).to_pylist()
     assert manifest.files[SIGNALS].rows == len(signals) > 0
-    # SAE-01 and VB-01 (U3: no email); every notification concerns a live signal.
+    # SAE-01 and VB-01 of one report, both U0: SAE-01 pages, VB-01 goes on the page's thread
+    # (one page per person per fact); every notification concerns a live signal.
     assert sorted(row["rule_id"] for row in signals) == ["SAE-01", "VB-01"]
-    assert {str(n["signal_id"]) for n in outbox} < {row["signal_id"] for row in signals}
+    assert {str(n["signal_id"]) for n in outbox} == {row["signal_id"] for row in signals}
+    assert len([n for n in outbox if n["subject"].startswith("[U0 ")]) == len(outbox) // 2
     assert [row["outbox_seq"] for row in signals] == sorted(row["outbox_seq"] for row in signals)
     # The stack's rules service ran one configuration, recorded with its first batch.
     history = pq.read_table(tmp_path / "bundle" / CONFIG_HISTORY).to_pylist()

@@ -72,6 +72,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 ALTER TABLE outbox ADD COLUMN IF NOT EXISTS sending_at TIMESTAMPTZ;
 -- U2/U3 rows wait for their recipient's digest: one email per key, not before next_attempt_at.
 ALTER TABLE outbox ADD COLUMN IF NOT EXISTS digest_key VARCHAR;
+-- A U0 page: "<causing fact id>|<address>"; a later signal of the same fact finds it here
+-- and goes out inside that page's email, or as a reply to it, instead of paging again.
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS page_key VARCHAR;
 
 -- One row per U0/U1 signal that wants an acknowledgement: a projection of the audit trail.
 CREATE TABLE IF NOT EXISTS alerts (
@@ -115,7 +118,8 @@ PENDING: Final = f"""
 SELECT {PLAN_COLUMNS}, sending_at, digest_key FROM outbox
 WHERE status = 'intended' AND CASE WHEN digest_key IS NULL
     THEN ($due_by IS NULL OR next_attempt_at <= $due_by) ELSE next_attempt_at <= $now END
-ORDER BY urgency, next_attempt_at, intended_at, role <> 'safety_officer', notification_id
+ORDER BY urgency, next_attempt_at, intended_at, in_reply_to IS NOT NULL,
+    role <> 'safety_officer', notification_id
 LIMIT $limit
 """
 
@@ -123,6 +127,13 @@ IN_DOUBT: Final = f"""
 SELECT {PLAN_COLUMNS}, sending_at, digest_key FROM outbox
 WHERE status = 'intended' AND sending_at IS NOT NULL
 ORDER BY sending_at, notification_id
+"""
+
+# The first page recorded under each key (escalations and failovers carry none).
+PAGES: Final = """
+SELECT page_key, notification_id, signal_id, message_id, context FROM outbox
+WHERE page_key IN (SELECT unnest($keys))
+QUALIFY row_number() OVER (PARTITION BY page_key ORDER BY intended_at, notification_id) = 1
 """
 
 NEXT_ATTEMPT_AT: Final = "SELECT min(next_attempt_at) FROM outbox WHERE status = 'intended'"

@@ -30,6 +30,7 @@ from services.notify.core import audit
 from services.notify.core.audit import AuditEntry, ChainHead
 from services.notify.core.errors import StoreUnavailableError
 from services.notify.core.escalation import AlertState
+from services.notify.core.pages import PageRef, page_ref
 from services.notify.core.plan import NotificationPlan
 from services.notify.ports import (
     Acknowledgement,
@@ -107,6 +108,14 @@ class DuckDBNotificationStore:
         entries, head = audit.link(self._head, facts)
         _insert(con, "audit_trail", _audit_columns(entries))
         return head
+
+    async def pages(self, keys: Sequence[str]) -> dict[str, PageRef]:
+        """The first page recorded under each key (any status)."""
+        params = {"keys": list(keys)}
+        rows = await self._run(lambda con: con.execute(sql.PAGES, params).fetchall())
+        return {
+            row[0]: page_ref(row[0], row[1], row[2], row[3], json.loads(row[4])) for row in rows
+        }
 
     async def pending(
         self, *, due_by: datetime | None, limit: int, now: datetime | None = None
@@ -319,6 +328,7 @@ def _outbox_columns(
         "attempts": (pa.int32(), [0] * n),
         "next_attempt_at": (_TS, [p.not_before or now for p in plans]),
         "digest_key": (text, [p.digest_key for p in plans]),
+        "page_key": (text, [p.page_key for p in plans]),
         "intended_at": (_TS, [now] * n),
         "updated_at": (_TS, [now] * n),
     }

@@ -12,6 +12,7 @@ from uuid import UUID
 from services.notify.adapters._rows import notification_row, split_new
 from services.notify.core import audit
 from services.notify.core.audit import AuditEntry, ChainHead
+from services.notify.core.pages import PageRef, page_ref
 from services.notify.core.plan import NotificationPlan
 from services.notify.ports import (
     AttemptOutcome,
@@ -74,6 +75,21 @@ class InMemoryNotificationStore:
         self._head = head
         count = sum(len(item.plans) for item in new)
         return IntakeResult(tuple(n.signal_id for n in new), duplicates, count)
+
+    async def pages(self, keys: Sequence[str]) -> dict[str, PageRef]:
+        """The first page recorded under each key (any status)."""
+        wanted, found = set(keys), {}
+        rows = sorted(
+            self._outbox.values(), key=lambda r: (r.intended_at, str(r.plan.notification_id))
+        )
+        for row in rows:
+            plan = row.plan
+            if plan.page_key in wanted and plan.page_key not in found:
+                found[plan.page_key] = page_ref(
+                    plan.page_key, plan.notification_id, plan.signal_id, plan.message_id,
+                    plan.context,
+                )  # fmt: skip
+        return found
 
     async def pending(
         self, *, due_by: datetime | None, limit: int, now: datetime | None = None
@@ -165,11 +181,14 @@ def _due(row: _Row, *, due_by: datetime | None, now: datetime | None) -> bool:
     return due_by is None or at <= due_by
 
 
-def _pending_order(row: _Row) -> tuple[str, datetime, datetime, bool, str]:
-    # Same order as the DuckDB store: the safety officer's copy of a signal goes first.
+def _pending_order(row: _Row) -> tuple[str, datetime, datetime, bool, bool, str]:
+    # Same order as the DuckDB store: a reply after the emails recorded with it (a
+    # same-event message after its page), the safety officer's copy of a signal first.
     due = row.next_attempt_at or row.intended_at
+    reply = row.plan.references is not None
     not_so = row.plan.role != "safety_officer"
-    return (row.plan.urgency.value, due, row.intended_at, not_so, str(row.plan.notification_id))
+    nid = str(row.plan.notification_id)
+    return (row.plan.urgency.value, due, row.intended_at, reply, not_so, nid)
 
 
 def _apply(row: _Row, outcome: AttemptOutcome) -> None:

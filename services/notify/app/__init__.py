@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, tzinfo
 from uuid import UUID
 
 from schemas import SignalRaised, SignalUpdated, Urgency
-from services.notify.core import audit
+from services.notify.core import audit, pages
 from services.notify.core.digest import DigestSchedule, digest_plan, into_digest
 from services.notify.core.errors import MailServerUnavailableError, NotifyError, PermanentError
 from services.notify.core.plan import NotificationPlan, plan_notifications
@@ -75,7 +75,20 @@ class SignalIntake:
     ) -> IntakeResult:
         """Record the batch; wake the sender when something new is to be sent."""
         now = self.clock.now()
-        items = tuple(self._plan(signal, now) for signal in signals)
+        planned = [
+            (signal, plan_notifications(signal, self.routing, display_tz=self.display_tz))
+            for signal in signals
+        ]
+        # One page per person per causing fact (core/pages.py): pages recorded by earlier
+        # batches are read first. The consumer records its batches one after another and
+        # this store is their single writer, so nothing records a page in between.
+        keys = pages.keys_of(planned)
+        earlier = await self.store.pages(keys) if keys else {}
+        decided = pages.one_page_each(planned, earlier)
+        items = tuple(
+            self._plan(signal, plans, now)
+            for (signal, _), plans in zip(planned, decided, strict=True)
+        )
         batch = IntakeBatch(self.consumer, now, items, tuple(dead_letters))
         result = await self.store.record_intake(batch)
         if result.notifications:
@@ -83,12 +96,18 @@ class SignalIntake:
         self._log(items, result, {s.event_id: _correlation(s) for s in signals})
         return result
 
-    def _plan(self, signal: SignalRaised | SignalUpdated, now: datetime) -> SignalNotifications:
-        plans = plan_notifications(signal, self.routing, display_tz=self.display_tz)
+    def _plan(
+        self,
+        signal: SignalRaised | SignalUpdated,
+        plans: tuple[NotificationPlan, ...],
+        now: datetime,
+    ) -> SignalNotifications:
         if self.digests is not None:
             plans = tuple(into_digest(plan, self.digests, now=now) for plan in plans)
         facts = tuple(audit.intended_fact(plan, now=now) for plan in plans)
-        wants_ack = signal.payload.urgency in _ACK_URGENCIES
+        # A signal delivered to everyone on another signal's page needs no acknowledgement
+        # of its own: acknowledging that page covers the event, and it never escalates.
+        wants_ack = signal.payload.urgency in _ACK_URGENCIES and pages.pages_anyone(plans)
         if isinstance(signal, SignalUpdated):
             wants_ack = wants_ack and signal.status == "updated"
             return SignalNotifications(
@@ -268,6 +287,8 @@ class Sender:
         head = items[0]
         attempt = max(item.attempts for item in items) + 1
         plan = head.plan if head.plan.digest_key is None else digest_plan([i.plan for i in items])
+        if head.plan.digest_key is None and len(items) > 1:
+            plan = pages.with_same_event(head.plan, [item.plan for item in items[1:]])
         in_doubt = any(item.in_doubt for item in items)
         try:
             plan = self._with_ack_link(plan)
@@ -328,6 +349,8 @@ class Sender:
         link = None
         # A retraction needs no acknowledgement: it closes the alert it replies to.
         wanted = plan.urgency in _ACK_URGENCIES and plan.context.get("kind") != "retracted"
+        # A same-event message is acknowledged through the page it is delivered on.
+        wanted = wanted and not pages.is_same_event(plan)
         if self._ack_link is not None and wanted:
             link = self._ack_link(plan, self._clock.now())
         return replace(plan, context={**plan.context, "ack_url": link})
@@ -384,13 +407,22 @@ class Sender:
 
 
 def _groups(batch: Sequence[Pending]) -> list[list[Pending]]:
-    """One group per email: each immediate notification alone, digest rows by digest key."""
+    """One group per email: each immediate notification alone, digest rows by digest key.
+
+    A same-event message whose page is in the same burst goes out inside the page's email
+    (core/pages.py); one whose page went out before is sent alone, as a reply to it.
+    """
     groups: list[list[Pending]] = []
     digests: dict[str, list[Pending]] = {}
+    emails: dict[str, list[Pending]] = {}
     for item in batch:
         key = item.plan.digest_key
-        if key is None:
+        page = emails.get(item.plan.references or "") if pages.is_same_event(item.plan) else None
+        if key is None and page is not None and item.in_doubt == page[0].in_doubt:
+            page.append(item)
+        elif key is None:
             groups.append([item])
+            emails.setdefault(item.plan.message_id, groups[-1])
         elif key in digests:
             digests[key].append(item)
         else:

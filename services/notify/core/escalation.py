@@ -67,7 +67,7 @@ def escalation_plans(
                 address=recipient.address, subject=subject,
                 message_id=message_id_for(notification_id),
                 references=first.references or first.message_id, context=context,
-                gaps=recipient.gaps,
+                gaps=recipient.gaps, page_key=None,
             ))  # fmt: skip
     return tuple(plans.values())
 

@@ -37,7 +37,7 @@ def failover_plans(
             plans[recipient.address.lower()] = replace(
                 failed, notification_id=nid, role=Role.BACKUP, address=recipient.address,
                 message_id=message_id_for(nid), context=context, gaps=(),
-                digest_key=None, not_before=None,
+                digest_key=None, not_before=None, page_key=None,
             )  # fmt: skip
     for alarm in _alarms(failed, routing, error=error):
         plans.setdefault(f"alarm:{alarm.address.lower()}", alarm)
@@ -68,5 +68,6 @@ def _alarms(
             failed, notification_id=nid, role=Role.SAFETY_OFFICER, address=address,
             subject=subject, message_id=message_id_for(nid), template=DELIVERY_FAILURE_TEMPLATE,
             context=context, references=None, gaps=(), digest_key=None, not_before=None,
+            page_key=None,
         ))  # fmt: skip
     return tuple(alarms)

@@ -56,6 +56,8 @@ class NotificationPlan:
     #: U2/U3: the digest this notification goes out in, and not before when.
     digest_key: str | None = None
     not_before: datetime | None = None
+    #: A U0 page: "<causing fact id>|<address>" (core/pages.py); None for anything else.
+    page_key: str | None = None
 
 
 def one_line(text: str) -> str:
