@@ -218,3 +218,38 @@ async def test_the_audit_page_verifies_notifys_trail_from_the_stream_as_notify_d
     investigator = await _signed_in(browser, console, "inv-s02", Problems())
     response = await investigator.goto(f"{console.url}/audit")
     assert response is not None and response.status == 403
+
+
+_UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+    .filter((el) => el.labels === null || el.labels.length === 0).map((el) => el.outerHTML)"""
+
+
+async def test_keyboard_only_sign_in_and_every_control_is_labelled(
+    console: Console, browser: Browser
+) -> None:
+    participant = unique("CON")
+    await _post(
+        console,
+        [
+            enrolment(participant_id=participant, site_id="S01"),
+            sae(participant_id=participant, site_id="S01"),
+        ],
+    )
+    signal_id = await _signal_of(console, participant)
+    problems = Problems()
+    page = problems.watch(await (await browser.new_context()).new_page())
+    await page.goto(f"{console.url}/signin")
+
+    await page.keyboard.type(console.tokens["so1"])  # the token field has the focus
+    await page.keyboard.press("Enter")
+
+    await expect(page.get_by_role("heading", name="Alert inbox")).to_be_visible()
+    for path in ("/inbox", f"/alerts/{signal_id}", f"/participants/{participant}", "/signin"):
+        await page.goto(f"{console.url}{path}")
+        assert await page.evaluate(_UNLABELLED) == [], path
+    await page.goto(f"{console.url}/alerts/{signal_id}")
+    await page.get_by_label("Reason (recorded in the audit trail)").focus()
+    await page.keyboard.press("Tab")
+    focused = await page.evaluate("document.activeElement.textContent")
+    assert focused.startswith("Acknowledge")
+    assert problems.seen == []
