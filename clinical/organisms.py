@@ -63,7 +63,30 @@ def same_or_consecutive_days(first: datetime, second: datetime) -> bool:
 __all__ = [
     "COMMENSAL_CODES",
     "SITE_TIMEZONE",
+    "commensal_sql",
     "is_common_commensal",
     "same_or_consecutive_days",
     "site_day",
+    "site_day_sql",
 ]
+
+
+def commensal_sql(code: str, display: str) -> str:
+    """DuckDB boolean of `is_common_commensal` over a code and a display column."""
+    text = f"lower(coalesce({display}, ''))"
+    codes = ", ".join(f"'{c}'" for c in sorted(COMMENSAL_CODES))
+    return (
+        f"(NOT regexp_matches({text}, '{_sql_pattern(_PATHOGENIC)}') AND "
+        f"(coalesce({code} IN ({codes}), false) "
+        f"OR regexp_matches({text}, '{_sql_pattern(_COMMENSAL)}')))"
+    )
+
+
+def site_day_sql(at: str) -> str:
+    """DuckDB expression of `site_day` over a TIMESTAMPTZ column."""
+    hours = int(SITE_TIMEZONE.utcoffset(None).total_seconds() // 3600)
+    return f"CAST(timezone('UTC', {at}) + INTERVAL {hours} HOUR AS DATE)"
+
+
+def _sql_pattern(pattern: re.Pattern[str]) -> str:
+    return pattern.pattern.replace("'", "''")

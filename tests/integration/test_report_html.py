@@ -75,7 +75,7 @@ def test_renders_without_console_errors(browser: Browser, report_html: Path) -> 
     assert problems == []
     assert page.title().startswith("DSMB safety report NCT01724398 as of 2024-09-01T00:00:00Z")
     assert page.locator("svg.chart").count() == 7  # MELD + six AESI cumulative-incidence charts
-    assert page.locator("section.table").count() == 10
+    assert page.locator("section.table").count() == 11
     assert page.locator("#stopping_rules tbody tr").count() == 16
     # Every chart drew one line per arm.
     assert page.locator("svg.chart polyline").count() == 7 * 4

@@ -69,7 +69,7 @@ def test_same_as_of_gives_identical_files_but_for_the_html_time(
     one, two = _files(tmp_path / "first"), _files(tmp_path / "second")
     assert {**first, "out": ""} == {**second, "out": ""}
     assert sorted(one) == sorted(two)
-    assert len([n for n in one if n.endswith((".csv", ".parquet"))]) == 20
+    assert len([n for n in one if n.endswith((".csv", ".parquet"))]) == 22
     for name in one:
         if name != "dsmb_report.html":
             assert one[name] == two[name], name
@@ -174,7 +174,7 @@ def test_the_parsed_projection_changes_nothing(bundle: Path, tmp_path: Path) -> 
 
     assert tables(direct.files) == tables(first.files) == tables(cached.files)
     assert tables(earlier.files) == tables(earlier_direct.files)
-    assert len(tables(direct.files)) == 20
+    assert len(tables(direct.files)) == 22
     assert earlier.report.position.seq < direct.report.position.seq
 
 

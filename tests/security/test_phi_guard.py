@@ -341,7 +341,8 @@ def _report_with_free_text_term(config: Any) -> Any:
     )
     extract = Extract(
         position=LogPosition(_NOW, 2, "0" * 64, 2), exposure=(), ae_counts=(), terms=terms,
-        aesi=(), aesi_onsets=(), saes=(sae_row,), deaths=(), shifts=(), meld=(), stops=(),
+        aesi=(), aesi_onsets=(), infection_findings=(),
+        saes=(sae_row,), deaths=(), shifts=(), meld=(), stops=(),
         mortality=(),
     )  # fmt: skip
     return build_report(extract, config)

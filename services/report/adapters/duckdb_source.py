@@ -30,6 +30,15 @@ from clinical.ae_terms import (
     normalise_term_sql,
 )
 from clinical.codes import ANAPHYLAXIS
+from clinical.labs import SYSTEMIC_SPECIMENS, lab_kind_rows
+from clinical.windows import WindowLengths
+from services.report.adapters.clinical_sql import (
+    FINDINGS,
+    MSC,
+    PE,
+    infection_findings_sql,
+    window_sql,
+)
 from services.report.adapters.grading_sql import grade_sql, meld_sql
 from services.report.core.catalogue import BLOOD_CULTURE_LOINC, LAB_KINDS
 from services.report.core.config import ReportConfig
@@ -41,6 +50,7 @@ from services.report.core.model import (
     ArmExposure,
     DeathRow,
     Extract,
+    InfectionFindingCount,
     LogPosition,
     MeldPoint,
     MortalityCount,
@@ -56,6 +66,7 @@ _TYPES: Final = (
     "participant_withdrawn",
     "treatment_administered",
     "lab_result_recorded",
+    "vital_signs_recorded",
     "adverse_event_reported",
     "adverse_event_updated",
     "death_recorded",
@@ -75,7 +86,9 @@ PAYLOAD: Final = (
     '"cause_category": "VARCHAR", "related_ae_ref": "VARCHAR", "loinc": "VARCHAR", '
     '"result": {"value": "DOUBLE", "normalised_value": "DOUBLE"}, '
     '"normalised_reference_low": "DOUBLE", "normalised_reference_high": "DOUBLE", '
-    '"specimen": "VARCHAR", "supersedes_event_id": "VARCHAR", "replacement": "JSON"}'
+    '"specimen": "VARCHAR", "organism": {"code": "VARCHAR", "display": "VARCHAR"}, '
+    '"observations": {"temperature": {"value": "DOUBLE", "normalised_value": "DOUBLE"}}, '
+    '"supersedes_event_id": "VARCHAR", "replacement": "JSON"}'
 )
 
 
@@ -173,6 +186,9 @@ class _Queries:
         self.source = source
         self.as_of = as_of
         self.config = config
+        #: The nominal procedure durations of the clinical kernel (the report's config has
+        #: the window lengths, not these).
+        self.lengths = WindowLengths()
 
     def q(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, list(params)).fetchall()
@@ -187,6 +203,7 @@ class _Queries:
             terms=self._terms(),
             aesi=self._aesi(),
             aesi_onsets=self._aesi_onsets(),
+            infection_findings=self._infection_findings(),
             saes=self._saes(),
             deaths=self._deaths(),
             shifts=self._shifts(),
@@ -208,7 +225,6 @@ class _Queries:
 
     def _prepare(self, seq: int) -> None:
         c = self.config
-        hours = "INTERVAL {} HOUR"
         ex = self.con.execute
         ex(f"CREATE TEMP MACRO norm_term(t) AS {normalise_term_sql('t')}")
         ex(
@@ -246,10 +262,17 @@ class _Queries:
             FROM e LEFT JOIN d USING (participant_id) LEFT JOIN w USING (participant_id)""",
             [self.as_of, self.as_of, self.as_of],
         )
+        # A procedure sent without its end lasted its nominal time (clinical.windows).
+        assumed_msc = int(self.lengths.assumed_msc_minutes)
+        assumed_pe = int(self.lengths.assumed_pe_minutes)
         ex(
-            """CREATE TEMP TABLE treatments AS
+            f"""CREATE TEMP TABLE treatments AS
             SELECT f.participant_id, f.occurred_at AS start_at, f.p.treatment AS treatment,
-                   coalesce(TRY_CAST(f.p.ended_at AS TIMESTAMPTZ), f.occurred_at) AS end_at
+                   coalesce(TRY_CAST(f.p.ended_at AS TIMESTAMPTZ),
+                            f.occurred_at + CASE f.p.treatment
+                                WHEN 'uc_msc_infusion' THEN INTERVAL {assumed_msc} MINUTE
+                                WHEN 'plasma_exchange' THEN INTERVAL {assumed_pe} MINUTE
+                                ELSE INTERVAL 0 MINUTE END) AS end_at
             FROM facts f JOIN enrol e USING (participant_id)
             WHERE f.event_type = 'treatment_administered'"""
         )
@@ -292,6 +315,10 @@ class _Queries:
             WHERE f.event_type IN ('adverse_event_reported', 'adverse_event_updated')
             GROUP BY 1, 2"""
         )
+
+        def in_window(kind: str, window: str) -> str:
+            return window_sql(kind, window, at="a.onset_at", participant="a.participant_id", c=c)
+
         ex(
             f"""CREATE TEMP TABLE ae AS
             WITH a AS (
@@ -304,22 +331,18 @@ class _Queries:
                            AS criteria
                 FROM ae_latest a JOIN enrol e USING (participant_id)),
             m AS (
-                SELECT a.participant_id, a.ae_ref, m.start_at AS msc_start, m.end_at AS msc_end
+                SELECT a.participant_id, a.ae_ref, m.start_at AS msc_start
                 FROM a ASOF LEFT JOIN (SELECT * FROM procs WHERE kind = 'UC-MSC') m
                   ON a.participant_id = m.participant_id AND a.onset_at >= m.start_at),
             q AS (
-                SELECT a.participant_id, a.ae_ref, q.start_at AS pe_start, q.end_at AS pe_end
+                SELECT a.participant_id, a.ae_ref, q.start_at AS pe_start
                 FROM a ASOF LEFT JOIN (SELECT * FROM procs WHERE kind = 'PE') q
                   ON a.participant_id = q.participant_id AND a.onset_at >= q.start_at)
             SELECT a.*, m.msc_start, q.pe_start,
-                   coalesce(a.onset_at <= m.msc_start + {hours.format(int(c.msc_window_hours))},
-                            false) AS in_msc,
-                   coalesce(a.onset_at <= q.pe_start + {hours.format(int(c.pe_window_hours))},
-                            false) AS in_pe,
-                   coalesce(a.onset_at <= m.msc_end + {hours.format(int(c.msc_reaction_hours))},
-                            false) AS in_msc_reaction,
-                   coalesce(a.onset_at <= q.pe_end + {hours.format(int(c.pe_reaction_hours))},
-                            false) AS in_pe_reaction,
+                   {in_window(MSC, "infection")} AS in_msc,
+                   {in_window(PE, "infection")} AS in_pe,
+                   {in_window(MSC, "reaction")} AS in_msc_reaction,
+                   {in_window(PE, "reaction")} AS in_pe_reaction,
                    greatest(m.msc_start, q.pe_start) AS last_procedure_at,
                    CASE WHEN m.msc_start IS NULL AND q.pe_start IS NULL THEN NULL
                         WHEN q.pe_start IS NULL OR m.msc_start >= q.pe_start THEN 'UC-MSC'
@@ -342,10 +365,14 @@ class _Queries:
             ASOF LEFT JOIN procs pr
               ON d.participant_id = pr.participant_id AND d.occurred_at >= pr.start_at"""
         )
+        # The graded kinds by LOINC *and specimen* (clinical.labs): an ascitic WBC or a
+        # urine sodium is no blood result; a specimen left out is the contract's serum.
+        terms = {k.kind: k.term for k in LAB_KINDS}
         kinds = " UNION ALL ".join(
-            f"SELECT {_lit(loinc)} AS loinc, {_lit(k.kind)} AS kind, {_lit(k.term)} AS term"
-            for k in LAB_KINDS
-            for loinc in k.loincs
+            f"SELECT {_lit(loinc)} AS loinc, {_lit(specimen)} AS specimen, {_lit(kind)} AS kind, "
+            f"{_lit(terms[kind])} AS term"
+            for loinc, specimen, kind, _unit in lab_kind_rows()
+            if kind in terms
         )
         ex(f"CREATE TEMP TABLE lab_kinds AS {kinds}")
         ex(
@@ -359,10 +386,11 @@ class _Queries:
                    CAST(f.p.normalised_reference_low AS DECIMAL(18, 6)) AS low,
                    CAST(f.p.normalised_reference_high AS DECIMAL(18, 6)) AS high
             FROM facts f JOIN enrol e USING (participant_id)
-            JOIN lab_kinds k ON k.loinc = f.p.loinc
-            WHERE f.event_type = 'lab_result_recorded'
-              AND coalesce(f.p.specimen, 'serum') <> 'ascitic_fluid'"""
+            JOIN lab_kinds k
+              ON k.loinc = f.p.loinc AND k.specimen = coalesce(f.p.specimen, 'serum')
+            WHERE f.event_type = 'lab_result_recorded'"""
         )
+        ex(f"CREATE TEMP TABLE infection_findings AS {infection_findings_sql(c)}")
 
     def _exposure(self) -> tuple[ArmExposure, ...]:
         rows = self.q(
@@ -423,6 +451,19 @@ class _Queries:
                FROM aesi GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
         )
         return tuple(AesiCount(c, w, a, int(p), int(n)) for c, w, a, p, n in rows)
+
+    def _infection_findings(self) -> tuple[InfectionFindingCount, ...]:
+        rows = self.q(
+            """SELECT finding,
+                      CASE WHEN in_msc AND in_pe THEN 'after UC-MSC and PE'
+                           WHEN in_msc THEN 'after UC-MSC' WHEN in_pe THEN 'after PE'
+                           ELSE 'outside procedure windows' END AS window,
+                      arm, count(DISTINCT participant_id), count(*)
+               FROM infection_findings GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+        )
+        return tuple(
+            InfectionFindingCount(f, FINDINGS[f], w, a, int(p), int(n)) for f, w, a, p, n in rows
+        )
 
     def _aesi_onsets(self) -> tuple[AesiOnset, ...]:
         rows = self.q(
@@ -568,6 +609,7 @@ class _Queries:
                              WHERE f.event_type = 'lab_result_recorded'
                                AND f.participant_id = ae.participant_id
                                AND f.p.loinc = '{BLOOD_CULTURE_LOINC}'
+                               AND coalesce(f.p.specimen, 'serum') IN {_in(SYSTEMIC_SPECIMENS)}
                                AND f.p.result.value >= 1
                                AND f.occurred_at BETWEEN
                                    ae.onset_at - INTERVAL {int(c.culture_hours)} HOUR

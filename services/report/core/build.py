@@ -61,6 +61,7 @@ def build_report(extract: Extract, config: ReportConfig) -> Report:
         ae_summary_table(extract),
         _terms_table(extract, config),
         _aesi_table(extract),
+        _infection_findings_table(extract),
         sae_listing(extract.saes, extract.position.as_of, config),
         _death_listing(extract, config),
         _shift_table(extract),
@@ -73,8 +74,8 @@ def build_report(extract: Extract, config: ReportConfig) -> Report:
         config_version=config.version,
         position=extract.position,
         tables=tables,
-        charts=(_meld_chart(extract), *_cumulative_charts(tables[8], config)),
-        stops=stop_statuses(tables[9]),
+        charts=(_meld_chart(extract), *_cumulative_charts(tables[9], config)),
+        stops=stop_statuses(tables[10]),
     )
 
 
@@ -218,6 +219,31 @@ def _aesi_table(extract: Extract) -> Table:
             "Windows: after UC-MSC = onset within 7 days of an infusion start; after PE = "
             "within 72 hours of a PE start (RULES.md §4.1 W_INF). Infusion reactions and PE "
             "complications count only inside their reaction windows (W_IR_MSC, W_IR_PE)."
+        ),
+    )
+
+
+def _infection_findings_table(extract: Extract) -> Table:
+    rows = sorted(extract.infection_findings, key=lambda f: (f.finding, f.window, f.arm))
+    return Table(
+        "infection_findings_by_window",
+        "Infection findings by arm and procedure window",
+        _cols(
+            ("finding", "str", "Finding"),
+            ("label", "str", "Infection finding"),
+            ("window", "str", "Window"),
+            ("arm", "str", "Arm"),
+            ("participants", "int", "Participants"),
+            ("findings", "int", "Findings"),
+        ),
+        tuple((f.finding, f.label, f.window, f.arm, f.participants, f.findings) for f in rows),
+        note=(
+            "Fever, ascitic PMN >= 250/mm³ and positive blood cultures (a common skin commensal "
+            "from its second set on the same or next day), at collection or observation time, "
+            "as the rules' INF-01, INF-04 and INF-05 see them. Windows as for the events of "
+            "special interest: after UC-MSC = within 7 days of an infusion start, after PE = "
+            "within 72 hours of a PE start (W_INF). SIRS and qSOFA, which combine several "
+            "observations, are in the alerts and the audit, not in this table."
         ),
     )
 

@@ -81,6 +81,18 @@ class AesiCount:
 
 
 @dataclass(frozen=True, slots=True)
+class InfectionFindingCount:
+    """Infection findings (fever, SBP, bacteraemia) of one kind, window and arm."""
+
+    finding: str
+    label: str
+    window: str
+    arm: str
+    participants: int
+    findings: int
+
+
+@dataclass(frozen=True, slots=True)
 class AesiOnset:
     """Participants whose first AE of a category began on `day` after randomisation."""
 
@@ -183,6 +195,7 @@ class Extract:
     terms: tuple[TermCount, ...]
     aesi: tuple[AesiCount, ...]
     aesi_onsets: tuple[AesiOnset, ...]
+    infection_findings: tuple[InfectionFindingCount, ...]
     saes: tuple[SaeRow, ...]
     deaths: tuple[DeathRow, ...]
     shifts: tuple[ShiftCount, ...]

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
+from clinical import infection
+
 
 @dataclass(frozen=True, slots=True)
 class HepaticEncephalopathyConfig:
@@ -50,7 +52,7 @@ class BleedingConfig:
 class InfectionConfig:
     """RULES.md §4.2-4.3: fever, SIRS, qSOFA, SBP, biomarkers, catheter infection."""
 
-    fever_c: float = 38.0
+    fever_c: float = infection.FEVER_C
     fever_high_c: float = 40.0
     sirs_window_hours: float = 24.0
     sirs_temperature_high_c: float = 38.0
@@ -64,7 +66,7 @@ class InfectionConfig:
     qsofa_systolic_bp: float = 100.0
     qsofa_gcs_normal: float = 15.0
     shock_lactate_mmol_l: float = 2.0
-    sbp_ascitic_pmn_e9_l: float = 0.25
+    sbp_ascitic_pmn_e9_l: float = infection.SBP_ASCITIC_PMN_E9_L
     biomarker_window_hours: float = 24.0
     pct_ng_ml: float = 0.5
     crp_ratio: float = 2.0

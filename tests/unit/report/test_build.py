@@ -50,7 +50,8 @@ def test_no_awareness_time_is_said_not_guessed() -> None:
 def test_an_empty_log_gives_every_arm_with_zeros_and_no_stop() -> None:
     extract = Extract(
         position=LogPosition(AWARE, 0, "0" * 64, 0), exposure=(), ae_counts=(), terms=(),
-        aesi=(), aesi_onsets=(), saes=(), deaths=(), shifts=(), meld=(), stops=(), mortality=(),
+        aesi=(), aesi_onsets=(), infection_findings=(),
+        saes=(), deaths=(), shifts=(), meld=(), stops=(), mortality=(),
     )  # fmt: skip
 
     report = build_report(extract, ReportConfig())
@@ -67,7 +68,8 @@ def test_planned_procedures_follow_the_configuration() -> None:
     extract = Extract(
         position=LogPosition(AWARE, 1, "0" * 64, 1),
         exposure=(ArmExposure("D", 30, 1, 2, 30 * 7 * 48.0, 100, 80),),
-        ae_counts=(), terms=(), aesi=(), aesi_onsets=(), saes=(), deaths=(), shifts=(),
+        ae_counts=(), terms=(), aesi=(), aesi_onsets=(), infection_findings=(),
+        saes=(), deaths=(), shifts=(),
         meld=(), stops=(), mortality=(),
     )  # fmt: skip
 

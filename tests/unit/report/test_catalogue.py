@@ -7,15 +7,18 @@ import pytest
 
 from clinical import codes as rules
 from clinical.ae_terms import BODY_SYSTEMS, UNCLASSIFIED, body_system, normalise_term_sql
+from clinical.labs import lab_kind
 from services.report.core import catalogue
 from services.report.core.config import ReportConfig
 
 
-def test_lab_kinds_equal_the_rules_loinc_mapping() -> None:
-    """Every graded LOINC code maps to the same kind as in the rules."""
+def test_lab_kinds_are_the_rules_specimen_aware_kinds() -> None:
+    """Every graded LOINC is the rules' kind on a systemic specimen and no kind on urine."""
     for kind in catalogue.LAB_KINDS:
         for loinc in kind.loincs:
-            assert rules.LAB_KINDS[loinc][0] == kind.kind, loinc
+            for specimen in ("serum", "plasma", "blood"):
+                assert lab_kind(loinc, specimen) == kind.kind, (loinc, specimen)
+            assert lab_kind(loinc, "urine") is None, loinc
 
 
 TERMS = [
