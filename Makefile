@@ -19,7 +19,7 @@ CHROMIUM ?= /usr/bin/chromium
 OPENSSL ?= /usr/bin/openssl
 PROMETHEUS ?= /usr/bin/prometheus
 
-.PHONY: demo test test-fast lint fmt bench chaos fuzz up down clean lock
+.PHONY: demo test test-fast lint fmt bench chaos fault fuzz screenshots up down clean lock
 
 # --require-hashes: pip refuses any file whose sha256 is not in the lock, and any package the
 # lock does not pin. The project itself goes in last, without dependencies and without build
@@ -73,6 +73,12 @@ bench: $(STAMP) ## the benchmarks in bench/, printing their figures
 
 chaos: $(STAMP) ## fault injection: 10,000 events, 24 kill -9s, a NATS restart, an SMTP outage (own NATS + SMTP; SEED=N repeats a run)
 	$(BIN)/python bench/chaos.py $(if $(SEED),--seed $(SEED))
+
+fault: $(STAMP) ## fault run on a 3-node JetStream cluster (R3) with partitioned rules workers: 10,000 events, kill -9 a NATS node and workers
+	$(BIN)/python bench/fault_cluster.py --events 10000 $(if $(SEED),--seed $(SEED))
+
+screenshots: $(STAMP) $(CHROMIUM) ## screenshots of the console's inbox, alert and participant pages -> docs/screenshots/
+	$(BIN)/python scripts/screenshots.py docs/screenshots
 
 fuzz: $(STAMP) ## the full fuzzing profile: over 10,000 generated inputs (make test runs a sample)
 	@scripts/ensure-nats.sh "$(NATS_URL)" "$(BIN)/nats-server"

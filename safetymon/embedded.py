@@ -101,7 +101,9 @@ class EmbeddedNats:
         )
         if self.namespace is not None:
             self.passwords = load_or_create_passwords(self.auth_dir)
-            text += render_authorization(grants(self.namespace), self.passwords)
+            # The rules durables and snapshot subjects are per partition (SAFETYMON_PARTITIONS).
+            partitions = int(os.environ.get("SAFETYMON_PARTITIONS", "1") or "1")
+            text += render_authorization(grants(self.namespace, partitions), self.passwords)
         _write_private(config, text)  # it holds the passwords
         log_file = (self.store_dir / "nats-server.log").open("ab")
         self._process = subprocess.Popen(  # noqa: S603 - our own binary and arguments

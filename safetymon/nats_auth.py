@@ -27,11 +27,18 @@ from typing import Final
 from pydantic import SecretStr
 
 from kit.nats_security import NatsClientSettings
-from schemas import NOTIFY_DURABLE, RULES_DURABLE, Subjects
-from schemas.subjects import NOTIFY_REPORTS_DURABLE
+from schemas import NOTIFY_DURABLE, Subjects
+from schemas.subjects import (
+    CONSOLE_FACTS_DURABLE,
+    CONSOLE_NOTIFY_DURABLE,
+    CONSOLE_SIGNALS_DURABLE,
+    NOTIFY_REPORTS_DURABLE,
+    partition_snapshot_subject,
+    rules_durable,
+)
 
 #: The services the supervisor runs, the CLI's operator, the auditor, the report publisher.
-SERVICE_USERS: Final = ("ingest", "rules", "notify")
+SERVICE_USERS: Final = ("ingest", "rules", "notify", "console")
 USERS: Final = (*SERVICE_USERS, "admin", "auditor", "report")
 AUTH_DIR: Final = "nats-auth"
 _API: Final = "$JS.API"
@@ -71,14 +78,21 @@ def _durable(stream: str, durable: str) -> tuple[str, ...]:
     )
 
 
-def grants(namespace: str) -> dict[str, Grant]:
-    """The permission matrix of a deployment namespace."""
+def grants(namespace: str, partitions: int = 1) -> dict[str, Grant]:
+    """The permission matrix of a deployment namespace with `partitions` rules partitions."""
     s = Subjects(namespace)
     facts, signals, reports = s.facts_stream, s.signals_stream, s.reports_stream
+    notify_stream = s.notify_stream
+    # Each partition has its rules durable and its owner answers its own snapshot requests.
+    rules_durables = tuple(rules_durable(k, partitions) for k in range(partitions))
+    rules_snapshots = tuple(
+        partition_snapshot_subject(f"{namespace}.audit.rules.snapshot", k, partitions)
+        for k in range(partitions)
+    )
     notify_requests = tuple(
         f"{namespace}.notify.{name}" for name in ("ack", "log", "state", "digests.flush")
     )
-    snapshots = (f"{namespace}.notify.audit.snapshot", f"{namespace}.audit.rules.snapshot")
+    snapshots = (f"{namespace}.notify.audit.snapshot", *rules_snapshots)
     anchors, anchor_head = f"{namespace.upper()}_ANCHORS", f"{namespace}.anchor.ingest.head"
     # An ordered (ephemeral, flow-controlled) reader of the published heads: audit export.
     read_anchors = (
@@ -91,7 +105,10 @@ def grants(namespace: str) -> dict[str, Grant]:
     durables = (
         f"{signals}.{NOTIFY_DURABLE}",
         f"{reports}.{NOTIFY_REPORTS_DURABLE}",
-        f"{facts}.{RULES_DURABLE}",
+        *(f"{facts}.{durable}" for durable in rules_durables),
+        f"{facts}.{CONSOLE_FACTS_DURABLE}",
+        f"{signals}.{CONSOLE_SIGNALS_DURABLE}",
+        f"{notify_stream}.{CONSOLE_NOTIFY_DURABLE}",
     )
     return {
         "ingest": Grant(
@@ -110,9 +127,9 @@ def grants(namespace: str) -> dict[str, Grant]:
                 s.signals_filter,
                 *_stream_admin(facts),
                 *_stream_admin(signals),
-                *_durable(facts, RULES_DURABLE),
+                *(p for durable in rules_durables for p in _durable(facts, durable)),
             ),
-            subscribe=(f"{inbox_prefix('rules')}.>", f"{namespace}.audit.rules.snapshot"),
+            subscribe=(f"{inbox_prefix('rules')}.>", *rules_snapshots),
             responds=True,
         ),
         "notify": Grant(
@@ -121,9 +138,26 @@ def grants(namespace: str) -> dict[str, Grant]:
                 *_stream_admin(reports),
                 *_durable(signals, NOTIFY_DURABLE),
                 *_durable(reports, NOTIFY_REPORTS_DURABLE),
+                # its facts, published by the trail relay (adapters/trail_relay.py), which
+                # also reads the stream's last message to resume after it
+                s.notify_subject("*"),
+                *_stream_admin(notify_stream),
+                f"{_API}.STREAM.MSG.GET.{notify_stream}",
             ),
             subscribe=(f"{inbox_prefix('notify')}.>", f"{namespace}.notify.>"),
             responds=True,
+        ),
+        # The console: reads the three streams through its own durables, nothing else.
+        "console": Grant(
+            publish=(
+                *_stream_admin(facts),
+                *_stream_admin(signals),
+                *_stream_admin(notify_stream),
+                *_durable(facts, CONSOLE_FACTS_DURABLE),
+                *_durable(signals, CONSOLE_SIGNALS_DURABLE),
+                *_durable(notify_stream, CONSOLE_NOTIFY_DURABLE),
+            ),
+            subscribe=(f"{inbox_prefix('console')}.>",),
         ),
         # The operator's CLI and the supervisor: notify's requests (ack included), snapshot
         # requests, read-only JetStream views, and ephemeral readers of the signals stream

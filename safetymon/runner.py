@@ -23,8 +23,12 @@ from schemas import NOTIFY_DURABLE, RULES_DURABLE, Subjects
 from schemas.subjects import DEFAULT_NAMESPACE
 
 log = structlog.get_logger(__name__)
-ServiceName = Literal["ingest", "rules", "notify"]
-ALL_SERVICES: tuple[ServiceName, ...] = ("ingest", "rules", "notify")
+ServiceName = Literal["ingest", "rules", "notify", "console"]
+#: The pipeline without its read-side screen (what a test stack needs).
+PIPELINE: tuple[ServiceName, ...] = ("ingest", "rules", "notify")
+#: In start order: the console acknowledges through notify's HTTP API, so it starts after it.
+START_ORDER: tuple[ServiceName, ...] = (*PIPELINE, "console")
+ALL_SERVICES: tuple[ServiceName, ...] = PIPELINE
 
 
 class Service(Protocol):
@@ -161,7 +165,7 @@ def start_infrastructure(
 
 
 async def start_stack(
-    services: Sequence[ServiceName] = ALL_SERVICES,
+    services: Sequence[ServiceName] = PIPELINE,
     *,
     data_dir: Path | None = None,
     http_port: int | None = None,
@@ -171,6 +175,8 @@ async def start_stack(
 
     `bootstrap_token` overrides SAFETYMON_BOOTSTRAP_TOKEN (the demo's one-run admin token).
     """
+    from services.console.config import Settings as ConsoleSettings
+    from services.console.main import build_service as build_console
     from services.ingest.config import Settings as IngestSettings
     from services.ingest.main import build_service as build_ingest
     from services.notify.config import Settings as NotifySettings
@@ -208,6 +214,14 @@ async def start_stack(
         notify_settings = notify_settings.model_copy(
             update={"smtp_host": sink.host, "smtp_port": sink.port}
         )
+
+    def console_settings(stack: Stack) -> ConsoleSettings:
+        settings = ConsoleSettings(data_dir=data_dir, nats_url=nats_url, **credentials("console"))
+        update: dict[str, Any] = {"notify_url": _notify_url(stack)}
+        if bootstrap_token is not None:
+            update["bootstrap_token"] = SecretStr(bootstrap_token)
+        return settings.model_copy(update=update)
+
     stack = Stack(
         data_dir=data_dir,
         nats_url=nats_url,
@@ -225,9 +239,12 @@ async def start_stack(
             RulesSettings(data_dir=data_dir, nats_url=nats_url, **credentials("rules"))
         ),
         "notify": lambda: build_notify(notify_settings),
+        # Built after notify has started (services start in START_ORDER), so its
+        # bound HTTP port is known; the same one-run admin credential opens the console.
+        "console": lambda: build_console(console_settings(stack)),
     }
     try:
-        for name in ALL_SERVICES:
+        for name in START_ORDER:
             if name in services:
                 service = builders[name]()
                 await service.start()
@@ -238,6 +255,12 @@ async def start_stack(
     return stack
 
 
+def _notify_url(stack: Stack) -> str | None:
+    """Notify's HTTP API in this process, if notify runs here; else $SAFETYMON_NOTIFY_URL."""
+    port = getattr(stack.services.get("notify"), "http_port", None)
+    return f"http://127.0.0.1:{port}" if port else os.environ.get("SAFETYMON_NOTIFY_URL")
+
+
 async def run_until_stopped(services: Sequence[ServiceName]) -> None:
     """`safetymon up --service X`: run in this process until SIGINT/SIGTERM, then stop cleanly."""
     stack = await start_stack(services)
@@ -246,6 +269,7 @@ async def run_until_stopped(services: Sequence[ServiceName]) -> None:
         services=list(stack.services),
         nats=stack.nats_url,
         http_port=stack.http_port,
+        console_url=getattr(stack.services.get("console"), "url", None),
         mail_dir=str(stack.mail_dir) if stack.mail_dir else None,
     )
     stop = stop_signalled()

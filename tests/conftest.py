@@ -145,7 +145,7 @@ async def delete_namespace_streams(nats_url: str, ns: str) -> None:
     # notify creates the reports stream too (it consumes issued DSMB reports), and ingest
     # the stream of its published log heads.
     streams = (subjects.facts_stream, subjects.signals_stream, subjects.reports_stream,
-               anchor_stream(ns))  # fmt: skip
+               subjects.notify_stream, anchor_stream(ns))  # fmt: skip
     for stream in streams:
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(stream)
