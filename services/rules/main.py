@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import nats.errors
 import nats.js.errors
 import structlog
 from faststream.nats import NatsBroker
@@ -251,7 +252,8 @@ class RulesService:
     async def _pulling(self, js: JetStreamContext, unit: PartitionUnit) -> bool:
         try:
             info = await js.consumer_info(self.subjects.facts_stream, unit.durable)
-        except nats.js.errors.NotFoundError:
+        except (nats.js.errors.NotFoundError, nats.errors.TimeoutError):
+            # On a cluster a new consumer answers once its replicas elected a leader.
             return False
         return bool(info.num_waiting)
 

@@ -149,8 +149,9 @@ async def test_two_workers_split_partitions_and_take_over_without_loss_or_repeat
     await second.stop()
 
     signals = await read_signals(js, namespace)
-    per_participant = Counter((s.payload.rule_id, s.participant_id) for s in signals)
-    assert per_participant == Counter({("SAE-01", pid): 1 for pid in all_pids})
+    sae01 = Counter(s.participant_id for s in signals if s.payload.rule_id == "SAE-01")
+    assert sae01 == Counter(all_pids)  # one SAE-01 each: none lost, none repeated
+    assert len({s.event_id for s in signals}) == len(signals)  # no signal published twice
     for partition in range(N):
         path = tmp_path / f"rules-p{partition}-of-{N}.duckdb"
         with duckdb.connect(str(path), read_only=True) as con:
