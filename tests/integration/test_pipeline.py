@@ -25,20 +25,26 @@ async def _post(stack: Stack, items: object) -> httpx.Response:
 async def test_an_sae_reaches_each_right_recipient_exactly_once(
     stack: Stack, smtp_server: SmtpServer
 ) -> None:
-    """SAE-01 is U0 to the site's investigators and the safety officer; nobody else."""
+    """SAE-01 is U0 to the site's investigators and the safety officer; nobody else.
+
+    The report is a bleed, so VB-01 fires at U0 too: each person gets one page (SAE-01)
+    and VB-01 as a non-paging reply to it (one page per person per fact).
+    """
     participant = unique("E2E")
     await _post(stack, enrolment(participant_id=participant, site_id="S01", arm="B"))
 
     response = await _post(stack, sae(participant_id=participant, site_id="S01"))
-    mails = await smtp_server.recorder.wait_for(len(EXPECTED_PER_SITE["S01"]))
+    await smtp_server.recorder.wait_for(2 * len(EXPECTED_PER_SITE["S01"]))
     await stack.settled(30)
 
     assert response.json()["accepted"] == 1
     mails = smtp_server.recorder.snapshot()
-    assert sorted(r for m in mails for r in m.rcpt_tos) == sorted(EXPECTED_PER_SITE["S01"])
-    subject = str(mails[0].message["Subject"])
-    assert participant in subject
-    assert "U0" in subject
+    pages = [m for m in mails if str(m.message["Subject"]).startswith("[U0 SAE]")]
+    replies = [m for m in mails if str(m.message["Subject"]).startswith("[SAME EVENT ")]
+    assert sorted(r for m in pages for r in m.rcpt_tos) == sorted(EXPECTED_PER_SITE["S01"])
+    assert sorted(r for m in replies for r in m.rcpt_tos) == sorted(EXPECTED_PER_SITE["S01"])
+    assert len(mails) == len(pages) + len(replies)
+    assert participant in str(pages[0].message["Subject"])
 
 
 async def test_the_same_sae_posted_twice_sends_no_second_email(
@@ -48,14 +54,15 @@ async def test_the_same_sae_posted_twice_sends_no_second_email(
     item = sae(participant_id=unique("E2E"), site_id="S02")
 
     first = await _post(stack, item)
-    await smtp_server.recorder.wait_for(len(EXPECTED_PER_SITE["S02"]))
+    # SAE-01's page and VB-01's same-event reply to each recipient (the report is a bleed).
+    await smtp_server.recorder.wait_for(2 * len(EXPECTED_PER_SITE["S02"]))
     second = await _post(stack, item)
     await stack.settled(30)
     await asyncio.sleep(0.5)
 
     assert first.json()["results"][0]["status"] == "accepted"
     assert second.json()["results"][0]["status"] == "duplicate"
-    assert len(smtp_server.recorder.snapshot()) == len(EXPECTED_PER_SITE["S02"])
+    assert len(smtp_server.recorder.snapshot()) == 2 * len(EXPECTED_PER_SITE["S02"])
 
 
 async def test_investigators_never_receive_another_sites_participant(

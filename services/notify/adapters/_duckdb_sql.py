@@ -73,7 +73,7 @@ ALTER TABLE outbox ADD COLUMN IF NOT EXISTS sending_at TIMESTAMPTZ;
 -- U2/U3 rows wait for their recipient's digest: one email per key, not before next_attempt_at.
 ALTER TABLE outbox ADD COLUMN IF NOT EXISTS digest_key VARCHAR;
 -- A U0 page: "<causing fact id>|<address>"; a later signal of the same fact finds it here
--- and goes out inside that page's email, or as a reply to it, instead of paging again.
+-- and reaches that address as a reply to the page instead of paging again.
 ALTER TABLE outbox ADD COLUMN IF NOT EXISTS page_key VARCHAR;
 
 -- One row per U0/U1 signal that wants an acknowledgement: a projection of the audit trail.

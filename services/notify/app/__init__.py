@@ -287,8 +287,6 @@ class Sender:
         head = items[0]
         attempt = max(item.attempts for item in items) + 1
         plan = head.plan if head.plan.digest_key is None else digest_plan([i.plan for i in items])
-        if head.plan.digest_key is None and len(items) > 1:
-            plan = pages.with_same_event(head.plan, [item.plan for item in items[1:]])
         in_doubt = any(item.in_doubt for item in items)
         try:
             plan = self._with_ack_link(plan)
@@ -407,22 +405,13 @@ class Sender:
 
 
 def _groups(batch: Sequence[Pending]) -> list[list[Pending]]:
-    """One group per email: each immediate notification alone, digest rows by digest key.
-
-    A same-event message whose page is in the same burst goes out inside the page's email
-    (core/pages.py); one whose page went out before is sent alone, as a reply to it.
-    """
+    """One group per email: each immediate notification alone, digest rows by digest key."""
     groups: list[list[Pending]] = []
     digests: dict[str, list[Pending]] = {}
-    emails: dict[str, list[Pending]] = {}
     for item in batch:
         key = item.plan.digest_key
-        page = emails.get(item.plan.references or "") if pages.is_same_event(item.plan) else None
-        if key is None and page is not None and item.in_doubt == page[0].in_doubt:
-            page.append(item)
-        elif key is None:
+        if key is None:
             groups.append([item])
-            emails.setdefault(item.plan.message_id, groups[-1])
         elif key in digests:
             digests[key].append(item)
         else:

@@ -5,13 +5,14 @@ SAE-01 and VB-01, both for the investigator and the safety officer. Each signal 
 clinical urgency; what notify decides is how a person hears about them. The first U0
 signal of a fact pages each of its recipients (with an acknowledgement link, escalation
 when nobody acknowledges); every further U0 signal of the same fact reaches someone
-already paged for it as a *same-event* message, with no acknowledgement link and no
-escalation of its own, so acknowledging the page covers the event. When the page has not
-gone out yet (the usual case: the rules publish a fact's signals together) the finding is
-a note inside the page's email (`with_same_event`), so one report is one email; when the
-page went out before, the finding follows at once as a reply to it (In-Reply-To its
-Message-ID), tagged SAME EVENT rather than U0. A recipient the page did not reach still
-gets a page of its own. Every notification is still recorded, sent and audited per signal.
+already paged for it as a *same-event* message: sent at once as a reply to that page
+(In-Reply-To its Message-ID, after it in the send order), tagged SAME EVENT rather than U0,
+with no acknowledgement link and no escalation of its own, so acknowledging the page covers
+the event. A recipient the page did not reach still gets a page of its own.
+
+Every notification stays one email with its own Message-ID, whether the two signals come
+in one batch or two: what reaches the wire never depends on timing, and each audited "sent"
+is an email that exists (the chaos harness and `audit reconcile` count them one by one).
 
 "First" is deterministic: a page already recorded for the fact and address (an earlier
 batch) wins; within a batch SAE-01 comes first, then rule id, then signal id. A page is
@@ -140,19 +141,3 @@ def page_ref(
     """Rebuild a page's reference from its plan or outbox row (the rule from `context`)."""
     rule = str(context.get("rule", "")).split(" ", 1)[0]
     return PageRef(key, notification_id, signal_id, message_id, rule)
-
-
-def with_same_event(page: NotificationPlan, others: Sequence[NotificationPlan]) -> NotificationPlan:
-    """The page's email with the same-event findings that go out with it, one note each.
-
-    Used when a page and its same-event messages are sent together (planned in one batch,
-    or the later one arrived before the page went out): one email, one acknowledgement.
-    """
-    notes = [
-        f"Also found on this event (no separate page): {plan.context.get('rule', '')} - "
-        f"{plan.context.get('title', '')} ({plan.context.get('category', '')}, "
-        f"{plan.context.get('urgency', '')}): {plan.context.get('reason', '')}"
-        for plan in others
-    ]
-    context = {**page.context, "notes": [*page.context.get("notes", ()), *notes]}
-    return replace(page, context=context)

@@ -232,22 +232,26 @@ def _sender(store: NotificationStore, clock: ManualClock, mailer: RecordingMaile
     )  # fmt: skip
 
 
-async def test_planned_together_they_go_out_as_one_email_with_the_finding_noted() -> None:
+async def test_planned_together_the_page_goes_first_and_the_finding_replies_to_it() -> None:
     clock, store, mailer = ManualClock(), InMemoryNotificationStore(), RecordingMailer()
     sae, bleed = pair()
     await _intake(store, clock)([bleed, sae])
 
     await _sender(store, clock, mailer).send_due()
 
-    assert sorted(m.plan.address for m in mailer.sent) == sorted(PAGED)
-    for mail in mailer.sent:
-        assert mail.plan.signal_id == sae.event_id
-        assert mail.plan.context["ack_url"]
-        assert mail.text.count("Also found on this event (no separate page)") == 1
-        assert "Also found on this event (no separate page): VB-01 v1" in mail.text
-    rows = await store.notifications()
-    assert {r["status"] for r in rows} == {"sent"}
-    assert len(rows) == 2 * len(PAGED)
+    first: dict[str, str] = {}
+    for mail in mailer.sent:  # in send order
+        plan = mail.plan
+        if plan.signal_id == sae.event_id:
+            assert plan.context["ack_url"]
+            first[plan.address] = plan.message_id
+        else:
+            assert plan.references == first[plan.address], "the page went out before"
+            assert plan.context["ack_url"] is None
+            assert "acknowledging that page covers this finding" in mail.text
+    assert sorted(first) == sorted(PAGED)
+    assert len(mailer.sent) == 2 * len(PAGED)
+    assert {r["status"] for r in await store.notifications()} == {"sent"}
 
 
 async def test_after_the_page_went_out_the_finding_is_a_reply_without_an_ack_link() -> None:
