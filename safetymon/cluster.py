@@ -47,8 +47,15 @@ class LoopbackCluster:
     nodes: list[Node] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._pick_ports()
+
+    def _pick_ports(self) -> None:
+        ports: set[int] = set()
+        while len(ports) < 2 * self.size:  # two picks can return the same free port
+            ports.add(free_port())
+        pairs = sorted(ports)
         self.nodes = [
-            Node(f"n{i}", free_port(), free_port(), self.base_dir / f"n{i}")
+            Node(f"n{i}", pairs[2 * i], pairs[2 * i + 1], self.base_dir / f"n{i}")
             for i in range(self.size)
         ]
 
@@ -76,12 +83,26 @@ class LoopbackCluster:
             f'  listen: "127.0.0.1:{node.cluster_port}"\n  routes: [{routes}]\n}}\n'
         )
 
-    def start(self, timeout: float = 20.0) -> None:
-        """Start every node and wait until each accepts connections."""
-        for index in range(self.size):
-            self.start_node(index, wait=False)
-        for node in self.nodes:
-            _wait_listening(node, timeout)
+    def start(self, timeout: float = 20.0, attempts: int = 3) -> None:
+        """Start every node and wait until each accepts connections.
+
+        A port picked free can be taken by another process before the server binds it (the
+        machine is shared): then every node starts again on new ports, before any client
+        knows the old ones.
+        """
+        for attempt in range(1, attempts + 1):
+            for index in range(self.size):
+                self.start_node(index, wait=False)
+            try:
+                for node in self.nodes:
+                    _wait_listening(node, timeout)
+            except RuntimeError:
+                self.stop()
+                if attempt == attempts:
+                    raise
+                self._pick_ports()
+            else:
+                return
 
     def start_node(self, index: int, *, wait: bool = True) -> None:
         """(Re)start one node on its ports and store."""
