@@ -79,6 +79,8 @@ class AckOutcome:
 class Acknowledgements(Protocol):
     """Notify's acknowledgement, asked as the viewer's own token (notify writes its file)."""
 
-    async def acknowledge(self, signal_id: str, *, token: str, reason: str) -> AckOutcome:
-        """Ask notify to record the acknowledgement; never raises for a refusal."""
+    async def acknowledge(
+        self, signal_id: str, *, token: str, reason: str, assign_to: str | None = None
+    ) -> AckOutcome:
+        """Ask notify to record the acknowledgement (taken by `assign_to` when named)."""
         ...

@@ -124,11 +124,12 @@ async def test_sae_appears_live_and_is_acknowledged_from_the_console(
     assert signal_id in await _open_alert_ids(console)
 
     await page.get_by_label("Reason (recorded in the audit trail)").fill("Seen; calling the site")
+    await page.get_by_label("Assign to").fill("Dr Chen")
     await page.get_by_role("button", name="Acknowledge: I take responsibility").click()
     await expect(page.get_by_role("status")).to_contain_text("Acknowledged")
     log = page.locator("#delivery-log")
     await expect(log.locator("tr.log-alert_acknowledged")).to_contain_text(
-        "by token:so1: Seen; calling the site", timeout=_WAIT_MS
+        "by Dr Chen (assigned by token:so1): Seen; calling the site", timeout=_WAIT_MS
     )
     await expect(log.locator("#alert-state")).to_have_text("acknowledged")
     assert signal_id not in await _open_alert_ids(console)  # the escalator looks no more
@@ -249,6 +250,8 @@ async def test_keyboard_only_sign_in_and_every_control_is_labelled(
         assert await page.evaluate(_UNLABELLED) == [], path
     await page.goto(f"{console.url}/alerts/{signal_id}")
     await page.get_by_label("Reason (recorded in the audit trail)").focus()
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.id") == "assign_to"
     await page.keyboard.press("Tab")
     focused = await page.evaluate("document.activeElement.textContent")
     assert focused.startswith("Acknowledge")

@@ -187,6 +187,39 @@ async def test_the_channel_is_recorded_and_a_retracted_alerts_link_stops_working
     assert any(r["source_ref"].endswith(":acknowledged:link") for r in rows)
 
 
+async def test_an_alert_assigned_from_the_console_records_the_assignee_and_the_channel(
+    notify, nats_url: str, namespace: str
+) -> None:
+    """Assigning is acknowledging on a named person's behalf: same fact, who and from where."""
+    service, secrets = notify
+    signal = make_signal(site_id="S01", participant_id=unique("P"))
+    await _publish(nats_url, namespace, [signal])
+    await _recorded(service, [signal.event_id])
+    base = f"http://127.0.0.1:{service.http_port}"
+    headers = {"Authorization": f"Bearer {secrets['safety_officer']}"}
+    body = {"reason": "site team to review", "assign_to": "Dr Li Wei", "channel": "console"}
+    assert signal.event_id in {a.state.signal_id for a in await service.open_alerts()}
+
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        bogus = await client.post(
+            f"/v1/signals/{signal.event_id}/ack", headers=headers,
+            json={**body, "channel": "email"},
+        )  # fmt: skip
+        assigned = await client.post(
+            f"/v1/signals/{signal.event_id}/ack", headers=headers, json=body
+        )
+        again = await client.post(f"/v1/signals/{signal.event_id}/ack", headers=headers, json=body)
+
+    assert bogus.status_code == 422  # a channel notify does not know is refused, not recorded
+    assert assigned.status_code == 200
+    assert assigned.json()["by"] == "Dr Li Wei (assigned by token:safety_officer)"
+    assert again.status_code == 409  # one acknowledgement per alert, assigned or not
+    rows = [r for r in await _trail(service) if r["event_type"] == "alert_acknowledged"]
+    mine = [r for r in rows if str(signal.event_id) in str(r["payload"])]
+    assert [r["source_ref"].rsplit(":", 1)[-1] for r in mine] == ["console"]
+    assert signal.event_id not in {a.state.signal_id for a in await service.open_alerts()}
+
+
 async def _trail(service: NotifyService) -> list[dict[str, object]]:
     store = service._require_store()  # reading the trail the service wrote
     return [json.loads(entry.wire) for entry in await store.audit_entries()]

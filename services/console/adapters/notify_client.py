@@ -29,7 +29,9 @@ class NotifyAcknowledgements:
         self._base = base_url.rstrip("/") if base_url else None
         self._timeout = timeout
 
-    async def acknowledge(self, signal_id: str, *, token: str, reason: str) -> AckOutcome:
+    async def acknowledge(
+        self, signal_id: str, *, token: str, reason: str, assign_to: str | None = None
+    ) -> AckOutcome:
         """Ask notify; a network failure is a 503 outcome."""
         if self._base is None:
             return AckOutcome(503, "Acknowledging is not configured (notify_url is unset).")
@@ -37,7 +39,10 @@ class NotifyAcknowledgements:
         headers = {"Authorization": f"Bearer {token}"}
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
-                response = await client.post(url, json={"reason": reason}, headers=headers)
+                body = {"reason": reason, "channel": "console"}
+                if assign_to:
+                    body["assign_to"] = assign_to
+                response = await client.post(url, json=body, headers=headers)
         except httpx.HTTPError as exc:
             return AckOutcome(503, f"Notify cannot be reached ({type(exc).__name__}).")
         status = response.status_code

@@ -138,7 +138,10 @@ def install_pages(
         reason = " ".join(form.get("reason", "").split())[:200]
         if not reason:
             return await _alert_page(session, signal_id, message="Give a reason.", status=422)
-        outcome = await acks.acknowledge(signal_id, token=session.token, reason=reason)
+        assignee = " ".join(form.get("assign_to", "").split())[:100] or None
+        outcome = await acks.acknowledge(
+            signal_id, token=session.token, reason=reason, assign_to=assignee
+        )
         status = 200 if outcome.status == 200 else outcome.status
         return await _alert_page(session, signal_id, message=outcome.message, status=status)
 

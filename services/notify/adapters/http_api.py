@@ -16,7 +16,8 @@ Who may do what (issue 8; bearer tokens of kit/auth.py, `admin` everywhere):
   safety officer and backup, `dsmb` for the DSMB and its chair, an `investigator` of the
   signal's own site) and `admin` (core/authority.py); another site's alert answers 404 as a
   missing one, a role it was not routed to 403. The acknowledgement's `by` is the token
-  (`token:<name>`), never a name in the body, and its channel `http`;
+  (`token:<name>`), or the named person it assigns the alert to with the token that did
+  (`<name> (assigned by token:<name>)`), and its channel `http` or `console`;
 - GET /openapi.json: any token;
 - GET /metrics: the scrape token (SAFETYMON_METRICS_TOKEN), `auditor` and `admin`; GET
   /health/live and /health/ready: anyone (kit/metrics.py).
@@ -29,7 +30,7 @@ kit/nats_security.py and the README, "Alerts": Access).
 from __future__ import annotations
 
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 from uuid import UUID
 
@@ -66,10 +67,17 @@ class AckRequest(BaseModel):
 
 
 class HttpAckRequest(BaseModel):
-    """Body of POST /v1/signals/{signal_id}/ack: why; who is the bearer token's principal."""
+    """Body of POST /v1/signals/{signal_id}/ack: why; who is the bearer token's principal.
+
+    `assign_to` names the person who takes the alert when it is not the principal (a safety
+    officer hands it to the on-site investigator); the record keeps both. `channel` says
+    which screen the principal used (the console says so; a script leaves it out).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     reason: _Text
+    assign_to: _Text | None = None
+    channel: Literal["http", "console"] = "http"
 
 
 def status_of(exc: AckRejectedError) -> int:
@@ -194,7 +202,8 @@ def build_http_app(
         try:
             ack = await acknowledger.by_token(
                 signal_id, role=principal.role.value, site=principal.site,
-                actor=principal.actor, reason=body.reason,
+                actor=principal.actor, reason=body.reason, assign_to=body.assign_to,
+                via=body.channel,
             )  # fmt: skip
         except AckRejectedError as exc:
             return JSONResponse({"error": str(exc)}, status_of(exc))

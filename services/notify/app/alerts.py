@@ -2,8 +2,9 @@
 
 `Acknowledger` checks a signed link, a bearer token's authority (core/authority.py), or takes
 a named person from the CLI, and records the acknowledgement with its channel (`link`,
-`http` or `cli`). `Escalator` looks at open U0 alerts on every tick of the clock port and
-records the due escalation level with its emails, then wakes the sender.
+`http`, `console` or `cli`); a token's principal may assign the alert to a named person.
+`Escalator` looks at open U0 alerts on every tick of the clock port and records the due
+escalation level with its emails, then wakes the sender.
 """
 
 from __future__ import annotations
@@ -52,10 +53,21 @@ class Acknowledger:
         """Acknowledge on behalf of a named person (the `safetymon ack` command)."""
         return await self._record(signal_id, by=by, reason=reason, via="cli")
 
-    async def by_token(
-        self, signal_id: UUID, *, role: str, site: str | None, actor: str, reason: str
+    async def by_token(  # noqa: PLR0913 - who, where from, why: keyword-only
+        self,
+        signal_id: UUID,
+        *,
+        role: str,
+        site: str | None,
+        actor: str,
+        reason: str,
+        assign_to: str | None = None,
+        via: str = "http",
     ) -> Acknowledgement:
         """Acknowledge as a bearer token's principal, if the alert was meant for its role.
+
+        With `assign_to`, the principal hands the alert to a named person: the record says
+        who takes it and who assigned it; the escalation stops as for any acknowledgement.
 
         Raises:
             UnknownAlertError: no such alert, or another site's (the same answer).
@@ -71,7 +83,8 @@ class Acknowledger:
             if refusal.kind == "hidden":
                 raise UnknownAlertError.for_signal(signal_id)
             raise AckForbiddenError(refusal.reason)
-        return await self._record(signal_id, by=actor, reason=reason, via="http")
+        by = actor if assign_to is None else f"{assign_to} (assigned by {actor})"
+        return await self._record(signal_id, by=by[:200], reason=reason, via=via)
 
     async def _record(self, signal_id: UUID, *, by: str, reason: str, via: str) -> Acknowledgement:
         ack = await self.store.acknowledge(
