@@ -104,3 +104,31 @@ async def test_a_killed_worker_loses_and_repeats_no_email(
     assert len(before) + len(after) == 16
     assert len(per_fact) == 16, subjects  # every SAE was alerted on
     assert set(sent.values()) == {1}, subjects  # and no email went out twice
+
+
+async def test_workers_on_the_embedded_server_use_their_own_user(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """`safetymon up` with its own NATS: each worker, as the rules user, binds its partitions."""
+    env = _environment(tmp_path, smtp_server)  # no SAFETYMON_NATS_URL: the embedded server
+    env.update(
+        SAFETYMON_PARTITIONS=str(N), SAFETYMON_RULES_WORKERS=str(W),
+        SAFETYMON_CLOCK_TICK_SECONDS="0",
+    )  # fmt: skip
+    per_sae = len(EXPECTED_PER_SITE["S01"])
+    with _safetymon_up(tmp_path, env) as up:
+        first = dict(up.wait_started(2 + W))
+        _wait_http(up.http_port)
+        await _post(up.http_port, 6)
+        mails = await _every_sae_alerted(smtp_server, per_sae, count=6)
+        up.process.send_signal(signal.SIGINT)
+        code = up.process.wait(30)
+
+    output = up.stdout.read_text(errors="replace") + up.stderr.read_text(errors="replace")
+    sent = Counter((m.message["Message-ID"], r) for m in mails for r in m.rcpt_tos)
+    assert sorted(first) == ["ingest", "notify", "rules-0", "rules-1"]
+    assert len({m.message["X-Safetymon-Correlation-Id"] for m in mails}) == 6
+    assert set(sent.values()) == {1}
+    assert "Authorization Violation" not in output
+    assert "permissions violation" not in output
+    assert code == 0
