@@ -290,7 +290,7 @@ _TERM_LEAKS = ("Canarysmith", "Johnathan", "7734219")
 
 
 def _term_signal(category: str, term: str) -> Any:
-    # As the rules word it (services/rules/core/rules/sae.py) and list it (_shared.ae_values).
+    # As the rules word it (services/rules/core/rules/sae_01.py) and list it (_shared.ae_values).
     reason = f"AE AE-1 '{term}' (CTCAE grade 3) meets ICH E2A seriousness: hospitalisation"
     values = {"ae_ref": "AE-1", "term": term, "ctcae_grade": 3}
     return make_signal(category=category, reason=reason, values=values)

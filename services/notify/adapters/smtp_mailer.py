@@ -27,6 +27,7 @@ from services.notify.core.errors import (
     HeaderInjectionError,
     MailServerUnavailableError,
 )
+from services.notify.core.pages import is_same_event
 from services.notify.ports import OutgoingMail
 
 _SERVICE_CLOSING = 421  # RFC 5321: the server is shutting the channel down
@@ -65,7 +66,8 @@ def build_message(mail: OutgoingMail, *, mail_from: str, date: datetime) -> Emai
         # The event id of the fact behind the alert (a UUID, no PHI): the id its log lines
         # carry in every service (README "Tracing one alert").
         headers["X-Safetymon-Correlation-Id"] = str(plan.correlation_id)
-    if plan.urgency is Urgency.U0:
+    # A same-event reply rides on the page's thread: it must not look like a second page.
+    if plan.urgency is Urgency.U0 and not is_same_event(plan):
         headers["Importance"] = "high"
     if plan.references:
         headers["In-Reply-To"] = headers["References"] = plan.references

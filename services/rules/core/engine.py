@@ -26,49 +26,49 @@ from services.rules.core.projection import (
     initial_state,
 )
 from services.rules.core.rules import (
-    aki_absolute,
-    aki_hrs,
-    aki_relative,
-    aki_stage,
-    aki_urine,
-    death,
-    he_onset,
-    he_worsening,
-    inf_bacteraemia,
-    inf_catheter,
-    inf_fever,
-    inf_procedure,
-    inf_qsofa,
-    inf_sbp,
-    inf_sirs,
-    ir_msc_reaction,
-    ir_msc_thrombo,
-    ir_msc_vitals,
-    lab_grade3,
-    lab_grade4,
+    aki_01,
+    aki_02,
+    aki_03,
+    aki_04,
+    aki_05,
+    he_01,
+    he_02,
+    inf_01,
+    inf_02,
+    inf_03,
+    inf_04,
+    inf_05,
+    inf_07,
+    inf_08,
+    ir_msc_01,
+    ir_msc_02,
+    ir_msc_03,
+    lab_g3,
+    lab_g4,
     lab_shift,
-    lfp_meld,
-    lfp_meld_rise,
-    lfp_organ_failure,
-    lfp_transplant,
-    pe_allergy,
-    pe_catheter,
-    pe_citrate,
-    pe_hypotension,
-    pe_trali,
-    sae,
-    sae_clock,
-    sae_unreported,
-    stop_sentinel,
-    susar,
-    susar_clock,
-    vb_bleeding_ae,
-    vb_hb_low,
-    vb_hb_low_v2,
-    vb_hb_major,
-    vb_hb_minor,
-    vb_pe_risk,
-    vb_rebleed,
+    lfp_01,
+    lfp_02,
+    lfp_03,
+    lfp_04,
+    pe_01,
+    pe_02,
+    pe_03,
+    pe_04,
+    pe_05,
+    sae_01,
+    sae_02,
+    sae_03,
+    sae_04,
+    sae_05,
+    stop_03,
+    susar_01,
+    vb_01,
+    vb_02,
+    vb_03,
+    vb_04,
+    vb_04_v2,
+    vb_05,
+    vb_06,
 )
 from services.rules.core.rules._alerting import late_values
 from services.rules.core.rules._triggers import Triggers
@@ -97,53 +97,53 @@ _KEEP_CONFIGS = 16
 
 
 #: Rules that read no configuration (SAE family) ...
-_PLAIN: tuple[ModuleType, ...] = (sae, death, susar)
+_PLAIN: tuple[ModuleType, ...] = (sae_01, sae_03, sae_04)
 #: ... then SAE-02's clock keeping and the clinical families, in a fixed order. HE runs
 #: after infection and bleeding so their findings of the same fact are there for its
 #: precipitant notes (HE-05); then liver
 #: progression, AKI, CTCAE lab grades and the STOP-03 sentinel rule; SAE-05 runs last,
-#: after every signal of the fact has been tracked (`sae_unreported.track`), so an SAE-01
+#: after every signal of the fact has been tracked (`sae_05.track`), so an SAE-01
 #: on this fact counts.
 _CONFIGURED: tuple[ModuleType, ...] = (
-    sae_clock,
-    susar_clock,
-    vb_bleeding_ae,
-    vb_rebleed,
-    vb_hb_major,
-    vb_hb_minor,
-    vb_hb_low,
-    vb_pe_risk,
-    inf_fever,
-    inf_sirs,
-    inf_qsofa,
-    inf_sbp,
-    inf_bacteraemia,
-    inf_procedure,
-    inf_catheter,
-    ir_msc_reaction,
-    ir_msc_vitals,
-    ir_msc_thrombo,
-    pe_citrate,
-    pe_hypotension,
-    pe_allergy,
-    pe_trali,
-    pe_catheter,
-    he_onset,
-    he_worsening,
-    lfp_meld,
-    lfp_meld_rise,
-    lfp_organ_failure,
-    lfp_transplant,
-    aki_absolute,
-    aki_relative,
-    aki_stage,
-    aki_hrs,
-    aki_urine,
-    lab_grade3,
-    lab_grade4,
+    sae_02,
+    susar_01,
+    vb_01,
+    vb_05,
+    vb_02,
+    vb_03,
+    vb_04,
+    vb_06,
+    inf_01,
+    inf_02,
+    inf_03,
+    inf_04,
+    inf_05,
+    inf_07,
+    inf_08,
+    ir_msc_01,
+    ir_msc_02,
+    ir_msc_03,
+    pe_01,
+    pe_02,
+    pe_03,
+    pe_04,
+    pe_05,
+    he_01,
+    he_02,
+    lfp_01,
+    lfp_02,
+    lfp_03,
+    lfp_04,
+    aki_01,
+    aki_02,
+    aki_03,
+    aki_04,
+    aki_05,
+    lab_g3,
+    lab_g4,
     lab_shift,
-    stop_sentinel,
-    sae_unreported,
+    stop_03,
+    sae_05,
 )
 
 
@@ -151,7 +151,7 @@ _CONFIGURED: tuple[ModuleType, ...] = (
 #: Old versions stay here (never deleted), so a replay under an old trial configuration
 #: fires exactly what it fired then (DESIGN.md principle 2).
 VERSIONS: dict[str, dict[int, ModuleType]] = {
-    vb_hb_low.RULE_ID: {1: vb_hb_low, 2: vb_hb_low_v2},
+    vb_04.RULE_ID: {1: vb_04, 2: vb_04_v2},
 }
 
 
@@ -274,7 +274,7 @@ def _fold(
             current = before
             continue
         if raised:
-            current = retraction.remember(before, sae_unreported.track(current, raised), raised)
+            current = retraction.remember(before, sae_05.track(current, raised), raised)
             signals.extend(raised)
     return current, signals, failures
 
@@ -371,8 +371,8 @@ def evaluate_tick(
         state = states[key]
         if state.trial_id != tick.trial_id or not state.has_open_clock:
             continue
-        after, raised = sae_clock.on_tick(state, tick, config=cfg)
-        after, susar_raised = susar_clock.on_tick(after, tick, config=cfg)
+        after, raised = sae_02.on_tick(state, tick, config=cfg)
+        after, susar_raised = susar_01.on_tick(after, tick, config=cfg)
         raised = (*raised, *susar_raised)
         if after is not state:  # identity: equality would compare the whole history
             changed[key] = after

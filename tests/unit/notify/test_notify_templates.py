@@ -154,3 +154,18 @@ def test_delivery_failure_alarm_renders_without_participant_data_beyond_the_code
     assert "&lt;b&gt;no such user&lt;/b&gt;" in html
     assert f"safetymon notifications --signal {plan.signal_id}" in text
     assert "P-0042" in text
+
+
+def test_a_same_event_reply_is_not_marked_important_like_a_page() -> None:
+    """A second U0 finding of one fact rides on the page's thread: no 'Importance: high'."""
+    page = _plan()
+    reply = replace(
+        page,
+        context={**page.context, "same_event_as": {"rule": "SAE-01", "signal_id": "x"}},
+    )
+    for plan, importance in ((page, "high"), (reply, None)):
+        text, html = JinjaRenderer().render(plan)
+        message = build_message(
+            OutgoingMail(plan, text, html), mail_from="safetymon@x.example", date=DATE
+        )
+        assert message["Importance"] == importance

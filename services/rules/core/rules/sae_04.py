@@ -7,7 +7,7 @@ fatal or life-threatening, 7 calendar days for the initial report and a complete
 within 8 more days (day 15); any other SUSAR, 15 days. The IMP is UC-MSC; plasma exchange is
 a procedure and follows the protocol instead (RULES.md §1 SAE-04 [DC]). Causality 'possible',
 'probable' or 'definite' counts as suspected [DC]. Fires once per case (`_cases`); the
-report clocks are SUSAR-01's (`susar_clock`).
+report clocks are SUSAR-01's (`susar_01`).
 """
 
 from __future__ import annotations

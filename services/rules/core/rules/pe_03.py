@@ -19,7 +19,7 @@ from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_windo
 from services.rules.core.rules._alerting import INV_SO
 from services.rules.core.rules._procedures import PE, latest_reaction
 from services.rules.core.rules._triggers import AE_FACTS, on
-from services.rules.core.rules.ir_msc_reaction import reaction_urgency
+from services.rules.core.rules.ir_msc_01 import reaction_urgency
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "PE-03"

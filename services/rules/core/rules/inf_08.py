@@ -28,7 +28,7 @@ from services.rules.core.rules._infection import is_catheter_infection_ae
 from services.rules.core.rules._procedures import infection_tag
 from services.rules.core.rules._shared import ae_values, touched_ae
 from services.rules.core.rules._triggers import AE_FACTS, on
-from services.rules.core.rules.inf_bacteraemia import second_sets
+from services.rules.core.rules.inf_05 import second_sets
 from services.rules.core.state import AdverseEventState, Observation, ParticipantState
 
 RULE_ID: Final = "INF-08"

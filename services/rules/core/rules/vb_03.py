@@ -14,7 +14,7 @@ from services.rules.core.config import TrialConfig
 from services.rules.core.rules._alerting import INV, Finding, emit, late_values, note_episode
 from services.rules.core.rules._bleeding import HB_FAMILY, hb_drops, largest
 from services.rules.core.rules._triggers import on
-from services.rules.core.rules.vb_hb_major import hb_values, major_drops
+from services.rules.core.rules.vb_02 import hb_values, major_drops
 from services.rules.core.state import ParticipantState
 
 RULE_ID: Final = "VB-03"

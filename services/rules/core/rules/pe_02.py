@@ -22,7 +22,7 @@ from services.rules.core.rules._procedures import (
     procedure_values,
 )
 from services.rules.core.rules._triggers import TREATMENT, on
-from services.rules.core.rules.ir_msc_vitals import unstable
+from services.rules.core.rules.ir_msc_02 import unstable
 from services.rules.core.state import ParticipantState, Procedure
 
 RULE_ID: Final = "PE-02"

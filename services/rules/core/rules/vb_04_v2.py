@@ -3,7 +3,7 @@
 Source: RULES.md §3 VB-04 (Villanueva 2013 / Baveno: restrictive threshold Hb < 70 g/L) and
 §9 open question 3 (Baveno VII target 7-8 g/dL in acute variceal bleeding) [DC]: Hb below
 70 g/L, or below 80 g/L when a bleeding AE of the VB term list began within the 72 h before
-the result. U1 to the investigator. Version 1 (`vb_hb_low`) stays runnable beside it; the
+the result. U1 to the investigator. Version 1 (`vb_04`) stays runnable beside it; the
 trial configuration (`[rule_versions]`) chooses which one is live, and every signal records
 its `rule_version`. Episodes as v1 (family "VB-04").
 """
