@@ -45,8 +45,8 @@ $(PROMETHEUS):
 lock: $(STAMP) ## regenerate the lock files from pyproject.toml (UPGRADE=1: newest versions allowed)
 	scripts/lock.sh "$(BIN)/pip-compile" "$(LOCK)" "$(DEV_LOCK)" $(if $(UPGRADE),--upgrade)
 
-demo: $(STAMP) ## set up, start the services on embedded defaults, run the demo trial feed
-	$(BIN)/safetymon demo
+demo: $(STAMP) ## set up, start the services on embedded defaults, run the demo trial feed, keep them up for the console (Ctrl-C stops)
+	$(BIN)/safetymon demo --keep-running
 
 test: $(STAMP) $(CHROMIUM) $(OPENSSL) $(PROMETHEUS) ## set up, then every layer: unit, contract, integration (real NATS + SMTP), e2e
 	@scripts/ensure-nats.sh "$(NATS_URL)" "$(BIN)/nats-server"

@@ -26,6 +26,8 @@ from safetymon.tokens_cli import tokens_app
 app = typer.Typer(help="Safety monitoring and alerting for clinical trials.", no_args_is_help=True)
 schema_app = typer.Typer(help="Event contracts.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+rules_app = typer.Typer(help="The rule catalogue.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 app.add_typer(audit_app, name="audit")
 app.add_typer(calc_app, name="calc")
 app.add_typer(export_app, name="export")  # SDTM round trip (issue 7)
@@ -59,12 +61,13 @@ class ServiceChoice(StrEnum):
     ingest = "ingest"
     rules = "rules"
     notify = "notify"
+    console = "console"
 
 
 @app.command()
 def up(
     service: Annotated[
-        ServiceChoice | None, typer.Option(help="Run only this service (default: all three).")
+        ServiceChoice | None, typer.Option(help="Run only this service (default: all four).")
     ] = None,
     worker: Annotated[
         int | None,
@@ -160,6 +163,24 @@ def ingest(  # noqa: PLR0913 - one parameter per command-line option
     typer.echo(json.dumps(summary, indent=2))
     if summary["rejected"]:
         raise typer.Exit(code=1)
+
+
+@rules_app.command("doc")
+def rules_doc(
+    rules_md: Annotated[
+        Path, typer.Option(help="The clinical catalogue the rules implement.")
+    ] = Path("../shared/RULES.md"),
+    out: Annotated[Path, typer.Option(help="Where to write the catalogue.")] = Path(
+        "docs/rules.md"
+    ),
+) -> None:
+    """Write the rule catalogue a clinician reviews (docs/rules.md), generated from the code."""
+    from safetymon import rules_doc as catalogue
+
+    if not rules_md.is_file():
+        raise typer.BadParameter(f"no RULES.md at {rules_md}", param_hint="--rules-md")
+    catalogue.write(rules_md, out)
+    console.print(f"wrote {out} ({len(catalogue.rows())} rules)")
 
 
 @schema_app.command("export")

@@ -84,14 +84,26 @@ async def run_demo(*, participants: int, seed: int, keep_running: bool, console:
         console.print(f"demo: sending the {held} U2 notifications held for the daily digest now")
         await stack.settled(timeout=120)
         await _report(stack, console)
-        if keep_running:
-            console.print(f"services running; ingest API on port {stack.http_port}. Ctrl-C stops.")
-            console.print(f"this run's admin token (SAFETYMON_TOKEN): {token}")
-            await asyncio.Event().wait()
+        await _finish(stack, console, token=token, keep_running=keep_running)
     finally:
         officer.stop()
         await duty
         await stack.stop()
+
+
+async def _finish(
+    stack: SupervisedStack, console: Console, *, token: str, keep_running: bool
+) -> None:
+    """Say where the console is; with `keep_running`, serve until Ctrl-C."""
+    if stack.console_url is not None:
+        console.print(
+            f"[bold]Open the console at {stack.console_url}/[/] (sign in with this run's admin "
+            + ("token)" if keep_running else "token; add --keep-running to keep it up)")
+        )
+    if keep_running:
+        console.print(f"services running; ingest API on port {stack.http_port}. Ctrl-C stops.")
+        console.print(f"this run's admin token (SAFETYMON_TOKEN): {token}")
+        await asyncio.Event().wait()
 
 
 async def _post(
@@ -109,7 +121,7 @@ async def _post(
 
 
 async def _signals(stack: SupervisedStack) -> list[Any]:
-    nc = await nats.connect(stack.nats_url, **stack.client.nats_connect_options())
+    nc = await nats.connect(stack.nats_url.split(","), **stack.client.nats_connect_options())
     js = nc.jetstream()
     stream = Subjects(stack.namespace).signals_stream
     total = (await js.stream_info(stream)).state.messages

@@ -19,16 +19,15 @@ from pydantic import SecretStr
 
 from kit.nats_security import NatsClientSettings
 from safetymon.embedded import EmbeddedNats, SmtpSink
-from schemas import NOTIFY_DURABLE, RULES_DURABLE, Subjects
-from schemas.subjects import DEFAULT_NAMESPACE
+from schemas import NOTIFY_DURABLE, Subjects
+from schemas.subjects import DEFAULT_NAMESPACE, rules_durable
 
 log = structlog.get_logger(__name__)
 ServiceName = Literal["ingest", "rules", "notify", "console"]
 #: The pipeline without its read-side screen (what a test stack needs).
 PIPELINE: tuple[ServiceName, ...] = ("ingest", "rules", "notify")
 #: In start order: the console acknowledges through notify's HTTP API, so it starts after it.
-START_ORDER: tuple[ServiceName, ...] = (*PIPELINE, "console")
-ALL_SERVICES: tuple[ServiceName, ...] = PIPELINE
+ALL_SERVICES: tuple[ServiceName, ...] = (*PIPELINE, "console")
 
 
 class Service(Protocol):
@@ -80,7 +79,7 @@ class Stack:
     async def settled(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109 - a deadline is the point
         """Wait until every fact and signal has been consumed and every email sent."""
         deadline = asyncio.get_running_loop().time() + timeout
-        nc = await nats.connect(self.nats_url, **self.client.nats_connect_options())
+        nc = await nats.connect(self.nats_url.split(","), **self.client.nats_connect_options())
         try:
             while asyncio.get_running_loop().time() < deadline:
                 if await self._quiet(nc.jetstream()):
@@ -93,7 +92,12 @@ class Stack:
 
     async def _quiet(self, js: nats.js.JetStreamContext) -> bool:
         subjects = Subjects(self.namespace)
-        checks = ((subjects.facts_stream, RULES_DURABLE), (subjects.signals_stream, NOTIFY_DURABLE))
+        # Every partition's rules consumer (one, "rules-evaluator", when unpartitioned).
+        partitions = int(os.environ.get("SAFETYMON_PARTITIONS", "1") or "1")
+        checks = [
+            (subjects.facts_stream, rules_durable(k, partitions)) for k in range(partitions)
+        ]
+        checks.append((subjects.signals_stream, NOTIFY_DURABLE))
         for stream, durable in checks:
             try:
                 info = await js.consumer_info(stream, durable)
@@ -239,12 +243,12 @@ async def start_stack(
             RulesSettings(data_dir=data_dir, nats_url=nats_url, **credentials("rules"))
         ),
         "notify": lambda: build_notify(notify_settings),
-        # Built after notify has started (services start in START_ORDER), so its
+        # Built after notify has started (services start in ALL_SERVICES order), so its
         # bound HTTP port is known; the same one-run admin credential opens the console.
         "console": lambda: build_console(console_settings(stack)),
     }
     try:
-        for name in START_ORDER:
+        for name in ALL_SERVICES:
             if name in services:
                 service = builders[name]()
                 await service.start()

@@ -46,6 +46,8 @@ class SupervisedStack:
     http_port: int
     supervisor: Supervisor
     token: str | None = None
+    #: The console's port (0: not supervised here).
+    console_port: int = 0
     #: The services supervised, and the partitions the rules workers share.
     services: tuple[str, ...] = ALL_SERVICES
     partitions: int = 1
@@ -80,6 +82,11 @@ class SupervisedStack:
                 await asyncio.sleep(_POLL_S)
 
     @property
+    def console_url(self) -> str | None:
+        """Where the console serves its pages, when it runs."""
+        return f"http://127.0.0.1:{self.console_port}" if self.console_port else None
+
+    @property
     def rules_durables(self) -> tuple[str, ...]:
         """The rules consumers on the facts stream, one per partition."""
         return tuple(rules_durable(k, self.partitions) for k in range(self.partitions))
@@ -92,6 +99,10 @@ class SupervisedStack:
                     await js.consumer_info(facts, durable)
             if "notify" in self.services:
                 await self.notify.unsent_count()  # answers once notify's consumers are bound
+            if self.console_url is not None:
+                page = await http.get(f"{self.console_url}/signin")
+                if page.status_code != httpx.codes.OK:
+                    return False
             if "ingest" not in self.services:
                 return True
             response = await http.get(f"http://127.0.0.1:{self.http_port}/health")
@@ -195,6 +206,20 @@ async def start_supervised(
     }
     if sink is not None:
         env.update(SAFETYMON_SMTP_HOST=sink.host, SAFETYMON_SMTP_PORT=str(sink.port))
+    console_port = 0
+    if "console" in services:
+        # The console acknowledges through notify's HTTP API and notify's emails link to the
+        # console: both ports are fixed here (from the environment, else free ones now).
+        notify_port = int(env.get("SAFETYMON_NOTIFY_HTTP_PORT") or 0) or free_port()
+        console_port = int(env.get("SAFETYMON_CONSOLE_HTTP_PORT") or 0) or free_port()
+        env.update(
+            SAFETYMON_NOTIFY_HTTP_PORT=str(notify_port),
+            SAFETYMON_NOTIFY_URL=env.get("SAFETYMON_NOTIFY_URL")
+            or f"http://127.0.0.1:{notify_port}",
+            SAFETYMON_CONSOLE_HTTP_PORT=str(console_port),
+            SAFETYMON_CONSOLE_URL=env.get("SAFETYMON_CONSOLE_URL")
+            or f"http://127.0.0.1:{console_port}",
+        )
     if bootstrap_token is not None:
         env["SAFETYMON_BOOTSTRAP_TOKEN"] = bootstrap_token
     # On the embedded server each child connects as its own user (an operator's external
@@ -206,7 +231,7 @@ async def start_supervised(
     stack = SupervisedStack(
         data_dir=data_dir, nats_url=nats_url, namespace=settings.namespace,
         smtp=(sink.host, sink.port) if sink else ("", 0),
-        mail_dir=sink.mail_dir if sink else None, http_port=port,
+        mail_dir=sink.mail_dir if sink else None, http_port=port, console_port=console_port,
         supervisor=Supervisor(children), token=bootstrap_token, _nats=embedded_nats, _sink=sink,
         services=services, partitions=rules.partitions,
         client=embedded_nats.client_settings("admin") if embedded_nats else NatsClientSettings(),
@@ -231,7 +256,7 @@ async def run_supervised(
     stack = await start_supervised(child_env=child_env, services=services)
     log.info(
         "safetymon_up", services=list(services), pids=dict(stack.supervisor.pids),
-        nats=stack.nats_url, http_port=stack.http_port,
+        nats=stack.nats_url, http_port=stack.http_port, console_url=stack.console_url,
         mail_dir=str(stack.mail_dir) if stack.mail_dir else None,
     )  # fmt: skip
     stopped = asyncio.create_task(stop.wait())

@@ -158,8 +158,12 @@ class Subjects:
 
     @property
     def notify_filter(self) -> str:
-        """Subject filter of the notify stream."""
-        return f"{self.namespace}.notify.>"
+        """Subject filter of the notify stream: its facts only (`<ns>.notify.<type>.v<n>`).
+
+        Not `<ns>.notify.>`: that also matches notify's request subjects (`.ack`, `.log`,
+        ...), which a stream would store and answer with a PubAck before notify could.
+        """
+        return self.notify_subject("*")
 
     def notify_subject(self, event_type: str, schema_version: int = 1) -> str:
         """Subject a notify fact is published on."""

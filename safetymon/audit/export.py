@@ -269,7 +269,7 @@ async def _connect(url: str, *, wait: float) -> NatsClient:
         del exc  # the connect call raises; nothing more to report here
 
     connecting = nats.connect(
-        url,
+        url.split(","),
         connect_timeout=min(wait, 5.0),
         allow_reconnect=False,
         max_reconnect_attempts=1,

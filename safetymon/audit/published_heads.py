@@ -37,7 +37,7 @@ async def published_heads(nats_url: str, namespace: str, *, wait: float = 10.0) 
     try:
         nc = await asyncio.wait_for(
             nats.connect(
-                nats_url, connect_timeout=min(wait, 5.0), allow_reconnect=False,
+                nats_url.split(","), connect_timeout=min(wait, 5.0), allow_reconnect=False,
                 max_reconnect_attempts=1, error_cb=quiet,
                 **NatsClientSettings().nats_connect_options(),
             ),

@@ -95,7 +95,9 @@ class ConsoleService:
 
     async def _connect(self) -> JetStreamContext:
         self._nc = await nats.connect(
-            self.settings.nats_url, **self.settings.nats_connect_options()
+            self.settings.nats_url.split(","),  # every server of a cluster
+            max_reconnect_attempts=-1,
+            **self.settings.nats_connect_options(),
         )
         js = self._nc.jetstream()
         s = Subjects(self.settings.namespace)

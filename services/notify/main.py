@@ -219,7 +219,12 @@ class NotifyService:
 
     async def _connect(self) -> JetStreamContext:
         """Connect to NATS through faststream and make sure the signals stream exists."""
-        self._broker = NatsBroker(self.settings.nats_url, **self.settings.nats_broker_options())
+        self._broker = NatsBroker(
+            # every server of a cluster (comma-separated URLs); never stop reconnecting
+            self.settings.nats_url.split(","),
+            max_reconnect_attempts=-1,
+            **self.settings.nats_broker_options(),
+        )
         await self._broker.connect()
         js = self._broker.connection.jetstream()
         subjects = Subjects(self.settings.namespace)

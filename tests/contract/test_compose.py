@@ -69,14 +69,14 @@ def test_each_service_connects_as_its_own_nats_user_with_a_password_from_the_env
     services = _compose()["services"]
     assert isinstance(services, dict)
 
-    for name in ("ingest", "rules", "notify"):
+    for name in ("ingest", "rules", "notify", "console"):
         env = services[name]["environment"]
         assert env["SAFETYMON_NATS_USER"] == name
         assert env["SAFETYMON_NATS_INBOX_PREFIX"] == f"_INBOX_{name}"
         assert env["SAFETYMON_NATS_PASSWORD"] == (
             f"${{SAFETYMON_NATS_{name.upper()}_PASSWORD:?set it in .env}}"
         )
-    for user in ("INGEST", "RULES", "NOTIFY", "ADMIN", "AUDITOR", "REPORT"):
+    for user in ("INGEST", "RULES", "NOTIFY", "CONSOLE", "ADMIN", "AUDITOR", "REPORT"):
         key = f"SAFETYMON_NATS_{user}_PASSWORD"
         assert services["nats"]["environment"][key] == f"${{{key}:?set it in .env}}"
 

@@ -46,6 +46,14 @@ def test_demo_runs_the_feed_through_embedded_nats_and_writes_the_emails(tmp_path
     assert any(s.startswith("[U0 SAE]") for s in subjects)
     for path in emails:
         message = message_from_bytes(path.read_bytes(), policy=default_policy)
-        assert message["Subject"][:4] in {"[U0 ", "[U1 ", "[U2 "}
+        # A same-event reply rides on its page's thread (one page per person per fact).
+        assert message["Subject"][:4] in {"[U0 ", "[U1 ", "[U2 "} or message["Subject"].startswith(
+            "[SAME EVENT"
+        )
         assert re.search(r"\bP-\d{3}\b", message["Subject"])
     assert (tmp_path / "data" / "nats" / "nats-server.conf").exists()
+    console = re.search(r"Open the console at (http://127\.0\.0\.1:\d+)/", output)
+    assert console is not None, output[-3000:]
+    # Every signal email links to its alert page on that console.
+    bodies = [p.read_text(encoding="utf-8", errors="replace") for p in emails]
+    assert any(f"{console.group(1)}/alerts/" in body for body in bodies)

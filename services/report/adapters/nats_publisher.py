@@ -31,7 +31,7 @@ class NatsReportPublisher:
         message = Outgoing(self._subjects.report_subject(), data, str(fact.event_id))
         try:
             nc = await nats.connect(
-                self._url,
+                self._url.split(","),
                 connect_timeout=5,
                 max_reconnect_attempts=1,
                 # the same SAFETYMON_NATS_* credentials and TLS as every other service

@@ -51,7 +51,7 @@ def _ae(at: datetime, ref: str, term: str) -> dict[str, Any]:
 
 def _lab(
     at: datetime, ref: str, loinc: str, value: float, unit: str, **extra: Any
-) -> dict[str, Any]:  # noqa: E501
+) -> dict[str, Any]:
     payload = {"loinc": loinc, "result": {"value": value, "unit": unit}, **extra}
     return _item("lab_result_recorded", at, ref, payload)
 

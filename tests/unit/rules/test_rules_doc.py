@@ -48,3 +48,18 @@ def test_each_row_says_what_a_clinician_needs() -> None:
         assert row.urgencies, row.rule_id
         assert row.recipients, row.rule_id
         assert row.source or row.rule_id in rules_doc.EXTENSIONS, row.rule_id
+
+
+def test_the_command_writes_the_catalogue_and_refuses_a_missing_rules_md(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from safetymon.cli import app
+
+    out = tmp_path / "rules.md"
+    runner = CliRunner()
+    written = runner.invoke(app, ["rules", "doc", "--rules-md", str(RULES_MD), "--out", str(out)])
+    missing = runner.invoke(app, ["rules", "doc", "--rules-md", str(tmp_path / "none.md")])
+
+    assert written.exit_code == 0, written.output
+    assert out.read_text(encoding="utf-8") == rules_doc.render(_rules_md())
+    assert missing.exit_code != 0
