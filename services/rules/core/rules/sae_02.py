@@ -23,6 +23,7 @@ from typing import Final
 from schemas import ClinicalFact, ClockTicked, Role, SignalPayload, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig, hours
 from services.rules.core.rules._cases import any_raised, case_key, case_records
+from services.rules.core.rules._clocks import ring
 from services.rules.core.rules._shared import ae_values, day0, is_serious, touched_ae
 from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.signals import ACTOR, SOURCE, signal_id
@@ -69,18 +70,12 @@ def evaluate(state: ParticipantState, fact: ClinicalFact, *, config: TrialConfig
 
 def on_tick(state: ParticipantState, tick: ClockTicked, *, config: TrialConfig) -> Step:
     """Fire the reminders and overdue alerts that are due at the tick's time."""
-    now = tick.occurred_at
-    remind = hours(config.sae.reminder_before_hours)
-    clocks: list[SaeClock] = []
-    signals: list[SignalRaised] = []
-    for clock in state.sae_clocks:
-        if now >= clock.due_at:
-            signals.append(_signal(state, tick, clock, overdue=True))
-            continue  # nothing left to remind of: the clock closes
-        if now >= clock.due_at - remind and not clock.reminded:
-            signals.append(_signal(state, tick, clock, overdue=False))
-            clock = replace(clock, reminded=True)  # noqa: PLW2901 - the updated clock is kept
-        clocks.append(clock)
+    clocks, signals = ring(
+        state.sae_clocks,
+        now=tick.occurred_at,
+        remind=hours(config.sae.reminder_before_hours),
+        signal=lambda clock, overdue: _signal(state, tick, clock, overdue=overdue),
+    )
     if not signals:
         return state, ()
     return replace(state, sae_clocks=tuple(clocks)), tuple(signals)

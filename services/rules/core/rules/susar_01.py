@@ -34,6 +34,7 @@ from schemas import (
 )
 from services.rules.core.config import TrialConfig, days, hours
 from services.rules.core.rules._cases import case_key, case_of_ref
+from services.rules.core.rules._clocks import ring
 from services.rules.core.rules._shared import (
     ae_values,
     day0,
@@ -95,18 +96,12 @@ def evaluate(state: ParticipantState, fact: ClinicalFact, *, config: TrialConfig
 
 def on_tick(state: ParticipantState, tick: ClockTicked, *, config: TrialConfig) -> Step:
     """Fire the reminders and overdue alerts that are due at the tick's time."""
-    now = tick.occurred_at
-    remind = hours(config.susar.reminder_before_hours)
-    clocks: list[SusarClock] = []
-    signals: list[SignalRaised] = []
-    for clock in state.susar_clocks:
-        if now >= clock.due_at:
-            signals.append(_signal(state, tick, clock, overdue=True))
-            continue  # nothing left to remind of: the clock closes
-        if now >= clock.due_at - remind and not clock.reminded:
-            signals.append(_signal(state, tick, clock, overdue=False))
-            clock = replace(clock, reminded=True)  # noqa: PLW2901 - the updated clock is kept
-        clocks.append(clock)
+    clocks, signals = ring(
+        state.susar_clocks,
+        now=tick.occurred_at,
+        remind=hours(config.susar.reminder_before_hours),
+        signal=lambda clock, overdue: _signal(state, tick, clock, overdue=overdue),
+    )
     if not signals:
         return state, ()
     return replace(state, susar_clocks=tuple(clocks)), tuple(signals)
