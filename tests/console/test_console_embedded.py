@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from safetymon.runner import START_ORDER, start_stack
+from safetymon.runner import ALL_SERVICES, start_stack
 from services.console.main import ConsoleService
 from tests.factories import enrolment, sae, unique
 
@@ -30,7 +30,7 @@ async def test_an_sae_reaches_the_console_through_the_embedded_servers_grants(
         monkeypatch.delenv(name, raising=False)
     token = "emb-" + secrets.token_urlsafe(24)
     stack = await start_stack(
-        START_ORDER, data_dir=tmp_path / "data", http_port=0, bootstrap_token=token
+        ALL_SERVICES, data_dir=tmp_path / "data", http_port=0, bootstrap_token=token
     )
     try:
         console = stack.services["console"]
