@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -51,7 +52,7 @@ class Problems:
 
     def _failed(self, url: str, failure: str | None) -> None:
         # Leaving a page cuts its event stream and any fragment read in flight: not a failure.
-        live = url.endswith(("/events", "/rows", "/log"))
+        live = urlsplit(url).path.endswith(("/events", "/rows", "/log"))  # a query may follow
         if not (live and failure == "net::ERR_ABORTED"):
             self.seen.append(f"request failed: {url} {failure}")
 

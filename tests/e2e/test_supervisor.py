@@ -33,7 +33,7 @@ from tests.factories import EXPECTED_PER_SITE, ROUTING, sae, unique
 pytestmark = pytest.mark.e2e
 
 SAFETYMON = str(Path(sys.executable).parent / "safetymon")
-SERVICES = ("ingest", "rules", "notify")
+SERVICES = ("ingest", "rules", "notify", "console")
 
 
 def _alive(pid: int) -> bool:
@@ -176,12 +176,12 @@ async def test_killed_child_is_restarted_and_sigint_stops_every_child(
     up: Up, smtp_server: SmtpServer
 ) -> None:
     """kill -9 notify: a new notify process delivers the SAE; SIGINT ends all within seconds."""
-    first = dict(up.wait_started(3))
+    first = dict(up.wait_started(len(SERVICES)))
     _wait_http(up.http_port)
     participant = unique("E2E")
 
     os.kill(first["notify"], signal.SIGKILL)
-    starts = up.wait_started(4)
+    starts = up.wait_started(len(SERVICES) + 1)
     response = httpx.post(
         f"http://127.0.0.1:{up.http_port}/v1/events",
         json=[sae(participant_id=participant, site_id="S01")],
@@ -196,8 +196,8 @@ async def test_killed_child_is_restarted_and_sigint_stops_every_child(
 
     assert response.json()["accepted"] == 1, response.text
     assert sorted(first) == sorted(SERVICES)
-    assert starts[3][0] == "notify"
-    assert starts[3][1] not in first.values()
+    assert starts[len(SERVICES)][0] == "notify"
+    assert starts[len(SERVICES)][1] not in first.values()
     assert {r for m in mails for r in m.rcpt_tos} == EXPECTED_PER_SITE["S01"]
     assert all(participant in str(m.message["Subject"]) for m in mails)
     assert code == 0
@@ -224,7 +224,7 @@ async def test_up_on_its_embedded_nats_delivers_as_per_service_users_and_writes_
     participant = unique("E2E")
 
     with _safetymon_up(tmp_path, env) as up:
-        up.wait_started(3)
+        up.wait_started(len(SERVICES))
         _wait_http(up.http_port)
         response = httpx.post(
             f"http://127.0.0.1:{up.http_port}/v1/events",
