@@ -114,12 +114,14 @@ PLAN_COLUMNS: Final = """
     address, urgency, subject, message_id, in_reply_to, template, context, attempts
 """
 
+#: A same-event reply (a further finding of a fact whose page went out) waits for every page
+#: of its urgency, not only its own: a later SAE's page never queues behind earlier replies.
 PENDING: Final = f"""
 SELECT {PLAN_COLUMNS}, sending_at, digest_key FROM outbox
 WHERE status = 'intended' AND CASE WHEN digest_key IS NULL
     THEN ($due_by IS NULL OR next_attempt_at <= $due_by) ELSE next_attempt_at <= $now END
-ORDER BY urgency, next_attempt_at, intended_at, in_reply_to IS NOT NULL,
-    role <> 'safety_officer', notification_id
+ORDER BY urgency, json_exists(context, '$.same_event_as'), next_attempt_at, intended_at,
+    in_reply_to IS NOT NULL, role <> 'safety_officer', notification_id
 LIMIT $limit
 """
 

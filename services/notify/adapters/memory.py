@@ -12,7 +12,7 @@ from uuid import UUID
 from services.notify.adapters._rows import notification_row, split_new
 from services.notify.core import audit
 from services.notify.core.audit import AuditEntry, ChainHead
-from services.notify.core.pages import PageRef, page_ref
+from services.notify.core.pages import PageRef, is_same_event, page_ref
 from services.notify.core.plan import NotificationPlan
 from services.notify.ports import (
     AttemptOutcome,
@@ -181,14 +181,15 @@ def _due(row: _Row, *, due_by: datetime | None, now: datetime | None) -> bool:
     return due_by is None or at <= due_by
 
 
-def _pending_order(row: _Row) -> tuple[str, datetime, datetime, bool, bool, str]:
-    # Same order as the DuckDB store: a reply after the emails recorded with it (a
-    # same-event message after its page), the safety officer's copy of a signal first.
+def _pending_order(row: _Row) -> tuple[str, bool, datetime, datetime, bool, bool, str]:
+    # Same order as the DuckDB store: same-event replies after every page of their urgency,
+    # a reply after the emails recorded with it, the safety officer's copy of a signal first.
     due = row.next_attempt_at or row.intended_at
+    same_event = is_same_event(row.plan)
     reply = row.plan.references is not None
     not_so = row.plan.role != "safety_officer"
     nid = str(row.plan.notification_id)
-    return (row.plan.urgency.value, due, row.intended_at, reply, not_so, nid)
+    return (row.plan.urgency.value, same_event, due, row.intended_at, reply, not_so, nid)
 
 
 def _apply(row: _Row, outcome: AttemptOutcome) -> None:

@@ -271,3 +271,34 @@ async def test_after_the_page_went_out_the_finding_is_a_reply_without_an_ack_lin
         assert mail.plan.references == pages[mail.plan.address]
         assert mail.plan.context["ack_url"] is None
         assert not mail.plan.subject.startswith("[U0 ")
+
+
+async def test_a_later_facts_page_goes_out_before_an_earlier_facts_same_event_replies(
+    tmp_path: Path,
+) -> None:
+    """Same-event replies wait for every page of their urgency, in both stores.
+
+    Ordered by time alone, the next SAE's page queued behind the previous bleed's replies
+    (bench/alert_under_bulk.py: bulk p99 1.1 s instead of 0.8 s).
+    """
+    duckdb_store = DuckDBNotificationStore(tmp_path / "notify.duckdb")
+    duckdb_store.open()
+    try:
+        for store in (duckdb_store, InMemoryNotificationStore()):
+            clock = ManualClock()
+            sae_a, bleed_a = pair()
+            await _intake(store, clock)([sae_a, bleed_a])
+            clock.advance(60)
+            sae_b, _ = pair()
+            await _intake(store, clock)([sae_b])
+
+            pending = [p.plan for p in await store.pending(due_by=None, limit=100)]
+            order = [(p.signal_id, "same_event_as" in p.context) for p in pending]
+            pages = [sid for sid, same in order if not same]
+            first_reply = next(i for i, (_, same) in enumerate(order) if same)
+
+            assert set(pages) == {sae_a.event_id, sae_b.event_id}
+            assert all(not same for _, same in order[:first_reply])
+            assert {sid for sid, same in order[first_reply:]} == {bleed_a.event_id}
+    finally:
+        duckdb_store.close()
