@@ -139,6 +139,18 @@ async def publish_confirmed(
 _OUT_OF_ORDER_DELAY_S = 1.0
 
 
+async def consumers_idle(js: JetStreamContext, checks: Sequence[tuple[str, str]]) -> bool:
+    """Whether every (stream, durable) exists with nothing pending or unacknowledged."""
+    for stream, durable in checks:
+        try:
+            info = await js.consumer_info(stream, durable)
+        except nats.js.errors.NotFoundError:
+            return False
+        if info.num_pending or info.num_ack_pending:
+            return False
+    return True
+
+
 def _backoff(num_delivered: int) -> float:
     return float(min(30.0, 0.25 * 2 ** min(num_delivered, 8)))
 

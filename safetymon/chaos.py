@@ -58,6 +58,7 @@ import nats.js.errors
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from kit.jetstream import consumers_idle
 from safetymon.embedded import EmbeddedNats, free_port
 
 if TYPE_CHECKING:
@@ -970,14 +971,7 @@ async def _streams_quiet(
         stored = (await js.stream_info(facts[0])).state.messages
         if stored < log_rows:
             return False  # the relay has not confirmed the whole log yet
-        for stream, durable in (facts, signals):
-            try:
-                info = await js.consumer_info(stream, durable)
-            except nats.js.errors.NotFoundError:
-                return False
-            if info.num_pending or info.num_ack_pending:
-                return False
-        return True
+        return await consumers_idle(js, (facts, signals))
     finally:
         await nc.close()
 

@@ -32,6 +32,7 @@ import nats
 import nats.errors
 import nats.js.errors
 
+from kit.jetstream import consumers_idle
 from safetymon.chaos import CHAOS_ROUTING, ChaosError, ChaosPlan, ChaosResult, ChaosRun
 from safetymon.cluster import LoopbackCluster
 from schemas import NOTIFY_DURABLE, Subjects
@@ -252,15 +253,7 @@ class ClusterChaosRun(ChaosRun):
 async def _consumers_quiet(url: str, checks: list[tuple[str, str]]) -> bool:
     nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
     try:
-        js = nc.jetstream()
-        for stream, durable in checks:
-            try:
-                info = await js.consumer_info(stream, durable)
-            except nats.js.errors.NotFoundError:
-                return False
-            if info.num_pending or info.num_ack_pending:
-                return False
-        return True
+        return await consumers_idle(nc.jetstream(), checks)
     finally:
         await nc.close()
 

@@ -17,6 +17,7 @@ import nats
 import structlog
 from pydantic import SecretStr
 
+from kit.jetstream import consumers_idle
 from kit.nats_security import NatsClientSettings
 from safetymon.embedded import EmbeddedNats, SmtpSink
 from schemas import NOTIFY_DURABLE, Subjects
@@ -94,17 +95,10 @@ class Stack:
         subjects = Subjects(self.namespace)
         # Every partition's rules consumer (one, "rules-evaluator", when unpartitioned).
         partitions = int(os.environ.get("SAFETYMON_PARTITIONS", "1") or "1")
-        checks = [
-            (subjects.facts_stream, rules_durable(k, partitions)) for k in range(partitions)
-        ]
+        checks = [(subjects.facts_stream, rules_durable(k, partitions)) for k in range(partitions)]
         checks.append((subjects.signals_stream, NOTIFY_DURABLE))
-        for stream, durable in checks:
-            try:
-                info = await js.consumer_info(stream, durable)
-            except nats.js.errors.NotFoundError:
-                return False
-            if info.num_pending or info.num_ack_pending:
-                return False
+        if not await consumers_idle(js, checks):
+            return False
         ingest = self.services.get("ingest")
         relay_idle = ingest is None or await _ingest_drained(ingest)
         notify = self.services.get("notify")

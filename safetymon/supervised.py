@@ -21,6 +21,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from kit.auth import bearer_headers
+from kit.jetstream import consumers_idle
 from kit.nats_security import NatsClientSettings
 from safetymon.embedded import EmbeddedNats, SmtpSink, free_port
 from safetymon.remote_notify import RemoteNotify
@@ -136,13 +137,8 @@ class SupervisedStack:
             return False
         checks = [(subjects.facts_stream, durable) for durable in self.rules_durables]
         checks.append((subjects.signals_stream, NOTIFY_DURABLE))
-        for stream, durable in checks:
-            try:
-                info = await js.consumer_info(stream, durable)
-            except nats.js.errors.NotFoundError:
-                return False
-            if info.num_pending or info.num_ack_pending:
-                return False
+        if not await consumers_idle(js, checks):
+            return False
         return await self.notify.unsent_count() == 0
 
     async def stop(self) -> None:
