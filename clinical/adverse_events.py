@@ -8,10 +8,10 @@ generated AEs, so an AE that pages the safety officer is counted in the DSMB tab
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from clinical.sql import in_list, literal
 from schemas import Causality, Expectedness, Outcome, SeriousnessCriterion
 
 #: ICH E2A: a hospitalisation planned by the protocol (for UC-MSC or PE) is not, by itself, a
@@ -123,25 +123,26 @@ class Columns:
 
 def predicates(c: Columns = Columns()) -> dict[str, str]:
     """DuckDB boolean expressions of the classifications above, over columns `c`."""
-    exempt = _in(PLANNED_ADMISSION_EXEMPT)
+    exempt = in_list(PLANNED_ADMISSION_EXEMPT)
     serious = (
         f"len(list_filter(coalesce({c.criteria}, []), "
         f"lambda x: NOT (coalesce({c.planned}, false) AND x IN {exempt}))) > 0"
     )
     fatal = (
-        f"(coalesce({c.outcome} = {_lit(Outcome.FATAL.value)}, false) "
+        f"(coalesce({c.outcome} = {literal(Outcome.FATAL.value)}, false) "
         f"OR coalesce({c.grade} = {FATAL_GRADE}, false) "
-        f"OR list_contains(coalesce({c.criteria}, []), {_lit(SeriousnessCriterion.DEATH.value)}))"
+        f"OR list_contains(coalesce({c.criteria}, []), "
+        f"{literal(SeriousnessCriterion.DEATH.value)}))"
     )
-    related_msc = f"coalesce({c.rel_msc} IN {_in(SUSPECTED)}, false)"
-    related_pe = f"coalesce({c.rel_pe} IN {_in(SUSPECTED)}, false)"
-    unexpected = f"coalesce({c.expectedness} = {_lit(Expectedness.UNEXPECTED.value)}, false)"
+    related_msc = f"coalesce({c.rel_msc} IN {in_list(SUSPECTED)}, false)"
+    related_pe = f"coalesce({c.rel_pe} IN {in_list(SUSPECTED)}, false)"
+    unexpected = f"coalesce({c.expectedness} = {literal(Expectedness.UNEXPECTED.value)}, false)"
     return {
         "serious": f"({serious})",
         "fatal": fatal,
         "life_threatening": (
             f"list_contains(coalesce({c.criteria}, []), "
-            f"{_lit(SeriousnessCriterion.LIFE_THREATENING.value)})"
+            f"{literal(SeriousnessCriterion.LIFE_THREATENING.value)})"
         ),
         "related_uc_msc": related_msc,
         "related_pe": related_pe,
@@ -153,17 +154,8 @@ def predicates(c: Columns = Columns()) -> dict[str, str]:
 
 def qualifying_criteria_sql(c: Columns = Columns()) -> str:
     """DuckDB VARCHAR[] of `qualifying_criteria` over columns `c`."""
-    exempt = _in(PLANNED_ADMISSION_EXEMPT)
+    exempt = in_list(PLANNED_ADMISSION_EXEMPT)
     return (
         f"list_filter(coalesce({c.criteria}, []), "
         f"lambda x: NOT (coalesce({c.planned}, false) AND x IN {exempt}))"
     )
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _in(values: Iterable[str]) -> str:
-    ordered = sorted(values)
-    return "(" + ", ".join(_lit(v) for v in ordered) + ")" if ordered else "(NULL)"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from clinical import codes
+from clinical.sql import in_list, literal
 
 UNCLASSIFIED: Final = "Unclassified (no MedDRA code)"
 
@@ -153,9 +154,9 @@ def body_system(term: str) -> str:
 
 def normalise_term_sql(column: str) -> str:
     """DuckDB expression of `codes.normalise_term` over a VARCHAR column."""
-    text = f"trim(regexp_replace(lower({column}), {_lit(codes.SEPARATORS.pattern)}, ' ', 'g'))"
+    text = f"trim(regexp_replace(lower({column}), {literal(codes.SEPARATORS.pattern)}, ' ', 'g'))"
     for british, american in codes.SPELLING:
-        text = f"replace({text}, {_lit(british)}, {_lit(american)})"
+        text = f"replace({text}, {literal(british)}, {literal(american)})"
     return text
 
 
@@ -166,11 +167,11 @@ def matcher_sql(matcher: Matcher, *, nterm: str = "nterm", llt: str = "llt") -> 
     """
     parts = []
     if matcher.terms:
-        parts.append(f"{nterm} IN {_in(matcher.terms)}")
+        parts.append(f"{nterm} IN {in_list(matcher.terms)}")
     if matcher.llts:
-        parts.append(f"coalesce({llt} IN {_in(matcher.llts)}, false)")
+        parts.append(f"coalesce({llt} IN {in_list(matcher.llts)}, false)")
     if matcher.words:
-        parts.extend(f"contains({nterm}, {_lit(word)})" for word in matcher.words)
+        parts.extend(f"contains({nterm}, {literal(word)})" for word in matcher.words)
     found = "(" + " OR ".join(parts) + ")"
     return found if matcher.window is None else f"({found} AND in_{matcher.window})"
 
@@ -178,12 +179,3 @@ def matcher_sql(matcher: Matcher, *, nterm: str = "nterm", llt: str = "llt") -> 
 def category_sql(category: Category, *, nterm: str = "nterm", llt: str = "llt") -> str:
     """DuckDB boolean: the AE belongs to `category`."""
     return " OR ".join(matcher_sql(m, nterm=nterm, llt=llt) for m in category.matchers)
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _in(values: Iterable[str]) -> str:
-    ordered = sorted(values)
-    return "(" + ", ".join(_lit(v) for v in ordered) + ")" if ordered else "(NULL)"

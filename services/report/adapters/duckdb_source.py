@@ -10,7 +10,7 @@ Parquet file is only read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -31,6 +31,7 @@ from clinical.ae_terms import (
 )
 from clinical.codes import ANAPHYLAXIS
 from clinical.labs import SYSTEMIC_SPECIMENS, lab_kind_rows
+from clinical.sql import in_list, literal
 from clinical.windows import WindowLengths
 from services.report.adapters.clinical_sql import (
     FINDINGS,
@@ -92,22 +93,12 @@ PAYLOAD: Final = (
 )
 
 
-def _lit(text: str) -> str:
-    """An SQL string literal (only ever built from the catalogue's constants or a path)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _in(values: Iterable[str]) -> str:
-    ordered = sorted(values)
-    return "(" + ", ".join(_lit(v) for v in ordered) + ")" if ordered else "(NULL)"
-
-
 def _parsed_sql(path: str) -> str:
     """The log's rows the report reads, with their payloads parsed into a typed STRUCT."""
     return (
         "SELECT seq, event_id, event_type, participant_id, site_id, occurred_at, "
         f"""from_json(content, '{{"payload": {PAYLOAD}}}').payload AS p """
-        f"FROM read_parquet({path}) WHERE event_type IN {_in(_TYPES)}"
+        f"FROM read_parquet({path}) WHERE event_type IN {in_list(_TYPES)}"
     )
 
 
@@ -142,7 +133,7 @@ class DuckDBLogSource:
             con.execute("SET TimeZone = 'UTC'")
             if self._threads:
                 con.execute(f"SET threads = {int(self._threads)}")
-            queries = _Queries(con, _lit(str(self._path)), self._source(con), as_of, config)
+            queries = _Queries(con, literal(str(self._path)), self._source(con), as_of, config)
             return queries.run()
         except duckdb.Error as exc:
             raise SourceError(f"cannot read {self._path}: {exc}") from exc
@@ -151,7 +142,7 @@ class DuckDBLogSource:
 
     def _source(self, con: duckdb.DuckDBPyConnection) -> str:
         """SQL of the parsed rows: from the projection when there is one, else the log."""
-        path = _lit(str(self._path))
+        path = literal(str(self._path))
         if self._projection is None:
             return f"({_parsed_sql(path)})"
         row = con.execute(f"SELECT max(seq), arg_max(hash, seq) FROM read_parquet({path})")
@@ -161,7 +152,7 @@ class DuckDBLogSource:
             self._projection.mkdir(parents=True, exist_ok=True)
             partial = target.with_suffix(".partial")
             con.execute(
-                f"COPY ({_parsed_sql(path)} ORDER BY seq) TO {_lit(str(partial))} "
+                f"COPY ({_parsed_sql(path)} ORDER BY seq) TO {literal(str(partial))} "
                 "(FORMAT parquet, COMPRESSION zstd)"
             )
             partial.replace(target)
@@ -169,7 +160,7 @@ class DuckDBLogSource:
             for stale in self._projection.glob("parsed-*.parquet"):
                 if stale != target:
                     stale.unlink()
-        return f"read_parquet({_lit(str(target))})"
+        return f"read_parquet({literal(str(target))})"
 
 
 class _Queries:
@@ -350,7 +341,7 @@ class _Queries:
             FROM a JOIN m USING (participant_id, ae_ref) JOIN q USING (participant_id, ae_ref)"""
         )
         categories = " UNION ALL ".join(
-            f"SELECT {_lit(cat.key)} AS category, participant_id, ae_ref, arm, onset_at, "
+            f"SELECT {literal(cat.key)} AS category, participant_id, ae_ref, arm, onset_at, "
             f"randomised_at, in_msc, in_pe FROM ae WHERE " + category_sql(cat)
             for cat in AESI
         )
@@ -369,8 +360,8 @@ class _Queries:
         # urine sodium is no blood result; a specimen left out is the contract's serum.
         terms = {k.kind: k.term for k in LAB_KINDS}
         kinds = " UNION ALL ".join(
-            f"SELECT {_lit(loinc)} AS loinc, {_lit(specimen)} AS specimen, {_lit(kind)} AS kind, "
-            f"{_lit(terms[kind])} AS term"
+            f"SELECT {literal(loinc)} AS loinc, {literal(specimen)} AS specimen, "
+            f"{literal(kind)} AS kind, {literal(terms[kind])} AS term"
             for loinc, specimen, kind, _unit in lab_kind_rows()
             if kind in terms
         )
@@ -418,7 +409,7 @@ class _Queries:
             "fatal": "fatal",
         }
         sql = " UNION ALL ".join(
-            f"SELECT arm, {_lit(k)}, count(DISTINCT participant_id), count(*) FROM ae "
+            f"SELECT arm, {literal(k)}, count(DISTINCT participant_id), count(*) FROM ae "
             f"WHERE {cond} GROUP BY arm"
             for k, cond in kinds.items()
         )
@@ -428,13 +419,13 @@ class _Queries:
 
     def _terms(self) -> tuple[TermCount, ...]:
         systems = " UNION ALL ".join(
-            f"SELECT {_lit(term)} AS nterm, {_lit(soc)} AS soc"
+            f"SELECT {literal(term)} AS nterm, {literal(soc)} AS soc"
             for term, soc in BODY_SYSTEMS.items()
         )
         rows = self.q(
             f"""WITH soc AS ({systems}),
             t AS (SELECT nterm, min(term) AS term FROM ae GROUP BY 1)
-            SELECT coalesce(soc.soc, {_lit(UNCLASSIFIED)}), t.term, ae.arm,
+            SELECT coalesce(soc.soc, {literal(UNCLASSIFIED)}), t.term, ae.arm,
                    count(DISTINCT ae.participant_id), count(*), max(ae.worst_grade)
             FROM ae JOIN t USING (nterm) LEFT JOIN soc USING (nterm)
             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
@@ -584,7 +575,7 @@ class _Queries:
         c = self.config
         window = f"INTERVAL {int(c.stop01.window_days)} DAY"
         sentinel = f"INTERVAL {int(c.sentinel_days)} DAY"
-        reactions = _in(INFUSION_REACTION_TERMS)
+        reactions = in_list(INFUSION_REACTION_TERMS)
         bleeding = category_sql(BLEEDING)
         catheter = matcher_sql(CATHETER_INFECTION)
         rows = self.q(
@@ -609,7 +600,7 @@ class _Queries:
                              WHERE f.event_type = 'lab_result_recorded'
                                AND f.participant_id = ae.participant_id
                                AND f.p.loinc = '{BLOOD_CULTURE_LOINC}'
-                               AND coalesce(f.p.specimen, 'serum') IN {_in(SYSTEMIC_SPECIMENS)}
+                               AND coalesce(f.p.specimen, 'serum') IN {in_list(SYSTEMIC_SPECIMENS)}
                                AND f.p.result.value >= 1
                                AND f.occurred_at BETWEEN
                                    ae.onset_at - INTERVAL {int(c.culture_hours)} HOUR
