@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from safetymon.embedded import EmbeddedNats, free_port
+from tools.embedded import EmbeddedNats, free_port
 
 
 def load() -> str:

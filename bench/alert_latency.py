@@ -27,10 +27,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from kit.auth import bearer_headers
-from safetymon.embedded import free_port
+from tools.embedded import free_port
 
 NATS_URL = os.environ.get("SAFETYMON_NATS_URL", "nats://127.0.0.1:4222")
-SAFETY_OFFICER = "safety.officer@trial.example.org"  # safetymon/demo/routing.toml
+SAFETY_OFFICER = "safety.officer@trial.example.org"  # tools/demo/routing.toml
 
 
 class Stamper:

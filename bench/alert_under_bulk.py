@@ -42,10 +42,10 @@ from _pipeline import Pipeline, load
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from safetymon.embedded import free_port
-from safetymon.fault_cluster import ClusterNats
+from tools.embedded import free_port
+from tools.fault_cluster import ClusterNats
 
-SAFETY_OFFICER = "safety.officer@trial.example.org"  # safetymon/demo/routing.toml
+SAFETY_OFFICER = "safety.officer@trial.example.org"  # tools/demo/routing.toml
 TRIAL = "NCT01724398"
 
 

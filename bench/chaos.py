@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from safetymon.chaos import ChaosPlan, ChaosRun
+from tools.chaos import ChaosPlan, ChaosRun
 
 
 def main() -> int:

@@ -20,8 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from safetymon.chaos import ChaosPlan
-from safetymon.fault_cluster import ClusterChaosRun, summary
+from tools.chaos import ChaosPlan
+from tools.fault_cluster import ClusterChaosRun, summary
 
 
 def main() -> int:

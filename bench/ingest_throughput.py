@@ -21,9 +21,9 @@ import nats
 from pydantic import SecretStr
 
 from kit.auth import bearer_headers
-from safetymon.demo.generator import HISTORIC_START, generate_events
 from services.ingest.config import Settings
 from services.ingest.main import build_service
+from tools.demo.generator import HISTORIC_START, generate_events
 
 NATS_URL = os.environ.get("SAFETYMON_NATS_URL", "nats://127.0.0.1:4222")
 

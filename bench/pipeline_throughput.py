@@ -30,8 +30,8 @@ from _pipeline import Pipeline, load
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from safetymon.demo.generator import HISTORIC_START, generate_events
-from safetymon.embedded import free_port
+from tools.demo.generator import HISTORIC_START, generate_events
+from tools.embedded import free_port
 
 NAMESPACE = "safetymon"  # the services' default
 FACTS, SIGNALS = "SAFETYMON_FACTS", "SAFETYMON_SIGNALS"

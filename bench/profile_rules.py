@@ -27,12 +27,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from safetymon.demo.generator import HISTORIC_START, generate_events
 from schemas import LOG_FACT_ADAPTER, ClinicalFact, canonical_bytes
 from services.ingest.core.accept import Accepted, accept
 from services.rules.core.config import TrialConfig
 from services.rules.core.engine import evaluate_guarded
 from services.rules.core.state import ParticipantState
+from tools.demo.generator import HISTORIC_START, generate_events
 
 START = datetime(2024, 1, 1, tzinfo=UTC)  # as bench/replay_1m.py records them
 CONFIG = Path(__file__).parents[1] / "services/rules/trial_config/NCT01724398.v1.toml"

@@ -40,16 +40,16 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
-from safetymon.audit._engine import load_config
-from safetymon.audit._fast import event_log_verified
-from safetymon.audit.history import iter_facts
-from safetymon.audit.reader import read_chain_rows
-from safetymon.audit.replay import replay_log
-from safetymon.audit.verify import verify_chain
-from safetymon.demo.generator import HISTORIC_START, generate_events
+from services.audit._engine import load_config
+from services.audit._fast import event_log_verified
+from services.audit.history import iter_facts
+from services.audit.reader import read_chain_rows
+from services.audit.replay import replay_log
+from services.audit.verify import verify_chain
 from services.ingest.adapters.audit_export import copy_event_log
 from services.ingest.adapters.duckdb_log import DuckDBEventLog
 from services.ingest.core.accept import Accepted, accept
+from tools.demo.generator import HISTORIC_START, generate_events
 
 BATCH = 20_000
 START = datetime(2024, 1, 1, tzinfo=UTC)

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from safetymon.demo.generator import HISTORIC_START, generate_events
 from services.ingest.adapters.duckdb_log import DuckDBEventLog
 from services.ingest.core.accept import Rejection, accept
 from services.report.adapters.duckdb_source import DuckDBLogSource
 from services.report.adapters.writer import FileReportWriter
 from services.report.core.build import build_report
 from services.report.core.config import ReportConfig
+from tools.demo.generator import HISTORIC_START, generate_events
 
 
 async def _build_log(n: int, directory: Path) -> Path:

@@ -22,12 +22,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kit.jetstream import Delivery
-from safetymon.demo.generator import HISTORIC_START, generate_events
 from schemas import canonical_bytes
 from services.ingest.core.accept import Accepted, accept
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
 from services.rules.adapters.nats_routes import build_handler
 from services.rules.adapters.trial_config import DEFAULT_TRIAL_CONFIG, load_trial_source
+from tools.demo.generator import HISTORIC_START, generate_events
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -27,11 +27,11 @@ import nats
 from nats.js import JetStreamContext
 
 from kit.jetstream import Outgoing, ensure_stream, publish_confirmed
-from safetymon.demo.generator import HISTORIC_START, generate_events
-from safetymon.embedded import EmbeddedNats
 from schemas import DUPLICATE_WINDOW_SECONDS, Subjects, canonical_bytes
 from schemas.subjects import partition_of, rules_durable
 from services.ingest.core.accept import Accepted, accept
+from tools.demo.generator import HISTORIC_START, generate_events
+from tools.embedded import EmbeddedNats
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 SETTLE_S = 4.0  # ownership looks every second; a worker missing twice is down

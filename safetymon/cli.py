@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from kit.logging import configure_logging
-from safetymon.audit.cli import audit_app
+from safetymon.audit_cli import audit_app
 from safetymon.calc_cli import calc_app
 from safetymon.export_sdtm import export_app
 from safetymon.importers.formats import SourceFormat
@@ -207,7 +207,7 @@ def demo(
     ] = False,
 ) -> None:
     """Run the demo trial feed through all services and print what was flagged."""
-    from safetymon.demo_run import run_demo
+    from tools.demo_run import run_demo
 
     configure_logging(_log_format("console"), level="WARNING")
     asyncio.run(

@@ -41,9 +41,9 @@ def _as_of(value: str) -> datetime:
 def _bundle_log(bundle: Path) -> Path:
     """The bundle's event log, checked against the SHA-256 its manifest records."""
     from kit.files import file_sha256
-    from safetymon.audit.errors import BundleError
-    from safetymon.audit.manifest import EVENT_LOG
-    from safetymon.audit.reader import read_manifest
+    from services.audit.errors import BundleError
+    from services.audit.manifest import EVENT_LOG
+    from services.audit.reader import read_manifest
 
     try:
         manifest = read_manifest(bundle)

@@ -19,9 +19,9 @@ from pydantic import SecretStr
 
 from kit.jetstream import consumers_idle
 from kit.nats_security import NatsClientSettings
-from safetymon.embedded import EmbeddedNats, SmtpSink
 from schemas import NOTIFY_DURABLE, Subjects
 from schemas.subjects import DEFAULT_NAMESPACE, rules_durable
+from tools.embedded import EmbeddedNats, SmtpSink
 
 log = structlog.get_logger(__name__)
 ServiceName = Literal["ingest", "rules", "notify", "console"]
@@ -40,7 +40,7 @@ class Service(Protocol):
 
 def default_routing() -> Path:
     """The demo routing file shipped with the package."""
-    return Path(str(resources.files("safetymon.demo").joinpath("routing.toml")))
+    return Path(str(resources.files("tools.demo").joinpath("routing.toml")))
 
 
 @dataclass

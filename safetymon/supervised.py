@@ -23,12 +23,12 @@ from nats.js import JetStreamContext
 from kit.auth import bearer_headers
 from kit.jetstream import consumers_idle
 from kit.nats_security import NatsClientSettings
-from safetymon.embedded import EmbeddedNats, SmtpSink, free_port
 from safetymon.remote_notify import RemoteNotify
 from safetymon.runner import ALL_SERVICES, default_data_dir, start_infrastructure, stop_signalled
 from safetymon.supervisor import ChildSpec, Supervisor, child_names
 from schemas import NOTIFY_DURABLE, Subjects
 from schemas.subjects import rules_durable
+from tools.embedded import EmbeddedNats, SmtpSink, free_port
 
 log = structlog.get_logger(__name__)
 _POLL_S = 0.2

@@ -1,6 +1,6 @@
 """The fault-injection run (issue 8 item 5) at test size, inside `make test`.
 
-The same harness as `bench/chaos.py` (safetymon/chaos.py) with fewer events and kills: its
+The same harness as `bench/chaos.py` (tools/chaos.py) with fewer events and kills: its
 own nats-server and SMTP server, the three services as processes killed with SIGKILL and
 restarted, NATS restarted once, SMTP stopped for a while. Then nothing may be lost or
 doubled (but for the documented in-doubt resend, see below): signals against the replayed
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from safetymon.chaos import SERVICES, ChaosPlan, ChaosRun
+from tools.chaos import SERVICES, ChaosPlan, ChaosRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

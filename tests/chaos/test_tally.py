@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from safetymon.chaos import (
+from tools.chaos import (
     SERVICES,
     ChaosPlan,
     Delivery,

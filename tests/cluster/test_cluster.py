@@ -18,13 +18,13 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from kit.jetstream import ensure_stream
-from safetymon.cluster import LoopbackCluster
 from schemas import DUPLICATE_WINDOW_SECONDS, SIGNAL_ADAPTER, ClinicalFact, SignalRaised, Subjects
 from services.ingest.core.errors import TransientError
 from services.rules.config import Settings
 from services.rules.main import RulesService
 from tests.integration.test_rules_partitions import HOSPITALISED, Log, N
 from tests.unit.rules.factories import ae_reported, enrolled, unique
+from tools.cluster import LoopbackCluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from safetymon.chaos import ChaosPlan
-from safetymon.fault_cluster import ClusterChaosRun, summary
+from tools.chaos import ChaosPlan
+from tools.fault_cluster import ClusterChaosRun, summary
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

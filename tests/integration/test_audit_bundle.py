@@ -20,7 +20,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from kit.files import file_sha256
-from safetymon.audit.manifest import (
+from safetymon.cli import app
+from safetymon.runner import Stack, start_stack
+from services.audit.manifest import (
     AUDIT_TRAIL,
     CONFIG_HISTORY,
     EVENT_LOG,
@@ -30,10 +32,8 @@ from safetymon.audit.manifest import (
     SENT_JOURNAL,
     SIGNALS,
 )
-from safetymon.audit.offline import NOTIFY_JOURNAL_FILE, export_offline
-from safetymon.audit.reader import read_manifest
-from safetymon.cli import app
-from safetymon.runner import Stack, start_stack
+from services.audit.offline import NOTIFY_JOURNAL_FILE, export_offline
+from services.audit.reader import read_manifest
 from services.notify.adapters.audit_export import snapshot_subject
 from services.notify.adapters.sent_journal import read_entries
 from services.rules.adapters import audit_export as rules_export

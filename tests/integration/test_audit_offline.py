@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from safetymon.audit.errors import ExportError
-from safetymon.audit.offline import INGEST_FILE, export_offline
 from safetymon.cli import app
+from services.audit.errors import ExportError
+from services.audit.offline import INGEST_FILE, export_offline
 
 pytestmark = pytest.mark.integration
 

@@ -20,15 +20,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from safetymon.audit.export import export_online
-from safetymon.audit.offline import export_offline
-from safetymon.demo.generator import HISTORIC_START, generate_events
 from safetymon.runner import Stack, start_stack
 from schemas import NOTIFY_DURABLE, Subjects
 from schemas.subjects import rules_durable
+from services.audit.export import export_online
+from services.audit.offline import export_offline
 from services.rules.config import Settings
 from services.rules.main import RulesService
 from tests.integration.audit_helpers import audit_live, post
+from tools.demo.generator import HISTORIC_START, generate_events
 
 pytestmark = pytest.mark.integration
 

@@ -17,12 +17,12 @@ from typing import Any
 import nats
 import pytest
 
-from safetymon.demo.generator import HISTORIC_START, generate_events
 from safetymon.runner import Stack, start_stack
 from schemas import Subjects, canonical_bytes
 from tests.conftest import SmtpServer
 from tests.factories import enrolment, lab, sae, unique
 from tests.integration.audit_helpers import audit_live, post
+from tools.demo.generator import HISTORIC_START, generate_events
 
 pytestmark = pytest.mark.integration
 

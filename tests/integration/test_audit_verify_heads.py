@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from safetymon.audit.cli import audit_app
+from safetymon.audit_cli import audit_app
 from services.ingest.adapters.head_anchor import JetStreamHeadAnchor
 from services.ingest.core.chain import LogHead
 from tests.conftest import delete_namespace_streams

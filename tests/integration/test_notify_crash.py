@@ -29,10 +29,10 @@ import nats
 import pytest
 from aiosmtpd.controller import Controller
 
-from safetymon.audit.journal import read_journal, with_journal, write_journal
-from safetymon.audit.offline import NOTIFY_FILE, NOTIFY_JOURNAL_FILE
-from safetymon.audit.trail import read_trail
 from schemas import NOTIFY_DURABLE, Role, SignalRaised, Subjects
+from services.audit.journal import read_journal, with_journal, write_journal
+from services.audit.offline import NOTIFY_FILE, NOTIFY_JOURNAL_FILE
+from services.audit.trail import read_trail
 from services.notify.adapters.audit_export import copy_notify_tables
 from services.notify.adapters.sent_journal import read_entries
 from tests.conftest import free_port

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, sync_playwright
 
-from safetymon.demo.generator import HISTORIC_START, generate_feed
 from services.report.adapters.duckdb_source import DuckDBLogSource
 from services.report.adapters.writer import HTML_FILE, FileReportWriter
 from services.report.app import issue_dsmb_report
 from services.report.core.config import ReportConfig
 from tests.unit.report.eventlog import build_event_log, running_clock
+from tools.demo.generator import HISTORIC_START, generate_feed
 
 pytestmark = pytest.mark.integration
 AS_OF = datetime(2024, 9, 1, tzinfo=UTC)

@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from kit.files import file_sha256
-from safetymon.audit.manifest import EVENT_LOG, ChainSummary, FileEntry, Manifest
-from safetymon.audit.reader import write_manifest
 from safetymon.cli import app
+from services.audit.manifest import EVENT_LOG, ChainSummary, FileEntry, Manifest
+from services.audit.reader import write_manifest
 from services.report.adapters.duckdb_source import DuckDBLogSource
 from services.report.adapters.writer import FileReportWriter
 from services.report.app import issue_dsmb_report as app_issue

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from safetymon.embedded import free_port, nats_server_binary
+from tools.embedded import free_port, nats_server_binary
 
 
 @contextlib.contextmanager

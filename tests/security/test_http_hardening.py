@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from kit.auth import Role, TokenStore, bearer_dependency
 from kit.http_limits import BodyLimits
-from safetymon.audit.http_api import build_audit_api
-from safetymon.audit.query_log import QueryLog
+from services.audit.http_api import build_audit_api
+from services.audit.query_log import QueryLog
 from services.ingest.adapters.http_api import build_http_app as build_ingest_api
 from services.report.adapters.http_api import build_http_app as build_report_api
 from tests.factories import enrolment, unique
@@ -299,7 +299,7 @@ def test_ingest_refuses_a_body_over_its_limit_with_413(
 def test_the_cli_as_of_out_of_range_exits_2_with_the_reason(bundles: Path) -> None:
     from typer.testing import CliRunner
 
-    from safetymon.audit.cli import audit_app
+    from safetymon.audit_cli import audit_app
 
     result = CliRunner().invoke(
         audit_app, ["replay", str(bundles / "b1"), "--as-of", OUT_OF_RANGE, "--json"]

@@ -19,12 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kit.files import file_sha256
-from safetymon.audit._assemble import finish
-from safetymon.audit._engine import config_path
-from safetymon.audit.history import UndecodableFactError, iter_facts
-from safetymon.audit.journal import write_journal
-from safetymon.audit.manifest import AUDIT_TRAIL, EVENT_LOG, OUTBOX, SENT_JOURNAL
 from schemas import GENESIS_HASH, RULES_DURABLE, Subjects
+from services.audit._assemble import finish
+from services.audit._engine import config_path
+from services.audit.history import UndecodableFactError, iter_facts
+from services.audit.journal import write_journal
+from services.audit.manifest import AUDIT_TRAIL, EVENT_LOG, OUTBOX, SENT_JOURNAL
 from services.notify.core.audit import AuditFact, ChainHead, link
 from services.notify.ports import JournaledSend
 from services.rules import app as rules_app

@@ -12,10 +12,10 @@ from uuid import NAMESPACE_URL, uuid5
 import pytest
 from typer.testing import CliRunner
 
-from safetymon.audit._engine import config_path, load_config
-from safetymon.audit.backtest import diff
-from safetymon.audit.replay import ReplayedSignal, ReplayResult, replay_bundle
 from safetymon.cli import app
+from services.audit._engine import config_path, load_config
+from services.audit.backtest import diff
+from services.audit.replay import ReplayedSignal, ReplayResult, replay_bundle
 from tests.factories import enrolment, lab, submission, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires

@@ -20,18 +20,18 @@ import pytest
 from typer.testing import CliRunner
 
 from kit.files import file_sha256
-from safetymon.audit import checkpoint
-from safetymon.audit._engine import load_config
-from safetymon.audit.configs import Activation
-from safetymon.audit.manifest import EVENT_LOG
-from safetymon.audit.reader import read_manifest
-from safetymon.audit.replay import ReplayResult, replay_log
 from safetymon.cli import app
-from safetymon.demo.generator import HISTORIC_START, iter_feed
+from services.audit import checkpoint
+from services.audit._engine import load_config
+from services.audit.configs import Activation
+from services.audit.manifest import EVENT_LOG
+from services.audit.reader import read_manifest
+from services.audit.replay import ReplayResult, replay_log
 from services.rules.core.config import TrialConfig
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires, write_log
 from tests.unit.audit.test_replay_ticks import _history
+from tools.demo.generator import HISTORIC_START, iter_feed
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -173,8 +173,8 @@ def test_the_fingerprint_is_the_same_in_every_process() -> None:
     # A set's order follows the per-process hash seed; a fingerprint that did would never
     # match the checkpoints of an earlier run.
     script = (
-        "from safetymon.audit import checkpoint; from safetymon.audit._engine import load_config;"
-        " from safetymon.audit.configs import Activation;"
+        "from services.audit import checkpoint; from services.audit._engine import load_config;"
+        " from services.audit.configs import Activation;"
         " print(checkpoint.configs_fingerprint([Activation(0, load_config())]))"
     )
     prints = {

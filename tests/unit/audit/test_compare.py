@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner, Result
 
 from kit.files import file_sha256
-from safetymon.audit.manifest import MANIFEST_FILE, SIGNALS
 from safetymon.cli import app
 from schemas import GENESIS_HASH
+from services.audit.manifest import MANIFEST_FILE, SIGNALS
 from services.rules.adapters._duckdb_sql import chain_signals
 from tests.factories import enrolment, lab, sae, unique
 from tests.unit.audit.bundles import write_bundle

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from safetymon.audit.manifest import CONFIG_HISTORY, EVENT_LOG, SIGNALS
-from safetymon.audit.offline import NOTIFY_FILE, RULES_FILE, export_offline
-from safetymon.audit.reader import read_manifest, verify_bundle
+from services.audit.manifest import CONFIG_HISTORY, EVENT_LOG, SIGNALS
+from services.audit.offline import NOTIFY_FILE, RULES_FILE, export_offline
+from services.audit.reader import read_manifest, verify_bundle
 from services.notify.adapters.duckdb_store import DuckDBNotificationStore
 from services.rules.adapters.audit_export import (
     CONFIG_HISTORY_FILE,

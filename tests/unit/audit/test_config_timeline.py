@@ -12,18 +12,18 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from safetymon.audit._engine import config_path, load_config
-from safetymon.audit.configs import CONFIG_HISTORY, Activation, Timeline, read_timeline
-from safetymon.audit.errors import BundleError
-from safetymon.audit.history import iter_facts
-from safetymon.audit.replay import ReplayResult, replay_log
 from safetymon.cli import app
-from safetymon.demo.generator import HISTORIC_START, iter_feed
 from schemas import canonical_bytes
+from services.audit._engine import config_path, load_config
+from services.audit.configs import CONFIG_HISTORY, Activation, Timeline, read_timeline
+from services.audit.errors import BundleError
+from services.audit.history import iter_facts
+from services.audit.replay import ReplayResult, replay_log
 from services.rules.core import engine
 from services.rules.core.config import TrialConfig
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires, write_log
+from tools.demo.generator import HISTORIC_START, iter_feed
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 V1 = config_path().read_text(encoding="utf-8")

@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from safetymon.audit._fast import event_log_verified
-from safetymon.audit.reader import read_chain_rows
-from safetymon.audit.verify import Expected, verify_chain
-from safetymon.demo.generator import HISTORIC_START, iter_feed
+from services.audit._fast import event_log_verified
+from services.audit.reader import read_chain_rows
+from services.audit.verify import Expected, verify_chain
 from tests.unit.audit.logs import accepted_wires, write_log
+from tools.demo.generator import HISTORIC_START, iter_feed
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 
 from kit.auth import Role, TokenStore, bearer_dependency
 from kit.files import file_sha256
-from safetymon.audit.http_api import build_audit_api
-from safetymon.audit.manifest import EVENT_LOG
-from safetymon.audit.query_log import QueryLog, read_query_log
 from schemas import GENESIS_HASH, canonical_bytes, chain_hash
+from services.audit.http_api import build_audit_api
+from services.audit.manifest import EVENT_LOG
+from services.audit.query_log import QueryLog, read_query_log
 from tests.factories import ROUTING, enrolment, lab, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires

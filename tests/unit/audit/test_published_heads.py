@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kit.files import file_sha256
-from safetymon.audit._assemble import finish
-from safetymon.audit.manifest import EVENT_LOG, INGEST_HEADS, MANIFEST_FILE
-from safetymon.audit.reader import read_manifest, verify_bundle
 from schemas import GENESIS_HASH, chain_hash
+from services.audit._assemble import finish
+from services.audit.manifest import EVENT_LOG, INGEST_HEADS, MANIFEST_FILE
+from services.audit.reader import read_manifest, verify_bundle
 from services.ingest.adapters.head_anchor import head_message
 from services.ingest.core.chain import LogHead
 from tests.factories import enrolment, lab

@@ -15,13 +15,13 @@ from uuid import NAMESPACE_URL, uuid5
 
 from typer.testing import CliRunner
 
-from safetymon.audit._engine import load_config
-from safetymon.audit._notify import REPORT_PARTICIPANT
-from safetymon.audit.reconcile import Policy, reconcile
-from safetymon.audit.replay import replay_bundle
-from safetymon.audit.trail import TrailEntry, read_trail
 from safetymon.cli import app
 from schemas import AlertAcknowledged, ReportIssued, SignalRaised, SignalUpdated, Urgency
+from services.audit._engine import load_config
+from services.audit._notify import REPORT_PARTICIPANT
+from services.audit.reconcile import Policy, reconcile
+from services.audit.replay import replay_bundle
+from services.audit.trail import TrailEntry, read_trail
 from services.notify.core.audit import AuditFact, failed_fact, intended_fact, sent_fact
 from services.notify.core.plan import NotificationPlan, plan_notifications
 from services.notify.core.report import plan_report
@@ -224,7 +224,7 @@ def test_a_notification_not_yet_due_is_pending_not_missing(tmp_path: Path) -> No
 
 
 def _required(signal: Signal) -> Any:
-    from safetymon.audit._notify import required
+    from services.audit._notify import required
 
     return required(signal, _ROUTING)
 

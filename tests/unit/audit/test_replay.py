@@ -12,18 +12,18 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from kit.files import file_sha256
-from safetymon.audit._engine import load_config
-from safetymon.audit.history import iter_facts, participant_partition
-from safetymon.audit.manifest import EVENT_LOG
-from safetymon.audit.replay import replay_log
-from safetymon.audit.source import parse_moment
 from safetymon.cli import app
-from safetymon.demo.generator import HISTORIC_START, iter_feed
 from schemas import canonical_bytes
+from services.audit._engine import load_config
+from services.audit.history import iter_facts, participant_partition
+from services.audit.manifest import EVENT_LOG
+from services.audit.replay import replay_log
+from services.audit.source import parse_moment
 from services.rules.core import fold
 from tests.factories import enrolment, lab, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires, write_log
+from tools.demo.generator import HISTORIC_START, iter_feed
 
 DAY1 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 

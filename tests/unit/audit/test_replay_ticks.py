@@ -19,15 +19,15 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from kit.files import file_sha256
-from safetymon.audit._engine import config_path, load_config
-from safetymon.audit._fast import event_log_verified
-from safetymon.audit.history import participant_partition
-from safetymon.audit.manifest import EVENT_LOG, MANIFEST_FILE
-from safetymon.audit.reader import read_chain_rows
-from safetymon.audit.replay import ReplayResult, replay_log
-from safetymon.audit.verify import verify_chain
 from safetymon.cli import app as cli
 from schemas import GENESIS_HASH, LOG_FACT_ADAPTER, canonical_bytes
+from services.audit._engine import config_path, load_config
+from services.audit._fast import event_log_verified
+from services.audit.history import participant_partition
+from services.audit.manifest import EVENT_LOG, MANIFEST_FILE
+from services.audit.reader import read_chain_rows
+from services.audit.replay import ReplayResult, replay_log
+from services.audit.verify import verify_chain
 from services.ingest.core.chain import LogHead, chain
 from services.ingest.core.ticks import tick_fact
 from services.rules import app as rules_app

@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from safetymon.audit.manifest import SIGNALS
-from safetymon.audit.reader import read_signal_rows
-from safetymon.audit.verify import SignalRow, verify_signals
 from safetymon.cli import app
 from schemas import GENESIS_HASH, chain_hash
+from services.audit.manifest import SIGNALS
+from services.audit.reader import read_signal_rows
+from services.audit.verify import SignalRow, verify_signals
 from services.rules.adapters._duckdb_sql import chain_signals
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
 from services.rules.core.errors import AlreadyProcessedError

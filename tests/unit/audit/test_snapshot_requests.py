@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from safetymon.audit.manifest import (
+from services.audit.manifest import (
     AUDIT_TRAIL,
     BUNDLE_FILES,
     CONFIG_HISTORY,
@@ -15,7 +15,7 @@ from safetymon.audit.manifest import (
     OUTBOX,
     SIGNALS,
 )
-from safetymon.audit.offline import INGEST_FILE, NOTIFY_FILE, NOTIFY_JOURNAL_FILE, RULES_FILE
+from services.audit.offline import INGEST_FILE, NOTIFY_FILE, NOTIFY_JOURNAL_FILE, RULES_FILE
 from services.ingest.adapters.audit_export import EVENT_LOG_FILE, AuditExports
 from services.ingest.config import Settings as IngestSettings
 from services.notify.adapters.audit_export import (

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safetymon.audit.verify import verify_chain
 from schemas import GENESIS_HASH, canonical_bytes
+from services.audit.verify import verify_chain
 from tests.unit.audit import factories as f
 
 N = 10

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from safetymon.demo import generate_feed
 from services.ingest.core.accept import Accepted, accept
 from services.rules.core.fold import replay
+from tools.demo import generate_feed
 
 CATEGORIES = {
     "sae",

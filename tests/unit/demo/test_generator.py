@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from safetymon.demo import generate_events, generate_feed, iter_feed, summarise
-from safetymon.demo._catalogue import meld
 from schemas import ALL_FACTS, Submission
+from tools.demo import generate_events, generate_feed, iter_feed, summarise
+from tools.demo._catalogue import meld
 
 Item = dict[str, Any]
 #: A fixed "now" keeps every test here deterministic (the feed ends at it).

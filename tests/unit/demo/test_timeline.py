@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from safetymon.demo import generate_events, generate_feed, iter_feed
-from safetymon.demo.generator import HISTORIC_START
-from safetymon.demo.now import NOW_VARIABLE, current_minute, demo_now
+from tools.demo import generate_events, generate_feed, iter_feed
+from tools.demo.generator import HISTORIC_START
+from tools.demo.now import NOW_VARIABLE, current_minute, demo_now
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 Item = dict[str, object]

@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from safetymon.demo.generator import HISTORIC_START, generate_events
 from schemas import LOG_FACT_ADAPTER, ClinicalFact, ClockTicked, FactCorrected, canonical_bytes
 from services.ingest.core.accept import Accepted, accept
 from services.rules.core import engine
@@ -32,6 +31,7 @@ from services.rules.core.config import DEFAULT_CONFIG, TrialConfig
 from services.rules.core.engine import Signal, StateKey, evaluate_guarded, evaluate_tick
 from services.rules.core.fold import replay
 from services.rules.core.state import ByKind, ParticipantState
+from tools.demo.generator import HISTORIC_START, generate_events
 
 from .test_properties_corrections import corrected_histories
 from .test_replay_golden import realistic_history

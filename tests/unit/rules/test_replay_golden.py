@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid5
 
-from safetymon.demo.generator import HISTORIC_START, generate_events, iter_feed
 from schemas import LOG_FACT_ADAPTER, ClockTicked, FactCorrected, canonical_bytes
 from services.ingest.core.accept import Accepted, accept
 from services.rules.core.config import TrialConfig
 from services.rules.core.fold import replay
+from tools.demo.generator import HISTORIC_START, generate_events, iter_feed
 
 GOLDEN = Path(__file__).with_name("replay_golden.json")
 CONFIGS = Path(__file__).parents[3] / "services" / "rules" / "trial_config"
