@@ -19,7 +19,7 @@ from tests.unit.notify.factories import (
     make_signal,
 )
 
-DEMO_ROUTING = Path(__file__).resolve().parents[3] / "safetymon" / "demo" / "routing.toml"
+DEMO_ROUTING = Path(__file__).resolve().parents[3] / "tools" / "demo" / "routing.toml"
 
 
 def addresses(signal, routing=None) -> set[str]:
