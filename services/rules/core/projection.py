@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
+from clinical.adverse_events import is_serious
 from clinical.codes import HE_LLT, HE_TERMS, term_in
 from schemas import (
     AdverseEventPayload,
@@ -31,7 +32,6 @@ from services.rules.core._observing import (
     parse_observation_payload,
     with_observations,
 )
-from services.rules.core.rules._shared import is_serious
 from services.rules.core.state import (
     AdverseEventState,
     DeathInfo,
