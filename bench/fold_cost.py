@@ -36,6 +36,7 @@ from services.rules.core.config import TrialConfig
 from services.rules.core.engine import evaluate_guarded
 from services.rules.core.projection import ae_state
 from services.rules.core.state import AdverseEvents, ParticipantState
+from services.rules.core.state_codec import decode_state, encode_state
 from tests.unit.rules.factories import (
     T0,
     ae_reported,
@@ -87,18 +88,20 @@ def ae_history(size: int, config: TrialConfig) -> ParticipantState:
         assert isinstance(fact, AdverseEventReported)
         aes.append(ae_state(fact.payload, fact.occurred_at, (fact.event_id,)))
     clock = T0 + timedelta(hours=size)
-    return ParticipantState.from_json(
-        ParticipantState(
-            state.trial_id,
-            state.participant_id,
-            state.site_id,
-            arm=state.arm,
-            enrolled_at=state.enrolled_at,
-            adverse_events=AdverseEvents.of(aes),
-            raised=state.raised,
-            clock=clock,
-            baseline_meld=state.baseline_meld,
-        ).to_json()
+    return decode_state(
+        encode_state(
+            ParticipantState(
+                state.trial_id,
+                state.participant_id,
+                state.site_id,
+                arm=state.arm,
+                enrolled_at=state.enrolled_at,
+                adverse_events=AdverseEvents.of(aes),
+                raised=state.raised,
+                clock=clock,
+                baseline_meld=state.baseline_meld,
+            )
+        )
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from schemas import ClinicalFact, ClockTicked, SignalUpdated
 from services.rules.core import engine, fold
 from services.rules.core.config import TrialConfig
-from services.rules.core.engine import Signal, StateKey
+from services.rules.core.engine import Rules, Signal, StateKey
 from services.rules.core.signals import derived_id
 from services.rules.core.state import ParticipantState
 from services.rules.ports import (
@@ -53,7 +53,7 @@ async def handle_batch(  # noqa: PLR0913 - the use-case's inputs, keyword-only
     store: StateStore,
     rejected: Sequence[Rejected] = (),
     log: EventLog | None = None,
-    config: TrialConfig | None = None,
+    config: Rules = None,
     identity: ConfigIdentity | None = None,
 ) -> list[Signal]:
     """Evaluate a delivered batch and commit its effects in one transaction.
@@ -65,7 +65,8 @@ async def handle_batch(  # noqa: PLR0913 - the use-case's inputs, keyword-only
     redelivery is applied once. Returns the new signals, now in the outbox, so the relay
     can publish them.
 
-    `config` is the trial configuration the rules apply (None: the RULES.md defaults) and
+    `config` is the trial configuration the rules apply (None: the RULES.md defaults; best
+    compiled once by the caller, `RuleSet.of`) and
     `identity` the file it was read from. The first batch under a configuration other than
     the newest recorded one records it, in the same commit, from the position after the
     highest one folded so far; facts before that position that are folded later (another
@@ -179,7 +180,7 @@ async def _activation(
 class _Timeline:
     """The configuration each input is folded under: the one live at its log position."""
 
-    current: TrialConfig | None
+    current: Rules
     out: EventLog
     from_seq: int | None = None
     previous: TrialConfig | None = None
@@ -188,7 +189,7 @@ class _Timeline:
     async def of(
         cls,
         store: StateStore,
-        config: TrialConfig | None,
+        config: Rules,
         activation: ConfigActivation | None,
         seqs: Sequence[int],
         out: EventLog,
@@ -202,7 +203,7 @@ class _Timeline:
         previous = engine.parse_config(earlier[-1].config.toml) if earlier else None
         return cls(config, out, active.from_seq, previous)
 
-    def at(self, seq: int | None) -> TrialConfig | None:
+    def at(self, seq: int | None) -> Rules:
         """The configuration live at log position `seq`."""
         if seq is None or self.from_seq is None or seq >= self.from_seq:
             return self.current

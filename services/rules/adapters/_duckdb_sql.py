@@ -14,6 +14,7 @@ from schemas import GENESIS_HASH, SignalUpdated, chain_hash
 from services.rules.core.engine import Signal
 from services.rules.core.errors import AlreadyProcessedError
 from services.rules.core.state import ParticipantState
+from services.rules.core.state_codec import encode_state
 from services.rules.ports import (
     Commit,
     ConfigActivation,
@@ -360,7 +361,7 @@ def batch_tables(  # noqa: PLR0913 - what one transaction writes, keyword-only
         "states": {
             "trial_id": [s.trial_id for s in whole],
             "participant_id": [s.participant_id for s in whole],
-            "state": [s.to_json() for s in whole],
+            "state": [encode_state(s) for s in whole],
         },
         "journal": {
             "ord": [ord_ for ord_, _ in journal],

@@ -36,6 +36,7 @@ from services.rules.core.config import TrialConfig
 from services.rules.core.engine import Signal, StateKey
 from services.rules.core.errors import AlreadyProcessedError, TransientError
 from services.rules.core.state import ParticipantState
+from services.rules.core.state_codec import decode_state
 from services.rules.ports import (
     Commit,
     ConfigActivation,
@@ -129,7 +130,7 @@ class DuckDBRulesStore:
             snapshots, journal = await self._run(lambda con: _read_states(con, table))
             states = {}
             for text in snapshots:
-                state = ParticipantState.from_json(text)
+                state = decode_state(text)
                 states[state.key] = state
             for key, rows in journal.items():
                 folded = self._refold(states.get(key), key, rows)

@@ -24,6 +24,7 @@ from kit.lanes import Lane
 from schemas import LOG_FACT_ADAPTER, URGENT_EVENT_TYPES, ClinicalFact, ClockTicked
 from services.rules import app
 from services.rules.core.config import TrialConfig
+from services.rules.core.engine import RuleSet
 from services.rules.core.signals import derived_id, system_signal
 from services.rules.ports import (
     ConfigIdentity,
@@ -76,8 +77,9 @@ def build_handler(
     """Return the BatchConsumer handler: decode, evaluate, commit, then wake the relay.
 
     `identity` names the file `config` was read from; app.handle_batch records it when it
-    takes effect.
+    takes effect. `config` is compiled once here, not looked up per fact.
     """
+    rules = None if config is None else RuleSet.of(config)
 
     async def handle(deliveries: Sequence[Delivery]) -> None:
         facts: list[app.Item] = []
@@ -99,7 +101,7 @@ def build_handler(
             store=store,
             rejected=rejected,
             log=log,
-            config=config,
+            config=rules,
             identity=identity,
         )
         if signals:

@@ -1,11 +1,12 @@
-"""Which rules of the catalogue a fact can make act, in catalogue order (core layer; pure).
+"""Which rules of a rule set a fact can make act, in evaluation order (core layer; pure).
 
-Issue 5: the fold called all ~40 rules on every fact, and most returned at once. Each rule
-module declares its `TRIGGERS` (`rules._triggers`); a fact's plan keeps, in catalogue order,
-the rules whose declared fact types or observation kinds it matches, plus those with a
-state test (`Triggers.active`) that the fold asks at the rule's turn. Skipping a rule that
-would have returned `(state, ())` changes nothing, so the signals and states are those of
-running every rule (`every`), which stays available as the reference (tests compare them).
+Most of the ~40 rules return at once on most facts, so calling every rule on every fact
+spent the fold's time on rules with nothing to do. Each rule module declares its `TRIGGERS`
+(`rules._triggers`); a fact's plan keeps, in evaluation order, the rules whose declared fact
+types or observation kinds it matches, plus those with a state test (`Triggers.active`)
+that the fold asks at the rule's turn. Skipping a rule that would have returned
+`(state, ())` changes nothing, so the signals and states are those of running every rule
+(`Dispatch.every`), which stays available as the reference (tests compare them).
 
 Conservative by construction: a rule without triggers, a correction (it can touch any AE
 or observation) and a fact of a type not listed in `_KNOWN_FACTS` run every rule.
@@ -42,7 +43,7 @@ Active = Callable[[ParticipantState], bool]
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One catalogue entry: a stable id, its version, its pure `evaluate` and its triggers.
+    """One rule as the fold runs it: a stable id, its version, its pure `evaluate`, its triggers.
 
     `triggers` (the module's `TRIGGERS`) says which facts can make the rule act; None runs
     it on every fact.
@@ -77,46 +78,40 @@ _KNOWN_FACTS: Final = frozenset(
         SUSARReportedToAuthority,
     }
 )
-_KEEP = 16  # rule tuples remembered (a catalogue per trial configuration in use)
 
 
-@dataclass(slots=True)
-class _Plans:
-    """The plans of one rule tuple by (fact type, contributed kinds), made on first use."""
+@dataclass(slots=True, eq=False)
+class Dispatch:
+    """The plans of one rule tuple, by (fact type, contributed kinds), made on first use.
+
+    Held by whoever holds the rules (the engine's `RuleSet`), so the plans live exactly as
+    long as the rules they were made from: a plan is a pure function of the rule tuple and
+    of the fact's type and kinds, and this is its memo, not state.
+    """
 
     rules: tuple[Rule, ...]
-    every: Plan
-    by_key: dict[tuple[type, frozenset[str] | None], Plan] = field(default_factory=dict)
+    #: The reference plan: every rule, in evaluation order, unconditionally.
+    every: Plan = field(init=False)
+    _by_key: dict[tuple[type, frozenset[str] | None], Plan] = field(
+        init=False, default_factory=dict
+    )
 
+    def __post_init__(self) -> None:
+        self.every = tuple((rule, None) for rule in self.rules)
 
-# Memo, not state: a plan is a pure function of the rule tuple (kept alive here, so its id
-# is not reused while it is remembered) and of the fact's type and kinds.
-_MEMO: dict[int, _Plans] = {}
-
-
-def _plans(rules: tuple[Rule, ...]) -> _Plans:
-    found = _MEMO.get(id(rules))
-    if found is None or found.rules is not rules:
-        if len(_MEMO) >= _KEEP:
-            _MEMO.clear()
-        found = _MEMO[id(rules)] = _Plans(rules, tuple((rule, None) for rule in rules))
-    return found
-
-
-def every(rules: tuple[Rule, ...]) -> Plan:
-    """The reference plan: every rule, in catalogue order, unconditionally."""
-    return _plans(rules).every
+    def plan(self, fact: ClinicalFact) -> Plan:
+        """The rules `fact` can make act, in evaluation order (see the module docstring)."""
+        kinds = contributed_kinds(fact)
+        key = (type(fact), kinds)
+        found = self._by_key.get(key)
+        if found is None:
+            found = self._by_key[key] = _make(self.rules, type(fact), kinds)
+        return found
 
 
 def plan(rules: tuple[Rule, ...], fact: ClinicalFact) -> Plan:
-    """The rules `fact` can make act, in catalogue order (see the module docstring)."""
-    plans = _plans(rules)
-    kinds = contributed_kinds(fact)
-    key = (type(fact), kinds)
-    found = plans.by_key.get(key)
-    if found is None:
-        found = plans.by_key[key] = _make(rules, type(fact), kinds)
-    return found
+    """The plan of `fact` over `rules`, made afresh (tests; the fold keeps a `Dispatch`)."""
+    return _make(rules, type(fact), contributed_kinds(fact))
 
 
 def _make(rules: tuple[Rule, ...], fact_type: type, kinds: frozenset[str] | None) -> Plan:

@@ -1,22 +1,26 @@
-"""Fold facts into participant state and through the rule catalogue (core layer; pure).
+"""Fold facts into participant state and through the trial's rules (core layer; pure).
 
 The per-fact and per-tick steps (`evaluate_guarded`, `evaluate_tick`); `fold` folds a log
 through them for live processing, replay and audit alike: the same facts in the same order,
 with the same trial configuration, give the same states and the same signal bytes.
+
+A trial configuration is compiled once into a `RuleSet` (its rules in evaluation order and
+their per-fact plans); a caller on the hot path builds it with `RuleSet.of` and passes it to
+every step. The steps also take a bare `TrialConfig` (or None for the RULES.md defaults).
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from types import ModuleType
 from typing import TypeVar
 
 from schemas import ClinicalFact, ClockTicked, FactCorrected, SignalRaised, SignalUpdated
 from services.rules.core import retraction
-from services.rules.core._dispatch import Plan, Rule, Step, every, plan
+from services.rules.core._dispatch import Dispatch, Plan, Rule, Step
 from services.rules.core._history import prune, retention
 from services.rules.core.config import DEFAULT_CONFIG, TrialConfig
 from services.rules.core.projection import (
@@ -76,24 +80,25 @@ from services.rules.core.signals import system_signal
 from services.rules.core.state import ParticipantState
 
 __all__ = [
+    "DEFAULT_RULES",
     "RULES",
     "Evaluation",
     "Rule",
+    "RuleSet",
     "Signal",
     "Step",
-    "catalogue",
     "evaluate",
     "evaluate_guarded",
     "evaluate_tick",
     "evolve",
     "initial_state",
+    "rules_for",
 ]
 
 StateKey = tuple[str, str]
 #: What the engine emits: signals raised, and retractions of earlier ones.
 Signal = SignalRaised | SignalUpdated
 S = TypeVar("S", SignalRaised, SignalUpdated, Signal)
-_KEEP_CONFIGS = 16
 
 
 #: Rules that read no configuration (SAE family) ...
@@ -171,8 +176,8 @@ def _triggers(module: ModuleType) -> Triggers | None:
 
 
 @lru_cache(maxsize=8)
-def catalogue(config: TrialConfig) -> tuple[Rule, ...]:
-    """The rule catalogue in evaluation order, with `config` bound into every rule.
+def rules_for(config: TrialConfig) -> tuple[Rule, ...]:
+    """The rules `config` runs, in evaluation order, with `config` bound into every rule.
 
     Raises:
         ValueError: `config.rule_versions` names an unknown rule or version.
@@ -191,7 +196,7 @@ def catalogue(config: TrialConfig) -> tuple[Rule, ...]:
 
 
 def parse_config(text: str) -> TrialConfig:
-    """A trial configuration from its TOML text, checked to be one the catalogue can run.
+    """A trial configuration from its TOML text, checked to be one the engine can run.
 
     Pure (the text is given): the rules service and the audit replay read configuration
     files through it, so both accept and refuse the same files.
@@ -202,13 +207,49 @@ def parse_config(text: str) -> TrialConfig:
 
     """
     config = TrialConfig.from_mapping(tomllib.loads(text))
-    catalogue(config)
+    rules_for(config)
     return config
 
 
-#: The catalogue with the RULES.md defaults; to add a rule, write core/rules/<name>.py and
-#: list it above.
-RULES: tuple[Rule, ...] = catalogue(DEFAULT_CONFIG)
+@dataclass(frozen=True, slots=True, eq=False)
+class RuleSet:
+    """A trial configuration compiled for the fold: its rules and their per-fact plans.
+
+    Build it once per configuration (`RuleSet.of`) and hand it to every step: the plans
+    (`Dispatch`) are made on first use and kept with the rules they were made from.
+    """
+
+    config: TrialConfig
+    #: The rules in evaluation order (`rules_for(config)`, or any rules a test runs).
+    rules: tuple[Rule, ...]
+    dispatch: Dispatch = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dispatch", Dispatch(self.rules))  # frozen: set once here
+
+    @classmethod
+    def of(cls, config: TrialConfig) -> RuleSet:
+        """Compile `config`.
+
+        Raises:
+            ValueError: `config.rule_versions` names an unknown rule or version.
+
+        """
+        return cls(config, rules_for(config))
+
+    def plan(self, fact: ClinicalFact, *, dispatch: bool = True) -> Plan:
+        """The rules to run on `fact`; `dispatch=False`: every rule (the reference)."""
+        return self.dispatch.plan(fact) if dispatch else self.dispatch.every
+
+
+#: The RULES.md defaults, compiled; to add a rule, write core/rules/<name>.py and list it
+#: above.
+DEFAULT_RULES: RuleSet = RuleSet.of(DEFAULT_CONFIG)
+RULES: tuple[Rule, ...] = DEFAULT_RULES.rules
+
+#: What the steps accept as the rules to run: a compiled set, a configuration, or None
+#: (the defaults).
+Rules = RuleSet | TrialConfig | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,25 +261,23 @@ class Evaluation:
     failed: tuple[str, ...] = ()
 
 
-#: `catalogue` by configuration identity (a memo: it is a pure function of the config). The
-#: `lru_cache` key compares configurations with `==` when their hashes meet, and a trial
-#: file equal in id and version to the defaults compared every threshold on each fact.
-_BY_CONFIG: dict[int, tuple[TrialConfig, tuple[Rule, ...]]] = {}
+def _compiled(rules: Rules) -> RuleSet:
+    """The rule set to run: as given, the defaults for None, or `config` compiled."""
+    if rules is None or rules is DEFAULT_CONFIG:
+        return DEFAULT_RULES
+    if isinstance(rules, RuleSet):
+        return rules
+    return _compile(rules)
 
 
-def _rules(config: TrialConfig | None) -> tuple[Rule, ...]:
-    if config is None:
-        return RULES
-    found = _BY_CONFIG.get(id(config))
-    if found is None or found[0] is not config:  # the entry keeps its config alive
-        if len(_BY_CONFIG) >= _KEEP_CONFIGS:
-            _BY_CONFIG.clear()
-        found = _BY_CONFIG[id(config)] = (config, catalogue(config))
-    return found[1]
+@lru_cache(maxsize=16)
+def _compile(config: TrialConfig) -> RuleSet:
+    """`RuleSet.of`, by configuration value (its hash is three fields; see `TrialConfig`).
 
-
-def _plan(rules: tuple[Rule, ...], fact: ClinicalFact, *, dispatch: bool) -> Plan:
-    return plan(rules, fact) if dispatch else every(rules)
+    For callers that pass a bare configuration; the defaults never enter (`DEFAULT_RULES`),
+    so a trial file equal in id and version to them does not share their hash bucket.
+    """
+    return RuleSet.of(config)
 
 
 def _project(
@@ -307,7 +346,7 @@ def _retractions(
 def evaluate(
     state: ParticipantState | None,
     fact: ClinicalFact,
-    config: TrialConfig | None = None,
+    config: Rules = None,
     *,
     dispatch: bool = True,
 ) -> tuple[ParticipantState, tuple[Signal, ...]]:
@@ -315,8 +354,9 @@ def evaluate(
 
     `dispatch=False` runs every rule on every fact (the reference the dispatch must match).
     """
-    cfg = config or DEFAULT_CONFIG
-    planned = _plan(_rules(config), fact, dispatch=dispatch)
+    rules = _compiled(config)
+    cfg = rules.config
+    planned = rules.plan(fact, dispatch=dispatch)
     current = _project(state, fact, cfg)
     current, retracted = _retractions(state, current, fact, planned=planned, config=cfg)
     current, signals, _ = _fold(planned, current, fact, guard=False)
@@ -326,7 +366,7 @@ def evaluate(
 def evaluate_guarded(
     state: ParticipantState | None,
     fact: ClinicalFact,
-    config: TrialConfig | None = None,
+    config: Rules = None,
     *,
     dispatch: bool = True,
 ) -> Evaluation:
@@ -336,8 +376,9 @@ def evaluate_guarded(
     says which step failed, so a bug in one rule never silences an SAE from another.
     `dispatch=False` runs every rule on every fact (the reference).
     """
-    cfg = config or DEFAULT_CONFIG
-    planned = _plan(_rules(config), fact, dispatch=dispatch)
+    rules = _compiled(config)
+    cfg = rules.config
+    planned = rules.plan(fact, dispatch=dispatch)
     try:
         current = _project(state, fact, cfg)
         current, retracted = _retractions(state, current, fact, planned=planned, config=cfg)
@@ -357,14 +398,14 @@ def evaluate_guarded(
 def evaluate_tick(
     states: Mapping[StateKey, ParticipantState],
     tick: ClockTicked,
-    config: TrialConfig | None = None,
+    config: Rules = None,
 ) -> tuple[dict[StateKey, ParticipantState], tuple[Signal, ...]]:
     """Let time pass for every participant of the tick's trial with an open SAE-02 clock.
 
     Participants are visited in key order, so the signals of one tick come out the same in
     live processing and in replay. Returns the states that changed and the signals.
     """
-    cfg = config or DEFAULT_CONFIG
+    cfg = _compiled(config).config
     changed: dict[StateKey, ParticipantState] = {}
     signals: list[SignalRaised] = []
     for key in sorted(states):

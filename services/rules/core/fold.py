@@ -20,7 +20,7 @@ from typing import Protocol
 from schemas import ClinicalFact, ClockTicked
 from services.rules.core import engine
 from services.rules.core.config import TrialConfig
-from services.rules.core.engine import Signal
+from services.rules.core.engine import Rules, RuleSet, Signal
 from services.rules.core.state import ParticipantState
 
 Key = tuple[str, str]
@@ -49,7 +49,7 @@ def reached_by(state: ParticipantState, tick: ClockTicked) -> bool:
 def apply(
     states: Mapping[Key, ParticipantState],
     item: Input,
-    config: TrialConfig | None = None,
+    config: Rules = None,
     *,
     dispatch: bool = True,
 ) -> Applied:
@@ -57,6 +57,8 @@ def apply(
 
     A fact needs its participant's state in `states` (absent: a participant not seen yet); a
     tick needs at least the states it reaches (`reached_by`): any superset gives the same.
+    `config` is best a `RuleSet` compiled once by the caller (a bare configuration is
+    compiled through the engine's cache).
     """
     if isinstance(item, ClockTicked):
         due = {k: s for k, s in states.items() if reached_by(s, item)}
@@ -101,7 +103,7 @@ class Folded:
 
 def fold(
     items: Iterable[Input],
-    configs: TrialConfig | ConfigAt | None = None,
+    configs: Rules | ConfigAt = None,
     *,
     dispatch: bool = True,
     start: Folded | None = None,
@@ -111,6 +113,8 @@ def fold(
     `dispatch=False` runs every rule on every fact (the reference the dispatch must match).
     """
     out = start or Folded()
+    if isinstance(configs, TrialConfig):
+        configs = RuleSet.of(configs)  # compiled once for the whole fold
     for item in items:
         config = _config_at(configs, item)
         if isinstance(item, ClockTicked):
@@ -123,15 +127,15 @@ def fold(
     return out
 
 
-def _config_at(configs: TrialConfig | ConfigAt | None, item: Input) -> TrialConfig | None:
-    if configs is None or isinstance(configs, TrialConfig):
+def _config_at(configs: Rules | ConfigAt, item: Input) -> Rules:
+    if configs is None or isinstance(configs, (TrialConfig, RuleSet)):
         return configs
     return configs.at(item.seq or 0)
 
 
 def replay(
     facts: Iterable[Input],
-    config: TrialConfig | None = None,
+    config: Rules = None,
     *,
     dispatch: bool = True,
 ) -> tuple[dict[Key, ParticipantState], tuple[Signal, ...]]:

@@ -1,10 +1,13 @@
-"""Per-participant projection the rules read (core layer): frozen, JSON round-trippable.
+"""Per-participant projection the rules read (core layer): frozen values, nothing else.
 
 Histories are bounded: `observations` and non-protocol `procedures` are pruned by clinical
 time relative to the newest fact seen (`clock`), keeping each kind's longest rule window
 plus the late-data allowance (see `projection.retention`); alert `episodes` likewise. AEs,
 UC-MSC infusions and plasma exchanges are kept whole (few per participant by protocol), and
 so is the last pre-randomisation observation of each kind (`baselines`, RULES.md §0.2).
+
+The stored (JSON) form lives in `state_codec`, which builds on these types; this module
+imports nothing of the core above it.
 """
 
 from __future__ import annotations
@@ -531,19 +534,6 @@ class ParticipantState:
             if observation.kind == kind:
                 return observation
         return None
-
-    def to_json(self) -> str:
-        """Serialise deterministically (sorted keys, no spaces) for storage."""
-        from services.rules.core._state_codec import encode_state
-
-        return encode_state(self)
-
-    @classmethod
-    def from_json(cls, text: str) -> ParticipantState:
-        """Rebuild a state written by `to_json` (states stored before a field existed too)."""
-        from services.rules.core._state_codec import decode_state
-
-        return decode_state(text)
 
 
 def _time(observation: Observation) -> datetime:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import structlog
 from structlog.testing import capture_logs
 
@@ -10,6 +9,7 @@ from schemas import ClinicalFact, SeriousnessCriterion
 from services.rules import app
 from services.rules.adapters.memory import InMemoryRulesStore
 from services.rules.core import engine
+from services.rules.core.config import DEFAULT_CONFIG
 from services.rules.core.engine import RULES, Rule
 from services.rules.core.state import ParticipantState
 
@@ -73,20 +73,24 @@ async def test_state_carries_over_between_batches() -> None:
     assert later == []
 
 
-async def test_rule_defect_dead_letters_and_raises_sys01(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_rule_defect_dead_letters_and_raises_sys01() -> None:
     """A rule that raises: dead letter + SYS-01, other facts and rules of the batch continue."""
 
     def broken(state: ParticipantState, fact: ClinicalFact) -> engine.Step:
         raise ZeroDivisionError
 
-    monkeypatch.setattr(engine, "RULES", (*RULES, Rule("BROKEN-01", 1, broken)))
+    rules = engine.RuleSet(DEFAULT_CONFIG, (*RULES, Rule("BROKEN-01", 1, broken)))
     store = InMemoryRulesStore()
     pid = unique("P")
     fact = ae_reported(pid, criteria=(S.HOSPITALISATION,))
 
     with capture_logs() as logs:
         signals = await app.handle_batch(
-            [enrolled(pid), fact], consumer=CONSUMER, store=store, log=structlog.get_logger()
+            [enrolled(pid), fact],
+            consumer=CONSUMER,
+            store=store,
+            log=structlog.get_logger(),
+            config=rules,
         )
 
     assert [s.payload.rule_id for s in signals] == ["SYS-01", "SAE-01", "SYS-01"]

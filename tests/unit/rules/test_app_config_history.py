@@ -1,4 +1,4 @@
-"""handle_batch records each configuration switch with its first batch (issue 5, as-of replay)."""
+"""handle_batch records each configuration switch with its first batch (as-of replay)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Per-rule dispatch (issue 5) gives what running every rule on every fact gives, byte for byte.
+"""Per-rule dispatch gives what running every rule on every fact gives, byte for byte.
 
 The engine skips the rules a fact cannot make act (`TRIGGERS` in each rule module,
 `core/_dispatch.py`); `dispatch=False` keeps the reference fold that runs every rule. Both
@@ -31,6 +31,7 @@ from services.rules.core.config import DEFAULT_CONFIG, TrialConfig
 from services.rules.core.engine import Signal, StateKey, evaluate_guarded, evaluate_tick
 from services.rules.core.fold import replay
 from services.rules.core.state import ByKind, ParticipantState
+from services.rules.core.state_codec import encode_state
 from tools.demo.generator import HISTORIC_START, generate_events
 
 from .test_properties_corrections import corrected_histories
@@ -85,7 +86,8 @@ def _side_by_side(history: Iterable[Any], config: TrialConfig) -> dict[str, int]
         seen["facts"] += 1
         seen["signals"] += len(got.signals)
         seen["corrections"] += isinstance(fact, FactCorrected)
-    assert {k: s.to_json() for k, s in fast.items()} == {k: s.to_json() for k, s in slow.items()}
+    stored = {k: encode_state(s) for k, s in fast.items()}
+    assert stored == {k: encode_state(s) for k, s in slow.items()}
     return seen
 
 
@@ -94,16 +96,18 @@ def _demo_facts() -> tuple[ClinicalFact, ...]:
     return tuple(_demo_feed())
 
 
+@pytest.mark.slow
 def test_dispatch_matches_every_rule_on_the_demo_feed() -> None:
-    """Issue 5: the dispatching fold gives the reference fold's bytes after every fact."""
+    """The dispatching fold gives the reference fold's bytes after every fact."""
     seen = _side_by_side(_demo_facts(), _config("NCT01724398.v1.toml"))
 
     assert seen["facts"] > FEED_EVENTS * 0.9
     assert seen["signals"] > 0
 
 
+@pytest.mark.slow
 def test_dispatch_matches_every_rule_with_corrections_late_data_and_ticks() -> None:
-    """Issue 5: corrections, retractions and clock ticks come out the same under dispatch."""
+    """Corrections, retractions and clock ticks come out the same under dispatch."""
     seen = _side_by_side(realistic_history(), _config("NCT01724398.v2.toml"))
 
     assert seen["corrections"] > 0
@@ -111,10 +115,11 @@ def test_dispatch_matches_every_rule_with_corrections_late_data_and_ticks() -> N
     assert seen["signals"] > 0
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(history=corrected_histories())
 def test_dispatch_matches_every_rule_on_generated_histories(history: list[Any]) -> None:
-    """Issue 5: generated histories (every fact type, corrections) fold the same both ways."""
+    """Generated histories (every fact type, corrections) fold the same both ways."""
     for config in (DEFAULT_CONFIG, _config("NCT01724398.v2.toml")):
         fast_states, fast_signals = replay(history, config)
         slow_states, slow_signals = replay(history, config, dispatch=False)
@@ -147,10 +152,8 @@ def _actions_off_plan(history: Iterable[Any], config: TrialConfig) -> tuple[list
 
         return Rule(rule.rule_id, rule.rule_version, evaluate, rule.triggers)
 
-    watched.extend(watch(rule) for rule in engine.catalogue(config))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine, "_rules", lambda _config: tuple(watched))
-        replay(history, config, dispatch=False)
+    watched.extend(watch(rule) for rule in engine.rules_for(config))
+    replay(history, engine.RuleSet(config, tuple(watched)), dispatch=False)
     return off_plan, acted
 
 
@@ -158,12 +161,13 @@ def _skipped(_state: ParticipantState) -> bool:
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("feed", "config"),
     [("demo", "NCT01724398.v1.toml"), ("realistic", "NCT01724398.v2.toml")],
 )
 def test_no_rule_acts_on_a_fact_its_triggers_leave_out(feed: str, config: str) -> None:
-    """Issue 5: every state change and signal of the full fold comes from a planned rule."""
+    """Every state change and signal of the full fold comes from a planned rule."""
     history = _demo_facts() if feed == "demo" else realistic_history()
 
     off_plan, acted = _actions_off_plan(history, _config(config))
@@ -172,10 +176,11 @@ def test_no_rule_acts_on_a_fact_its_triggers_leave_out(feed: str, config: str) -
     assert acted > 0
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(history=corrected_histories())
 def test_no_rule_acts_off_plan_on_generated_histories(history: list[Any]) -> None:
-    """Issue 5: the same on generated histories of every fact type, both configurations."""
+    """The same on generated histories of every fact type, both configurations."""
     for config in (DEFAULT_CONFIG, _config("NCT01724398.v2.toml")):
         off_plan, _ = _actions_off_plan(history, config)
 
@@ -183,15 +188,16 @@ def test_no_rule_acts_off_plan_on_generated_histories(history: list[Any]) -> Non
 
 
 def test_every_rule_declares_triggers_or_runs_on_every_fact() -> None:
-    """Issue 5: only SAE-05 (due on any later fact) is left to run on every fact."""
+    """Only SAE-05 (due on any later fact) is left to run on every fact."""
     undeclared = [rule.rule_id for rule in engine.RULES if rule.triggers is None]
 
     assert undeclared == ["SAE-05"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", ["NCT01724398.v1.toml", "NCT01724398.v2.toml"])
 def test_kept_groups_by_kind_are_those_of_the_history(config: str) -> None:
-    """Issue 5: the by-kind groups carried from fact to fact equal a fresh grouping."""
+    """The by-kind groups carried from fact to fact equal a fresh grouping."""
     states, _ = replay(_demo_facts()[:2_000], _config(config))
 
     checked = 0

@@ -9,10 +9,12 @@ import pytest
 
 from schemas import ClinicalFact, FactCorrected, Outcome, SeriousnessCriterion, Treatment
 from services.rules.core import engine
+from services.rules.core.config import DEFAULT_CONFIG
 from services.rules.core.engine import RULES, Rule, evaluate, evaluate_guarded, evolve
 from services.rules.core.fold import replay
 from services.rules.core.signals import NAMESPACE, signal_id
 from services.rules.core.state import ParticipantState
+from services.rules.core.state_codec import decode_state, encode_state
 
 from .factories import (
     T0,
@@ -115,10 +117,10 @@ def test_state_json_round_trip_is_exact_and_stable() -> None:
     states, _ = replay(facts)
     state = states[("NCT01724398", pid)]
 
-    text = state.to_json()
+    text = encode_state(state)
 
-    assert ParticipantState.from_json(text) == state
-    assert ParticipantState.from_json(text).to_json() == text
+    assert decode_state(text) == state
+    assert encode_state(decode_state(text)) == text
     page = next(k for k in state.raised if k.startswith("SAE-01|ae:AE-1|page:"))
     assert state.raised == frozenset(
         {
@@ -185,17 +187,17 @@ def test_retraction_of_an_ae_update_changes_nothing() -> None:
     assert evolve(state, retraction).adverse_events == state.adverse_events
 
 
-def test_a_failing_rule_is_isolated_and_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_rule_is_isolated_and_reported() -> None:
     """A rule that raises (a defect) does not silence the others; SYS-01 names it for the SO."""
 
     def broken(state: ParticipantState, fact: ClinicalFact) -> engine.Step:
         raise KeyError("boom")
 
-    monkeypatch.setattr(engine, "RULES", (Rule("BROKEN-01", 1, broken), *RULES))
+    rules = engine.RuleSet(DEFAULT_CONFIG, (Rule("BROKEN-01", 1, broken), *RULES))
     pid = unique("P")
     fact = ae_reported(pid, criteria=(S.HOSPITALISATION,), outcome=Outcome.FATAL)
 
-    outcome = evaluate_guarded(None, fact)
+    outcome = evaluate_guarded(None, fact, rules)
 
     assert outcome.failed == ("BROKEN-01:KeyError",)
     assert [s.payload.rule_id for s in outcome.signals] == ["SAE-01", "SAE-03", "SYS-01"]

@@ -166,6 +166,7 @@ def _cost(kind: str, size: int) -> tuple[int, int]:
     return calls, peak - before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "small"), [("ae", SMALL), ("lab", FULL_WINDOW), ("treatment", FULL_WINDOW)]
 )

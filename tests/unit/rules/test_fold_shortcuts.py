@@ -1,4 +1,4 @@
-"""The fold's shortcuts (issue 5) give exactly what the computations they skip would give.
+"""The fold's shortcuts give exactly what the computations they skip would give.
 
 `projection.evolve` leaves the pre-randomisation baselines alone when a fact cannot change
 them, trusting that every state it is handed already holds its baselines: checked here after
@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,6 +81,7 @@ def test_baselines_match_full_recomputation_when_pruning_dropped_a_same_time_bas
     assert [(o.kind, o.value) for o in state.baselines] == [("hb", 100.0), ("sodium", 129.0)]
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(history=fact_histories())
 def test_baselines_match_full_recomputation_on_generated_histories(history: list[Any]) -> None:
@@ -87,6 +89,7 @@ def test_baselines_match_full_recomputation_on_generated_histories(history: list
     _fold_checking_baselines(history)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(history=corrected_histories())
 def test_baselines_match_full_recomputation_with_corrections(history: list[Any]) -> None:
@@ -127,6 +130,7 @@ def _west_haven_series(draw: st.DrawFn) -> tuple[ParticipantState, Observation]:
     return ParticipantState("NCT01724398", unique("P"), "S01", observations=observations), point
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(case=_west_haven_series())
 def test_previous_west_haven_point_is_the_one_a_full_scan_picks(
@@ -143,7 +147,7 @@ def test_previous_west_haven_point_is_the_one_a_full_scan_picks(
 
 
 def test_observation_copy_is_the_copy_dataclasses_replace_makes() -> None:
-    """Issue 5: the fast copy of a state keeps every other field and starts fresh memos."""
+    """The fast copy of a state keeps every other field and starts fresh memos."""
     pid = unique("P")
     history: list[Any] = [
         lab_result(pid, "sodium", 131.0, at=T0),

@@ -1,4 +1,4 @@
-"""Late facts still fire, and every signal says whether its fact was late (issue 3 item 4)."""
+"""Late facts still fire, and every signal says whether its fact was late."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from services.rules.core.config import DEFAULT_CONFIG
 from services.rules.core.engine import evaluate
 from services.rules.core.fold import replay
 from services.rules.core.projection import evolve
-from services.rules.core.state import ParticipantState
+from services.rules.core.state_codec import decode_state, encode_state
 
 from .factories import (
     T0,
@@ -74,11 +74,11 @@ def test_old_stored_state_without_histories_still_loads() -> None:
     """Backward compatibility: a state stored before the histories existed decodes with defaults."""
     pid = unique("P")
     states, _ = replay([enrolled(pid), procedure(pid, Treatment.UC_MSC_INFUSION, at=T0)])
-    raw = json.loads(states[(TRIAL, pid)].to_json())
+    raw = json.loads(encode_state(states[(TRIAL, pid)]))
     for new_field in ("observations", "episodes", "clock"):
         del raw[new_field]
 
-    old = ParticipantState.from_json(json.dumps(raw))
+    old = decode_state(json.dumps(raw))
 
     assert (old.observations, old.episodes, old.clock) == ((), (), None)
     assert old.procedures == states[(TRIAL, pid)].procedures
@@ -99,10 +99,10 @@ def test_state_with_histories_round_trips_exactly() -> None:
     states, _ = replay(facts)
     state = states[(TRIAL, pid)]
 
-    text = state.to_json()
+    text = encode_state(state)
 
-    assert ParticipantState.from_json(text) == state
-    assert ParticipantState.from_json(text).to_json() == text
+    assert decode_state(text) == state
+    assert encode_state(decode_state(text)) == text
     assert state.episodes and state.observations
 
 

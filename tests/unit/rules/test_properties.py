@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import timedelta
 
+import pytest
 from hypothesis import given, settings
 
 from schemas import ClinicalFact, Role, SignalRaised, Urgency
@@ -12,9 +13,12 @@ from services.rules.core._history import retention
 from services.rules.core.config import DEFAULT_CONFIG
 from services.rules.core.engine import evaluate_guarded
 from services.rules.core.fold import replay
-from services.rules.core.state import ParticipantState
+from services.rules.core.state_codec import decode_state, encode_state
 
 from .strategies import fact_histories
+
+# Properties of the fold over generated histories (hypothesis).
+pytestmark = pytest.mark.slow
 
 PROPERTY_SETTINGS = settings(max_examples=60, deadline=None)
 AE_KEYED = frozenset({"VB-01", "VB-05", "INF-07", "INF-08", "IR-MSC-01", "IR-MSC-03", "PE-03"})
@@ -135,10 +139,10 @@ def test_stored_state_gives_the_same_signals(history: list[ClinicalFact]) -> Non
     live: list[SignalRaised] = []
     for fact in history:
         key = (fact.trial_id, fact.participant_id)
-        state = ParticipantState.from_json(stored[key]) if key in stored else None
+        state = decode_state(stored[key]) if key in stored else None
         outcome = evaluate_guarded(state, fact)
         assert outcome.state is not None
-        stored[key] = outcome.state.to_json()
+        stored[key] = encode_state(outcome.state)
         live.extend(outcome.signals)
 
     _, replayed = replay(history)

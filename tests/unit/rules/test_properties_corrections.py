@@ -1,4 +1,4 @@
-"""Properties of issue 3 item 6 beyond replay: duplicates, arrival order, corrections, ticks."""
+"""Fold properties beyond replay: duplicates, arrival order, corrections, ticks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,9 @@ from services.rules.core.fold import replay
 
 from .strategies import LAB_VALUES, fact_histories
 from .test_sae_clock import tick
+
+# Properties of the fold over generated histories with corrections (hypothesis).
+pytestmark = pytest.mark.slow
 
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None)
 CONSUMER = "rules-evaluator"

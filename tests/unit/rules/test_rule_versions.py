@@ -1,4 +1,4 @@
-"""Rule versions side by side (issue 3 item 7): v1 stays runnable, the config picks, signals say."""
+"""Rule versions side by side: v1 stays runnable, the config picks, signals say."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from services.rules.adapters.trial_config import DEFAULT_TRIAL_CONFIG, load_trial_config
 from services.rules.core.config import TrialConfig
-from services.rules.core.engine import VERSIONS, catalogue
+from services.rules.core.engine import VERSIONS, rules_for
 from services.rules.core.errors import ConfigurationError
 from services.rules.core.fold import replay
 
@@ -54,10 +54,10 @@ def test_without_a_bleed_v2_keeps_the_v1_threshold_and_each_signal_names_its_ver
     assert [s.payload.rule_version for s in fired(with_v2, "VB-04")] == [2]
 
 
-def test_the_config_chooses_the_live_version_in_the_catalogue() -> None:
-    """catalogue(config) holds exactly one VB-04, of the chosen version; v1 is the default."""
-    default = {r.rule_id: r.rule_version for r in catalogue(TrialConfig())}
-    chosen = {r.rule_id: r.rule_version for r in catalogue(load_trial_config(V2_FILE))}
+def test_the_config_chooses_the_live_version_among_its_rules() -> None:
+    """rules_for(config) holds exactly one VB-04, of the chosen version; v1 is the default."""
+    default = {r.rule_id: r.rule_version for r in rules_for(TrialConfig())}
+    chosen = {r.rule_id: r.rule_version for r in rules_for(load_trial_config(V2_FILE))}
 
     assert default["VB-04"] == 1
     assert chosen["VB-04"] == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from safetymon import rules_doc
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -14,12 +16,14 @@ def _rules_md() -> str:
     return RULES_MD.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_the_committed_catalogue_is_what_the_code_generates() -> None:
     """Regenerate with `safetymon rules doc`."""
     committed = (ROOT / rules_doc.RULES_DOC).read_text(encoding="utf-8")
     assert committed == rules_doc.render(_rules_md())
 
 
+@pytest.mark.slow
 def test_every_rules_md_rule_is_implemented_somewhere() -> None:
     """A RULES.md rule is a rule module, or code that names it (an annotation, a stop rule)."""
     own = {row.rule_id for row in rules_doc.rows()}
@@ -30,6 +34,7 @@ def test_every_rules_md_rule_is_implemented_somewhere() -> None:
     )
 
 
+@pytest.mark.slow
 def test_every_rule_of_the_code_is_in_rules_md() -> None:
     """The other way: no rule fires that a clinician cannot find in RULES.md."""
     in_rules_md = set(rules_doc.RULE_ID_PATTERN.findall(_rules_md()))
@@ -50,6 +55,7 @@ def test_each_row_says_what_a_clinician_needs() -> None:
         assert row.source or row.rule_id in rules_doc.EXTENSIONS, row.rule_id
 
 
+@pytest.mark.slow
 def test_the_command_writes_the_catalogue_and_refuses_a_missing_rules_md(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

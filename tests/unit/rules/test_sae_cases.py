@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pyreadstat
+import pytest
 
 from safetymon.importers._types import Mapped
 from safetymon.importers.files import read_table
@@ -223,6 +224,7 @@ def _expected_from_the_file() -> dict[str, int]:
     return counts
 
 
+@pytest.mark.slow
 def test_the_cdisc_pilot_pages_once_per_serious_case() -> None:
     """36 serious records in 32 cases: 32 pages; of the 4 follow-ups one upgrades (1 update).
 

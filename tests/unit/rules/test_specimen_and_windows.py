@@ -19,7 +19,7 @@ from clinical.windows import WindowLengths, infection_window_rows
 from schemas import LOG_FACT_ADAPTER, LabResultRecorded, Treatment, Urgency, canonical_bytes
 from services.ingest.core.accept import Accepted, accept
 from services.rules.core.fold import replay
-from services.rules.core.state import ParticipantState
+from services.rules.core.state_codec import decode_state, encode_state
 
 from .factories import (
     SITE,
@@ -391,7 +391,7 @@ def test_a_cultures_organism_survives_the_state_round_trip() -> None:
     )
     state = states[(TRIAL, pid)]
 
-    restored = ParticipantState.from_json(state.to_json())
+    restored = decode_state(encode_state(state))
 
     assert restored == state
     (grown,) = restored.series("culture")
