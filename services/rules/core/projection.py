@@ -72,17 +72,15 @@ _OBSERVING = (LabResultRecorded, VitalSignsRecorded, ClinicalAssessmentRecorded)
 
 
 def _baselines_stand(before: ParticipantState, after: ParticipantState, fact: ClinicalFact) -> bool:
-    """Tell whether `_with_baselines` would leave `after` as it is (issue 5: skip it then).
+    """Tell whether `_with_baselines` would leave `after` as it is, so `evolve` can skip it.
 
-    Every state the fold hands `evolve` already holds its baselines: `_with_baselines`
-    gives a state it would leave unchanged, `prune` drops all observations of one kind
-    and time or none of them (so never the latest pre-enrolment one of a kind without the
-    others it ties with), and nothing else changes observations, baselines or enrolment.
-    So the baselines stand when enrolment and the observations before it are as they were:
-    `after` has the very same observations, or `fact` only added results at or after
-    enrolment (an observation fact's all carry its clinical time). Anything else (an
-    enrolment, a correction, an HE AE's West Haven point, a late pre-enrolment result)
-    recomputes them in full, as pruning may since have dropped a same-time baseline.
+    Recomputing the baselines on every fact scanned the pre-enrolment history each time.
+    They stand when enrolment and the observations before it are as they were: `after` has
+    the very same observations, or `fact` only added results at or after enrolment. Anything
+    else (an enrolment, a correction, an HE AE's West Haven point, a late pre-enrolment
+    result) recomputes them in full. Why that is enough (every state the fold hands `evolve`
+    holds its baselines, and pruning never splits a kind's same-time observations) is
+    checked fact by fact in tests/unit/rules/test_fold_shortcuts.py.
     """
     enrolled = after.enrolled_at
     if enrolled is None:

@@ -1,10 +1,14 @@
 """The fold's shortcuts give exactly what the computations they skip would give.
 
 `projection.evolve` leaves the pre-randomisation baselines alone when a fact cannot change
-them, trusting that every state it is handed already holds its baselines: checked here after
-every fact of generated and hand-made histories, including one where pruning dropped a
-baseline and a late result of the same time arrives. `_he.previous` bisects the West Haven
-series instead of scanning it: checked against the scan on series full of ties.
+them (`projection._baselines_stand`). The argument that this is safe (every state the fold
+hands `evolve` holds its baselines; pruning never splits a kind's same-time observations;
+so the baselines stand unless enrolment or the pre-enrolment observations change) is
+checked step by step after every fact of generated and hand-made histories, including one
+where pruning dropped a baseline and a late result of the same time arrives.
+
+`_he.previous` bisects the West Haven series instead of scanning it: checked against the
+scan on series full of ties.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from hypothesis import strategies as st
 
 from schemas import ClinicalFact, ClockTicked, FactCorrected
 from services.rules.core import _observing, projection
+from services.rules.core._history import prune, retention
+from services.rules.core.config import DEFAULT_CONFIG
 from services.rules.core.engine import evaluate_guarded
 from services.rules.core.rules import _he
 from services.rules.core.state import ByKind, Observation, ParticipantState, observation_order
@@ -31,21 +37,43 @@ from .test_properties_corrections import corrected_histories
 
 
 def _fold_checking_baselines(history: Iterable[Any]) -> dict[tuple[str, str], ParticipantState]:
-    """Fold `history`, asserting before each fact that `evolve`'s baselines are the full ones."""
+    """Fold `history`, checking at every fact what `projection._baselines_stand` rests on.
+
+    1. Every state the fold hands `evolve` already holds its baselines (recomputing them
+       from it changes nothing).
+    2. `prune` drops all observations of one kind and time or none of them, so never the
+       latest pre-enrolment one of a kind without the others it ties with.
+    3. Hence when `_baselines_stand` says so, recomputing the baselines of the evolved state
+       changes nothing, and in any case `evolve`'s baselines are the full ones.
+    """
     states: dict[tuple[str, str], ParticipantState] = {}
+    horizon, default = retention(DEFAULT_CONFIG)
     for fact in history:
         if isinstance(fact, ClockTicked):
             continue
         key = (fact.trial_id, fact.participant_id)
-        evolved = projection.evolve(states.get(key), fact)
-
-        recomputed = projection._with_baselines(evolved)
-
-        assert recomputed.baselines == evolved.baselines
-        outcome = evaluate_guarded(states.get(key), fact)
+        before = states.get(key)
+        if before is not None:
+            assert projection._with_baselines(before) == before  # 1
+        evolved = projection.evolve(before, fact)
+        _assert_prune_keeps_ties_together(evolved, prune(evolved, horizon, default=default))  # 2
+        prior = before or projection.initial_state(fact)
+        if projection._baselines_stand(prior, evolved, fact=fact):
+            assert projection._with_baselines(evolved) == evolved  # 3, the shortcut
+        assert projection._with_baselines(evolved).baselines == evolved.baselines  # 3
+        outcome = evaluate_guarded(before, fact)
         if outcome.state is not None:
             states[key] = outcome.state
     return states
+
+
+def _assert_prune_keeps_ties_together(state: ParticipantState, pruned: ParticipantState) -> None:
+    kept = {(o.kind, o.at) for o in pruned.observations}
+    dropped = {(o.kind, o.at) for o in state.observations} - {
+        (o.kind, o.at) for o in pruned.observations
+    }
+    assert not kept & dropped
+    assert sum(1 for o in state.observations if (o.kind, o.at) in kept) == len(pruned.observations)
 
 
 def _retraction(target: ClinicalFact, *, at_hours: float) -> FactCorrected:
