@@ -87,7 +87,7 @@ class ConfigIdentity:
 
 @dataclass(frozen=True, slots=True)
 class ConfigActivation:
-    """A configuration taking effect from log position `from_seq` on (issue 5, as-of replay)."""
+    """A configuration taking effect from log position `from_seq` on (for an as-of replay)."""
 
     from_seq: int
     config: ConfigIdentity

@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 -- Each trial configuration the service switched to, from the log position of the first fact
--- evaluated under it (issue 5: an as-of replay applies the configuration that was live).
+-- evaluated under it, so an as-of replay applies the configuration that was live.
 CREATE TABLE IF NOT EXISTS config_history (
     from_seq BIGINT NOT NULL PRIMARY KEY,
     config_version VARCHAR NOT NULL,

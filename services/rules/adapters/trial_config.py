@@ -5,7 +5,7 @@ points `SAFETYMON_TRIAL_CONFIG` at another version. Keys it leaves out take the 
 defaults; unknown keys, wrong types and negative numbers stop the service at start-up.
 
 `load_trial_source` also returns the file's identity (its exact text and sha256), which the
-service records when a configuration takes effect, so an as-of replay can apply it (issue 5).
+service records when a configuration takes effect, so an as-of replay can apply it.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def _expired(
 ) -> bool:
     """Tell whether some observation is past its kind's retention (True when unsure).
 
-    Each kind's oldest observation is the first of its group (issue 5: most facts drop
+    Each kind's oldest observation is the first of its group (most facts drop
     none, and this looks at one observation per kind instead of every old one).
     """
     index = state.valid_by_kind()
@@ -157,7 +157,7 @@ def _regrouped(
 
 
 #: An observation's clinical time, the bisection key; read in C, with no Python call per
-#: step of the bisection (issue 5).
+#: step of the bisection.
 _time: Callable[[Observation], datetime] = attrgetter("at")
 
 

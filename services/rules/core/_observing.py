@@ -104,7 +104,7 @@ def with_observations(
 ) -> ParticipantState:
     """Insert observations in (time, kind, event id) order; `clock`, if given, is the copy's.
 
-    `evolve` sets the new clock in the same copy (issue 5: one copy per fact, not two).
+    `evolve` sets the new clock in the same copy (one copy per fact, not two).
     """
     if not new:
         return state if clock is None or clock is state.clock else replace(state, clock=clock)
@@ -144,7 +144,7 @@ def _copy(
 
     It builds the same object `dataclasses.replace` builds (every init field from `state`
     but these three, the non-init memos fresh) without its per-field checks: about a third
-    of its cost, on every observation fact (issue 5).
+    of its cost, on every observation fact.
     """
     values = list(_READ_ALL(state))
     values[_AT["observations"]] = observations
@@ -185,7 +185,7 @@ def contributed_kinds(fact: ClinicalFact) -> frozenset[str] | None:
 
     Most rules ask this of each fact they see (`_alerting.fresh`), and the engine's dispatch
     once per fact (`_dispatch.plan`), so the kind of a lab and the kinds of a set of vital
-    signs are looked up once per distinct LOINC/specimen or set of names (issue 5); ""
+    signs are looked up once per distinct LOINC/specimen or set of names; ""
     stands for an unmapped one and is no rule's kind. An AE report or update can add a West
     Haven point (HE-03); a correction can replace the observations of any fact, so it may
     have added any kind.

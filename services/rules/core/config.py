@@ -211,12 +211,13 @@ class TrialConfig:
     def __hash__(self) -> int:
         """Hash the identifying fields only: cheap, and consistent with `==`.
 
-        The engine looks the catalogue and the retention table up by configuration on
-        every fact (`functools.lru_cache`); hashing every nested threshold made that a few
-        µs per fact (issue 5). Equal configurations have equal ids, versions and rule
-        versions, so equal hashes; two that differ only in a threshold merely share a hash
-        bucket, and `==` still tells them apart. Not cached on the instance, so a pickled
-        config (replay workers) hashes with its own process's string hashing.
+        The engine looks a configuration's compiled rules and its retention table up by
+        configuration (`functools.lru_cache`); hashing every nested threshold made that a
+        few µs per fact, on the fold's hot path. Equal configurations have equal ids,
+        versions and rule versions, so equal hashes; two that differ only in a threshold
+        merely share a hash bucket, and `==` still tells them apart. Not cached on the
+        instance, so a pickled config (replay workers) hashes with its own process's
+        string hashing.
         """
         return hash((self.trial_id, self.version, self.rule_versions))
 

@@ -359,7 +359,7 @@ class SusarClock:
 
 @dataclass(frozen=True, slots=True)
 class ByKind:
-    """One `observations` tuple grouped by kind, each group in the tuple's order (issue 5).
+    """One `observations` tuple grouped by kind, each group in the tuple's order.
 
     Valid only beside the very tuple it was made from (`source`, compared by identity; the
     reference keeps that tuple alive, so its id cannot be reused by another).
@@ -422,13 +422,13 @@ class ParticipantState:
     susar_clocks: tuple[SusarClock, ...] = ()
     susar_reported: frozenset[str] = field(default_factory=frozenset)
     #: `observations` by kind, so `series` of one kind costs no pass over the history
-    #: (issue 5: every fact asked for a few kinds of a ~250-observation history). An init
+    #: (every fact asks for a few kinds of a ~250-observation history). An init
     #: field so that `dataclasses.replace` hands it to the copy; it is used only while the
     #: copy keeps the very same `observations` (checked by identity), and `with_observations`
     #: and `prune` pass on an updated one with the history they make; otherwise it is made
     #: afresh when asked. It takes no part in `==`, the hash or the JSON form.
     by_kind: ByKind | None = field(default=None, repr=False, compare=False)
-    #: `series` results of several kinds already computed for this state (issue 5: the
+    #: `series` results of several kinds already computed for this state (the
     #: rules ask for the same kinds many times per fact, e.g. MELD inputs over a 14-day
     #: lookback). Safe: a pure function of `observations`, which never change on this frozen
     #: object; every copy (`dataclasses.replace`) starts empty, and it takes no part in `==`,

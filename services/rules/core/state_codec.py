@@ -231,7 +231,7 @@ def _decode_observations(raw: Iterable[list[Any]]) -> tuple[Observation, ...]:
     """A history's observations, each id and time string parsed once.
 
     The observations of one fact share its event id and clinical time (a lab panel, a set
-    of vital signs), and parsing them is most of a long state's load (issue 5: a replay
+    of vital signs), and parsing them is most of a long state's load (a replay
     resuming from a checkpoint decodes thousands of ~500-observation states). Equal
     immutable values, so sharing the objects changes nothing.
     """

@@ -66,7 +66,7 @@ def assess(
 
 @lru_cache(maxsize=4096)
 def _staged(points: tuple[tuple[datetime, float], ...], *, rrt: bool) -> AkiAssessment:
-    """`stage_aki` of these (time, µmol/L) results, remembered (issue 5: decimal maths).
+    """`stage_aki` of these (time, µmol/L) results, remembered (decimal maths is slow).
 
     AKI-01, -02 and -03 stage the same results on each creatinine fact, and AKI-04 stages
     every earlier result again. Safe: a pure function of immutable times and numbers whose

@@ -49,7 +49,7 @@ def hb_drops(state: ParticipantState, fact: ClinicalFact, config: TrialConfig) -
     found: list[HbDrop] = []
     series = state.series("hb")
     for new in new_results:
-        mine = new.event_id.int  # UUIDs are equal exactly when their integers are (issue 5)
+        mine = new.event_id.int  # UUIDs are equal exactly when their ints are (compared in C)
         for other in series:
             if other.event_id.int == mine or other.at == new.at:
                 continue

@@ -49,10 +49,11 @@ def previous(state: ParticipantState, point: Observation) -> Observation | None:
     That is the first point, in the time-sorted series, of the highest (time, grade) at or
     before `point` other than itself (what `max` over the series picks). INF-03 asks it of
     every West Haven point near a new one, so it is found by bisection and a walk back
-    over the points sharing that time, not by a pass over the history (issue 5).
+    over the points sharing that time, not by a pass over the history (which would cost
+    the history's length per point).
     """
     series = state.series("wh")
-    mine = point.event_id.int  # UUIDs differ exactly when their integers do (issue 5)
+    mine = point.event_id.int  # UUIDs differ exactly when their integers do; ints compare in C
     last = bisect_right(series, point.at, key=_time) - 1
     while last >= 0 and series[last].event_id.int == mine:
         last -= 1

@@ -44,7 +44,7 @@ def is_catheter_infection_ae(ae: AdverseEventState) -> bool:
 def hits(observations: Iterable[Observation], criteria: Criteria) -> list[Hit]:
     """Each (criterion, observation) pair where the observation meets that criterion.
 
-    A criterion is tried only on observations of its kinds (issue 5); its test also checks
+    A criterion is tried only on observations of its kinds (far fewer pairs); its test also checks
     the kind, so the pairs, and their order (criteria in order for each observation), are
     those of trying every criterion on every observation.
     """
@@ -62,10 +62,11 @@ def around_in(
 ) -> tuple[Observation, ...]:
     """The `kinds` observations within `span` of a new hit: all `best_window` can choose.
 
-    Testing the criteria on these alone (issue 5) gives the same windows as testing them on
-    the whole history: every window starts at most `span` before its new hit and is `span`
-    long, and the criteria are plain predicates (nothing else happens when they run). They
-    are read by bisecting the time-sorted history: the order of `state.series(*kinds)`.
+    Testing the criteria on these alone (not the whole history, for speed) gives the same
+    windows as testing them on the whole history: every window starts at most `span` before
+    its new hit and is `span` long, and the criteria are plain predicates (nothing else
+    happens when they run). They are read by bisecting the time-sorted history: the order
+    of `state.series(*kinds)`.
     """
     if not new:
         return ()
@@ -96,7 +97,7 @@ def best_window(candidates: list[Hit], new: Hit, span: timedelta) -> list[Hit]:
 
 def _hit_order(hit: Hit) -> tuple[datetime, int]:
     # The order of (time, str(event id)): a UUID's fixed-width lower-case hex string sorts
-    # as its integer does, without formatting it (issue 5).
+    # as its integer does, without formatting it.
     return (hit[1].at, hit[1].event_id.int)
 
 
@@ -105,9 +106,9 @@ def _fullest_start(
 ) -> datetime | None:
     """The earliest of `starts` whose window [start, start + span] holds most criteria.
 
-    One sweep (issue 5): the window's hits are counted by criterion as it slides forward,
-    instead of collecting them again for every start; `own` (the new hit's criterion)
-    always counts.
+    One sweep (linear, not quadratic): the window's hits are counted by criterion as it
+    slides forward, instead of collecting them again for every start; `own` (the new hit's
+    criterion) always counts.
     """
     counts: dict[str, int] = {}
     best: datetime | None = None

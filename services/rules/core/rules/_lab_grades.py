@@ -78,7 +78,7 @@ def range_missing(kind: str, low: float | None, high: float | None) -> bool:
 
 @lru_cache(maxsize=4096, typed=True)
 def _grade(term: str, value: float, context: GradingContext) -> int:
-    """`calculators.ctcae.grade`, remembered (issue 5: decimal maths, ~3 µs a call).
+    """`calculators.ctcae.grade`, remembered (decimal maths, ~3 µs a call, on every lab fact).
 
     LAB-G3, LAB-G4 and LAB-SHIFT grade every new result, and its baseline, again on each
     fact. Safe: `grade` is a pure function of these immutable, hashable arguments (a str, a
@@ -118,7 +118,7 @@ def _grades(
 ) -> tuple[int, int | None] | None:
     """The grade of a result and of its baseline (None when only a missing limit decides it).
 
-    Remembered (issue 5: the three lab rules grade each new result, building grading
+    Remembered (the three lab rules grade each new result, building grading
     contexts each time). Safe: a pure function of these numbers and strings; errors are
     never remembered, and the result is graded before its baseline, as before.
     """

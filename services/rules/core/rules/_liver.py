@@ -90,7 +90,7 @@ def _meld_point(
 
 @lru_cache(maxsize=4096, typed=True)
 def _meld(bilirubin: float, inr: float, creatinine: float, *, dialysis: bool) -> int:
-    """Original MELD from SI inputs, remembered (issue 5: three decimal logarithms a call).
+    """Original MELD from SI inputs, remembered (three decimal logarithms a call).
 
     LFP-01, LFP-02 (over its 14-day lookback) and each later fact recompute the MELD of
     the same input results. Safe: a pure function of these immutable numbers; errors are
@@ -137,7 +137,7 @@ def _melds_at(
     """`meld_at` at each of the ascending `times`, in one sweep of each input's series.
 
     The latest input of each kind at or before a time (`latest`) only moves forward as the
-    times do, so one pointer per series replaces a bisection per time (issue 5).
+    times do, so one pointer per series replaces a bisection per time.
     """
     ends = [0, 0, 0]
     for at in times:

@@ -4,8 +4,8 @@ Most rules look at a fact only through `touched_ae` (AE reports, updates, correc
 `fresh` (the observations of some kinds the fact contributed) or an `isinstance` test on
 the fact, and return `(state, ())` unchanged otherwise. A rule module says so in
 `TRIGGERS`; the engine then skips it for facts that cannot make it act, which gives the
-same states and signals as running it (issue 5: most of ~40 rules returned early on every
-fact). A module without `TRIGGERS` runs on every fact, and so does every rule on a
+same states and signals as running it (most of ~40 rules used to be called, and return early, on
+every fact). A module without `TRIGGERS` runs on every fact, and so does every rule on a
 `FactCorrected` (a correction can touch any AE or observation).
 
 A declaration must name *every* way the rule can change the state or raise a signal:

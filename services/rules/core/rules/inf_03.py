@@ -60,13 +60,13 @@ def evaluate(
     # The pool is the KINDS history, then the vasopressors; its members from this fact are
     # what `fresh` found (a fact's observations all carry its clinical time, a correction's
     # are looked up whole) and its vasopressor, compared by integer id: the same test as
-    # UUID `==` without a Python-level `__eq__` per item (issue 5).
+    # UUID `==` without a Python-level `__eq__` per item.
     target = fact.event_id.int
     new = [*observed, *(v for v in vasopressors if v.event_id.int == target)]
     span = hours(config.infection.qsofa_window_hours)
     found: list[tuple[int, list[Hit]]] = []
     for level, tests in ((SHOCK, shock), (1, qsofa)):
-        # The candidates once per level, near the new hits only (issue 5): the criteria
+        # The candidates once per level, near the new hits only (for speed): the criteria
         # are pure, so this is what testing the whole pool for every new hit found.
         fresh_hits = hits(new, tests)
         if not fresh_hits:  # no window can hold a new hit: nothing to look around for

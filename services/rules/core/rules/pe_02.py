@@ -48,7 +48,7 @@ def evaluate(
         problem = None if session is None else unstable(state, vital, session, config)
         if session is not None and problem is not None:
             found.append((session, problem))
-    mine = fact.event_id.int  # UUIDs are equal exactly when their integers are (issue 5)
+    mine = fact.event_id.int  # UUIDs are equal exactly when their ints are (compared in C)
     for pressor in (
         p for p in state.procedures if p.event_id.int == mine and p.treatment == VASOPRESSOR
     ):

@@ -10,7 +10,8 @@ pending an ad hoc DSMB review: U0 to investigator, safety officer and DSMB chair
 definite} [DC, as SAE-04]. A death counts through the AE it names (`related_ae_ref`), or
 else through any fatal AE of the participant. Fires once per AE, and once for a death not
 already signalled through its AE. The arm-level rules STOP-01/02 and the SUSAR-count part
-of STOP-04 are aggregate: they belong to the DSMB report (issue 6), not to this service.
+of STOP-04 are aggregate: they belong to the DSMB report (services/report), not to this
+service, which sees one participant at a time.
 """
 
 from __future__ import annotations
