@@ -40,12 +40,12 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
-from services.audit._engine import load_config
-from services.audit._fast import event_log_verified
-from services.audit.history import iter_facts
-from services.audit.reader import read_chain_rows
-from services.audit.replay import replay_log
-from services.audit.verify import verify_chain
+from services.audit.adapters._fast import event_log_verified
+from services.audit.adapters.bundle_reader import read_chain_rows
+from services.audit.adapters.log_reader import iter_facts
+from services.audit.adapters.replayer import replay_log
+from services.audit.adapters.settings_files import load_config
+from services.audit.core.verify import verify_chain
 from services.ingest.adapters.audit_export import copy_event_log
 from services.ingest.adapters.duckdb_log import DuckDBEventLog
 from services.ingest.core.accept import Accepted, accept

@@ -22,7 +22,7 @@ from rich.console import Console
 from safetymon._console import output_console
 
 if TYPE_CHECKING:
-    from services.audit.source import Live
+    from services.audit.adapters.source import Live
 
 audit_app = typer.Typer(
     help=(
@@ -57,16 +57,16 @@ def export(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Ask the running services for snapshots (or read stopped files) and write a bundle."""
-    from services.audit.errors import ExportError
-    from services.audit.render import print_manifest
+    from safetymon.audit_render.verify import print_manifest
+    from services.audit.core.errors import ExportError
 
     try:
         if offline:
-            from services.audit.offline import export_offline
+            from services.audit.adapters.export_offline import export_offline
 
             manifest = export_offline(data_dir, out)
         else:
-            from services.audit.export import export_online
+            from services.audit.adapters.export_online import export_online
 
             url = ingest_url or f"http://127.0.0.1:{os.environ.get('SAFETYMON_HTTP_PORT', '8080')}"
             manifest = asyncio.run(
@@ -103,10 +103,11 @@ def verify(
     ] = "safetymon",
 ) -> None:
     """Check every file's sha256 and recompute every hash chain; exit 1 if anything is broken."""
-    from services.audit.errors import BundleError
-    from services.audit.published_heads import HeadsUnavailableError, published_heads
-    from services.audit.reader import verify_bundle
-    from services.audit.render import print_report, report_json
+    from safetymon.audit_render.verify import print_report
+    from services.audit.adapters.bundle_reader import verify_bundle
+    from services.audit.adapters.documents import report_json
+    from services.audit.adapters.published_heads import HeadsUnavailableError, published_heads
+    from services.audit.core.errors import BundleError
 
     try:
         heads = asyncio.run(published_heads(nats_url, namespace)) if heads_from_nats else None
@@ -171,7 +172,7 @@ CheckpointsOpt = Annotated[
 
 
 def _live(live: bool, ingest_url: str | None, nats_url: str, namespace: str) -> Live | None:
-    from services.audit.source import Live
+    from services.audit.adapters.source import Live
 
     if not live:
         return None
@@ -187,9 +188,13 @@ def _fail(what: str, exc: Exception, code: int) -> typer.Exit:
 @contextmanager
 def _errors(what: str) -> Iterator[None]:
     """Exit 2 for what the auditor must fix (a bad path or file), 1 for a failed check."""
-    from services.audit._engine import ConfigError, RuleVersionError
-    from services.audit._notify import RoutingError
-    from services.audit.errors import AuditError, BundleError
+    from services.audit.core.errors import (
+        AuditError,
+        BundleError,
+        ConfigError,
+        RoutingError,
+        RuleVersionError,
+    )
 
     try:
         yield
@@ -200,7 +205,7 @@ def _errors(what: str) -> Iterator[None]:
 
 
 def _moment(text: str | None) -> datetime | None:
-    from services.audit.source import parse_moment
+    from services.audit.core.moments import parse_moment
 
     try:
         return None if text is None else parse_moment(text)
@@ -226,20 +231,16 @@ def replay(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     When the bundle holds the live signals, they are compared with the replayed ones: exit 1
     on any difference.
     """
-    from services.audit.compare import compare_bundle
-    from services.audit.queries import run_replay
-    from services.audit.render_replay import (
-        comparison_json,
-        print_comparison,
-        print_replay,
-        replay_json,
-    )
-    from services.audit.source import open_source
+    from safetymon.audit_render.replay import print_comparison, print_replay
+    from services.audit.adapters.documents import comparison_json, replay_json
+    from services.audit.adapters.live_signals import compare_bundle
+    from services.audit.adapters.source import open_source
+    from services.audit.main import build_queries
 
     moment = _moment(as_of)
     where = _live(live, ingest_url, nats_url, namespace)
     with _errors("cannot replay"), open_source(bundle, where) as source:
-        result = run_replay(
+        result = build_queries().replay(
             source, as_of=moment, config=config, workers=workers, checkpoints=checkpoints
         )
         comparison = compare_bundle(source.path, result)
@@ -282,9 +283,12 @@ def reconcile(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     """Trace every signal to its notifications and acknowledgement; exit 1 on any gap."""
     from datetime import timedelta
 
-    from services.audit.queries import ReconcileQuery, parse_allowance, run_reconcile
-    from services.audit.render_reconcile import print_reconcile, reconcile_json
-    from services.audit.source import open_source
+    from safetymon.audit_render.reconcile import print_reconcile
+    from services.audit.adapters.documents import reconcile_json
+    from services.audit.adapters.source import open_source
+    from services.audit.app import ReconcileQuery
+    from services.audit.core.moments import parse_allowance
+    from services.audit.main import build_queries
 
     try:
         allowances = dict(parse_allowance(text) for text in late_after or [])
@@ -296,7 +300,7 @@ def reconcile(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     )  # fmt: skip
     where = _live(live, ingest_url, nats_url, namespace)
     with _errors("cannot reconcile"), open_source(bundle, where) as source:
-        result, now = run_reconcile(source, query)
+        result, now = build_queries().reconcile(source, query)
         described = source.described
     if as_json:
         typer.echo(json.dumps(reconcile_json(result, source=described, now=now), indent=2))
@@ -328,9 +332,11 @@ def backtest(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     as_json: JsonOpt = False,
 ) -> None:
     """Run a candidate rule version over the whole log; diff it against the live rule."""
-    from services.audit.queries import BacktestQuery, run_backtest
-    from services.audit.render_backtest import backtest_json, print_backtest
-    from services.audit.source import open_source
+    from safetymon.audit_render.backtest import print_backtest
+    from services.audit.adapters.documents import backtest_json
+    from services.audit.adapters.source import open_source
+    from services.audit.app import BacktestQuery
+    from services.audit.main import build_queries
 
     query = BacktestQuery(
         rule_id=rule, version=version, config=config, candidate_config=candidate_config,
@@ -338,7 +344,7 @@ def backtest(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     )  # fmt: skip
     where = _live(live, ingest_url, nats_url, namespace)
     with _errors("cannot backtest"), open_source(bundle, where) as source:
-        result = run_backtest(source, query)
+        result = build_queries().backtest(source, query)
         described = source.described
     if as_json:
         typer.echo(json.dumps(backtest_json(result, source=described), indent=2))
@@ -363,20 +369,16 @@ def serve(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     """Serve the audit queries over HTTP, read-only; every route needs an auditor token."""
     import uvicorn
 
-    from kit.auth import AuthSettings, Role, bearer_dependency
     from kit.http_limits import server_options
-    from services.audit.http_api import build_audit_api
-    from services.audit.query_log import QueryLog
+    from services.audit.config import Settings
+    from services.audit.main import build_app
 
     if not bundles.is_dir():
         raise _fail("--bundles", NotADirectoryError(str(bundles)), 2)
-    store = AuthSettings().store()  # SAFETYMON_TOKENS_FILE or <data dir>/tokens.json
-    api = build_audit_api(
-        bundles,
-        require=bearer_dependency(store, Role.auditor),
-        query_log=QueryLog(query_log or bundles / "audit_queries.jsonl"),
-        config=config,
-        routing=routing,
-        checkpoints=checkpoints,
-    )
-    uvicorn.run(api, host=host, port=port, **server_options())  # bounds slow clients
+    settings = Settings(
+        bundles=bundles, host=host, port=port, query_log=query_log, trial_config=config,
+        routing=routing, checkpoints=checkpoints,
+    )  # fmt: skip
+    api = build_app(settings)
+    # server_options bounds slow clients.
+    uvicorn.run(api, host=settings.host, port=settings.port, **server_options())

@@ -41,9 +41,9 @@ def _as_of(value: str) -> datetime:
 def _bundle_log(bundle: Path) -> Path:
     """The bundle's event log, checked against the SHA-256 its manifest records."""
     from kit.files import file_sha256
-    from services.audit.errors import BundleError
-    from services.audit.manifest import EVENT_LOG
-    from services.audit.reader import read_manifest
+    from services.audit.adapters.bundle_reader import read_manifest
+    from services.audit.core.errors import BundleError
+    from services.audit.core.manifest import EVENT_LOG
 
     try:
         manifest = read_manifest(bundle)
@@ -90,11 +90,11 @@ def dsmb(  # noqa: PLR0913 - the command's options
 ) -> None:
     """Build the DSMB report as of a recorded time; print where it is and what it found."""
     from services.report.core.errors import ReportError
-    from services.report.main import build_service
+    from services.report.main import build_app
 
     moment = _as_of(as_of)
     try:
-        service = build_service(config=config)
+        service = build_app(config=config)
         if bundle is not None:
             issued = service.issue_from_log(
                 _bundle_log(bundle), as_of=moment, out=out, kind=kind, projection=cache
@@ -147,10 +147,10 @@ def schedule(  # noqa: PLR0913 - the command's options
     import time
 
     from services.report.core.errors import ReportError
-    from services.report.main import build_service
+    from services.report.main import build_app
 
     try:
-        service = build_service(config=config)
+        service = build_app(config=config)
         promised = service.config.schedule.ad_hoc_within_hours
         if every > promised:
             msg = f"ticks {every} h apart cannot keep the ad hoc promise of {promised} h"
@@ -202,9 +202,9 @@ def serve(
 
     from kit.auth import AuthSettings, TokenStore
     from kit.http_limits import server_options
-    from services.report.main import build_service
+    from services.report.main import build_app
 
-    service = build_service()
+    service = build_app()
     tokens = TokenStore(tokens_file or AuthSettings().tokens_path)
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     api = service.http_app(root=root, tokens=tokens, ingest_token=token)

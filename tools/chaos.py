@@ -1,9 +1,10 @@
-"""The fault-injection run (issue 8, item 5): feed events while killing everything, then count.
+"""The fault-injection run: feed events while killing everything, then count what came out.
 
-Shared by `bench/chaos.py` (the full run: 10,000 events, 20+ kills) and
-`tests/chaos/test_chaos.py` (a reduced run inside `make test`). It lives in the installed
+It is the evidence that no signal or email is lost or doubled when any process dies at any
+moment. Shared by `bench/chaos.py` (the full run: 10,000 events, 20+ kills) and
+`tests/chaos/test_chaos.py` (a reduced run inside `make test`). It lives in the developer
 package rather than under bench/ or tests/ so both import it the same way and mypy checks
-it strictly with the rest of the code.
+it strictly with the rest of the code; the runtime never imports it.
 
 The run owns all of its infrastructure, so it never disturbs the machine's shared NATS:
 - a private `nats-server` with JetStream on a free port (`EmbeddedNats`), restarted once on the
@@ -824,8 +825,11 @@ class ChaosRun:
     # -- settling and counting --
 
     async def _settle_and_count(self, feed: FeedCounts, started: float) -> ChaosResult:
-        from services.audit._engine import PACKAGED_CONFIG, load_config
-        from services.audit._notify import load_routing
+        from services.audit.adapters.settings_files import (
+            PACKAGED_CONFIG,
+            load_config,
+            load_routing,
+        )
 
         deadline = time.monotonic() + self.plan.settle_timeout
         await self._wait_quiet(deadline)
@@ -919,7 +923,7 @@ class ChaosRun:
         self.say("  deadline reached with emails still missing; counting them as lost")
 
     async def _export(self, name: str) -> Path:
-        from services.audit.export import export_online
+        from services.audit.adapters.export_online import export_online
 
         out = self.work_dir / name
         previous = os.environ.get("SAFETYMON_TOKEN")
@@ -1016,7 +1020,7 @@ def _log_event_ids(bundle: Path) -> tuple[list[str], int]:
     """Event ids of the log's facts, and how many clock ticks ingest appended besides them."""
     import pyarrow.parquet as pq
 
-    from services.audit.manifest import EVENT_LOG
+    from services.audit.core.manifest import EVENT_LOG
 
     table = pq.read_table(bundle / EVENT_LOG, columns=["event_id", "event_type"])
     rows = zip(
@@ -1035,8 +1039,8 @@ async def _expectations(
     bundle: Path, config: TrialConfig, routing: Routing
 ) -> tuple[list[SignalRaised | SignalUpdated], dict[tuple[str, str], str]]:
     """The signals a replay of the bundle gives, and the (Message-ID, recipient) pairs they need."""
-    from services.audit._notify import required
-    from services.audit.replay import replay_bundle
+    from services.audit.adapters.replayer import replay_bundle
+    from services.audit.core.routing import required
 
     replay = await asyncio.to_thread(replay_bundle, bundle, as_of=None, config=config)
     expected = [item.signal for item in replay.signals]
@@ -1052,7 +1056,7 @@ def _outbox_unsent(bundle: Path) -> int:
     """Notifications notify still holds as intended (never confirmed by the SMTP server)."""
     import pyarrow.parquet as pq
 
-    from services.audit.manifest import OUTBOX
+    from services.audit.core.manifest import OUTBOX
 
     statuses = pq.read_table(bundle / OUTBOX, columns=["status"]).column("status").to_pylist()
     return sum(status == "intended" for status in statuses)

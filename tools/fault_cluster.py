@@ -232,7 +232,7 @@ class ClusterChaosRun(ChaosRun):
     async def _export(self, name: str) -> Path:
         import os
 
-        from services.audit.export import export_online
+        from services.audit.adapters.export_online import export_online
 
         out = self.work_dir / name
         previous = os.environ.get("SAFETYMON_TOKEN")

@@ -21,8 +21,10 @@ from typer.testing import CliRunner, Result
 
 from kit.files import file_sha256
 from safetymon.cli import app
-from safetymon.runner import Stack, start_stack
-from services.audit.manifest import (
+from safetymon.runner import Stack
+from services.audit.adapters.bundle_reader import read_manifest
+from services.audit.adapters.export_offline import NOTIFY_JOURNAL_FILE, export_offline
+from services.audit.core.manifest import (
     AUDIT_TRAIL,
     CONFIG_HISTORY,
     EVENT_LOG,
@@ -32,14 +34,13 @@ from services.audit.manifest import (
     SENT_JOURNAL,
     SIGNALS,
 )
-from services.audit.offline import NOTIFY_JOURNAL_FILE, export_offline
-from services.audit.reader import read_manifest
 from services.notify.adapters.audit_export import snapshot_subject
 from services.notify.adapters.sent_journal import read_entries
 from services.rules.adapters import audit_export as rules_export
 from tests.conftest import SmtpServer
 from tests.credentials import AUTH
 from tests.factories import EXPECTED_PER_SITE, enrolment, lab, sae, unique
+from tools.stack import start_stack
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from safetymon.cli import app
-from services.audit.errors import ExportError
-from services.audit.offline import INGEST_FILE, export_offline
+from services.audit.adapters.export_offline import INGEST_FILE, export_offline
+from services.audit.core.errors import ExportError
 
 pytestmark = pytest.mark.integration
 

@@ -20,15 +20,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from safetymon.runner import Stack, start_stack
+from safetymon.runner import Stack
 from schemas import NOTIFY_DURABLE, Subjects
 from schemas.subjects import rules_durable
-from services.audit.export import export_online
-from services.audit.offline import export_offline
+from services.audit.adapters.export_offline import export_offline
+from services.audit.adapters.export_online import export_online
 from services.rules.config import Settings
-from services.rules.main import RulesService
+from services.rules.main import build_app
+from services.rules.service import RulesService
 from tests.integration.audit_helpers import audit_live, post
 from tools.demo.generator import HISTORIC_START, generate_events
+from tools.stack import start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +46,7 @@ async def partitioned(
     monkeypatch.setenv("SAFETYMON_PARTITIONS", str(N))
     monkeypatch.setenv("SAFETYMON_RULES_OWNERSHIP_CHECK_S", "0.2")
     running = await start_stack(data_dir=stack_environment, http_port=0)
-    second = RulesService(Settings(data_dir=stack_environment, rules_worker=1))
+    second = build_app(Settings(data_dir=stack_environment, rules_worker=1))
     await second.start()
     yield running, second
     await second.stop()

@@ -17,12 +17,13 @@ from typing import Any
 import nats
 import pytest
 
-from safetymon.runner import Stack, start_stack
+from safetymon.runner import Stack
 from schemas import Subjects, canonical_bytes
 from tests.conftest import SmtpServer
 from tests.factories import enrolment, lab, sae, unique
 from tests.integration.audit_helpers import audit_live, post
 from tools.demo.generator import HISTORIC_START, generate_events
+from tools.stack import start_stack
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from kit.auth import Role, TokenStore
-from services.audit.query_log import read_query_log
+from services.audit.adapters.query_log import read_query_log
 from tests.conftest import free_port
 from tests.factories import enrolment, lab, unique
 from tests.unit.audit.bundles import write_bundle

@@ -30,9 +30,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from schemas import NOTIFY_DURABLE, Role, SignalRaised, Subjects
-from services.audit.journal import read_journal, with_journal, write_journal
-from services.audit.offline import NOTIFY_FILE, NOTIFY_JOURNAL_FILE
-from services.audit.trail import read_trail
+from services.audit.adapters.export_offline import NOTIFY_FILE, NOTIFY_JOURNAL_FILE
+from services.audit.adapters.parquet_trail import read_journal, read_trail, write_journal
+from services.audit.core.journal import with_journal
 from services.notify.adapters.audit_export import copy_notify_tables
 from services.notify.adapters.sent_journal import read_entries
 from tests.conftest import free_port
@@ -41,6 +41,9 @@ from tests.unit.notify.factories import make_signal
 pytestmark = pytest.mark.integration
 
 SAFETYMON = str(Path(sys.executable).parent / "safetymon")
+#: notify with the "die right after the sent-journal write" hook injected through Deps.
+DYING = [sys.executable, "-m", "tests.integration.notify_dying"]
+ROOT = Path(__file__).resolve().parents[2]  # where `-m tests...` resolves
 SO, PI = "so@trial.example", "pi.a@site-a.example"
 ROUTING = f"""
 version = 1
@@ -85,16 +88,17 @@ class HoldingInbox:
 
 
 class NotifyProcess:
-    """`safetymon up --service notify` as a user starts it."""
+    """`safetymon up --service notify` as a user starts it (or `command` instead)."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, command: list[str] | None = None) -> None:
         self.env, self.log = env, log
+        self.command = command or [SAFETYMON, "up", "--service", "notify"]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         out = self.log.open("ab")
         self.process = subprocess.Popen(
-            [SAFETYMON, "up", "--service", "notify"], env=self.env, stdout=out, stderr=out
+            self.command, env=self.env, stdout=out, stderr=out, cwd=ROOT
         )
 
     def wait_exit(self, timeout: float) -> int:
@@ -285,11 +289,9 @@ async def test_kill9_after_the_journal_write_before_the_commit_sends_nothing_aga
     notify, inbox, js, namespace, nats_url, tmp_path
 ) -> None:
     handler, _ = inbox
-    # Test-only setting: the process SIGKILLs itself right after the sent-journal write,
-    # i.e. after the server's 250 and before the outbox commit of "sent".
-    dying = NotifyProcess(
-        {**notify.env, "SAFETYMON_TEST_KILL_AFTER_SENT_JOURNAL": "true"}, tmp_path / "dying.log"
-    )
+    # A notify built with a test hook (notify_dying.py): the process SIGKILLs itself right
+    # after the sent-journal write, i.e. after the server's 250 and before the outbox commit.
+    dying = NotifyProcess(notify.env, tmp_path / "dying.log", command=DYING)
     dying.start()
     await eventually(lambda: bound(js, namespace))
     sig = make_signal(site_id="SA", recipients=(Role.SAFETY_OFFICER,))
@@ -299,7 +301,7 @@ async def test_kill9_after_the_journal_write_before_the_commit_sends_nothing_aga
     assert len(handler.received) == 1
     [first_reply] = handler.replies
     _offline_evidence_counts_the_send(tmp_path / "data", tmp_path / "offline", first_reply)
-    notify.start()  # same data directory, without the test setting
+    notify.start()  # same data directory, as a user starts it
     log = await _settled_log(nats_url, namespace, sig)
 
     # The recorded reply is the one the server gave the only copy: a resend would have got

@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 
 from kit.files import file_sha256
 from safetymon.cli import app
-from services.audit.manifest import EVENT_LOG, ChainSummary, FileEntry, Manifest
-from services.audit.reader import write_manifest
+from services.audit.adapters.bundle_reader import write_manifest
+from services.audit.core.manifest import EVENT_LOG, ChainSummary, FileEntry, Manifest
 from services.report.adapters.duckdb_source import DuckDBLogSource
 from services.report.adapters.writer import FileReportWriter
 from services.report.app import issue_dsmb_report as app_issue
-from services.report.main import build_service
+from services.report.main import build_app
 from tests.unit.report.fixture_feed import AS_OF, build_fixture_log
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,7 @@ def test_same_as_of_gives_identical_files_but_for_the_html_time(
 
 
 def test_generation_time_is_the_only_difference_in_the_html(bundle: Path, tmp_path: Path) -> None:
-    service = build_service()
+    service = build_app()
     log = bundle / EVENT_LOG
 
     def issue(out: Path, now: datetime) -> dict[str, bytes]:
@@ -148,7 +148,7 @@ def test_a_bundle_whose_log_does_not_match_its_manifest_is_refused(
 
 def test_the_parsed_projection_changes_nothing(bundle: Path, tmp_path: Path) -> None:
     """A report read through the cached projection is the report read from the log."""
-    service = build_service()
+    service = build_app()
     log = bundle / EVENT_LOG
 
     direct = service.issue_from_log(log, as_of=AS_OF, out=tmp_path / "direct")

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from kit.auth import Role, TokenStore, bearer_dependency
 from kit.http_limits import BodyLimits
-from services.audit.http_api import build_audit_api
-from services.audit.query_log import QueryLog
+from services.audit.adapters.http_api import build_audit_api
+from services.audit.adapters.query_log import QueryLog
 from services.ingest.adapters.http_api import build_http_app as build_ingest_api
 from services.report.adapters.http_api import build_http_app as build_report_api
 from tests.factories import enrolment, unique

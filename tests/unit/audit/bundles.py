@@ -20,11 +20,12 @@ import pyarrow.parquet as pq
 
 from kit.files import file_sha256
 from schemas import GENESIS_HASH, RULES_DURABLE, Subjects
-from services.audit._assemble import finish
-from services.audit._engine import config_path
-from services.audit.history import UndecodableFactError, iter_facts
-from services.audit.journal import write_journal
-from services.audit.manifest import AUDIT_TRAIL, EVENT_LOG, OUTBOX, SENT_JOURNAL
+from services.audit.adapters._assemble import finish
+from services.audit.adapters.log_reader import iter_facts
+from services.audit.adapters.parquet_trail import write_journal
+from services.audit.adapters.settings_files import config_path
+from services.audit.core.errors import UndecodableFactError
+from services.audit.core.manifest import AUDIT_TRAIL, EVENT_LOG, OUTBOX, SENT_JOURNAL
 from services.notify.core.audit import AuditFact, ChainHead, link
 from services.notify.ports import JournaledSend
 from services.rules import app as rules_app

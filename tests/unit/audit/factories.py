@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import NAMESPACE_URL, uuid5
 
 from schemas import GENESIS_HASH, Role, Urgency, canonical_bytes, chain_hash
-from services.audit.verify import ChainRow, Expected, audit_trail_row
+from services.audit.core.verify import ChainRow, Expected, audit_trail_row
 from services.ingest.core.chain import LogHead, chain
 from services.notify.core.audit import ChainHead, intended_fact, link, sent_fact
 from services.notify.core.plan import NotificationPlan

@@ -13,12 +13,16 @@ import pytest
 from typer.testing import CliRunner
 
 from safetymon.cli import app
-from services.audit._engine import config_path, load_config
-from services.audit.backtest import diff
-from services.audit.replay import ReplayedSignal, ReplayResult, replay_bundle
+from services.audit.adapters.replayer import replay_bundle
+from services.audit.adapters.settings_files import config_path, load_config
+from services.audit.core.backtest import diff
+from services.audit.core.replayed import ReplayedSignal, ReplayResult
 from tests.factories import enrolment, lab, submission, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires
+
+# Backtests replay a whole bundle written by the live services' own stores.
+pytestmark = pytest.mark.slow
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 #: Temperatures per participant, 6 h apart: A only reaches 37.6 °C, B only 38.2 °C, C 37.6

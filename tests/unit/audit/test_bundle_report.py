@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.audit.errors import ExportError
-from services.audit.manifest import (
+from services.audit.core.errors import ExportError
+from services.audit.core.manifest import (
     AUDIT_TRAIL,
     CONFIG_HISTORY,
     EVENT_LOG,
@@ -17,7 +17,7 @@ from services.audit.manifest import (
     Manifest,
     build_manifest,
 )
-from services.audit.verify import verify_bundle
+from services.audit.core.verify import verify_bundle
 from tests.unit.audit import factories as f
 
 SHA = {

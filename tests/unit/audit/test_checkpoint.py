@@ -21,17 +21,22 @@ from typer.testing import CliRunner
 
 from kit.files import file_sha256
 from safetymon.cli import app
-from services.audit import checkpoint
-from services.audit._engine import load_config
-from services.audit.configs import Activation
-from services.audit.manifest import EVENT_LOG
-from services.audit.reader import read_manifest
-from services.audit.replay import ReplayResult, replay_log
+from services.audit.adapters import checkpoint_store as checkpoint
+from services.audit.adapters.bundle_reader import read_manifest
+from services.audit.adapters.replayer import replay_log
+from services.audit.adapters.settings_files import load_config
+from services.audit.core.manifest import EVENT_LOG
+from services.audit.core.replayed import ReplayResult
+from services.audit.core.timeline import Activation
 from services.rules.core.config import TrialConfig
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires, write_log
 from tests.unit.audit.test_replay_ticks import _history
 from tools.demo.generator import HISTORIC_START, iter_feed
+
+# Replays from checkpoints must give the bytes of a replay from the first entry, also in other
+# processes.
+pytestmark = pytest.mark.slow
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -173,8 +178,9 @@ def test_the_fingerprint_is_the_same_in_every_process() -> None:
     # A set's order follows the per-process hash seed; a fingerprint that did would never
     # match the checkpoints of an earlier run.
     script = (
-        "from services.audit import checkpoint; from services.audit._engine import load_config;"
-        " from services.audit.configs import Activation;"
+        "from services.audit.adapters import checkpoint_store as checkpoint;"
+        " from services.audit.adapters.settings_files import load_config;"
+        " from services.audit.core.timeline import Activation;"
         " print(checkpoint.configs_fingerprint([Activation(0, load_config())]))"
     )
     prints = {
@@ -257,3 +263,31 @@ def test_a_later_export_of_the_same_log_starts_where_the_earlier_one_ended(
 
     assert _from(warm) == [600]
     _same(warm, replay_log(later, as_of=None, config=config, workers=1))
+
+
+def test_the_code_fingerprint_hashes_every_file_the_fold_runs() -> None:
+    # A checkpoint of other code must never be read: the fingerprint has to change whenever
+    # the code a fold's result depends on does. A file listed at a place it has left would
+    # silently drop out of the hash, so every entry must match, and the modules the replay
+    # folds with (wherever they live) must be among the files hashed.
+    from importlib import import_module, resources
+
+    hashed = {path.resolve() for _, path in checkpoint.hashed_files()}
+    for package, pattern in checkpoint.CODE:
+        root = Path(str(resources.files(package)))
+        assert list(root.glob(pattern)), f"{package}/{pattern} matches no file"
+    folded_with = [
+        "services.audit.core.fold",
+        "services.audit.core.steps",
+        "services.audit.core.checkpoint_codec",
+        "services.audit.adapters.log_reader",
+        "services.audit.adapters.checkpoint_store",
+        "services.rules.published",
+        "services.rules.core.fold",
+        "services.rules.core.engine",
+        "schemas",
+    ]
+    for name in folded_with:
+        source = import_module(name).__file__
+        assert source is not None
+        assert Path(source).resolve() in hashed, f"{name} is not in the code fingerprint"

@@ -11,16 +11,20 @@ from uuid import uuid4
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner, Result
 
 from kit.files import file_sha256
 from safetymon.cli import app
 from schemas import GENESIS_HASH
-from services.audit.manifest import MANIFEST_FILE, SIGNALS
+from services.audit.core.manifest import MANIFEST_FILE, SIGNALS
 from services.rules.adapters._duckdb_sql import chain_signals
 from tests.factories import enrolment, lab, sae, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires
+
+# Each test replays a whole bundle and compares it with the live signals byte for byte.
+pytestmark = pytest.mark.slow
 
 DAY1 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from services.audit.manifest import CONFIG_HISTORY, EVENT_LOG, SIGNALS
-from services.audit.offline import NOTIFY_FILE, RULES_FILE, export_offline
-from services.audit.reader import read_manifest, verify_bundle
+from services.audit.adapters.bundle_reader import read_manifest, verify_bundle
+from services.audit.adapters.export_offline import NOTIFY_FILE, RULES_FILE, export_offline
+from services.audit.core.manifest import CONFIG_HISTORY, EVENT_LOG, SIGNALS
 from services.notify.adapters.duckdb_store import DuckDBNotificationStore
 from services.rules.adapters.audit_export import (
     CONFIG_HISTORY_FILE,
@@ -123,6 +123,7 @@ def _two_saes() -> list[dict[str, object]]:
     return accepted_wires(items)
 
 
+@pytest.mark.slow
 def test_a_bundle_by_default_records_the_replay_configuration_from_the_first_seq(
     tmp_path: Path,
 ) -> None:
@@ -138,6 +139,7 @@ def test_a_bundle_by_default_records_the_replay_configuration_from_the_first_seq
     assert report.ok, report.first_problem()
 
 
+@pytest.mark.slow
 def test_a_bundle_can_switch_configuration_mid_log(tmp_path: Path) -> None:
     """configs=[(1, v1), (3, v2)]: v1 evaluates seqs 1-2, v2 from seq 3, as after a restart."""
     v1, v2 = packaged_toml("v1"), packaged_toml("v2")
@@ -161,6 +163,7 @@ def test_a_bundle_can_switch_configuration_mid_log(tmp_path: Path) -> None:
     assert manifest.files[CONFIG_HISTORY].chain is None
 
 
+@pytest.mark.slow
 def test_a_bundle_whose_history_starts_late_leaves_the_earlier_facts_unrecorded(
     tmp_path: Path,
 ) -> None:
@@ -195,6 +198,7 @@ def _data_dir(tmp_path: Path) -> Path:
     return data
 
 
+@pytest.mark.slow
 def test_the_offline_export_carries_the_config_history(tmp_path: Path) -> None:
     """`audit export --offline` copies the history from the stopped rules file, and verifies."""
     data = _data_dir(tmp_path)
@@ -219,6 +223,7 @@ def test_the_offline_export_carries_the_config_history(tmp_path: Path) -> None:
     assert report.ok, report.first_problem()
 
 
+@pytest.mark.slow
 def test_an_offline_export_of_an_older_rules_file_lists_an_empty_history(tmp_path: Path) -> None:
     """A rules file from before the history was kept exports, read-only, an empty file."""
     data = _data_dir(tmp_path)

@@ -14,11 +14,14 @@ from typer.testing import CliRunner
 
 from safetymon.cli import app
 from schemas import canonical_bytes
-from services.audit._engine import config_path, load_config
-from services.audit.configs import CONFIG_HISTORY, Activation, Timeline, read_timeline
-from services.audit.errors import BundleError
-from services.audit.history import iter_facts
-from services.audit.replay import ReplayResult, replay_log
+from services.audit.adapters.log_reader import iter_facts
+from services.audit.adapters.parquet_configs import read_timeline
+from services.audit.adapters.replayer import replay_log
+from services.audit.adapters.settings_files import config_path, load_config
+from services.audit.core.errors import BundleError
+from services.audit.core.manifest import CONFIG_HISTORY
+from services.audit.core.replayed import ReplayResult
+from services.audit.core.timeline import Activation, Timeline
 from services.rules.core import engine
 from services.rules.core.config import TrialConfig
 from tests.unit.audit.bundles import write_bundle
@@ -47,6 +50,7 @@ def _versions(result: ReplayResult) -> list[tuple[int, str]]:
     return [(s.seq, str(s.signal.payload.values["config_version"])) for s in result.signals]
 
 
+@pytest.mark.slow
 def test_each_fact_is_folded_with_the_configuration_live_at_its_position(
     tmp_path: Path, configs: tuple[TrialConfig, TrialConfig]
 ) -> None:
@@ -80,6 +84,7 @@ def test_each_fact_is_folded_with_the_configuration_live_at_its_position(
     assert before.config_version == "NCT01724398.v1"
 
 
+@pytest.mark.slow
 def test_checkpoints_are_shared_only_where_the_configurations_agree(
     tmp_path: Path, configs: tuple[TrialConfig, TrialConfig]
 ) -> None:
@@ -147,6 +152,7 @@ def test_a_configuration_text_changed_after_export_is_refused(tmp_path: Path) ->
         read_timeline(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_bundle_whose_configuration_switched_replays_like_the_live_service(
     tmp_path: Path,
 ) -> None:

@@ -9,11 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from services.audit._fast import event_log_verified
-from services.audit.reader import read_chain_rows
-from services.audit.verify import Expected, verify_chain
+from services.audit.adapters._fast import event_log_verified
+from services.audit.adapters.bundle_reader import read_chain_rows
+from services.audit.core.verify import Expected, verify_chain
 from tests.unit.audit.logs import accepted_wires, write_log
 from tools.demo.generator import HISTORIC_START, iter_feed
+
+# The fast verifier must give the row-by-row verifier's report on whole logs.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

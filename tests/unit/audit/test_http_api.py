@@ -14,12 +14,15 @@ from fastapi.testclient import TestClient
 from kit.auth import Role, TokenStore, bearer_dependency
 from kit.files import file_sha256
 from schemas import GENESIS_HASH, canonical_bytes, chain_hash
-from services.audit.http_api import build_audit_api
-from services.audit.manifest import EVENT_LOG
-from services.audit.query_log import QueryLog, read_query_log
+from services.audit.adapters.http_api import build_audit_api
+from services.audit.adapters.query_log import QueryLog, read_query_log
+from services.audit.core.manifest import EVENT_LOG
 from tests.factories import ROUTING, enrolment, lab, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires
+
+# Each test serves a whole bundle written by the live services' own stores.
+pytestmark = pytest.mark.slow
 
 DAY1 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 

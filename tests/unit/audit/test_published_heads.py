@@ -13,17 +13,21 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from kit.files import file_sha256
 from schemas import GENESIS_HASH, chain_hash
-from services.audit._assemble import finish
-from services.audit.manifest import EVENT_LOG, INGEST_HEADS, MANIFEST_FILE
-from services.audit.reader import read_manifest, verify_bundle
+from services.audit.adapters._assemble import finish
+from services.audit.adapters.bundle_reader import read_manifest, verify_bundle
+from services.audit.core.manifest import EVENT_LOG, INGEST_HEADS, MANIFEST_FILE
 from services.ingest.adapters.head_anchor import head_message
 from services.ingest.core.chain import LogHead
 from tests.factories import enrolment, lab
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires
+
+# Each test exports and verifies a whole log written by ingest's own store.
+pytestmark = pytest.mark.slow
 
 _AT = datetime(2024, 3, 1, tzinfo=UTC)
 

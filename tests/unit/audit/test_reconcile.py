@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
+import pytest
 from typer.testing import CliRunner
 
 from safetymon.cli import app
 from schemas import AlertAcknowledged, ReportIssued, SignalRaised, SignalUpdated, Urgency
-from services.audit._engine import load_config
-from services.audit._notify import REPORT_PARTICIPANT
-from services.audit.reconcile import Policy, reconcile
-from services.audit.replay import replay_bundle
-from services.audit.trail import TrailEntry, read_trail
+from services.audit.adapters.parquet_trail import read_trail
+from services.audit.adapters.replayer import replay_bundle
+from services.audit.adapters.settings_files import load_config
+from services.audit.core.reconcile import Policy, reconcile
+from services.audit.core.routing import REPORT_PARTICIPANT
+from services.audit.core.trail import TrailEntry
 from services.notify.core.audit import AuditFact, failed_fact, intended_fact, sent_fact
 from services.notify.core.plan import NotificationPlan, plan_notifications
 from services.notify.core.report import plan_report
@@ -30,6 +32,9 @@ from services.notify.ports import JournaledSend
 from tests.factories import ROUTING, TRIAL, enrolment, lab, sae, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires
+
+# Each test replays a whole bundle written by the live services' own stores.
+pytestmark = pytest.mark.slow
 
 DAY1 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 _ROUTING = parse_routing(ROUTING)
@@ -224,7 +229,7 @@ def test_a_notification_not_yet_due_is_pending_not_missing(tmp_path: Path) -> No
 
 
 def _required(signal: Signal) -> Any:
-    from services.audit._notify import required
+    from services.audit.core.routing import required
 
     return required(signal, _ROUTING)
 

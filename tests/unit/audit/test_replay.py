@@ -9,16 +9,17 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from kit.files import file_sha256
 from safetymon.cli import app
 from schemas import canonical_bytes
-from services.audit._engine import load_config
-from services.audit.history import iter_facts, participant_partition
-from services.audit.manifest import EVENT_LOG
-from services.audit.replay import replay_log
-from services.audit.source import parse_moment
+from services.audit.adapters.log_reader import iter_facts, participant_partition
+from services.audit.adapters.replayer import replay_log
+from services.audit.adapters.settings_files import load_config
+from services.audit.core.manifest import EVENT_LOG
+from services.audit.core.moments import parse_moment
 from services.rules.core import fold
 from tests.factories import enrolment, lab, unique
 from tests.unit.audit.bundles import write_bundle
@@ -50,6 +51,7 @@ def _replay(*args: str) -> tuple[int, dict[str, Any]]:
     }
 
 
+@pytest.mark.slow
 def test_a_culture_recorded_late_is_absent_the_day_before_it_was_recorded_and_present_after(
     tmp_path: Path,
 ) -> None:
@@ -72,6 +74,7 @@ def test_a_culture_recorded_late_is_absent_the_day_before_it_was_recorded_and_pr
     assert {p.name: file_sha256(p) for p in bundle.iterdir()} == digests  # nothing written
 
 
+@pytest.mark.slow
 def test_the_table_names_each_signal_with_its_rule_version(tmp_path: Path) -> None:
     bundle, pid = _late_culture_bundle(tmp_path)
 
@@ -83,6 +86,7 @@ def test_the_table_names_each_signal_with_its_rule_version(tmp_path: Path) -> No
     assert "nothing was sent and nothing was written" in result.stdout
 
 
+@pytest.mark.slow
 def test_replay_in_two_processes_gives_the_signals_of_one_fold_byte_for_byte(
     tmp_path: Path,
 ) -> None:
@@ -106,6 +110,7 @@ def test_replay_in_two_processes_gives_the_signals_of_one_fold_byte_for_byte(
     assert (one.facts, one.last_seq) == (len(feed), len(feed))
 
 
+@pytest.mark.slow
 def test_a_bundle_whose_log_was_edited_is_not_replayed(tmp_path: Path) -> None:
     bundle, _ = _late_culture_bundle(tmp_path)
     table = pq.read_table(bundle / EVENT_LOG)
@@ -135,6 +140,7 @@ def test_an_unreadable_as_of_is_a_usage_error(tmp_path: Path) -> None:
     assert "--as-of" in result.output
 
 
+@pytest.mark.slow
 def test_a_chained_entry_the_schemas_cannot_read_stops_the_replay_with_its_seq(
     tmp_path: Path,
 ) -> None:

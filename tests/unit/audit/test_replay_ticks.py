@@ -16,18 +16,20 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from kit.files import file_sha256
 from safetymon.cli import app as cli
 from schemas import GENESIS_HASH, LOG_FACT_ADAPTER, canonical_bytes
-from services.audit._engine import config_path, load_config
-from services.audit._fast import event_log_verified
-from services.audit.history import participant_partition
-from services.audit.manifest import EVENT_LOG, MANIFEST_FILE
-from services.audit.reader import read_chain_rows
-from services.audit.replay import ReplayResult, replay_log
-from services.audit.verify import verify_chain
+from services.audit.adapters._fast import event_log_verified
+from services.audit.adapters.bundle_reader import read_chain_rows
+from services.audit.adapters.log_reader import participant_partition
+from services.audit.adapters.replayer import replay_log
+from services.audit.adapters.settings_files import config_path, load_config
+from services.audit.core.manifest import EVENT_LOG, MANIFEST_FILE
+from services.audit.core.replayed import ReplayResult
+from services.audit.core.verify import verify_chain
 from services.ingest.core.chain import LogHead, chain
 from services.ingest.core.ticks import tick_fact
 from services.rules import app as rules_app
@@ -36,6 +38,9 @@ from services.rules.core.config import TrialConfig
 from tests.factories import TRIAL, enrolment, lab, sae, unique
 from tests.unit.audit.bundles import write_bundle
 from tests.unit.audit.logs import accepted_wires
+
+# Each test replays a whole bundle and compares it with the live signals byte for byte.
+pytestmark = pytest.mark.slow
 
 HOUR = 3600
 DAY1 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)

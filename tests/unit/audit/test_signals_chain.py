@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from safetymon.cli import app
 from schemas import GENESIS_HASH, chain_hash
-from services.audit.manifest import SIGNALS
-from services.audit.reader import read_signal_rows
-from services.audit.verify import SignalRow, verify_signals
+from services.audit.adapters.bundle_reader import read_signal_rows
+from services.audit.core.manifest import SIGNALS
+from services.audit.core.verify import SignalRow, verify_signals
 from services.rules.adapters._duckdb_sql import chain_signals
 from services.rules.adapters.duckdb_store import DuckDBRulesStore
 from services.rules.core.errors import AlreadyProcessedError
@@ -66,6 +66,7 @@ def _rewrite_signals(bundle: Path, edit: Any) -> None:
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), bundle / SIGNALS)
 
 
+@pytest.mark.slow
 def test_an_intact_bundle_verifies_its_signals_chain(tmp_path: Path) -> None:
     bundle = _bundle(tmp_path)
 
@@ -81,6 +82,7 @@ def test_an_intact_bundle_verifies_its_signals_chain(tmp_path: Path) -> None:
     assert _signals_chain(report)["head"] == rows[-1]["hash"]
 
 
+@pytest.mark.slow
 def test_the_stored_hash_is_sha256_of_prev_hash_seq_and_body(tmp_path: Path) -> None:
     bundle = _bundle(tmp_path)
 
@@ -91,6 +93,7 @@ def test_the_stored_hash_is_sha256_of_prev_hash_seq_and_body(tmp_path: Path) -> 
         assert row["hash"] == chain_hash(row["prev_hash"], content)
 
 
+@pytest.mark.slow
 def test_an_edited_signal_body_fails_verify_naming_its_seq(tmp_path: Path) -> None:
     bundle = _bundle(tmp_path)
 
@@ -111,6 +114,7 @@ def test_an_edited_signal_body_fails_verify_naming_its_seq(tmp_path: Path) -> No
     assert chain["verified"] == 1
 
 
+@pytest.mark.slow
 def test_a_deleted_signal_fails_verify_at_the_gap(tmp_path: Path) -> None:
     bundle = _bundle(tmp_path)
     table = pq.read_table(bundle / SIGNALS)
@@ -123,6 +127,7 @@ def test_a_deleted_signal_fails_verify_at_the_gap(tmp_path: Path) -> None:
     assert (chain["problem"]["kind"], chain["problem"]["seq"]) == ("deleted", 2)
 
 
+@pytest.mark.slow
 def test_rows_without_a_hash_before_the_chain_are_reported_as_older_not_broken(
     tmp_path: Path,
 ) -> None:
@@ -156,6 +161,7 @@ def test_rows_without_a_hash_before_the_chain_are_reported_as_older_not_broken(
     assert report["first_problem"].startswith(f"{SIGNALS}: sha256 differs")
 
 
+@pytest.mark.slow
 def test_a_missing_hash_after_a_chained_row_is_an_error(tmp_path: Path) -> None:
     bundle = _bundle(tmp_path)
 
@@ -214,6 +220,7 @@ def test_a_renumbered_or_reordered_row_does_not_verify() -> None:
     assert (reordered_report.problem.kind, reordered_report.problem.seq) == ("reordered", 2)
 
 
+@pytest.mark.slow
 async def test_a_refused_commit_or_a_repeated_signal_leaves_the_chain_whole(
     tmp_path: Path,
 ) -> None:

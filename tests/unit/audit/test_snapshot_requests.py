@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from services.audit.manifest import (
+from services.audit.adapters.export_offline import (
+    INGEST_FILE,
+    NOTIFY_FILE,
+    NOTIFY_JOURNAL_FILE,
+    RULES_FILE,
+)
+from services.audit.core.manifest import (
     AUDIT_TRAIL,
     BUNDLE_FILES,
     CONFIG_HISTORY,
@@ -15,7 +21,6 @@ from services.audit.manifest import (
     OUTBOX,
     SIGNALS,
 )
-from services.audit.offline import INGEST_FILE, NOTIFY_FILE, NOTIFY_JOURNAL_FILE, RULES_FILE
 from services.ingest.adapters.audit_export import EVENT_LOG_FILE, AuditExports
 from services.ingest.config import Settings as IngestSettings
 from services.notify.adapters.audit_export import (

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas import GENESIS_HASH, canonical_bytes
-from services.audit.verify import verify_chain
+from services.audit.core.verify import verify_chain
 from tests.unit.audit import factories as f
 
 N = 10
@@ -192,6 +192,7 @@ def test_audit_trail_chain_fields_inside_the_wire_must_match_the_row() -> None:
     assert "wire form" in report.problem.detail
 
 
+@pytest.mark.slow
 @given(n=st.integers(1, 25), data=st.data())
 def test_any_single_byte_edit_is_located_at_exactly_its_seq(n: int, data: st.DataObject) -> None:
     """Whatever entry is touched, verification stops at that entry and calls it edited."""

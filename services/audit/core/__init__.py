@@ -1,0 +1,1 @@
+"""The audit's pure core: chain verification, the replay's fold, comparisons and judgments."""
