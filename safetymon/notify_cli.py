@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import nats
@@ -20,6 +19,9 @@ import typer
 from rich.table import Table
 
 from safetymon._console import output_console
+
+if TYPE_CHECKING:
+    from services.notify.ports import DeliveryLogRow
 
 app_routes = typer.Typer(help="Routing of safety signals to people.", no_args_is_help=True)
 NatsUrl = Annotated[str, typer.Option(envvar="SAFETYMON_NATS_URL", help="NATS server URL.")]
@@ -78,6 +80,7 @@ def notifications(
     """List every attempt, SMTP reply, acknowledgement and escalation of a signal."""
     if signal is None and participant is None:
         raise typer.BadParameter("give --signal or --participant")
+    entries: list[DeliveryLogRow]
     if snapshot is not None:
         entries = _from_snapshot(snapshot, signal=signal, participant=participant)
     else:
@@ -98,7 +101,7 @@ def notifications(
 
 def _from_snapshot(
     directory: Path, *, signal: UUID | None, participant: str | None
-) -> list[dict[str, Any]]:
+) -> list[DeliveryLogRow]:
     import duckdb
 
     from services.notify.adapters._duckdb_alerts import log_rows
@@ -117,7 +120,7 @@ def _from_snapshot(
     return log_rows(rows)
 
 
-def _table(entries: list[dict[str, Any]]) -> Table:
+def _table(entries: list[DeliveryLogRow]) -> Table:
     table = Table(title=f"Delivery log ({len(entries)} entries)")
     for column in ("seq", "at (UTC)", "event", "role / by", "address", "attempt", "detail"):
         table.add_column(column)
@@ -146,13 +149,14 @@ def routes_test(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Show who would be told about SIGNAL_FILE, in which role, and when."""
-    from safetymon.runner import default_routing
     from schemas import SIGNAL_ADAPTER
     from services.notify.core.timing import describe_routes
-    from services.notify.main import load_routing
+    from services.notify.service import load_routing
 
     signal = SIGNAL_ADAPTER.validate_json(signal_file.read_bytes())
-    rules = load_routing(routing or Path(os.environ.get("SAFETYMON_ROUTING") or default_routing()))
+    if routing is None:  # no demo default: the answer depends on the routing in force
+        raise typer.BadParameter("give --routing or set SAFETYMON_ROUTING", param_hint="--routing")
+    rules = load_routing(routing)
     routes = describe_routes(signal, rules, escalation_minutes=escalation_minutes)
     if as_json:
         for row in routes:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol, TypeAlias
 from uuid import UUID
 
 from services.ingest.core.chain import Entry, LogHead
 from services.ingest.core.dedupe import DedupeKey, Known
+
+#: A JSON value, as `json.loads` returns it.
+JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
+#: A fact's JSON wire form: `model_dump(mode="json")` of a schemas fact, with the envelope
+#: ingest assigns (event id, recorded_at, actor) and units normalised; what the log hashes.
+FactWire: TypeAlias = dict[str, JsonValue]
 
 
 class EventLog(Protocol):
@@ -26,7 +32,7 @@ class EventLog(Protocol):
         """The sites each of these participants is enrolled at (participant_enrolled facts)."""
         ...
 
-    async def append(self, wires: Sequence[dict[str, Any]]) -> list[Entry]:
+    async def append(self, wires: Sequence[FactWire]) -> list[Entry]:
         """Chain and append facts in one transaction; all or nothing."""
         ...
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, NotRequired, Protocol, TypedDict
 from uuid import UUID
 
 from services.notify.core.audit import AuditEntry, AuditFact
@@ -16,6 +16,56 @@ from services.notify.core.plan import NotificationPlan
 
 Status = Literal["intended", "sent", "failed"]
 OutcomeKind = Literal["sent", "retry", "failed"]
+
+
+class NotificationRow(TypedDict):
+    """One outbox row as the read side shows it; JSON-ready (ids and times are strings)."""
+
+    notification_id: str
+    signal_id: str
+    role: str
+    address: str
+    urgency: str
+    subject: str
+    message_id: str
+    status: Status
+    attempts: int
+    next_attempt_at: str | None
+    smtp_reply: str | None
+    last_error: str | None
+    intended_at: str
+    sent_at: str | None
+    #: The digest a held U2 notification goes out in (None: sent on its own).
+    digest_key: str | None
+
+
+class DeliveryLogRow(TypedDict):
+    """One audit fact of the delivery log (`AlertStore.delivery_log`); JSON-ready.
+
+    The envelope is always there; the rest is the fact's payload detail, present only when
+    the fact carries it (an attempt has a reply, an acknowledgement a reason, ...).
+    """
+
+    seq: int
+    at: str
+    event_type: str
+    signal_id: str
+    notification_id: str
+    participant_id: str | None
+    site_id: str | None
+    actor: str | None
+    role: NotRequired[str]
+    address: NotRequired[str]
+    urgency: NotRequired[str]
+    attempt: NotRequired[int]
+    smtp_reply: NotRequired[str]
+    error: NotRequired[str]
+    by: NotRequired[str]
+    reason: NotRequired[str]
+    level: NotRequired[int]
+    to_roles: NotRequired[list[str]]
+    #: On a failed attempt: whether the failure is for good.
+    permanent: NotRequired[bool]
 
 
 class Clock(Protocol):
@@ -191,7 +241,7 @@ class NotificationStore(Protocol):
         """Apply outcomes to still-intended notifications, with audit rows; return how many."""
         ...
 
-    async def notifications(self, signal_id: UUID | None = None) -> list[dict[str, Any]]:
+    async def notifications(self, signal_id: UUID | None = None) -> list[NotificationRow]:
         """Return the outbox as plain rows, optionally for one signal."""
         ...
 
@@ -319,7 +369,7 @@ class AlertStore(Protocol):
 
     async def delivery_log(
         self, *, signal_id: UUID | None = None, participant_id: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[DeliveryLogRow]:
         """Every audit fact about a signal or participant, in trail order."""
         ...
 
@@ -329,4 +379,38 @@ class TrailReader(Protocol):
 
     async def audit_entries_after(self, seq: int, *, limit: int) -> list[AuditEntry]:
         """Up to `limit` entries with a seq above `seq`, in seq order."""
+        ...
+
+
+class ReadStore(Protocol):
+    """What the read models ask of the notify store: outbox rows, the trail, open alerts."""
+
+    async def notifications(self, signal_id: UUID | None = None) -> list[NotificationRow]:
+        """Return the outbox as plain rows, optionally for one signal."""
+        ...
+
+    async def delivery_log(
+        self, *, signal_id: UUID | None = None, participant_id: str | None = None
+    ) -> list[DeliveryLogRow]:
+        """Every audit fact about a signal or participant, in trail order."""
+        ...
+
+    async def flush_digests(self, *, at: datetime) -> int:
+        """Make every held digest due at `at`; return the rows moved."""
+        ...
+
+    async def open_alerts(self) -> list[OpenAlert]:
+        """Unacknowledged, open U0 alerts, oldest first."""
+        ...
+
+    async def unsent_count(self) -> int:
+        """How many notifications are intended and not yet confirmed or failed for good."""
+        ...
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        """Return the dead-lettered deliveries, oldest stream position first."""
+        ...
+
+    async def audit_entries(self) -> list[AuditEntry]:
+        """Return the whole audit trail in seq order."""
         ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from schemas import ClinicalFact, ClockTicked, SignalUpdated
 from services.rules.core import engine, fold
@@ -28,16 +28,16 @@ T = TypeVar("T")
 
 
 class _NullLog:
-    def debug(self, event: str, **kw: Any) -> None:  # noqa: ANN401 - matches EventLog
+    def debug(self, event: str, **kw: object) -> None:
         """Drop the event."""
 
-    def info(self, event: str, **kw: Any) -> None:  # noqa: ANN401 - matches EventLog
+    def info(self, event: str, **kw: object) -> None:
         """Drop the event."""
 
-    def warning(self, event: str, **kw: Any) -> None:  # noqa: ANN401 - matches EventLog
+    def warning(self, event: str, **kw: object) -> None:
         """Drop the event."""
 
-    def error(self, event: str, **kw: Any) -> None:  # noqa: ANN401 - matches EventLog
+    def error(self, event: str, **kw: object) -> None:
         """Drop the event."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
 from schemas import ClockTicked, SignalRaised
@@ -204,16 +204,19 @@ class RulesStore(StateStore, SignalOutbox, Protocol):
 
 
 class EventLog(Protocol):
-    """Structured logger (structlog's BoundLogger fits); event names plus ids and codes only."""
+    """Structured logger (structlog's BoundLogger fits); event names plus ids and codes only.
 
-    def debug(self, event: str, **kw: Any) -> Any:  # noqa: ANN401 - structlog returns Any
+    What a call returns is ignored (structlog returns whatever its processors made).
+    """
+
+    def debug(self, event: str, **kw: object) -> object:
         """Log a detail."""
 
-    def info(self, event: str, **kw: Any) -> Any:  # noqa: ANN401 - structlog returns Any
+    def info(self, event: str, **kw: object) -> object:
         """Log a business outcome."""
 
-    def warning(self, event: str, **kw: Any) -> Any:  # noqa: ANN401 - structlog returns Any
+    def warning(self, event: str, **kw: object) -> object:
         """Log a retry."""
 
-    def error(self, event: str, **kw: Any) -> Any:  # noqa: ANN401 - structlog returns Any
+    def error(self, event: str, **kw: object) -> object:
         """Log a permanent failure (e.g. a dead letter)."""

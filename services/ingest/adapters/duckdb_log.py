@@ -19,6 +19,7 @@ from services.ingest.core.chain import Entry, LogHead, chain
 from services.ingest.core.dedupe import DedupeKey, Known
 from services.ingest.core.errors import LogIntegrityError, TransientError
 from services.ingest.core.integrity import TailRow, anchor_problem, tail_problem
+from services.ingest.ports import FactWire
 
 T = TypeVar("T")
 
@@ -186,7 +187,7 @@ class DuckDBEventLog:
 
         return await self._run(query)
 
-    async def append(self, wires: Sequence[dict[str, Any]]) -> list[Entry]:
+    async def append(self, wires: Sequence[FactWire]) -> list[Entry]:
         """Chain after the head and insert every fact in one transaction."""
         head = self._head or LogHead(0, GENESIS_HASH)
 
@@ -320,7 +321,7 @@ def _read_head(con: duckdb.DuckDBPyConnection) -> LogHead:
     return LogHead(int(rows[0][0]), str(rows[0][1])) if rows else LogHead(0, GENESIS_HASH)
 
 
-def _arrow(wires: Sequence[dict[str, Any]], entries: Sequence[Entry]) -> pa.Table:
+def _arrow(wires: Sequence[FactWire], entries: Sequence[Entry]) -> pa.Table:
     return pa.table(
         {
             "seq": pa.array([e.seq for e in entries], pa.int64()),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import duckdb
@@ -21,7 +21,7 @@ from services.notify.core.errors import (
     AlreadyAcknowledgedError,
     UnknownAlertError,
 )
-from services.notify.ports import SignalNotifications
+from services.notify.ports import DeliveryLogRow, SignalNotifications
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -81,13 +81,17 @@ def check_acknowledgeable(con: duckdb.DuckDBPyConnection, signal_id: UUID) -> UU
     return UUID(str(first))
 
 
-def log_rows(rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Shape audit rows as the delivery log: one line per fact, payload details flattened."""
+def log_rows(rows: Sequence[tuple[Any, ...]]) -> list[DeliveryLogRow]:
+    """Shape audit rows as the delivery log: one line per fact, payload details flattened.
+
+    The details are read from each fact's stored JSON by name (`_LOG_FIELDS`), as its
+    schema wrote them, so the row is built untyped and declared a `DeliveryLogRow` once.
+    """
     out = []
     for seq, event_type, recorded_at, notification_id, signal_id, wire in rows:
         fact = json.loads(wire)
         payload = fact.get("payload", {})
-        out.append({
+        out.append(cast("DeliveryLogRow", {
             "seq": seq,
             "at": recorded_at.isoformat(),
             "event_type": event_type,
@@ -98,7 +102,7 @@ def log_rows(rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
             "actor": fact.get("actor"),
             **{k: payload[k] for k in _LOG_FIELDS if payload.get(k) is not None},
             **({"permanent": fact["permanent"]} if "permanent" in fact else {}),
-        })  # fmt: skip
+        }))  # fmt: skip
     return out
 
 

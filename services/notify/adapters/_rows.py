@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from services.notify.core.plan import NotificationPlan
-from services.notify.ports import SignalNotifications
+from services.notify.ports import NotificationRow, SignalNotifications, Status
 
 
 def split_new(
@@ -27,9 +26,20 @@ def split_new(
     return new, tuple(duplicates)
 
 
-def notification_row(plan: NotificationPlan, **state: object) -> dict[str, Any]:
-    """Build the plain-row shape every store returns from `notifications()`."""
-    row: dict[str, Any] = {
+def notification_row(  # noqa: PLR0913 - one keyword per outbox column
+    plan: NotificationPlan,
+    *,
+    status: Status,
+    attempts: int,
+    intended_at: datetime,
+    next_attempt_at: datetime | None,
+    sent_at: datetime | None,
+    smtp_reply: str | None,
+    last_error: str | None,
+    digest_key: str | None,
+) -> NotificationRow:
+    """Build the row every store returns from `notifications()` (times as ISO strings)."""
+    return {
         "notification_id": str(plan.notification_id),
         "signal_id": str(plan.signal_id),
         "role": plan.role.value,
@@ -37,7 +47,16 @@ def notification_row(plan: NotificationPlan, **state: object) -> dict[str, Any]:
         "urgency": plan.urgency.value,
         "subject": plan.subject,
         "message_id": plan.message_id,
+        "status": status,
+        "attempts": attempts,
+        "next_attempt_at": _iso(next_attempt_at),
+        "smtp_reply": smtp_reply,
+        "last_error": last_error,
+        "intended_at": intended_at.isoformat(),
+        "sent_at": _iso(sent_at),
+        "digest_key": digest_key,
     }
-    for key, value in state.items():
-        row[key] = value.isoformat() if isinstance(value, datetime) else value
-    return row
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()

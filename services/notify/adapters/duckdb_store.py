@@ -36,8 +36,10 @@ from services.notify.ports import (
     Acknowledgement,
     AttemptOutcome,
     DeadLetter,
+    DeliveryLogRow,
     IntakeBatch,
     IntakeResult,
+    NotificationRow,
     OpenAlert,
     Pending,
 )
@@ -168,8 +170,8 @@ class DuckDBNotificationStore:
         facts = [f for o in applied for f in (o.fact, *o.follow_up_facts)]
         return len(applied), self._append(con, facts)
 
-    async def notifications(self, signal_id: UUID | None = None) -> list[dict[str, Any]]:
-        """Outbox rows as plain dicts, in intended order."""
+    async def notifications(self, signal_id: UUID | None = None) -> list[NotificationRow]:
+        """Outbox rows, in intended order."""
         params = {"signal_id": signal_id}
         rows = await self._run(lambda con: con.execute(sql.NOTIFICATIONS, params).fetchall())
         return [_row_dict(row) for row in rows]
@@ -260,7 +262,7 @@ class DuckDBNotificationStore:
 
     async def delivery_log(
         self, *, signal_id: UUID | None = None, participant_id: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[DeliveryLogRow]:
         """Every audit fact about a signal or a participant, in trail order."""
         params = {"signal_id": signal_id, "participant": participant_id}
         rows = await self._run(lambda con: con.execute(sql.DELIVERY_LOG, params).fetchall())
@@ -400,7 +402,7 @@ def _plan_of(row: tuple[Any, ...]) -> NotificationPlan:
     )
 
 
-def _row_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+def _row_dict(row: tuple[Any, ...]) -> NotificationRow:
     status, next_at, reply, error, intended_at, sent_at, digest_key = row[15:22]
     return notification_row(
         _plan_of(row), status=status, attempts=int(row[14]), next_attempt_at=next_at,

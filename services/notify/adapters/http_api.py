@@ -6,7 +6,7 @@ reach a log. The page offers no form for an alert that cannot be acknowledged an
 says the signal was retracted (or superseded), or that it was acknowledged already, with the
 status the POST would answer (410, 409).
 
-Who may do what (issue 8; bearer tokens of kit/auth.py, `admin` everywhere):
+Who may do what (bearer tokens of kit/auth.py, `admin` everywhere):
 - GET /health, and GET/POST /v1/ack: anyone. The link's HMAC token is the credential: it
   names the one notification it was issued for and expires (SAFETYMON_ACK_TTL_HOURS);
 - GET /v1/notifications: `safety_officer`, `auditor`, and an `investigator` for its own site's
@@ -50,7 +50,7 @@ from services.notify.core.errors import (
     AlertClosedError,
     AlreadyAcknowledgedError,
 )
-from services.notify.ports import Acknowledgement, AlertStore
+from services.notify.ports import Acknowledgement, AlertStore, DeliveryLogRow
 
 _Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 _MAX_FORM_BYTES = 8192
@@ -214,7 +214,7 @@ def build_http_app(
         signal: UUID | None = None,
         participant: str | None = None,
         principal: Principal = Depends(readers),  # noqa: B008 - as above
-    ) -> list[dict[str, Any]] | JSONResponse:
+    ) -> list[DeliveryLogRow] | JSONResponse:
         """Every attempt, reply, acknowledgement and escalation of a signal or participant."""
         if signal is None and participant is None:
             return JSONResponse({"error": "give signal or participant"}, 400)
@@ -228,7 +228,7 @@ def build_http_app(
     return api
 
 
-def _outside_site(principal: Principal, rows: list[dict[str, Any]]) -> bool:
+def _outside_site(principal: Principal, rows: list[DeliveryLogRow]) -> bool:
     """Whether an investigator asks about another site's participant or signal.
 
     Rows without a participant of their own (a DSMB report's emails, site "ALL") name

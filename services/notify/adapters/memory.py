@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from services.notify.adapters._rows import notification_row, split_new
@@ -20,6 +19,7 @@ from services.notify.ports import (
     IntakeBatch,
     IntakeResult,
     JournaledSend,
+    NotificationRow,
     OutgoingMail,
     Pending,
     Status,
@@ -39,12 +39,13 @@ class _Row:
     #: Handed to the SMTP server with no outcome recorded yet (the DuckDB `sending_at`).
     sending_at: datetime | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return notification_row(self.plan, **{
-            "status": self.status, "attempts": self.attempts,
-            "next_attempt_at": self.next_attempt_at, "smtp_reply": self.smtp_reply,
-            "last_error": self.last_error, "intended_at": self.intended_at, "sent_at": self.sent_at,
-        })  # fmt: skip
+    def as_row(self) -> NotificationRow:
+        return notification_row(
+            self.plan, status=self.status, attempts=self.attempts,
+            intended_at=self.intended_at, next_attempt_at=self.next_attempt_at,
+            sent_at=self.sent_at, smtp_reply=self.smtp_reply, last_error=self.last_error,
+            digest_key=self.plan.digest_key,
+        )  # fmt: skip
 
 
 class InMemoryNotificationStore:
@@ -138,12 +139,12 @@ class InMemoryNotificationStore:
         row = self._outbox.get(notification_id)
         return row is not None and row.status == "intended"
 
-    async def notifications(self, signal_id: UUID | None = None) -> list[dict[str, Any]]:
+    async def notifications(self, signal_id: UUID | None = None) -> list[NotificationRow]:
         """Outbox rows as plain dicts, in intended order."""
         rows = sorted(
             self._outbox.values(), key=lambda r: (r.intended_at, r.plan.role, r.plan.address)
         )
-        return [r.as_dict() for r in rows if signal_id is None or r.plan.signal_id == signal_id]
+        return [r.as_row() for r in rows if signal_id is None or r.plan.signal_id == signal_id]
 
     async def unsent_count(self) -> int:
         """Count intended, unconfirmed notifications."""
