@@ -6,9 +6,9 @@ and the audit's replay (`services/audit/core/fold.py`, through the one module th
 publish to it, `services/rules/published.py`). What a fact does to its participant (rules
 that raise are isolated and reported as SYS-01), which participants a tick reaches (its
 trial's, with an open SAE-02 or SUSAR-01 clock, in key order) and what counts as a change
-(identity: a state the rules did not replace) are decided here once. The drivers differ only in what they keep
-around the fold: the service its per-participant positions and journal, the audit its
-checkpoints and participant views.
+(identity: a state the rules did not replace) are decided here once. The drivers differ
+only in what they keep around the fold: the service its per-participant positions and
+journal, the audit its checkpoints and participant views.
 """
 
 from __future__ import annotations
