@@ -14,19 +14,23 @@ from email import message_from_bytes
 from email.message import Message
 from email.policy import default as default_policy
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
-import nats
 import pytest
 import structlog
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from safetymon.runner import Stack, start_stack
-from schemas import Subjects
-from services.ingest.adapters.head_anchor import anchor_stream
 from tests.credentials import TEST_TOKEN
 from tests.factories import ROUTING
+
+if TYPE_CHECKING:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP, Envelope, Session
+
+    from safetymon.runner import Stack
+
+# The NATS client, the SMTP server and the runner (every service) are imported by the fixtures
+# that use them: this file is loaded for every layer, and the unit layer needs none of them.
 
 NATS_URL = os.environ.get("SAFETYMON_NATS_URL", "nats://127.0.0.1:4222")
 # Clock ticks off for the whole session. With the 60 s default every ingest a test starts
@@ -107,6 +111,8 @@ class SmtpServer:
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     """A real aiosmtpd server on a free port, recording what it accepts."""
+    from aiosmtpd.controller import Controller  # see the note at the imports
+
     recorder = SmtpRecorder()
     port = free_port()
     controller = Controller(recorder, hostname="127.0.0.1", port=port)
@@ -139,6 +145,11 @@ async def namespace(nats_url: str) -> AsyncIterator[str]:
 
 async def delete_namespace_streams(nats_url: str, ns: str) -> None:
     """Delete every stream the services create in namespace `ns` (those that exist)."""
+    import nats  # see the note at the imports
+
+    from schemas import Subjects
+    from services.ingest.adapters.head_anchor import anchor_stream
+
     subjects = Subjects(ns)
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
@@ -188,6 +199,8 @@ def stack_environment(
 @pytest.fixture
 async def stack(stack_environment: Path) -> AsyncIterator[Stack]:
     """The three services in this process, as `safetymon up` runs them."""
+    from tools.stack import start_stack  # see the note at the imports
+
     running = await start_stack(data_dir=stack_environment, http_port=0)
     yield running
     await running.stop()

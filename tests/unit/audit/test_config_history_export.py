@@ -1,4 +1,8 @@
-"""The rules service's configuration history in the audit bundle (issue 5, as-of replay)."""
+"""The rules service's configuration history in the audit bundle.
+
+An as-of replay applies the configuration that was live at each fact, so the bundle must
+carry every configuration the service switched to.
+"""
 
 from __future__ import annotations
 

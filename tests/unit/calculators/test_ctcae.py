@@ -252,6 +252,7 @@ DECREASED = {
 values = st.decimals(min_value=0, max_value=2000, places=2)
 
 
+@pytest.mark.slow
 @given(term=st.sampled_from(supported_terms()), value=values)
 def test_grade_is_zero_to_four(term: str, value: Decimal) -> None:
     """Every lab-derived grade lies in 0..4 (grade 5, death, is never lab-derived)."""
@@ -260,6 +261,7 @@ def test_grade_is_zero_to_four(term: str, value: Decimal) -> None:
     assert grade(term, value, context) in range(5)
 
 
+@pytest.mark.slow
 @given(term=st.sampled_from(sorted(INCREASED)), value=values, rise=values)
 def test_higher_value_never_grades_lower_for_increased_terms(
     term: str, value: Decimal, rise: Decimal
@@ -270,6 +272,7 @@ def test_higher_value_never_grades_lower_for_increased_terms(
     assert grade(term, value + rise, context) >= grade(term, value, context)
 
 
+@pytest.mark.slow
 @given(term=st.sampled_from(sorted(DECREASED)), value=values, fall=values)
 def test_lower_value_never_grades_lower_for_decreased_terms(
     term: str, value: Decimal, fall: Decimal

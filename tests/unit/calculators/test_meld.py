@@ -250,6 +250,7 @@ labs_values = st.decimals(min_value=0, max_value=80, places=2)
 sodium_values = st.decimals(min_value=100, max_value=160, places=1)
 
 
+@pytest.mark.slow
 @given(bilirubin=labs_values, inr=labs_values, creatinine=labs_values, dialysis=st.booleans())
 def test_meld_is_between_six_and_forty(
     bilirubin: Decimal, inr: Decimal, creatinine: Decimal, dialysis: bool
@@ -260,6 +261,7 @@ def test_meld_is_between_six_and_forty(
     assert 6 <= meld(labs) <= MELD_CAP
 
 
+@pytest.mark.slow
 @given(
     values=st.tuples(labs_values, labs_values, labs_values),
     field=st.sampled_from(["bilirubin", "inr", "creatinine"]),
@@ -275,6 +277,7 @@ def test_meld_never_falls_when_a_lab_value_rises(
     assert meld(worse) >= meld(labs)
 
 
+@pytest.mark.slow
 @given(bilirubin=labs_values, inr=labs_values, creatinine=labs_values)
 def test_dialysis_never_lowers_meld(bilirubin: Decimal, inr: Decimal, creatinine: Decimal) -> None:
     """The dialysis rule only ever raises creatinine to 4.0."""
@@ -284,6 +287,7 @@ def test_dialysis_never_lowers_meld(bilirubin: Decimal, inr: Decimal, creatinine
     assert meld(dialysed) >= meld(plain)
 
 
+@pytest.mark.slow
 @given(bilirubin=labs_values, inr=labs_values, creatinine=labs_values, sodium=sodium_values)
 def test_meld_na_lies_between_meld_and_forty(
     bilirubin: Decimal, inr: Decimal, creatinine: Decimal, sodium: Decimal
@@ -294,6 +298,7 @@ def test_meld_na_lies_between_meld_and_forty(
     assert meld(labs) <= meld_na(labs) <= MELD_CAP
 
 
+@pytest.mark.slow
 @given(
     bilirubin=labs_values,
     inr=labs_values,

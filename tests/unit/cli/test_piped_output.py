@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rich.table import Table
 from typer.testing import CliRunner
 
@@ -61,6 +62,7 @@ def test_tokens_list_through_cli_runner_prints_the_whole_name(tmp_path: Path) ->
     assert "safety_officer" in result.stdout
 
 
+@pytest.mark.slow
 def test_tokens_list_into_a_real_pipe_prints_the_whole_name(tmp_path: Path) -> None:
     tokens = tmp_path / "tokens.json"
     _create_token(tokens)

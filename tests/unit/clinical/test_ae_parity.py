@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -89,6 +90,7 @@ def test_every_predicate_has_a_python_twin() -> None:
     assert set(ae_class.predicates()) == set(_PYTHON)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(ae=ae_values)
 def test_python_and_sql_classify_an_ae_alike(ae: _Ae) -> None:
@@ -117,6 +119,7 @@ def test_python_and_sql_classify_an_ae_alike(ae: _Ae) -> None:
     assert tuple(row[-1]) == ae_class.qualifying_criteria(ae)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     term=st.sampled_from(TERMS) | st.text(max_size=30),
@@ -184,6 +187,7 @@ def _payload(ref: str, ae: _Ae) -> dict[str, Any]:
 histories = st.lists(st.lists(ae_values, min_size=1, max_size=3), min_size=1, max_size=6)
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history=histories)
 def test_the_report_counts_what_the_rules_fold(history: list[list[_Ae]]) -> None:

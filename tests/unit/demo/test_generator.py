@@ -12,7 +12,7 @@ import pytest
 
 from schemas import ALL_FACTS, Submission
 from tools.demo import generate_events, generate_feed, iter_feed, summarise
-from tools.demo._catalogue import meld
+from tools.demo._codes import meld
 
 Item = dict[str, Any]
 #: A fixed "now" keeps every test here deterministic (the feed ends at it).
@@ -72,6 +72,7 @@ def labs_in(items: list[Item], *loincs: str) -> list[tuple[datetime, float]]:
 
 
 class TestDeterminism:
+    @pytest.mark.slow
     def test_same_seed_gives_byte_identical_json(self, feed: list[Item]) -> None:
         again = generate_feed(now=NOW)
 
@@ -83,6 +84,7 @@ class TestDeterminism:
 
         assert json.dumps(one) != json.dumps(two)
 
+    @pytest.mark.slow
     def test_iter_feed_yields_the_items_of_generate_feed(self) -> None:
         arguments: dict[str, Any] = {"seed": 7, "participants": 16, "weeks": 10, "now": NOW}
 
@@ -94,6 +96,7 @@ class TestDeterminism:
 
 
 class TestContracts:
+    @pytest.mark.slow
     def test_every_item_is_a_submission_with_a_valid_payload(self, feed: list[Item]) -> None:
         for item in feed:
             Submission.model_validate(item)

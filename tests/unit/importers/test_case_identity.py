@@ -174,6 +174,7 @@ def _fhir_example(name: str) -> dict[str, Any]:
     return resource
 
 
+@pytest.mark.slow
 def test_the_pilot_cases_records_and_follow_ups_match_the_ae_file() -> None:
     """Counted from the AE file: a follow-up is a record whose (USUBJID, AESPID) came earlier.
 

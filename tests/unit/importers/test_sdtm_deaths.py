@@ -166,6 +166,7 @@ def test_the_study_count_includes_each_ds_row_and_each_death_only_dm_knows() -> 
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", ["sdtm_original", "tdf_update2"])
 def test_the_pilot_deaths_match_dm_and_ds_and_pass_ingest(folder: str) -> None:
     """Counted from DM and DS with pyreadstat: 3 deaths, each in both domains, same dates."""

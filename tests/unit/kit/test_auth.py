@@ -119,6 +119,7 @@ class TestTokenStore:
 
         assert reader.authenticate(secret) is None
 
+    @pytest.mark.slow
     def test_concurrent_writers_lose_no_token(self, store):
         with multiprocessing.get_context("fork").Pool(4) as pool:
             pool.starmap(_create_many, [(store.path, f"w{w}") for w in range(4)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -147,6 +148,7 @@ messages = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(messages, st.integers(1, 8), st.integers(1, 4), st.lists(st.booleans(), max_size=40))
 def test_every_lane_sees_its_log_in_order_once(  # noqa: PLR0912 - the simulated handler

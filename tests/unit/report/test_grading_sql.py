@@ -132,6 +132,7 @@ def _calculator(term: str, value: float, context: GradingContext) -> int | None:
         return None
 
 
+@pytest.mark.slow
 def test_sql_grades_equal_the_rules_calculator(con: duckdb.DuckDBPyConnection) -> None:
     """2,000 random results (a quarter without range) and boundaries grade as calculators.ctcae."""
     cases = _random_cases(seed=6, n=2000)

@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from services.report.adapters.duckdb_source import DuckDBLogSource
 from services.report.core.config import ReportConfig
 from services.report.core.model import InfectionFindingCount
@@ -87,6 +89,7 @@ def _feed() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_windows_and_infection_findings_are_the_kernels(tmp_path: Path) -> None:
     path = build_event_log(_feed(), tmp_path, recorded_at=running_clock())
     extract = DuckDBLogSource(path).extract(datetime(2030, 1, 1, tzinfo=UTC), ReportConfig())

@@ -28,6 +28,7 @@ class TestStop01Posterior:
 
         assert found == pytest.approx(beta_tail(0.15, 0.3 + x, 1.7 + n - x), abs=1e-5)
 
+    @pytest.mark.slow
     def test_boundaries_for_thirty_patients_match_the_reference(self) -> None:
         """The stop boundary (fewest events with posterior ≥ 0.90) for every n up to 30."""
         found = [stopping.stop01_boundary(n, probability=0.9, **RULES_PRIOR) for n in range(31)]
