@@ -19,7 +19,7 @@ CHROMIUM ?= /usr/bin/chromium
 OPENSSL ?= /usr/bin/openssl
 PROMETHEUS ?= /usr/bin/prometheus
 
-.PHONY: demo test test-fast lint fmt bench chaos fault fuzz screenshots up down clean lock
+.PHONY: demo dev-up test unit test-fast lint fmt bench chaos fault fuzz screenshots up down clean lock
 
 # --require-hashes: pip refuses any file whose sha256 is not in the lock, and any package the
 # lock does not pin. The project itself goes in last, without dependencies and without build
@@ -45,13 +45,22 @@ $(PROMETHEUS):
 lock: $(STAMP) ## regenerate the lock files from pyproject.toml (UPGRADE=1: newest versions allowed)
 	scripts/lock.sh "$(BIN)/pip-compile" "$(LOCK)" "$(DEV_LOCK)" $(if $(UPGRADE),--upgrade)
 
+# The demo and dev-up are developer tools (python -m tools, tools/cli.py): they start a private
+# nats-server and an SMTP sink; `safetymon up` itself runs only against configured servers.
 demo: $(STAMP) ## set up, start the services on embedded defaults, run the demo trial feed, keep them up for the console (Ctrl-C stops)
-	$(BIN)/safetymon demo --keep-running
+	$(BIN)/python -m tools demo --keep-running
+
+dev-up: $(STAMP) ## the services on an embedded nats-server and SMTP sink with the demo routing, no feed (Ctrl-C stops)
+	$(BIN)/python -m tools up
 
 test: $(STAMP) $(CHROMIUM) $(OPENSSL) $(PROMETHEUS) ## set up, then every layer: unit, contract, integration (real NATS + SMTP), e2e
 	@scripts/ensure-nats.sh "$(NATS_URL)" "$(BIN)/nats-server"
 	SAFETYMON_NATS_URL="$(NATS_URL)" PROMETHEUS="$(PROMETHEUS)" $(BIN)/pytest -q
 	$(MAKE) --no-print-directory lint
+
+# The layer to run while editing; `make test` runs the slow tests too.
+unit: $(STAMP) ## the fast unit layer: pytest tests/unit -m 'not slow'
+	$(BIN)/pytest -q tests/unit -m 'not slow'
 
 lint: $(STAMP) ## ruff + mypy + import contracts
 	$(BIN)/ruff check .

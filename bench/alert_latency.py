@@ -88,7 +88,7 @@ async def main() -> None:
         SAFETYMON_CLOCK_TICK_SECONDS="0",
     )
     from kit.logging import configure_logging
-    from safetymon.runner import start_stack
+    from tools.stack import start_stack
 
     configure_logging(
         os.environ.get("BENCH_LOG_FORMAT", "console"),  # type: ignore[arg-type] # checked by structlog

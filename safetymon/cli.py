@@ -1,4 +1,9 @@
-"""The `safetymon` command: run the services, ingest files, export schemas, run the demo."""
+"""The `safetymon` command: what an operator runs against configured infrastructure.
+
+Run the services, ingest and import files, audit, report, tokens, acknowledgements, the
+calculators, the rule catalogue, schemas and exports. The demo and the embedded servers are
+developer tools with their own entry (`python -m tools`, tools/cli.py).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,12 @@ from safetymon.export_sdtm import export_app
 from safetymon.importers.formats import SourceFormat
 from safetymon.notify_cli import register as register_notify_commands
 from safetymon.report_cli import report_app
-from safetymon.runner import ServiceName
+from safetymon.runner import (
+    ALL_SERVICES,
+    NotConfiguredError,
+    ServiceName,
+    configured_infrastructure,
+)
 from safetymon.tokens_cli import tokens_app
 
 app = typer.Typer(help="Safety monitoring and alerting for clinical trials.", no_args_is_help=True)
@@ -30,8 +40,8 @@ rules_app = typer.Typer(help="The rule catalogue.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(audit_app, name="audit")
 app.add_typer(calc_app, name="calc")
-app.add_typer(export_app, name="export")  # SDTM round trip (issue 7)
-register_notify_commands(app)  # ack, notifications, routes (issue 4)
+app.add_typer(export_app, name="export")  # SDTM domains back out, for the importers' round trip
+register_notify_commands(app)  # ack, notifications, routes: top-level, as people type them
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(report_app, name="report")
 console = Console(stderr=True)
@@ -47,7 +57,8 @@ def _private_files() -> None:
     os.umask(0o077)
 
 
-def _log_format(default: LogFormat) -> LogFormat:
+def log_format(default: LogFormat) -> LogFormat:
+    """$SAFETYMON_LOG_FORMAT, else `default` (the developer tools read it the same way)."""
     value = os.environ.get("SAFETYMON_LOG_FORMAT", default)
     if value not in ("json", "console", "auto"):
         msg = f"SAFETYMON_LOG_FORMAT must be json, console or auto, not {value!r}"
@@ -74,39 +85,47 @@ def up(
         typer.Option(min=0, help="With --service rules: run this one rules worker (its id)."),
     ] = None,
 ) -> None:
-    """Run the services until interrupted (NATS and SMTP embedded when not configured).
+    """Run the services until interrupted, on the NATS (and SMTP) the environment names.
 
-    Alone (`--service X`) a service runs in this process; all three run as child processes
+    Alone (`--service X`) a service runs in this process; all four run as child processes
     of a supervisor that restarts a dead one and prefixes its lines with `[X]`. The rules
     run as $SAFETYMON_RULES_WORKERS worker processes (`[rules-0]`, ...) sharing the
     $SAFETYMON_PARTITIONS partitions; `--service rules` alone supervises them too, and
-    `--service rules --worker N` is one worker.
+    `--service rules --worker N` is one worker. Needs $SAFETYMON_NATS_URL, and for notify
+    $SAFETYMON_SMTP_HOST and $SAFETYMON_ROUTING; `make demo` runs everything on embedded servers.
     """
-    fmt = _log_format("auto")
+    fmt = log_format("auto")
     configure_logging(fmt, level=os.environ.get("SAFETYMON_LOG_LEVEL", "INFO"))
     if worker is not None:
         if service is not ServiceChoice.rules:
             raise typer.BadParameter("--worker goes with --service rules")
         os.environ["SAFETYMON_RULES_WORKER"] = str(worker)
     workers = int(os.environ.get("SAFETYMON_RULES_WORKERS", "1") or "1")
+    chosen: tuple[ServiceName, ...] = ALL_SERVICES if service is None else (service.value,)
+    try:
+        infrastructure = configured_infrastructure(chosen)
+    except NotConfiguredError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(code=2) from exc
     if service is not None and (
         worker is not None or service is not ServiceChoice.rules or workers <= 1
     ):
         from safetymon.runner import run_until_stopped
 
-        services: tuple[ServiceName, ...] = (service.value,)
-        asyncio.run(run_until_stopped(services))
+        asyncio.run(run_until_stopped(chosen, infrastructure))
         return
-    from safetymon.runner import ALL_SERVICES
     from safetymon.supervised import run_supervised
 
-    # The children write to pipes, where "auto" would mean JSON: they follow this terminal.
-    child_format = fmt if fmt != "auto" else ("console" if sys.stderr.isatty() else "json")
-    chosen = ALL_SERVICES if service is None else (service.value,)
     code = asyncio.run(
-        run_supervised(child_env={"SAFETYMON_LOG_FORMAT": child_format}, services=chosen)
+        run_supervised(infrastructure, child_env=child_log_env(fmt), services=chosen)
     )
     raise typer.Exit(code=code)
+
+
+def child_log_env(fmt: LogFormat) -> dict[str, str]:
+    """The children write to pipes, where "auto" would mean JSON: they follow this terminal."""
+    child_format = fmt if fmt != "auto" else ("console" if sys.stderr.isatty() else "json")
+    return {"SAFETYMON_LOG_FORMAT": child_format}
 
 
 @app.command()
@@ -122,7 +141,7 @@ def ingest(  # noqa: PLR0913 - one parameter per command-line option
     ] = None,
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Events per request.")] = 1000,
     source_format: Annotated[
-        SourceFormat, typer.Option("--format", help="What the files are (issue 7 importers).")
+        SourceFormat, typer.Option("--format", help="What the files are.")
     ] = SourceFormat.jsonl,
     mapping: Annotated[
         Path | None,
@@ -196,23 +215,6 @@ def schema_export(
         (directory / name).write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
     asyncapi = write_asyncapi(directory)
     console.print(f"wrote {len(json_schemas())} schemas and {asyncapi.name} to {directory}")
-
-
-@app.command()
-def demo(
-    participants: Annotated[int, typer.Option(min=4, help="Participants in the feed.")] = 120,
-    seed: Annotated[int, typer.Option(help="Seed of the deterministic feed.")] = 1724398,
-    keep_running: Annotated[
-        bool, typer.Option(help="Leave the services running after the feed.")
-    ] = False,
-) -> None:
-    """Run the demo trial feed through all services and print what was flagged."""
-    from tools.demo_run import run_demo
-
-    configure_logging(_log_format("console"), level="WARNING")
-    asyncio.run(
-        run_demo(participants=participants, seed=seed, keep_running=keep_running, console=console)
-    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""Run services in this process (`up --service X`, the tests' `start_stack`), and embedded infra."""
+"""Run services in this process (`safetymon up --service X`) on the infrastructure given.
+
+The runtime never starts a NATS or SMTP server of its own: `safetymon up` runs against the
+servers the environment names (`configured_infrastructure`), and the developer tools start
+embedded ones and pass them in (`tools/stack.py`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,8 @@ import contextlib
 import os
 import signal
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -19,9 +23,9 @@ from pydantic import SecretStr
 
 from kit.jetstream import consumers_idle
 from kit.nats_security import NatsClientSettings
+from safetymon.nats_auth import client_env, client_settings
 from schemas import NOTIFY_DURABLE, Subjects
-from schemas.subjects import DEFAULT_NAMESPACE, rules_durable
-from tools.embedded import EmbeddedNats, SmtpSink
+from schemas.subjects import rules_durable
 
 log = structlog.get_logger(__name__)
 ServiceName = Literal["ingest", "rules", "notify", "console"]
@@ -29,6 +33,8 @@ ServiceName = Literal["ingest", "rules", "notify", "console"]
 PIPELINE: tuple[ServiceName, ...] = ("ingest", "rules", "notify")
 #: In start order: the console acknowledges through notify's HTTP API, so it starts after it.
 ALL_SERVICES: tuple[ServiceName, ...] = (*PIPELINE, "console")
+#: Stops what a caller started for the services (an embedded server), after they stopped.
+Closer = Callable[[], None]
 
 
 class Service(Protocol):
@@ -38,26 +44,88 @@ class Service(Protocol):
     async def stop(self) -> None: ...  # noqa: D102
 
 
-def default_routing() -> Path:
-    """The demo routing file shipped with the package."""
-    return Path(str(resources.files("tools.demo").joinpath("routing.toml")))
+class NotConfiguredError(RuntimeError):
+    """`safetymon up` was started without the servers it needs named in the environment."""
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    """Where the services find NATS, SMTP and the routing file; their caller decides.
+
+    Empty `passwords`: every process connects with the environment's NATS credentials. A
+    caller that set up the server's per-service users (safetymon/nats_auth.py) passes their
+    passwords, and each service then connects as its own user.
+    """
+
+    nats_url: str
+    passwords: Mapping[str, str] = field(default_factory=dict)
+    #: SMTP host and port; None leaves notify to $SAFETYMON_SMTP_HOST/_PORT.
+    smtp: tuple[str, int] | None = None
+    #: Where a local SMTP sink keeps the emails (None: a real server has them).
+    mail_dir: Path | None = None
+    #: Who is told about what; None leaves notify to $SAFETYMON_ROUTING.
+    routing: Path | None = None
+
+    def client(self, user: str) -> NatsClientSettings:
+        """How a client in this process connects as `user`."""
+        return (
+            client_settings(user, self.passwords[user]) if self.passwords else NatsClientSettings()
+        )
+
+    def client_env(self, user: str) -> dict[str, str]:
+        """The environment that makes a child process connect as `user` ({}: its own)."""
+        return client_env(user, self.passwords[user]) if self.passwords else {}
+
+    def service_env(self) -> dict[str, str]:
+        """The environment that points a child `safetymon up --service X` at these servers."""
+        env = {"SAFETYMON_NATS_URL": self.nats_url}
+        if self.smtp is not None:
+            env.update(SAFETYMON_SMTP_HOST=self.smtp[0], SAFETYMON_SMTP_PORT=str(self.smtp[1]))
+        if self.routing is not None:
+            env["SAFETYMON_ROUTING"] = str(self.routing)
+        return env
+
+
+DEV_HINT = "`make demo` (or `python -m tools up`) runs everything on embedded servers instead"
+
+
+def configured_infrastructure(services: Sequence[str]) -> Infrastructure:
+    """The servers the environment names for `services`.
+
+    NATS always; notify also needs an SMTP server and a routing file. An alerting service
+    must not fall back to a demo's routing or a local mail sink: the operator names them.
+
+    Raises:
+        NotConfiguredError: a variable the services need is unset (all of them named).
+
+    """
+    needed = ["SAFETYMON_NATS_URL"]
+    if "notify" in services:
+        needed += ["SAFETYMON_SMTP_HOST", "SAFETYMON_ROUTING"]
+    missing = [name for name in needed if not os.environ.get(name)]
+    if missing:
+        msg = f"safetymon up runs against configured servers: set {', '.join(missing)}; {DEV_HINT}"
+        raise NotConfiguredError(msg)
+    routing = os.environ.get("SAFETYMON_ROUTING")
+    return Infrastructure(
+        nats_url=os.environ["SAFETYMON_NATS_URL"], routing=Path(routing) if routing else None
+    )
 
 
 @dataclass
 class Stack:
-    """Running services and the embedded infrastructure they use."""
+    """Services running in this process and the infrastructure they use."""
 
     data_dir: Path
     nats_url: str
     namespace: str
     smtp: tuple[str, int]
     mail_dir: Path | None
-    routing: Path
+    routing: Path | None
     services: dict[str, Service] = field(default_factory=dict)
-    #: How this process's own clients connect (admin on the embedded server).
+    #: How this process's own clients connect (admin on a server with per-service users).
     client: NatsClientSettings = field(default_factory=NatsClientSettings)
-    _nats: EmbeddedNats | None = None
-    _sink: SmtpSink | None = None
+    _closers: tuple[Closer, ...] = ()
 
     @property
     def http_port(self) -> int | None:
@@ -66,16 +134,14 @@ class Stack:
         return getattr(ingest, "http_port", None)
 
     async def stop(self) -> None:
-        """Stop services in reverse order, then the embedded infrastructure."""
+        """Stop services in reverse order, then what the caller started for them."""
         for name in reversed(list(self.services)):
             try:
                 await self.services[name].stop()
             except Exception:  # one failing stop must not leave the others running
                 log.exception("service_stop_failed", service=name)
-        if self._sink is not None:
-            self._sink.stop()
-        if self._nats is not None:
-            self._nats.stop()
+        for close in self._closers:
+            close()
 
     async def settled(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109 - a deadline is the point
         """Wait until every fact and signal has been consumed and every email sent."""
@@ -132,86 +198,55 @@ def prepare_data_dir(data_dir: Path) -> None:
         log.warning("data_dir_mode_fixed", data_dir=str(data_dir), was=oct(mode), now="0o700")
 
 
-def start_infrastructure(
-    data_dir: Path, *, smtp: bool, namespace: str = DEFAULT_NAMESPACE
-) -> tuple[EmbeddedNats | None, str, SmtpSink | None]:
-    """Start a private nats-server and an SMTP sink unless configured; return them and the URL.
-
-    NATS is embedded unless $SAFETYMON_NATS_URL is set, and admits only the per-service users
-    of `namespace` (safetymon/nats_auth.py); the sink is started when `smtp` and
-    $SAFETYMON_SMTP_HOST is unset. What was not started is None.
-    """
-    prepare_data_dir(data_dir)
-    embedded_nats = None
-    nats_url = os.environ.get("SAFETYMON_NATS_URL")
-    if not nats_url:
-        embedded_nats = EmbeddedNats(data_dir, namespace=namespace)
-        embedded_nats.start()
-        nats_url = embedded_nats.url
-        log.info("embedded_nats_started", url=nats_url, store=str(embedded_nats.store_dir))
-    sink = None
-    if smtp and not os.environ.get("SAFETYMON_SMTP_HOST"):
-        sink = SmtpSink(data_dir / "mail")
-        try:
-            sink.start()
-        except BaseException:
-            if embedded_nats is not None:
-                embedded_nats.stop()
-            raise
-        log.info("smtp_sink_started", port=sink.port, mail_dir=str(sink.mail_dir))
-    return embedded_nats, nats_url, sink
-
-
-async def start_stack(
-    services: Sequence[ServiceName] = PIPELINE,
+async def start_services(
+    services: Sequence[ServiceName],
+    infrastructure: Infrastructure,
     *,
-    data_dir: Path | None = None,
+    data_dir: Path,
     http_port: int | None = None,
     bootstrap_token: str | None = None,
+    closers: Sequence[Closer] = (),
 ) -> Stack:
-    """Start the named services; NATS and SMTP are embedded when not configured.
+    """Start the named services in this process on `infrastructure`.
 
     `bootstrap_token` overrides SAFETYMON_BOOTSTRAP_TOKEN (the demo's one-run admin token).
+    `closers` run when the stack stops (or fails to start), after the services.
     """
     from services.console.config import Settings as ConsoleSettings
-    from services.console.main import build_service as build_console
+    from services.console.main import build_app as build_console
     from services.ingest.config import Settings as IngestSettings
-    from services.ingest.main import build_service as build_ingest
+    from services.ingest.main import build_app as build_ingest
     from services.notify.config import Settings as NotifySettings
-    from services.notify.main import build_service as build_notify
+    from services.notify.main import build_app as build_notify
     from services.rules.config import Settings as RulesSettings
-    from services.rules.main import build_service as build_rules
+    from services.rules.main import build_app as build_rules
 
-    data_dir = data_dir or default_data_dir()
-    namespace = IngestSettings().namespace
-    embedded_nats, nats_url, sink = start_infrastructure(
-        data_dir, smtp="notify" in services, namespace=namespace
-    )
+    prepare_data_dir(data_dir)
+    nats_url = infrastructure.nats_url
 
     def credentials(user: str) -> dict[str, Any]:
-        """Each service's own user on the embedded server; the environment's otherwise."""
-        if embedded_nats is None:
+        """Each service's own user when the caller set them up; the environment's otherwise."""
+        if not infrastructure.passwords:
             return {}
-        return embedded_nats.client_settings(user).model_dump(exclude_none=True)
+        return infrastructure.client(user).model_dump(exclude_none=True)
 
-    routing = Path(os.environ.get("SAFETYMON_ROUTING") or default_routing())
     ingest_settings = IngestSettings(data_dir=data_dir, nats_url=nats_url, **credentials("ingest"))
     if http_port is not None:
         ingest_settings = ingest_settings.model_copy(update={"http_port": http_port})
     if bootstrap_token is not None:
         secret = SecretStr(bootstrap_token)
         ingest_settings = ingest_settings.model_copy(update={"bootstrap_token": secret})
-    notify_settings = NotifySettings(
-        data_dir=data_dir, nats_url=nats_url, routing=routing, **credentials("notify")
-    )
+    notify_settings = NotifySettings(data_dir=data_dir, nats_url=nats_url, **credentials("notify"))
+    notify_update: dict[str, Any] = {}
+    if infrastructure.routing is not None:
+        notify_update["routing"] = infrastructure.routing
     if bootstrap_token is not None:
-        # The same one-run admin credential opens notify's HTTP API (issue 8).
-        secret = SecretStr(bootstrap_token)
-        notify_settings = notify_settings.model_copy(update={"bootstrap_token": secret})
-    if sink is not None:
-        notify_settings = notify_settings.model_copy(
-            update={"smtp_host": sink.host, "smtp_port": sink.port}
-        )
+        # The same one-run admin credential opens notify's HTTP API: the demo and the tests
+        # acknowledge with it, and leave no token file behind.
+        notify_update["bootstrap_token"] = SecretStr(bootstrap_token)
+    if infrastructure.smtp is not None:
+        notify_update.update(smtp_host=infrastructure.smtp[0], smtp_port=infrastructure.smtp[1])
+    notify_settings = notify_settings.model_copy(update=notify_update)
 
     def console_settings(stack: Stack) -> ConsoleSettings:
         settings = ConsoleSettings(data_dir=data_dir, nats_url=nats_url, **credentials("console"))
@@ -224,12 +259,11 @@ async def start_stack(
         data_dir=data_dir,
         nats_url=nats_url,
         namespace=ingest_settings.namespace,
-        smtp=(sink.host, sink.port) if sink else ("", 0),
-        mail_dir=sink.mail_dir if sink else None,
-        routing=routing,
-        client=embedded_nats.client_settings("admin") if embedded_nats else NatsClientSettings(),
-        _nats=embedded_nats,
-        _sink=sink,
+        smtp=(notify_settings.smtp_host, notify_settings.smtp_port),
+        mail_dir=infrastructure.mail_dir,
+        routing=notify_settings.routing,
+        client=infrastructure.client("admin"),
+        _closers=tuple(closers),
     )
     builders: dict[str, Callable[[], Service]] = {
         "ingest": lambda: build_ingest(ingest_settings),
@@ -259,9 +293,11 @@ def _notify_url(stack: Stack) -> str | None:
     return f"http://127.0.0.1:{port}" if port else os.environ.get("SAFETYMON_NOTIFY_URL")
 
 
-async def run_until_stopped(services: Sequence[ServiceName]) -> None:
+async def run_until_stopped(
+    services: Sequence[ServiceName], infrastructure: Infrastructure
+) -> None:
     """`safetymon up --service X`: run in this process until SIGINT/SIGTERM, then stop cleanly."""
-    stack = await start_stack(services)
+    stack = await start_services(services, infrastructure, data_dir=default_data_dir())
     log.info(
         "safetymon_up",
         services=list(stack.services),

@@ -1,9 +1,10 @@
-"""The three services as supervised child processes on embedded defaults (`up`, the demo).
+"""The services as supervised child processes on the infrastructure given (`up`, the demo).
 
-`start_supervised` starts the embedded NATS and SMTP sink when they are not configured,
-then `safetymon up --service X` per service under a `Supervisor`. Whatever the demo
-asks of the services it asks across processes: ingest over HTTP, notify over NATS
-request/reply (`RemoteNotify`), the consumers' backlog from JetStream.
+`start_supervised` runs `safetymon up --service X` per service under a `Supervisor`, each
+pointed at the servers of its `Infrastructure`: the environment's for `safetymon up`, the
+embedded ones the developer tools start for the demo. Whatever the demo asks of the
+services it asks across processes: ingest over HTTP, notify over NATS request/reply
+(`RemoteNotify`), the consumers' backlog from JetStream.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,11 +27,17 @@ from kit.auth import bearer_headers
 from kit.jetstream import consumers_idle
 from kit.nats_security import NatsClientSettings
 from safetymon.remote_notify import RemoteNotify
-from safetymon.runner import ALL_SERVICES, default_data_dir, start_infrastructure, stop_signalled
+from safetymon.runner import (
+    ALL_SERVICES,
+    Closer,
+    Infrastructure,
+    default_data_dir,
+    prepare_data_dir,
+    stop_signalled,
+)
 from safetymon.supervisor import ChildSpec, Supervisor, child_names
 from schemas import NOTIFY_DURABLE, Subjects
 from schemas.subjects import rules_durable
-from tools.embedded import EmbeddedNats, SmtpSink, free_port
 
 log = structlog.get_logger(__name__)
 _POLL_S = 0.2
@@ -37,7 +46,7 @@ _NATS_ERRORS = (nats.errors.Error, TimeoutError)
 
 @dataclass
 class SupervisedStack:
-    """The supervised services and the embedded infrastructure they use."""
+    """The supervised services and the infrastructure they use."""
 
     data_dir: Path
     nats_url: str
@@ -52,10 +61,9 @@ class SupervisedStack:
     #: The services supervised, and the partitions the rules workers share.
     services: tuple[str, ...] = ALL_SERVICES
     partitions: int = 1
-    #: How this process's own clients connect (admin on the embedded server).
+    #: How this process's own clients connect (admin on a server with per-service users).
     client: NatsClientSettings = field(default_factory=NatsClientSettings)
-    _nats: EmbeddedNats | None = None
-    _sink: SmtpSink | None = None
+    _closers: tuple[Closer, ...] = ()
     _nc: NatsClient | None = None
 
     @property
@@ -142,7 +150,7 @@ class SupervisedStack:
         return await self.notify.unsent_count() == 0
 
     async def stop(self) -> None:
-        """Stop the children (SIGTERM, then SIGKILL), then the embedded infrastructure."""
+        """Stop the children (SIGTERM, then SIGKILL), then what the caller started for them."""
         try:
             if self._nc is not None:
                 nc, self._nc = self._nc, None
@@ -150,10 +158,8 @@ class SupervisedStack:
                     await nc.close()
             await self.supervisor.stop()
         finally:
-            if self._sink is not None:
-                self._sink.stop()
-            if self._nats is not None:
-                self._nats.stop()
+            for close in self._closers:
+                close()
 
 
 async def _relay_caught_up(http: httpx.AsyncClient) -> bool:
@@ -169,39 +175,45 @@ async def _relay_caught_up(http: httpx.AsyncClient) -> bool:
     return int(body.get("published", 0)) >= int(body["seq"])
 
 
-async def start_supervised(
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def start_supervised(  # noqa: PLR0913 - what the services run on, and how
+    infrastructure: Infrastructure,
     *,
     data_dir: Path | None = None,
     http_port: int | None = None,
     bootstrap_token: str | None = None,
     child_env: dict[str, str] | None = None,
     services: tuple[str, ...] = ALL_SERVICES,
+    closers: Sequence[Closer] = (),
 ) -> SupervisedStack:
-    """Start the infrastructure when not configured, then each service as a child process.
+    """Start each service as a child process on `infrastructure`.
 
     `http_port` 0 picks a free port now (a child's own pick would be unknown here); None
     leaves it to $SAFETYMON_HTTP_PORT. `child_env` adds to the children's environment.
     The rules run as $SAFETYMON_RULES_WORKERS worker processes (`rules-0`, `rules-1`, ...).
+    `closers` run when the stack stops (or fails to start), after the children.
     """
     from services.ingest.config import Settings as IngestSettings
     from services.rules.config import Settings as RulesSettings
 
     data_dir = data_dir or default_data_dir()
+    prepare_data_dir(data_dir)
     settings = IngestSettings()
     rules = RulesSettings()
-    embedded_nats, nats_url, sink = start_infrastructure(
-        data_dir, smtp="notify" in services, namespace=settings.namespace
-    )
     port = free_port() if http_port == 0 else (http_port or settings.http_port)
     env = {
         **os.environ,
         **(child_env or {}),
+        **infrastructure.service_env(),
         "SAFETYMON_DATA_DIR": str(data_dir),
-        "SAFETYMON_NATS_URL": nats_url,
         "SAFETYMON_HTTP_PORT": str(port),
     }
-    if sink is not None:
-        env.update(SAFETYMON_SMTP_HOST=sink.host, SAFETYMON_SMTP_PORT=str(sink.port))
     console_port = 0
     if "console" in services:
         # The console acknowledges through notify's HTTP API and notify's emails link to the
@@ -218,19 +230,21 @@ async def start_supervised(
         )
     if bootstrap_token is not None:
         env["SAFETYMON_BOOTSTRAP_TOKEN"] = bootstrap_token
-    # On the embedded server each child connects as its own user (an operator's external
-    # server keeps the credentials of the environment).
+    # With per-service users each child connects as its own (an operator's server keeps the
+    # credentials of the environment).
     children = [
-        ChildSpec(name, argv, {**env, **_own_user(embedded_nats, name.partition("-")[0])})
+        ChildSpec(name, argv, {**env, **infrastructure.client_env(name.partition("-")[0])})
         for name, argv in child_names(services, rules_workers=rules.rules_workers)
     ]
+    smtp = infrastructure.smtp or (
+        env.get("SAFETYMON_SMTP_HOST", ""),
+        int(env.get("SAFETYMON_SMTP_PORT") or 0),
+    )
     stack = SupervisedStack(
-        data_dir=data_dir, nats_url=nats_url, namespace=settings.namespace,
-        smtp=(sink.host, sink.port) if sink else ("", 0),
-        mail_dir=sink.mail_dir if sink else None, http_port=port, console_port=console_port,
-        supervisor=Supervisor(children), token=bootstrap_token, _nats=embedded_nats, _sink=sink,
-        services=services, partitions=rules.partitions,
-        client=embedded_nats.client_settings("admin") if embedded_nats else NatsClientSettings(),
+        data_dir=data_dir, nats_url=infrastructure.nats_url, namespace=settings.namespace,
+        smtp=smtp, mail_dir=infrastructure.mail_dir, http_port=port, console_port=console_port,
+        supervisor=Supervisor(children), token=bootstrap_token, _closers=tuple(closers),
+        services=services, partitions=rules.partitions, client=infrastructure.client("admin"),
     )  # fmt: skip
     try:
         await stack.supervisor.start()
@@ -240,16 +254,18 @@ async def start_supervised(
     return stack
 
 
-def _own_user(embedded_nats: EmbeddedNats | None, name: str) -> dict[str, str]:
-    return embedded_nats.client_env(name) if embedded_nats is not None else {}
-
-
 async def run_supervised(
-    *, child_env: dict[str, str] | None = None, services: tuple[str, ...] = ALL_SERVICES
+    infrastructure: Infrastructure,
+    *,
+    child_env: dict[str, str] | None = None,
+    services: tuple[str, ...] = ALL_SERVICES,
+    closers: Sequence[Closer] = (),
 ) -> int:
     """`safetymon up`: supervise the services until SIGINT/SIGTERM; 1 when one was given up."""
     stop = stop_signalled()  # first: a Ctrl-C during start still stops what started
-    stack = await start_supervised(child_env=child_env, services=services)
+    stack = await start_supervised(
+        infrastructure, child_env=child_env, services=services, closers=closers
+    )
     log.info(
         "safetymon_up", services=list(services), pids=dict(stack.supervisor.pids),
         nats=stack.nats_url, http_port=stack.http_port, console_url=stack.console_url,

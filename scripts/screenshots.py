@@ -25,9 +25,10 @@ from typing import Any
 import httpx
 from playwright.async_api import Page, async_playwright
 
-from safetymon.runner import start_stack
 from services.console.config import Settings
-from services.console.main import ConsoleService, build_service
+from services.console.main import build_app
+from services.console.service import ConsoleService
+from tools.stack import start_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIAL = "NCT01724398"
@@ -162,7 +163,7 @@ async def _run(out: Path, tmp: Path) -> None:
     os.environ.pop("SAFETYMON_SMTP_HOST", None)  # the stack's own sink takes the emails
     stack = await start_stack(data_dir=tmp / "data", http_port=0, bootstrap_token=token)
     notify_port = getattr(stack.services["notify"], "http_port", None)
-    console = build_service(
+    console = build_app(
         Settings(
             data_dir=tmp / "data",
             nats_url=nats_url,

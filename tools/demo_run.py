@@ -1,4 +1,4 @@
-"""`safetymon demo`: the demo trial feed through the real services, and what came out."""
+"""`python -m tools demo`: the demo trial feed through the real services, and what came out."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from rich.console import Console
 from rich.table import Table
 
 from kit.auth import bearer_headers
+from safetymon.runner import ALL_SERVICES, default_data_dir
 from safetymon.supervised import SupervisedStack, start_supervised
 from schemas import SIGNAL_ADAPTER, Subjects
 from tools.demo_alerts import DutyOfficer, log_table
+from tools.stack import start_embedded
 
 
 async def run_demo(*, participants: int, seed: int, keep_running: bool, console: Console) -> None:
@@ -50,7 +52,7 @@ async def run_demo(*, participants: int, seed: int, keep_running: bool, console:
         "SAFETYMON_LOG_FORMAT": os.environ.get("SAFETYMON_LOG_FORMAT", "console"),
         "SAFETYMON_LOG_LEVEL": os.environ.get("SAFETYMON_LOG_LEVEL", "WARNING"),
     }
-    stack = await start_supervised(http_port=http_port, bootstrap_token=token, child_env=child_env)
+    stack = await _start(http_port=http_port, token=token, child_env=child_env)
     try:
         await stack.wait_ready()
     except BaseException:
@@ -89,6 +91,27 @@ async def run_demo(*, participants: int, seed: int, keep_running: bool, console:
         officer.stop()
         await duty
         await stack.stop()
+
+
+async def _start(*, http_port: int, token: str, child_env: dict[str, str]) -> SupervisedStack:
+    """The services as child processes on embedded servers (unless the environment names some)."""
+    from services.ingest.config import Settings as IngestSettings
+
+    data_dir = default_data_dir()
+    namespace = IngestSettings().namespace
+    embedded = start_embedded(data_dir, services=ALL_SERVICES, namespace=namespace)
+    try:
+        return await start_supervised(
+            embedded.infrastructure,
+            data_dir=data_dir,
+            http_port=http_port,
+            bootstrap_token=token,
+            child_env=child_env,
+            closers=(embedded.stop,),
+        )
+    except BaseException:
+        embedded.stop()  # idempotent: also when the failed start already ran it
+        raise
 
 
 async def _finish(

@@ -27,13 +27,9 @@ from safetymon.nats_auth import (
     load_or_create_passwords,
     render_authorization,
 )
+from safetymon.supervised import free_port
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["EmbeddedNats", "SmtpSink", "free_port", "nats_server_binary"]
 
 
 def nats_server_binary() -> str:

@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from safetymon.runner import ALL_SERVICES, start_stack
-from services.console.main import ConsoleService
+from safetymon.runner import ALL_SERVICES
+from services.console.service import ConsoleService
 from tests.factories import enrolment, sae, unique
+from tools.stack import start_stack
 
 pytestmark = pytest.mark.e2e
 

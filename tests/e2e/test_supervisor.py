@@ -33,6 +33,8 @@ from tests.factories import EXPECTED_PER_SITE, ROUTING, sae, unique
 pytestmark = pytest.mark.e2e
 
 SAFETYMON = str(Path(sys.executable).parent / "safetymon")
+#: The developer `up`: the same supervisor on an embedded nats-server (tools/cli.py).
+DEV_UP = (sys.executable, "-m", "tools", "up")
 SERVICES = ("ingest", "rules", "notify", "console")
 
 
@@ -134,10 +136,12 @@ def _environment(tmp_path: Path, smtp_server: SmtpServer) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _safetymon_up(tmp_path: Path, env: dict[str, str]) -> Iterator[Up]:
+def _safetymon_up(
+    tmp_path: Path, env: dict[str, str], argv: tuple[str, ...] = (SAFETYMON, "up")
+) -> Iterator[Up]:
     stdout, stderr = tmp_path / "up.out", tmp_path / "up.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen([SAFETYMON, "up"], env=env, stdout=out, stderr=err)
+        process = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
     running = Up(process, stdout, stderr, int(env["SAFETYMON_HTTP_PORT"]))
     try:
         yield running
@@ -149,6 +153,24 @@ def _safetymon_up(tmp_path: Path, env: dict[str, str]) -> Iterator[Up]:
             except subprocess.TimeoutExpired:
                 process.kill()  # the children get SIGTERM from the kernel (PR_SET_PDEATHSIG)
                 process.wait(5)
+
+
+def test_up_without_configured_servers_names_them_and_points_at_the_dev_command(
+    tmp_path: Path,
+) -> None:
+    """The runtime starts no server of its own: it says what to set, and where the demo is."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETYMON_")}
+    env["SAFETYMON_DATA_DIR"] = str(tmp_path / "data")
+
+    done = subprocess.run(
+        [SAFETYMON, "up"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    said = " ".join(done.stderr.split())  # the terminal width may wrap the message
+    assert done.returncode == 2, said
+    for needed in ("SAFETYMON_NATS_URL", "SAFETYMON_SMTP_HOST", "SAFETYMON_ROUTING", "make demo"):
+        assert needed in said
+    assert not (tmp_path / "data").exists()
 
 
 @pytest.fixture
@@ -217,13 +239,13 @@ async def test_up_on_its_embedded_nats_delivers_as_per_service_users_and_writes_
 
     The data dir exists with 0755 beforehand (an older install): `up` makes it 0700 and says so.
     """
-    env = _environment(tmp_path, smtp_server)  # no SAFETYMON_NATS_URL: the embedded server
+    env = _environment(tmp_path, smtp_server)  # no SAFETYMON_NATS_URL: the dev command embeds one
     data = tmp_path / "data"
     data.mkdir(mode=0o755)
     data.chmod(0o755)
     participant = unique("E2E")
 
-    with _safetymon_up(tmp_path, env) as up:
+    with _safetymon_up(tmp_path, env, DEV_UP) as up:
         up.wait_started(len(SERVICES))
         _wait_http(up.http_port)
         response = httpx.post(

@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from safetymon.runner import Stack, start_stack
+from safetymon.runner import Stack
 from tests.conftest import SmtpServer, free_port
 from tests.credentials import AUTH
 from tests.factories import EXPECTED_PER_SITE, enrolment, sae, unique
+from tools.stack import start_stack
 
 pytestmark = pytest.mark.integration
 

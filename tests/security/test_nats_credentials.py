@@ -20,17 +20,18 @@ import structlog.testing
 import trustme
 
 from kit.nats_security import NatsClientSettings
-from safetymon.runner import Stack, start_stack
+from safetymon.runner import Stack
 from services.ingest.config import Settings as IngestSettings
-from services.ingest.main import build_service as build_ingest
+from services.ingest.main import build_app as build_ingest
 from services.notify.config import Settings as NotifySettings
-from services.notify.main import build_service as build_notify
+from services.notify.main import build_app as build_notify
 from services.rules.config import Settings as RulesSettings
-from services.rules.main import build_service as build_rules
+from services.rules.main import build_app as build_rules
 from tests.conftest import SmtpServer
 from tests.credentials import AUTH
 from tests.factories import EXPECTED_PER_SITE, enrolment, sae, unique
 from tests.security.nats_servers import nats_server
+from tools.stack import start_stack
 
 pytestmark = pytest.mark.integration
 

@@ -22,12 +22,12 @@ import pytest
 from nats.aio.client import Client
 
 from safetymon.nats_auth import USERS, grants, render_authorization
-from safetymon.runner import start_infrastructure, start_stack
 from schemas import Subjects
 from tests.conftest import SmtpServer
 from tests.credentials import AUTH
 from tests.factories import EXPECTED_PER_SITE, sae, unique
 from tools.embedded import EmbeddedNats
+from tools.stack import start_infrastructure, start_stack
 
 pytestmark = pytest.mark.integration
 

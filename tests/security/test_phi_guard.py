@@ -36,7 +36,6 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from kit.auth import Role, TokenStore
 from kit.logging import configure_logging
-from safetymon.runner import start_stack
 from schemas import ReportIssued, Urgency
 from schemas.derived import ReportIssuedPayload
 from services.notify.adapters.jinja_renderer import TEMPLATES, JinjaRenderer
@@ -50,6 +49,7 @@ from tests.conftest import SmtpRecorder, free_port
 from tests.credentials import TEST_TOKEN
 from tests.factories import enrolment, lab, sae, submission, unique
 from tests.unit.notify.factories import make_routing, make_signal
+from tools.stack import start_stack
 
 NAME = "Meiling Canarywong"
 DOB = "1961-04-17"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from tools.demo._catalogue import AMMONIA, CREATININE, HB
 from tools.demo._clock import DAY, HOUR
+from tools.demo._codes import AMMONIA, CREATININE, HB
 from tools.demo._episodes import (
     HOSPITALISED,
     LIFE_THREATENING,

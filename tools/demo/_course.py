@@ -16,8 +16,8 @@ from random import Random
 from statistics import NormalDist
 from typing import Final
 
-from tools.demo._catalogue import ALT, AST, BILIRUBIN, INR
 from tools.demo._clock import DAY, HOUR
+from tools.demo._codes import ALT, AST, BILIRUBIN, INR
 
 ASCITES: Final = ("none", "mild", "moderate", "severe")
 # Multiplicative day-to-day (analytical plus biological) variation per analyte, in order.

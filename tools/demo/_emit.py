@@ -10,8 +10,8 @@ from collections.abc import Callable
 from random import Random
 from typing import Any, Final, cast
 
-from tools.demo._catalogue import LabSpec, SiteProfile
 from tools.demo._clock import DAY, HOUR, FeedContext
+from tools.demo._codes import LabSpec, SiteProfile
 from tools.demo._cohort import Enrolment
 from tools.demo._course import Course
 from tools.demo._tasks import (

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from tools.demo._catalogue import LLT_CODES, WBC
 from tools.demo._clock import DAY, HOUR
+from tools.demo._codes import LLT_CODES, WBC
 from tools.demo._planner import Planner
 from tools.demo._tasks import Procedure
 

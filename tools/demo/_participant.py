@@ -15,7 +15,8 @@ from typing import Final
 
 from tools.demo import _complications as comp
 from tools.demo import _episodes as proc
-from tools.demo._catalogue import (
+from tools.demo._clock import DAY, HOUR, Clock, FeedContext
+from tools.demo._codes import (
     BACKGROUND_TERMS,
     BILIRUBIN,
     CREATININE,
@@ -25,11 +26,10 @@ from tools.demo._catalogue import (
     meld,
     profile_for,
 )
-from tools.demo._clock import DAY, HOUR, Clock, FeedContext
 from tools.demo._cohort import Enrolment
 from tools.demo._course import Course
+from tools.demo._measurements import MeasurementEmitter
 from tools.demo._planner import Planner
-from tools.demo._render import Renderer
 from tools.demo._tasks import (
     ASSESSMENT,
     DEATH,
@@ -141,8 +141,8 @@ def _fill(p: Planner, count: int) -> None:
 
 def plan_participant(
     enrolment: Enrolment, ctx: FeedContext, *, order_base: int
-) -> tuple[Renderer, Iterator[Task]]:
-    """Plan one participant: return its renderer and its tasks in clinical-time order.
+) -> tuple[MeasurementEmitter, Iterator[Task]]:
+    """Plan one participant: return its emitter and its tasks in clinical-time order.
 
     Rendering a task gives submissions sent at or after the task's clinical minute, which
     is what lets the feed merge participants lazily in arrival order. `order_base` orders
@@ -191,7 +191,7 @@ def plan_participant(
             (ending.at, TERMINAL_ORDER, DEATH if ending.kind == "death" else WITHDRAWAL, ending)
         )
 
-    renderer = Renderer(
+    emitter = MeasurementEmitter(
         enrolment,
         ctx,
         course,
@@ -203,7 +203,7 @@ def plan_participant(
         order_base=order_base,
     )
     tasks = heapq.merge(_routine(enrolment, rng, ctx.clock, ctx.weeks), sorted(planner.tasks))
-    return renderer, _until(tasks, end)
+    return emitter, _until(tasks, end)
 
 
 def _until(tasks: Iterator[Task], end: int) -> Iterator[Task]:

@@ -33,9 +33,9 @@ from typing import Any, Final
 
 from tools.demo._clock import DAY, Clock, FeedContext
 from tools.demo._cohort import Enrolment, plan_cohort
+from tools.demo._measurements import MeasurementEmitter
 from tools.demo._participant import plan_participant
 from tools.demo._placement import HISTORIC_START, Placement, ending_at, pinned
-from tools.demo._render import Renderer
 from tools.demo._tasks import Task
 
 DEFAULT_SEED: Final = 1724398
@@ -230,31 +230,31 @@ def _merge(cohort: list[Enrolment], ctx: FeedContext) -> Iterator[tuple[int, dic
     # A participant's first task (baseline bloods) is at most a few hours before
     # randomisation, so it need not be planned before the feed reaches that time.
     wake = [enrolment.randomised_at - DAY for enrolment in cohort]
-    active: list[tuple[int, int, Task, Iterator[Task], Renderer]] = []
+    active: list[tuple[int, int, Task, Iterator[Task], MeasurementEmitter]] = []
     outbox: list[tuple[int, int, dict[str, Any]]] = []
     push, pop, replace = heapq.heappush, heapq.heappop, heapq.heapreplace
     waiting = 0
     while active or waiting < len(cohort):
         while waiting < len(cohort) and (not active or wake[waiting] <= active[0][0]):
-            renderer, tasks = plan_participant(cohort[waiting], ctx, order_base=waiting << 32)
+            emitter, tasks = plan_participant(cohort[waiting], ctx, order_base=waiting << 32)
             task = next(tasks, None)
             if task is not None:
-                push(active, (task[0], waiting, task, tasks, renderer))
+                push(active, (task[0], waiting, task, tasks, emitter))
             waiting += 1
         if not active:
             continue
-        minute, index, task, tasks, renderer = active[0]
+        minute, index, task, tasks, emitter = active[0]
         # Every submission not yet rendered is sent at or after `minute`: release the rest.
         while outbox and outbox[0][0] < minute:
             out = pop(outbox)
             yield out[0], out[2]
-        for out in renderer.render(task):  # rendered only now: short-lived, cheap for the GC
+        for out in emitter.render(task):  # rendered only now: short-lived, cheap for the GC
             push(outbox, out)
         following = next(tasks, None)
         if following is None:
             pop(active)
         else:
-            replace(active, (following[0], index, following, tasks, renderer))
+            replace(active, (following[0], index, following, tasks, emitter))
     while outbox:
         out = pop(outbox)
         yield out[0], out[2]

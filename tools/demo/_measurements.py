@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Final, cast
 
-from tools.demo._catalogue import BLOOD_CULTURE_LOINC, IONISED_CALCIUM_LOINC, LabSpec
 from tools.demo._clock import DAY, HOUR
+from tools.demo._codes import BLOOD_CULTURE_LOINC, IONISED_CALCIUM_LOINC, LabSpec
 from tools.demo._emit import Emitter, Handler, Out
 from tools.demo._tasks import (
     ASSESSMENT,
@@ -24,7 +24,7 @@ _SECTION_DELAY: Final = (0, -30, 0, 0, 0, 0, 0, -60, -60, -60, -45)
 _EARLIEST_SECTION: Final = min(_SECTION_DELAY)
 
 
-class Renderer(Emitter):
+class MeasurementEmitter(Emitter):
     """Render one participant's tasks into submissions with their send times."""
 
     def _dispatch(self) -> dict[int, Handler]:
