@@ -1,6 +1,8 @@
-"""Auditors' tools: export a tamper-evident bundle through the owning services, verify it offline.
+"""The audit: bundles exported through the owning services, checked and replayed offline.
 
-`verify` is the pure chain check; `reader` reads a bundle from disk; `export` and `offline`
-assemble one from the running services or from their stopped DuckDB files; `compare` checks
-a replay against the live signals; `cli` is the `safetymon audit` command.
+Export a tamper-evident bundle, verify it, replay it as of a time, reconcile it with notify's
+trail, backtest a rule, serve it over HTTP. `core/` is pure (chain verification, the replay's
+fold, comparisons, reconcile); `app.py` the queries; `adapters/` the bundle files, exports,
+replayer, checkpoints and `audit serve`; `main.py` the composition root. The CLI is
+`safetymon/audit_cli.py`.
 """

@@ -10,13 +10,11 @@ of what the rows show (`_classify` has the reasoning).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from functools import lru_cache
 
-from schemas import GENESIS_HASH, canonical_bytes, chain_hash
+from schemas import GENESIS_HASH, chain_hash
 from services.audit.core._classify import content_break, link_break, seq_break
+from services.audit.core._columns import audit_trail_row, column_mismatch
 from services.audit.core.chain import (
     Break,
     BreakKind,
@@ -240,53 +238,3 @@ def verify_signals(name: str, rows: Sequence[SignalRow]) -> SignalsReport:
     else:
         return SignalsReport(name, len(rows), len(chained), walked.head, None, unchained)
     return SignalsReport(name, len(rows), walked.verified, walked.head, problem, unchained)
-
-
-def column_mismatch(row: ChainRow) -> str | None:
-    """Name the first column whose value differs from the hashed content, if any."""
-    if not row.columns:
-        return None
-    try:
-        content = json.loads(row.content)
-    except ValueError:
-        return "the hashed content is not JSON"
-    for path, value in row.columns.items():
-        if not _same(_lookup(content, path), value):
-            return f"column {path} differs from the hashed content"
-    return None
-
-
-def _lookup(content: object, path: str) -> object:
-    for part in _parts(path):
-        content = content.get(part) if isinstance(content, dict) else None
-    return content
-
-
-@lru_cache(maxsize=64)
-def _parts(path: str) -> tuple[str, ...]:
-    # "a.b#column" names the content path a.b for a column whose name differs (the key
-    # must stay unique when two columns hold the same content value).
-    return tuple(path.split("#", 1)[0].split("."))
-
-
-def _same(stored: object, column: object) -> bool:
-    if isinstance(column, datetime):
-        try:
-            return isinstance(stored, str) and datetime.fromisoformat(stored) == column
-        except ValueError:
-            return False
-    return stored == column
-
-
-def audit_trail_row(
-    seq: int, wire: str, prev_hash: str, digest: str, *, columns: Mapping[str, object]
-) -> ChainRow:
-    """A notify audit-trail row: the hashed bytes are canonical_bytes of its wire form."""
-    try:
-        document = json.loads(wire)
-    except ValueError:
-        return ChainRow(seq, wire.encode("utf-8"), prev_hash, digest, columns, None)
-    if not isinstance(document, dict):
-        return ChainRow(seq, wire.encode("utf-8"), prev_hash, digest, columns, None)
-    claimed = (document.get("seq"), document.get("prev_hash"), document.get("hash"))
-    return ChainRow(seq, canonical_bytes(document), prev_hash, digest, columns, claimed)
