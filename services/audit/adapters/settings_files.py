@@ -1,13 +1,13 @@
 """The files a replay and a reconcile are judged by: the trial configuration and the routing.
 
-Each defaults to the file the live service reads (its environment variable, else the
-packaged file), so an auditor who names none checks the system against what it ran with.
+Each defaults to the file the live service reads (its environment variable; the trial
+configuration else the packaged file, the routing has no default), so an auditor who names
+none checks the system against what it ran with.
 """
 
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 from services.audit.core.errors import ConfigError, RoutingError
@@ -45,13 +45,19 @@ def load_config(path: Path | None = None) -> TrialConfig:
 
 
 def routing_path(path: Path | None = None) -> Path:
-    """The routing file: `path`, else the one notify reads (env, then the demo file)."""
+    """The routing file: `path`, else the one notify reads ($SAFETYMON_ROUTING).
+
+    Raises:
+        RoutingError: neither is given (notify has no default routing either, and a
+            reconcile against a guessed routing would prove nothing).
+
+    """
     if path is not None:
         return path
     configured = os.environ.get("SAFETYMON_ROUTING")
-    if configured:
-        return Path(configured)
-    return Path(str(resources.files("tools.demo").joinpath("routing.toml")))
+    if not configured:
+        raise RoutingError("no routing file: give --routing or set SAFETYMON_ROUTING")
+    return Path(configured)
 
 
 def load_routing(path: Path | None = None) -> Routing:
