@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from tools.embedded import EmbeddedNats, free_port
+from tools.stack import demo_routing
 
 
 def load() -> str:
@@ -43,6 +44,8 @@ class Pipeline:
             "SAFETYMON_DATA_DIR": str(self.data),
             "SAFETYMON_SMTP_HOST": "127.0.0.1",
             "SAFETYMON_SMTP_PORT": str(self.smtp_port),
+            # The services have no default routing; the figures are the demo routing's.
+            "SAFETYMON_ROUTING": str(demo_routing()),
             "SAFETYMON_HTTP_PORT": str(self.port),
             "SAFETYMON_BOOTSTRAP_TOKEN": self.token,
             "SAFETYMON_CLOCK_TICK_SECONDS": "0",
