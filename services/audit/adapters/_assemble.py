@@ -14,7 +14,13 @@ from typing import Any
 from kit.files import file_sha256
 from services.audit.adapters.bundle_reader import write_manifest
 from services.audit.core.errors import ExportError
-from services.audit.core.manifest import ALL_FILES, MANIFEST_FILE, Manifest, build_manifest
+from services.audit.core.manifest import (
+    ALL_FILES,
+    MANIFEST_FILE,
+    FileReport,
+    Manifest,
+    build_manifest,
+)
 
 
 def prepare(out: Path) -> bool:
@@ -42,9 +48,7 @@ def discard(out: Path, *, created: bool) -> None:
         out.rmdir()
 
 
-def finish(
-    out: Path, files: Mapping[str, Mapping[str, Any]], *, source: Mapping[str, Any]
-) -> Manifest:
+def finish(out: Path, files: Mapping[str, FileReport], *, source: Mapping[str, Any]) -> Manifest:
     """Check each file's sha256 against its service's report, then write the manifest."""
     for name, report in files.items():
         path = out / name

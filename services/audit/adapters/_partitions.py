@@ -15,19 +15,19 @@ import pyarrow.parquet as pq
 
 from kit.files import file_sha256
 from services.audit.core.errors import ExportError
-from services.audit.core.manifest import CONFIG_HISTORY, SIGNALS
+from services.audit.core.manifest import CONFIG_HISTORY, SIGNALS, FileReport
 
 #: Where an export gathers the partitions' copies inside the bundle directory (removed after).
 STAGING: Final = ".rules-partitions"
 
 
-def merge_partitions(target: Path, parts: list[tuple[int, Path]]) -> dict[str, Any]:
+def merge_partitions(target: Path, parts: list[tuple[int, Path]]) -> dict[str, FileReport]:
     """Write each rules file as the union of the partitions' copies, with a `partition` column.
 
     Rows keep their partition's file order, partition after partition: each partition's
     signals chain is then contiguous, and `audit verify` walks one chain per partition.
     """
-    reports: dict[str, Any] = {}
+    reports: dict[str, FileReport] = {}
     for name in (SIGNALS, CONFIG_HISTORY):
         tables = []
         for partition, directory in parts:

@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Final, cast
 
 import duckdb
 
@@ -27,7 +27,7 @@ from services.audit.adapters._assemble import discard, finish, prepare
 from services.audit.adapters._partitions import STAGING, merge_partitions
 from services.audit.adapters.parquet_trail import write_journal
 from services.audit.core.errors import ExportError
-from services.audit.core.manifest import EVENT_LOG, SENT_JOURNAL, Manifest
+from services.audit.core.manifest import EVENT_LOG, SENT_JOURNAL, FileReport, Manifest
 from services.ingest.published import copy_event_log
 from services.notify.published import copy_notify_tables, read_sent_journal
 from services.rules.published import copy_rules_snapshot
@@ -51,15 +51,16 @@ def export_offline(data_dir: Path, out: Path) -> Manifest:
     target = out.resolve()
     created = prepare(target)
     try:
-        files: dict[str, dict[str, Any]] = {}
+        files: dict[str, FileReport] = {}
         with _read_only(data_dir / INGEST_FILE) as con:
-            files[EVENT_LOG] = copy_event_log(con, target)
+            files[EVENT_LOG] = cast("FileReport", copy_event_log(con, target))
         partitioned = _partition_files(data_dir)
         if partitioned:
             files.update(_rules_partitions(partitioned, target))
         else:
             with _read_only(data_dir / RULES_FILE) as con:
-                files.update(copy_rules_snapshot(con, target))  # signals and config history
+                # signals and config history
+                files.update(cast("dict[str, FileReport]", copy_rules_snapshot(con, target)))
         with _read_only(data_dir / NOTIFY_FILE) as con:
             files.update(copy_notify_tables(con, target))
         journal = data_dir / NOTIFY_JOURNAL_FILE
@@ -98,7 +99,7 @@ def _partition_files(data_dir: Path) -> list[tuple[int, Path]]:
     return sorted(files.items())
 
 
-def _rules_partitions(partitions: list[tuple[int, Path]], target: Path) -> dict[str, Any]:
+def _rules_partitions(partitions: list[tuple[int, Path]], target: Path) -> dict[str, FileReport]:
     """Each partition's signals and config history, merged as the online export does."""
     staging = target / STAGING
     parts = []

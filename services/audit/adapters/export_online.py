@@ -34,7 +34,7 @@ from schemas.subjects import partition_snapshot_subject
 from services.audit.adapters._assemble import discard, finish, prepare
 from services.audit.adapters._partitions import STAGING, merge_partitions
 from services.audit.core.errors import ExportError
-from services.audit.core.manifest import EVENT_LOG, INGEST_HEADS, Manifest
+from services.audit.core.manifest import EVENT_LOG, INGEST_HEADS, FileReport, Manifest
 from services.ingest.published import read_heads
 from services.notify.published import snapshot_subject as notify_subject
 from services.rules.published import snapshot_subject as rules_subject
@@ -87,7 +87,7 @@ async def export_online(
 
 async def _rules(
     target: Path, url: str, *, namespace: str, partitions: int, wait: float
-) -> dict[str, Any]:
+) -> dict[str, FileReport]:
     """The rules' files: one service's, or every partition's owner's, merged."""
     if partitions == 1:
         return await _from_nats(
@@ -109,14 +109,14 @@ async def _rules(
         await asyncio.to_thread(shutil.rmtree, staging, True)
 
 
-def _check_copied(files: dict[str, Any], directory: Path) -> None:
+def _check_copied(files: dict[str, FileReport], directory: Path) -> None:
     for name, report in files.items():
         path = directory / name
         if not path.is_file() or file_sha256(path) != report.get("sha256"):
             raise ExportError(f"{name} of {directory.name}: missing or changed on the way")
 
 
-async def _heads(target: Path, url: str, *, namespace: str, wait: float) -> dict[str, Any]:
+async def _heads(target: Path, url: str, *, namespace: str, wait: float) -> dict[str, FileReport]:
     """Write the heads ingest published on NATS to `ingest_heads.jsonl` (possibly empty)."""
     try:
         nc = await _connect(url, wait=wait)
@@ -135,7 +135,9 @@ async def _heads(target: Path, url: str, *, namespace: str, wait: float) -> dict
     }
 
 
-async def _from_ingest(target: Path, url: str, *, wait: float) -> tuple[dict[str, Any], str | None]:
+async def _from_ingest(
+    target: Path, url: str, *, wait: float
+) -> tuple[dict[str, FileReport], str | None]:
     try:
         # The auditor's token comes from $SAFETYMON_TOKEN (kit/auth.py).
         headers = bearer_headers()
@@ -176,7 +178,7 @@ def _download(url: str, path: Path, *, wait: float) -> None:
 
 async def _from_nats(
     target: Path, url: str, *, service: str, subject: str, wait: float
-) -> dict[str, Any]:
+) -> dict[str, FileReport]:
     """Ask `service`, answering on `subject` (`<namespace>.….snapshot`), for its files."""
     where = f"NATS at {_without_credentials(url)}"
     try:
@@ -202,12 +204,12 @@ async def _from_nats(
     if not isinstance(reply, dict) or "error" in reply or "files" not in reply:
         detail = reply.get("error") if isinstance(reply, dict) else reply
         raise ExportError(f"{service} refused the snapshot: {detail}")
-    files: dict[str, Any] = reply["files"]
+    files: dict[str, FileReport] = reply["files"]
     await asyncio.to_thread(_copy_in, files, target)
     return files
 
 
-def _copy_in(files: dict[str, Any], target: Path) -> None:
+def _copy_in(files: dict[str, FileReport], target: Path) -> None:
     """Copy the service's files into the bundle; one not visible here is reported by finish."""
     for name, report in files.items():
         source = Path(str(report.get("path", "")))

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services.audit.core.journal import JournaledSent
-from services.audit.core.manifest import AUDIT_TRAIL, SENT_JOURNAL
+from services.audit.core.manifest import AUDIT_TRAIL, SENT_JOURNAL, FileReport
 from services.audit.core.trail import TrailEntry
 from services.notify.published import JournaledSend
 
@@ -63,7 +63,7 @@ def _entry(seq: int, wire: dict[str, Any]) -> TrailEntry:
     )
 
 
-def write_journal(entries: Sequence[JournaledSend], directory: Path) -> dict[str, Any]:
+def write_journal(entries: Sequence[JournaledSend], directory: Path) -> FileReport:
     """Write the journal's entries to `<directory>/notify_sent_journal.parquet`; report rows."""
     path = directory / SENT_JOURNAL
     columns = {

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -55,6 +55,28 @@ HASH_CHAIN: Final = {
     "algorithm": "hash_n = sha256(hash_{n-1} as lowercase hex ascii || hashed bytes of entry n)",
     "genesis": GENESIS_HASH,
 }
+
+
+class ChainHead(TypedDict):
+    """Where a chain a service snapshot holds starts and ends, as the service reports it."""
+
+    first_seq: int | None
+    last_seq: int | None
+    head: str
+
+
+class FileReport(TypedDict, total=False):
+    """A service's report of one snapshot file it wrote.
+
+    It arrives as JSON from another process, so every key is checked where it is used (a
+    missing or malformed one is an `ExportError`), never trusted.
+    """
+
+    path: str  # where the service wrote it (on its own machine or a shared volume)
+    rows: int
+    sha256: str
+    chain: ChainHead  # the chained files only
+    download: str  # ingest: the URL path the file is served under
 
 
 class ChainSummary(BaseModel):
@@ -92,7 +114,7 @@ class Manifest(BaseModel):
 
 
 def build_manifest(
-    files: Mapping[str, Mapping[str, Any]], *, created_at: datetime, source: Mapping[str, Any]
+    files: Mapping[str, FileReport], *, created_at: datetime, source: Mapping[str, Any]
 ) -> Manifest:
     """Describe the snapshots the services reported (rows, sha256, chain summaries).
 
@@ -112,7 +134,7 @@ def build_manifest(
         raise ExportError(f"a service's snapshot report is malformed: {exc}") from exc
 
 
-def _entry(name: str, report: Mapping[str, Any]) -> FileEntry:
+def _entry(name: str, report: FileReport) -> FileEntry:
     chain = None
     if name in CHAINS:
         summary = report["chain"]
