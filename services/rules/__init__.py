@@ -1,1 +1,1 @@
-"""Rules service: evaluates arriving facts against the safety rule catalogue."""
+"""Rules service: evaluates arriving facts against the trial's safety rules."""

@@ -5,7 +5,7 @@ send a 'retracted' notice at the same urgency." The engine remembers every signa
 as a `SignalRecord` (what the signal rests on, and which raised keys and episodes its rule
 set). When a `FactCorrected` supersedes a fact some standing signal rests on:
 
-- the rule catalogue is run once on the corrected projection with the memory of what was
+- the rules are run once on the corrected projection with the memory of what was
   already signalled wiped (`raised`, `episodes`), which answers "would these rules fire on
   what we now know?" without emitting anything;
 - a standing signal whose rule still fires there, at the same or a higher clinical urgency,
@@ -100,7 +100,7 @@ def retract(
 
     `state` is the projection with the correction applied; `targets` the superseded fact
     and whatever stood for it before this correction (an earlier correction of it); `run`
-    folds a state through the whole catalogue (used once, on a copy without the signalling
+    folds a state through all the planned rules (used once, on a copy without the signalling
     memory, and discarded).
     """
     touched = [r for r in state.live_signals if targets.intersection(r.evidence)]

@@ -32,7 +32,7 @@ S = SeriousnessCriterion
 
 
 def test_rules_run_in_a_fixed_documented_order() -> None:
-    """The catalogue folds in a fixed order: SAE family, bleeding, infection, reactions, HE,
+    """The rules fold in a fixed order: SAE family, bleeding, infection, reactions, HE,
     liver progression, AKI, lab grades, the sentinel stopping rule, then SAE-05 last."""
     assert [rule.rule_id for rule in RULES] == [
         "SAE-01", "SAE-03", "SAE-04", "SAE-02", "SUSAR-01",

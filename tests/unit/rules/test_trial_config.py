@@ -14,7 +14,7 @@ from services.rules.config import Settings
 from services.rules.core.config import DEFAULT_CONFIG, TrialConfig
 from services.rules.core.errors import ConfigurationError
 from services.rules.core.fold import replay
-from services.rules.main import build_service
+from services.rules.main import build_app
 
 from .factories import T0, ae_reported, enrolled, lab_result, unique, vitals
 
@@ -28,7 +28,7 @@ def test_packaged_file_is_versioned_and_equals_the_rules_md_defaults() -> None:
     assert (config.trial_id, config.version) == ("NCT01724398", "NCT01724398.v1")
 
 
-def test_defaults_match_the_catalogue() -> None:
+def test_defaults_match_rules_md() -> None:
     """Spot-check [DC] defaults against RULES.md §2-§4 (windows, Hb drops, fever, rebleed)."""
     c = DEFAULT_CONFIG
 
@@ -162,12 +162,12 @@ def test_service_loads_the_file_named_in_settings(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[bleeding]\nhb_low_g_l = 80\n")
 
-    service = build_service(Settings(data_dir=tmp_path, trial_config=good))
+    service = build_app(Settings(data_dir=tmp_path, trial_config=good))
 
     assert service.trial_config.version == "NCT01724398.v2"
-    assert build_service(Settings(data_dir=tmp_path)).trial_config == DEFAULT_CONFIG
+    assert build_app(Settings(data_dir=tmp_path)).trial_config == DEFAULT_CONFIG
     with pytest.raises(ConfigurationError):
-        build_service(Settings(data_dir=tmp_path, trial_config=bad))
+        build_app(Settings(data_dir=tmp_path, trial_config=bad))
 
 
 def test_wheel_without_data_files_falls_back_to_the_identical_defaults(
@@ -181,7 +181,7 @@ def test_wheel_without_data_files_falls_back_to_the_identical_defaults(
     assert trial_config.load_trial_config() == DEFAULT_CONFIG
 
 
-def test_liver_aki_and_sae05_defaults_match_the_catalogue() -> None:
+def test_liver_aki_and_sae05_defaults_match_rules_md() -> None:
     """RULES.md §5.3/§6/§1 [DC]: MELD >= 30, rise >= 5 over 14 d, inputs 48 h, SAE-05 24 h."""
     c = DEFAULT_CONFIG
 

@@ -1,1 +1,4 @@
-"""The rule catalogue (core layer): one pure module per rule, folded in a fixed order."""
+"""The safety rules (core layer): one pure module per rule, folded in a fixed order.
+
+The order and the versions a configuration runs are `engine.rules_for`'s.
+"""

@@ -1,7 +1,7 @@
 """INF-07 procedure-proximate infection (core layer, one rule).
 
 Source: RULES.md §4.1 and §4.3 INF-07 [DC]: an infection AE (SOC Infections and
-infestations; matched by term and LLT, see `_catalogue`) with onset in `W_INF_MSC` = (MSC
+infestations; matched by term and LLT, see `clinical.ae_terms`) with onset in `W_INF_MSC` = (MSC
 start, + 7 d] or `W_INF_PE` = (PE start, + 72 h], tagged with the procedure and the arm for
 the DSMB AESI tables. U0 if serious, else U1; investigator and safety officer; re-fires once
 if a non-serious AE becomes serious. Catheter-related infection is INF-08's (which carries
