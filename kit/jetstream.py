@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import nats.errors
 import nats.js.errors
 import structlog
+from nats.aio.msg import Msg
+from nats.js import api
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
@@ -25,7 +27,6 @@ from nats.js.api import (
 from kit.lanes import Lane, LaneScheduler, Step
 
 if TYPE_CHECKING:
-    from nats.aio.msg import Msg
     from nats.js import JetStreamContext
 
 log = structlog.get_logger(__name__)
@@ -186,6 +187,8 @@ class BatchConsumer:
         self._next_seq: int | None = None
         #: Since when batches have been held back waiting for an earlier message.
         self._holding_since: float | None = None
+        #: The fetches of the pull subscription while `run()` holds it (`stop()` wakes them).
+        self._poll: _Poll | None = None
 
     async def run(self) -> None:
         """Fetch and handle batches until `stop()` is called."""
@@ -201,28 +204,37 @@ class BatchConsumer:
         sub = await self._js.pull_subscribe(
             subject="", durable=self._durable, stream=self._stream, config=config
         )
+        poll = self._poll = _Poll(sub)
+        if not self._running:
+            poll.wake()  # stop() came while subscribing
         self.ready.set()
         try:
             # Everything at or below the ack floor is handled; the stream resumes after it.
             floor = (await sub.consumer_info()).ack_floor
             self._next_seq = (floor.stream_seq if floor else 0) + 1
             while self._running:
-                messages = await self._fetch(sub)
+                messages = await poll.fetch_upto(self._max_batch)
+                if messages and not self._running:
+                    # Fetched as stop() woke the poll, not handled: give them back for the
+                    # next consumer instead of starting a batch while shutting down.
+                    await _nak_all(messages)
+                    break
                 if messages:
                     messages = await self._in_order(sub, messages)
                 if messages:
                     await self._dispatch(messages)
         finally:
-            await _release_buffered(sub)
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            self._poll = None
+            await _release(sub)
 
     def stop(self) -> None:
-        """Ask the loop to finish after the batch in hand."""
-        self._running = False
+        """Ask the loop to finish after the batch in hand; a waiting long poll ends now.
 
-    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
-        return await _fetch_upto(sub, self._max_batch)
+        A batch being handled is never interrupted: it commits and is acknowledged first.
+        """
+        self._running = False
+        if self._poll is not None:
+            self._poll.wake()
 
     async def _in_order(
         self, sub: JetStreamContext.PullSubscription, messages: list[Msg]
@@ -302,17 +314,117 @@ class BatchConsumer:
         self._next_seq = max(self._next_seq or 0, last + 1)
 
 
-async def _release_buffered(sub: JetStreamContext.PullSubscription) -> None:
-    # A message that reached the client after the last fetch timed out sits in nats-py's
-    # local queue; unsubscribing would leave it to the server's ack_wait (30 s) before
-    # redelivery. Nak it now so another consumer instance gets it at once.
-    queue = sub._sub._pending_queue  # nats-py exposes no public way to drain it
+#: How long stop() lets a woken reader finish admitting what it fetched before cancelling it.
+_READER_FINISH_S = 5.0
+
+
+async def _finish_reader(reader: asyncio.Task[None]) -> None:
+    # The reader was woken by stop(): it admits what its last fetch returned (so _release
+    # naks it) and ends. Cancelling it instead could drop a fetched batch on the floor,
+    # leaving it to the server's ack_wait; cancellation is only the fallback.
+    done, _ = await asyncio.wait({reader}, timeout=_READER_FINISH_S)
+    if not done:
+        reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await reader
+
+
+#: Status of the wake-up `_Poll.wake()` queues (client side only, never from a server).
+_WAKE_STATUS = "499"
+_WAKE_DESCRIPTION = "safetymon consumer stopping"
+
+
+class _Poll:
+    """The fetches of one pull subscription; `wake()` ends a waiting long poll now.
+
+    The long poll is woken, never cancelled: nats-py hands a message it has taken from its
+    queue back only to a fetch that returns, so a cancelled fetch could drop one that was
+    delivered (it would come back only after ack_wait). Waking queues a status message
+    behind whatever was delivered: the fetch returns a delivered message first, or else
+    meets the status and ends with an APIError that only this class raises. The 408 the
+    server itself sends would not do: nats-py keeps waiting after one until its timeout.
+    """
+
+    def __init__(self, sub: JetStreamContext.PullSubscription) -> None:
+        self.sub = sub
+        self._polling = False
+        self._woken = False
+
+    def wake(self) -> None:
+        """End the long poll in progress (or skip the next one); the fetch returns []."""
+        self._woken = True
+        if self._polling:
+            status = Msg(
+                self.sub._sub._conn,  # nats-py offers no public way to wake a pending fetch
+                headers={api.Header.STATUS: _WAKE_STATUS, "Description": _WAKE_DESCRIPTION},
+            )
+            self.sub._sub._pending_queue.put_nowait(status)
+
+    async def fetch_upto(self, limit: int) -> list[Msg]:
+        """A long poll for the first message, then what is already waiting, `limit` at most.
+
+        A plain fetch(N) holds an early SAE until N arrive or the timeout passes, and a
+        short fetch for "the rest" costs its whole timeout when there is no rest. Asking
+        the consumer how many are pending costs one round trip (~0.3 ms) instead. Only the
+        long poll is woken: the second fetch returns at once with messages in hand, which
+        an error raised inside nats-py would lose.
+        """
+        sub = self.sub
+        if self._woken:
+            return []
+        self._polling = True
+        try:
+            first = await sub.fetch(1, timeout=1.0)
+        except (nats.errors.TimeoutError, TimeoutError):
+            return []
+        except nats.js.errors.APIError as exc:
+            if exc.description == _WAKE_DESCRIPTION:
+                return []
+            raise
+        finally:
+            self._polling = False
+        waiting = sub.pending_msgs
+        if not waiting:
+            info = await sub.consumer_info()
+            waiting = info.num_pending or 0
+        if waiting <= 0 or limit <= 1:
+            return list(first)
+        try:
+            rest = await sub.fetch(min(waiting, limit - 1), timeout=1.0)
+        except (nats.errors.TimeoutError, TimeoutError):
+            rest = []
+        return [*first, *rest]
+
+
+async def _nak_all(messages: Sequence[Msg]) -> None:
+    for msg in messages:
+        with contextlib.suppress(Exception):  # the connection may be closing; ack_wait covers it
+            await msg.nak()
+
+
+async def _release(sub: JetStreamContext.PullSubscription) -> None:
+    """Unsubscribe, then give back whatever reached the client and was not handled.
+
+    The server is told first and answers a PING after it, so every message it sent before
+    it dropped our interest (say, one for the pull request stop() woke us from) is in the
+    local queue by then; only then is the subscription forgotten locally, since nats-py
+    drops a message for a subscription it no longer knows, leaving it to ack_wait. Each
+    buffered delivery is nak'd so another consumer instance gets it at once; status
+    messages (an expired pull request, our own wake-up) are not deliveries.
+    """
+    inner = sub._sub  # nats-py's own unsubscribe forgets the subscription before the server does
+    with contextlib.suppress(Exception):  # a closed connection: ack_wait covers what it held
+        await inner._conn._send_unsubscribe(inner._id)
+        await inner._conn.flush()
+    with contextlib.suppress(Exception):
+        await sub.unsubscribe()
+    queue = inner._pending_queue
+    buffered: list[Msg] = []
     while not queue.empty():
         msg = queue.get_nowait()
-        if msg.headers and msg.headers.get("Status"):
-            continue  # a status message of an expired pull request, not a delivery
-        with contextlib.suppress(Exception):
-            await msg.nak()
+        if not (msg.headers and msg.headers.get(api.Header.STATUS)):
+            buffered.append(msg)
+    await _nak_all(buffered)
 
 
 def subject_matches(subject: str, pattern: str) -> bool:
@@ -383,6 +495,8 @@ class LaneConsumer:
         self._handled_early: set[int] = set()
         #: Set once the durable consumer exists and reading is about to start.
         self.ready = asyncio.Event()
+        #: The fetches of the pull subscription while `run()` holds it (`stop()` wakes them).
+        self._poll: _Poll | None = None
 
     @property
     def pending(self) -> int:
@@ -394,26 +508,30 @@ class LaneConsumer:
         self._running = False
         self._wake.set()
         self._room.set()
+        if self._poll is not None:
+            self._poll.wake()
 
     async def run(self) -> None:
         """Read and handle until `stop()` is called."""
         self._running = True  # before the first await: a stop() during start-up must count
         sub = await self._subscribe()
+        poll = self._poll = _Poll(sub)
+        if not self._running:
+            poll.wake()  # stop() came while subscribing
         self.ready.set()
         reader: asyncio.Task[None] | None = None
         try:
             await self._recover(sub)
-            reader = asyncio.create_task(self._read(sub), name=f"{self._durable}-reader")
+            reader = asyncio.create_task(self._read(poll), name=f"{self._durable}-reader")
             while self._running:
                 if reader.done():
                     reader.result()  # re-raise why reading stopped
                     break
                 await self._handle_next()
         finally:
+            self._poll = None
             if reader is not None:
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await reader
+                await _finish_reader(reader)
             await self._release(sub)
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
@@ -471,7 +589,7 @@ class LaneConsumer:
             log.warning("lane_unreadable", durable=self._durable, error=type(exc).__name__)
             return Lane()
 
-    async def _read(self, sub: JetStreamContext.PullSubscription) -> None:
+    async def _read(self, poll: _Poll) -> None:
         """Keep the window full; wake the handler loop when something arrives."""
         while self._running:
             room = self._window - len(self._schedule)
@@ -481,7 +599,7 @@ class LaneConsumer:
                 continue
             # Large fetches: the handler holds the event loop while it folds a group, so the
             # reader gets few turns and must read far more per turn than a group folds.
-            for msg in await _fetch_upto(sub, min(room, 5_000)):
+            for msg in await poll.fetch_upto(min(room, 5_000)):
                 await self._admit(msg)
             self._wake.set()
 
@@ -536,13 +654,8 @@ class LaneConsumer:
     async def _release(self, sub: JetStreamContext.PullSubscription) -> None:
         # Give back what was read ahead and not handled, so a successor gets it at once
         # instead of after ack_wait.
-        for held in self._schedule.handles():
-            if held.msg is not None:
-                with contextlib.suppress(Exception):
-                    await held.msg.nak()
-        await _release_buffered(sub)
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+        await _nak_all([held.msg for held in self._schedule.handles() if held.msg is not None])
+        await _release(sub)
 
 
 def _now() -> float:
@@ -574,27 +687,3 @@ def _delivery(step: Step[_Held]) -> Delivery:
         lane=step.lane,
         final=step.final,
     )
-
-
-async def _fetch_upto(sub: JetStreamContext.PullSubscription, limit: int) -> list[Msg]:
-    """A long poll for the first message, then what is already waiting, `limit` at most.
-
-    A plain fetch(N) holds an early SAE until N arrive or the timeout passes, and a short
-    fetch for "the rest" costs its whole timeout when there is no rest. Asking the consumer
-    how many are pending costs one round trip (~0.3 ms) instead.
-    """
-    try:
-        first = await sub.fetch(1, timeout=1.0)
-    except (nats.errors.TimeoutError, TimeoutError):
-        return []
-    waiting = sub.pending_msgs
-    if not waiting:
-        info = await sub.consumer_info()
-        waiting = info.num_pending or 0
-    if waiting <= 0 or limit <= 1:
-        return list(first)
-    try:
-        rest = await sub.fetch(min(waiting, limit - 1), timeout=1.0)
-    except (nats.errors.TimeoutError, TimeoutError):
-        rest = []
-    return [*first, *rest]
