@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from kit.auth import bearer_headers
 from services.ingest.config import Settings
-from services.ingest.main import build_service
+from services.ingest.main import build_app
 from tools.demo.generator import HISTORIC_START, generate_events
 
 NATS_URL = os.environ.get("SAFETYMON_NATS_URL", "nats://127.0.0.1:4222")
@@ -64,7 +64,7 @@ async def ingest_in_process(
 ) -> tuple[float, list[tuple[str, bytes, str]]]:
     """Events/s from submit() to the last PubAck; returns the published payloads too."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    service = build_service(
+    service = build_app(
         # No clock ticks: the log read back below must hold exactly the submitted events.
         Settings(data_dir=data_dir, nats_url=NATS_URL, namespace=namespace, clock_tick_seconds=0),
         http=False,
@@ -88,7 +88,7 @@ async def ingest_over_http(events: list[dict[str, object]], namespace: str, batc
     """Events/s through the HTTP API (batch events per request) to the last PubAck."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-http-"))
     token = secrets.token_urlsafe(32)  # a one-run admin token, like the demo's
-    service = build_service(
+    service = build_app(
         Settings(
             data_dir=data_dir,
             nats_url=NATS_URL,

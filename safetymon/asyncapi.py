@@ -35,8 +35,12 @@ from schemas import (
 from schemas.subjects import DEFAULT_NAMESPACE, NOTIFY_REPORTS_DURABLE
 from services.ingest.adapters.head_anchor import anchor_stream, anchor_subject
 from services.notify.adapters.audit_export import snapshot_subject as notify_snapshot_subject
-from services.notify.adapters.nats_requests import ack_subject, log_subject
-from services.notify.main import flush_digests_subject, state_subject
+from services.notify.adapters.nats_requests import (
+    ack_subject,
+    flush_digests_subject,
+    log_subject,
+    state_subject,
+)
 from services.rules.adapters.audit_export import snapshot_subject as rules_snapshot_subject
 
 FILE_NAME: Final = "asyncapi.json"

@@ -20,9 +20,13 @@ import duckdb
 from nats.aio.client import Client as NatsClient
 
 from services.notify.adapters.audit_export import OUTBOX_FILE, snapshot_subject
-from services.notify.adapters.nats_requests import ack_subject, log_subject
+from services.notify.adapters.nats_requests import (
+    ack_subject,
+    flush_digests_subject,
+    log_subject,
+    state_subject,
+)
 from services.notify.core.errors import AckRejectedError
-from services.notify.main import flush_digests_subject, state_subject
 
 _TIMEOUT_S = 30.0  # notify's one DuckDB writer thread may be busy with a batch
 _REFUSED = frozenset({403, 404, 409, 410})  # status_of(AckRejectedError) in notify's API

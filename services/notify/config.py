@@ -76,10 +76,6 @@ class Settings(NatsClientSettings):  # NATS credentials and TLS: kit/nats_securi
     #: Base URL of the safety console (services/console); emails link to
     #: <base>/alerts/<signal id>. Unset: the emails carry no console link.
     console_url: str | None = None
-    #: TEST ONLY, never set in a deployment: SIGKILL this process right after the first write
-    #: to the sent journal, i.e. after the SMTP 250 and before the outbox commit, so the
-    #: crash test (tests/integration/test_notify_crash.py) can hit that exact point.
-    test_kill_after_sent_journal: bool = False
 
     @field_validator("mail_from")
     @classmethod

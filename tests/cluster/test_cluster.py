@@ -21,7 +21,7 @@ from kit.jetstream import ensure_stream
 from schemas import DUPLICATE_WINDOW_SECONDS, SIGNAL_ADAPTER, ClinicalFact, SignalRaised, Subjects
 from services.ingest.core.errors import TransientError
 from services.rules.config import Settings
-from services.rules.main import RulesService
+from services.rules.main import build_app
 from tests.integration.test_rules_partitions import HOSPITALISED, Log, N
 from tests.unit.rules.factories import ae_reported, enrolled, unique
 from tools.cluster import LoopbackCluster
@@ -89,7 +89,7 @@ async def test_r3_cluster_loses_a_node_mid_feed_and_no_signal_is_lost_or_repeate
         duplicate_window=DUPLICATE_WINDOW_SECONDS, replicas=3,
     )  # fmt: skip
     workers = [
-        RulesService(
+        build_app(
             Settings(
                 data_dir=tmp_path / "rules", nats_url=cluster.url_list, namespace=namespace,
                 partitions=N, rules_worker=worker, rules_workers=2, stream_replicas=3,

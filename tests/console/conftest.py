@@ -15,7 +15,8 @@ from kit.auth import Role, TokenStore
 from safetymon.runner import Stack
 from schemas import Subjects
 from services.console.config import Settings
-from services.console.main import ConsoleService, build_service
+from services.console.main import build_app
+from services.console.service import ConsoleService
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ async def console(
         namespace=namespace,
         notify_url=f"http://127.0.0.1:{notify_port}",
     )
-    service = build_service(settings)
+    service = build_app(settings)
     await service.start()
     yield Console(service, service.url, stack, tokens)
     await service.stop()

@@ -9,14 +9,14 @@ import httpx
 import pytest
 
 from services.console.config import Settings
-from services.console.main import build_service
+from services.console.main import build_app
 
 ADMIN = "bootstrap-" + "x" * 24
 
 
 async def _session_cookie(tmp_path: Path, base_url: str, *, secure: bool | None) -> str:
     settings = Settings(data_dir=tmp_path, bootstrap_token=ADMIN, console_secure_cookies=secure)
-    api = build_service(settings)._build_api()
+    api = build_app(settings)._build_api()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url=base_url) as c:
         form = await c.get("/signin")
         csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)

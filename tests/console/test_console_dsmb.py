@@ -14,9 +14,9 @@ from playwright.async_api import Browser, expect
 from kit.auth import Role, TokenStore
 from kit.embedded_http import EmbeddedHttpServer
 from services.console.config import Settings
-from services.console.main import build_service as build_console
+from services.console.main import build_app as build_console
 from services.report.adapters.http_api import build_http_app
-from services.report.main import build_service as build_report
+from services.report.main import build_app as build_report
 from tests.console.test_console_browser import Problems, browser
 from tests.unit.report.fixture_feed import AS_OF, build_fixture_log
 

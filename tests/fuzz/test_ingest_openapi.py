@@ -31,7 +31,8 @@ from schemathesis.checks import (
 
 from schemas import Subjects
 from services.ingest.config import Settings
-from services.ingest.main import IngestService, build_service
+from services.ingest.main import build_app
+from services.ingest.service import IngestService
 from tests.conftest import NATS_URL
 from tests.credentials import AUTH, TEST_TOKEN
 from tests.fuzz import counts
@@ -71,7 +72,7 @@ def live_ingest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveIngest
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="fuzz-ingest", daemon=True)
     thread.start()
-    service = build_service(settings_)
+    service = build_app(settings_)
     asyncio.run_coroutine_threadsafe(service.start(), loop).result(30)
     try:
         with httpx.Client(headers=AUTH, timeout=60) as client, requests.Session() as session:

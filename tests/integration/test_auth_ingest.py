@@ -26,7 +26,8 @@ from kit.auth import Role, TokenStore
 from safetymon.cli import app
 from schemas import Subjects
 from services.ingest.config import Settings
-from services.ingest.main import IngestService, build_service
+from services.ingest.main import build_app
+from services.ingest.service import IngestService
 from tests.credentials import AUTH, TEST_TOKEN
 from tests.factories import enrolment, lab, unique
 
@@ -104,7 +105,7 @@ async def running(
     revoked, secrets["revoked"] = tokens.create("revoked-1", Role.admin)
     tokens.revoke(revoked.token_id)
     secrets["unknown"] = "smt_" + uuid4().hex
-    service = build_service(
+    service = build_app(
         Settings(
             data_dir=data,
             nats_url=nats_url_module,

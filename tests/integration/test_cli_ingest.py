@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from safetymon.cli import app
 from services.ingest.config import Settings
-from services.ingest.main import IngestService, build_service
+from services.ingest.main import build_app
+from services.ingest.service import IngestService
 from tests.credentials import TEST_TOKEN
 from tests.factories import enrolment, lab
 
@@ -33,7 +34,7 @@ async def ingest(
         bootstrap_token=SecretStr(TEST_TOKEN),
     )
     monkeypatch.setenv("SAFETYMON_TOKEN", TEST_TOKEN)  # what `safetymon ingest` sends
-    service = build_service(settings)
+    service = build_app(settings)
     await service.start()
     yield service
     await service.stop()

@@ -1,4 +1,4 @@
-"""One site cannot suppress another site's SAE through the dedupe key (security, issue 8).
+"""One site cannot suppress another site's SAE through the dedupe key (security).
 
 A real ingest service (real NATS, real DuckDB file) and two per-site submitter tokens; plus
 an ingest.duckdb written with the schema of earlier versions, migrated on open.
@@ -26,7 +26,8 @@ from services.ingest.adapters.duckdb_log import DuckDBEventLog
 from services.ingest.config import Settings
 from services.ingest.core.accept import Accepted, accept
 from services.ingest.core.chain import LogHead, chain
-from services.ingest.main import IngestService, build_service
+from services.ingest.main import build_app
+from services.ingest.service import IngestService
 from tests.credentials import TEST_TOKEN
 from tests.factories import enrolment, sae, unique
 
@@ -51,7 +52,7 @@ async def running(tmp_path: Path, nats_url: str) -> AsyncIterator[Running]:
     tokens = TokenStore(tmp_path / "tokens.json")
     secrets = {s: tokens.create(f"sub-{s}", Role.submitter, s)[1] for s in ("S01", "S02")}
     secrets["admin"] = TEST_TOKEN
-    service = build_service(
+    service = build_app(
         Settings(data_dir=tmp_path, nats_url=nats_url, namespace=namespace, http_port=0,
                  bootstrap_token=SecretStr(TEST_TOKEN))
     )  # fmt: skip

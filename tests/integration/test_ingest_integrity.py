@@ -22,7 +22,7 @@ from schemas import GENESIS_HASH, Subjects, chain_hash
 from services.ingest.adapters.head_anchor import anchor_stream, read_heads
 from services.ingest.config import Settings
 from services.ingest.core.errors import LogIntegrityError
-from services.ingest.main import build_service
+from services.ingest.main import build_app
 from tests.credentials import TEST_TOKEN
 from tests.factories import enrolment, lab, unique
 
@@ -45,7 +45,7 @@ async def settings(tmp_path: Path, nats_url: str) -> AsyncIterator[Settings]:
 
 async def _fill(settings: Settings, count: int = 6) -> None:
     """Start ingest, log an enrolment at S01 and some labs, stop it."""
-    service = build_service(settings)
+    service = build_app(settings)
     await service.start()
     try:
         participant = unique("P")
@@ -74,7 +74,7 @@ def _tamper(path: Path, edit: Callable[[duckdb.DuckDBPyConnection], object]) -> 
 
 
 async def _start_refused(settings: Settings, *expected: str) -> None:
-    service = build_service(settings)
+    service = build_app(settings)
     with pytest.raises(LogIntegrityError) as refused:
         await service.start()
     for words in expected:

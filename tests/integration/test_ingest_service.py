@@ -16,7 +16,8 @@ from schemas import GENESIS_HASH, Subjects, canonical_bytes, chain_hash
 from services.ingest.adapters.duckdb_log import DuckDBEventLog
 from services.ingest.config import Settings
 from services.ingest.core.accept import Accepted, accept
-from services.ingest.main import IngestService, build_service
+from services.ingest.main import build_app
+from services.ingest.service import IngestService
 from tests.credentials import AUTH, TEST_TOKEN
 from tests.factories import enrolment, lab, sae
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def ingest(tmp_path: Path, nats_url: str, namespace: str) -> AsyncIterator[IngestService]:
-    service = build_service(
+    service = build_app(
         Settings(
             data_dir=tmp_path,
             nats_url=nats_url,
@@ -184,7 +185,7 @@ async def test_events_appended_but_unconfirmed_are_published_after_a_restart(
     await log.append([a.wire for a in accepted])  # type: ignore[union-attr]
     log.close()  # the process "died" here: appended, never published
 
-    service = build_service(
+    service = build_app(
         Settings(data_dir=tmp_path, nats_url=nats_url, namespace=namespace), http=False
     )
     await service.start()

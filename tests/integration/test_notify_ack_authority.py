@@ -1,4 +1,4 @@
-"""Who may acknowledge which alert, through which channel (security, issue 8).
+"""Who may acknowledge which alert, through which channel (security).
 
 A real notify service (real NATS, real SMTP, real DuckDB). Every (caller, alert kind) pair
 acknowledges its own fresh alert over `POST /v1/signals/{id}/ack`, so no answer depends on
@@ -27,7 +27,8 @@ from services.notify.config import Settings
 from services.notify.core.ack import AckClaims, sign_ack
 from services.notify.core.errors import AckKeyError
 from services.notify.core.plan import notification_id_for
-from services.notify.main import NotifyService, build_service
+from services.notify.main import build_app
+from services.notify.service import NotifyService
 from tests.factories import unique
 from tests.unit.notify.factories import ROUTING_TOML, SAFETY_OFFICER, make_signal, make_update
 from tests.unit.notify.test_notify_report import make_report
@@ -73,7 +74,7 @@ async def notify(
     )  # fmt: skip
     tokens = TokenStore(settings.tokens_path)
     secrets = {name: tokens.create(name, role, site)[1] for name, (role, site) in CALLERS.items()}
-    service = build_service(settings)
+    service = build_app(settings)
     await service.start()
     yield service, secrets
     await service.stop()
@@ -221,7 +222,7 @@ async def test_an_alert_assigned_from_the_console_records_the_assignee_and_the_c
 
 
 async def _trail(service: NotifyService) -> list[dict[str, object]]:
-    store = service._require_store()  # reading the trail the service wrote
+    store = service.queries  # reading the trail the service wrote
     return [json.loads(entry.wire) for entry in await store.audit_entries()]
 
 
@@ -239,7 +240,7 @@ async def test_an_empty_ack_secret_file_stops_the_service_from_starting(
     data = tmp_path / "data"
     data.mkdir()
     (data / "ack.secret").write_text("", encoding="ascii")
-    service = build_service(
+    service = build_app(
         Settings(data_dir=data, nats_url=nats_url, namespace=namespace, routing=routing,
                  smtp_host=smtp_server.host, smtp_port=smtp_server.port)
     )  # fmt: skip

@@ -28,7 +28,8 @@ from kit.auth import TokenStore
 from schemas import Role, SignalRaised, Subjects, Urgency
 from services.notify.config import Settings
 from services.notify.core.ack import AckClaims, sign_ack
-from services.notify.main import NotifyService, build_service
+from services.notify.main import Deps, build_app
+from services.notify.service import NotifyService
 from tests.conftest import ReceivedMail, free_port
 from tests.unit.notify.factories import make_signal
 
@@ -132,7 +133,7 @@ async def running() -> AsyncIterator[Callable[[Settings], Awaitable[NotifyServic
     started: list[NotifyService] = []
 
     async def _start(settings: Settings) -> NotifyService:
-        service = build_service(settings)
+        service = build_app(settings)
         await service.start()
         started.append(service)
         return service
@@ -490,9 +491,9 @@ async def test_escalation_and_link_expiry_follow_the_injected_clock(
     from services.notify.adapters.memory import ManualClock
 
     clock = ManualClock(datetime.now(UTC))
-    service = build_service(
+    service = build_app(
         settings.model_copy(update={"escalation_minutes": 60.0, "ack_ttl_hours": 72.0}),
-        clock=clock,
+        Deps(clock=clock),
     )
     await service.start()
     try:

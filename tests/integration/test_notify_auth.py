@@ -1,4 +1,4 @@
-"""Access control of the notify HTTP API against a running service (issue 8 item 1).
+"""Access control of the notify HTTP API against a running service.
 
 The role matrix below is the specification: every (caller, endpoint) pair is requested for
 real and must be allowed or denied exactly as listed. "Allowed" means the request got past
@@ -25,7 +25,8 @@ from schemas import Role, SignalRaised, Subjects
 from services.notify.config import Settings
 from services.notify.core.ack import AckClaims, sign_ack
 from services.notify.core.plan import notification_id_for
-from services.notify.main import NotifyService, build_service
+from services.notify.main import build_app
+from services.notify.service import NotifyService
 from tests.factories import unique
 from tests.unit.notify.factories import ROUTING_TOML, SAFETY_OFFICER, make_signal
 
@@ -102,7 +103,7 @@ async def notify(
     revoked, secrets["revoked"] = tokens.create("revoked-1", TokenRole.admin)
     tokens.revoke(revoked.token_id)
     secrets["unknown"] = "smt_" + "0" * 43
-    service = build_service(settings)
+    service = build_app(settings)
     await service.start()
     yield service, secrets
     await service.stop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from services.notify.main import NotifyService
+from services.notify.service import NotifyService
 from tests.factories import unique
 from tests.integration.test_notify_ack_authority import _link, _publish, _recorded, notify
 from tests.unit.notify.factories import make_signal, make_update

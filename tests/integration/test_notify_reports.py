@@ -1,4 +1,4 @@
-"""Issued DSMB reports reach the DSMB through notify's outbox, once per recipient (issue 6.3).
+"""Issued DSMB reports reach the DSMB through notify's outbox, once per recipient.
 
 Real components: the report service builds and publishes `ReportIssued` with its own
 publisher adapter on a real JetStream; notify consumes it with its durable, records the
@@ -23,9 +23,10 @@ from schemas import Subjects
 from schemas.subjects import NOTIFY_REPORTS_DURABLE
 from services.notify.adapters.nats_requests import ack_subject, log_subject
 from services.notify.config import Settings
-from services.notify.main import NotifyService, build_service
+from services.notify.main import build_app
+from services.notify.service import NotifyService
 from services.report.config import Settings as ReportSettings
-from services.report.main import build_service as build_report_service
+from services.report.main import build_app as build_report_service
 from tests.unit.report.fixture_feed import build_fixture_log
 
 pytestmark = pytest.mark.integration
@@ -79,7 +80,7 @@ async def notify(
         mail_from="safetymon@trial.example", routing=routing, retry_base_seconds=0.2,
         retry_cap_seconds=1.0, reports_base_url=BASE_URL,
     )  # fmt: skip
-    service = build_service(settings)
+    service = build_app(settings)
     await service.start()
     yield service
     await service.stop()

@@ -16,7 +16,8 @@ import pytest
 from schemas import NOTIFY_DURABLE, Role, SignalRaised, Subjects
 from services.notify.config import Settings
 from services.notify.core.errors import RoutingFileError
-from services.notify.main import NotifyService, build_service
+from services.notify.main import build_app
+from services.notify.service import NotifyService
 from tests.conftest import free_port
 from tests.unit.notify.factories import (
     DSMB_CHAIR,
@@ -64,7 +65,7 @@ async def running() -> AsyncIterator[Callable[[Settings], Awaitable[NotifyServic
     started: list[NotifyService] = []
 
     async def _start(settings: Settings) -> NotifyService:
-        service = build_service(settings)
+        service = build_app(settings)
         await service.start()
         started.append(service)
         return service
@@ -184,7 +185,7 @@ async def test_temporary_refusal_is_retried_then_delivered_once(
     assert mails_to(smtp_server.recorder) == sorted(EXPECTED)
     rows = await service.notifications(signal.event_id)
     assert all(r["attempts"] >= 3 and "451" in r["last_error"] for r in rows)
-    store = service._require_store()
+    store = service.queries
     failed = [
         json.loads(e.wire)
         for e in await store.audit_entries()
@@ -269,7 +270,7 @@ async def test_undecodable_message_is_dead_lettered_and_the_batch_goes_on(
 
 async def test_bad_routing_file_stops_startup_naming_the_key(settings) -> None:
     settings.routing.write_text(ROUTING_TOML.replace("[roles.dsmb_chair]", "[roles.dsmb_chiar]"))
-    service = build_service(settings)
+    service = build_app(settings)
 
     with pytest.raises(RoutingFileError, match=r"roles\.dsmb_chiar"):
         await service.start()

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from kit.auth import Role, TokenStore
 from services.report.adapters.http_api import build_http_app
-from services.report.main import build_service
+from services.report.main import build_app
 from tests.unit.report.fixture_feed import AS_OF, build_fixture_log
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ def client(tmp_path: Path, event_log: Path) -> tuple[TestClient, dict[str, str]]
     tokens = TokenStore(tmp_path / "tokens.json")
     secrets = {role: tokens.create(f"t-{role}", Role(role), site)[1]
                for role, site in (("dsmb", None), ("investigator", "S01"))}  # fmt: skip
-    service = build_service()
+    service = build_app()
 
     async def on_demand(as_of: datetime) -> dict[str, Any]:
         return await asyncio.to_thread(service.build_into, event_log, as_of=as_of, root=tmp_path)

@@ -21,7 +21,8 @@ from kit.auth import Role, TokenStore
 from safetymon.cli import app
 from schemas import Subjects
 from services.ingest.config import Settings
-from services.ingest.main import IngestService, build_service
+from services.ingest.main import build_app
+from services.ingest.service import IngestService
 from tests.credentials import AUTH, TEST_TOKEN
 from tests.unit.report.fixture_feed import fixture_feed
 
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.integration
 async def ingest(tmp_path: Path, nats_url: str) -> AsyncIterator[tuple[IngestService, TokenStore]]:
     namespace = f"t{uuid4().hex[:12]}"
     tokens_file = tmp_path / "tokens.json"
-    service = build_service(
+    service = build_app(
         Settings(data_dir=tmp_path, nats_url=nats_url, namespace=namespace, http_port=0,
                  bootstrap_token=SecretStr(TEST_TOKEN), tokens_path=tokens_file)
     )  # fmt: skip

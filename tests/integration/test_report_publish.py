@@ -12,7 +12,8 @@ import pytest
 
 from schemas import ReportIssued, Subjects
 from services.report.config import Settings
-from services.report.main import STATE_FILE, build_service
+from services.report.main import build_app
+from services.report.service import STATE_FILE
 from tests.unit.report.fixture_feed import build_fixture_log
 
 pytestmark = pytest.mark.integration
@@ -54,7 +55,7 @@ async def test_tick_issues_periodic_and_ad_hoc_reports_and_announces_each_once(
     tmp_path: Path, event_log: Path, nats_url: str, namespace: str, reports_stream: str
 ) -> None:
     log = event_log
-    service = build_service(Settings(nats_url=nats_url, namespace=namespace))
+    service = build_app(Settings(nats_url=nats_url, namespace=namespace))
     root = tmp_path / "reports"
 
     first = await service.schedule_tick(log, root=root, publish=True)

@@ -33,7 +33,7 @@ from schemas.subjects import partition_of, rules_durable
 from services.ingest.adapters.nats_publisher import JetStreamPublisher
 from services.ingest.core.chain import Entry, LogHead, chain
 from services.rules.config import Settings
-from services.rules.main import RulesService
+from services.rules.main import build_app
 from tests.integration.test_rules_service import read_signals, wait_for_signals
 from tests.unit.rules.factories import ae_reported, enrolled, unique
 
@@ -121,8 +121,8 @@ async def test_two_workers_split_partitions_and_take_over_without_loss_or_repeat
     tmp_path: Path, nats_url: str, namespace: str, js: JetStreamContext
 ) -> None:
     log = Log(js, namespace)
-    first = RulesService(settings(tmp_path, nats_url, namespace, 0))
-    second = RulesService(settings(tmp_path, nats_url, namespace, 1))
+    first = build_app(settings(tmp_path, nats_url, namespace, 0))
+    second = build_app(settings(tmp_path, nats_url, namespace, 1))
     await first.start()
     await second.start()
     await eventually(lambda: first.partitions == (0, 2) and second.partitions == (1, 3), "split")
@@ -139,7 +139,7 @@ async def test_two_workers_split_partitions_and_take_over_without_loss_or_repeat
     await eventually(lambda: first.partitions == (0, 1, 2, 3), "takeover")
     await saes(20)
     await wait_for_signals(js, namespace, 40)
-    second = RulesService(settings(tmp_path, nats_url, namespace, 1))
+    second = build_app(settings(tmp_path, nats_url, namespace, 1))
     await second.start()  # back: it gets its partitions back
     await eventually(lambda: first.partitions == (0, 2) and second.partitions == (1, 3), "back")
     await saes(20)

@@ -34,7 +34,7 @@ from services.rules.core.engine import StateKey
 from services.rules.core.errors import TransientError
 from services.rules.core.fold import replay
 from services.rules.core.state import ParticipantState
-from services.rules.main import RulesService, build_service
+from services.rules.main import Deps, build_app
 from services.rules.ports import (
     Commit,
     ConfigActivation,
@@ -144,7 +144,7 @@ async def test_one_sae_signal_despite_duplicates_and_poison(
     await publish(js, namespace, [report], msg_id=False)  # stored again: tracking must skip it
     await js.publish(Subjects(namespace).fact_subject("adverse_event_reported"), b"not json")
     settings = settings_for(tmp_path, nats_url, namespace)
-    service = build_service(settings)
+    service = build_app(settings)
 
     await service.start()
     await wait_for_signals(js, namespace, 1)
@@ -177,12 +177,12 @@ async def test_restart_mid_stream_loses_and_duplicates_nothing(
             await publish(js, namespace, facts[start : start + 20])
             await asyncio.sleep(0.05)
 
-    first = build_service(settings)
+    first = build_app(settings)
     await first.start()
     publisher = asyncio.create_task(paced_publish())
     await wait_for_signals(js, namespace, 10)
     await first.stop()
-    second = build_service(settings)
+    second = build_app(settings)
     await second.start()
     await publisher
     await wait_drained(js, namespace)
@@ -214,7 +214,7 @@ async def test_unpublished_outbox_rows_are_published_at_start(
         )
     )
     await crashed.close()
-    service = build_service(settings)
+    service = build_app(settings)
 
     await service.start()
     await wait_for_signals(js, namespace, 1)
@@ -283,7 +283,7 @@ async def test_transient_failure_is_redelivered_and_signal_arrives(
     pid = unique("P")
     report = ae_reported(pid, criteria=HOSPITALISED)
     await publish(js, namespace, [enrolled(pid), report])
-    service = RulesService(settings, store=store)
+    service = build_app(settings, Deps(store=store))
 
     await service.start()
     await wait_for_signals(js, namespace, 1)
@@ -303,7 +303,7 @@ def at_seqs(start: int) -> list[ClinicalFact]:
 
 
 async def run_until_drained(settings: Settings, js: JetStreamContext, namespace: str) -> None:
-    service = build_service(settings)
+    service = build_app(settings)
     await service.start()
     try:
         await wait_drained(js, namespace)
@@ -323,7 +323,7 @@ async def test_a_restart_with_another_configuration_is_recorded_and_exported(
     await publish(js, namespace, at_seqs(3))
     await run_until_drained(v1, js, namespace)  # the same file again: nothing to record
     await publish(js, namespace, at_seqs(5))
-    service = build_service(v2)
+    service = build_app(v2)
     await service.start()
     try:
         await wait_drained(js, namespace)

@@ -3,7 +3,7 @@
 The CLI reaches the running service this way, so it needs no HTTP port and never opens the
 notify DuckDB file (one writer per file). Every request gets a JSON reply; a refusal says why.
 
-Access (issue 8): these subjects carry no bearer token. The boundary is the NATS server's
+Access: these subjects carry no bearer token. The boundary is the NATS server's
 own authorisation: the services and operators connect with configured credentials
 (SAFETYMON_NATS_USER/PASSWORD, TOKEN, CREDS_FILE or NKEY_SEED_FILE, kit/nats_security.py),
 and a deployment grants publish on `<ns>.notify.ack` and `<ns>.notify.log` only to the
@@ -15,7 +15,7 @@ requester gives, and the audit trail keeps it; the HTTP route attributes it to a
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -40,6 +40,34 @@ def ack_subject(namespace: str) -> str:
 def log_subject(namespace: str) -> str:
     """Subject of `safetymon notifications`."""
     return f"{namespace}.notify.log"
+
+
+def state_subject(namespace: str) -> str:
+    """Subject of the read-only state request (unsent count, open U0 alerts)."""
+    return f"{namespace}.notify.state"
+
+
+def flush_digests_subject(namespace: str) -> str:
+    """Subject of the request that sends the held digests now (`flush_digests`)."""
+    return f"{namespace}.notify.digests.flush"
+
+
+def replying(
+    answer: Callable[[], Awaitable[Mapping[str, object]]], log: Logger
+) -> Callable[[Msg], Awaitable[None]]:
+    """A callback answering every request with `answer()` (state, flush: no arguments)."""
+
+    async def respond(msg: Msg) -> None:
+        reply: Mapping[str, object]
+        try:
+            reply = await answer()
+        except Exception as exc:  # reported to the requester and logged, never swallowed
+            log.error("notify_request_failed", error=type(exc).__name__, exc_info=True)
+            reply = {"error": type(exc).__name__, "status": 500}
+        if msg.reply:
+            await msg.respond(json.dumps(reply).encode("utf-8"))
+
+    return respond
 
 
 def build_responders(

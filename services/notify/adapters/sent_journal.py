@@ -34,8 +34,8 @@ class FileSentJournal:
 
     def __init__(self, path: Path, *, after_write: Callable[[], None] | None = None) -> None:
         self.path = path
-        # Test-only seam (main.py wires it from a test setting, off by default): runs right
-        # after a successful write, so a test can kill the process exactly there.
+        # Test-only seam (injected through main.Deps, off by default): runs right after a
+        # successful write, so a test can kill the process exactly there.
         self._after_write = after_write
         self._fd: int | None = None
         self._index: dict[UUID, JournaledSend] = {}

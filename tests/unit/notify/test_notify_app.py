@@ -16,7 +16,7 @@ from services.notify.core.errors import (
     DeliveryRefusedError,
     MailServerUnavailableError,
 )
-from services.notify.main import build_service
+from services.notify.main import build_app
 from services.notify.ports import OutgoingMail
 from tests.unit.notify.factories import SAFETY_OFFICER, make_routing, make_signal
 
@@ -243,13 +243,13 @@ async def test_mail_carries_the_rendered_bodies() -> None:
     assert mail.text.startswith("text [U0 SAE] P-0042")
 
 
-def test_build_service_connects_and_opens_nothing(tmp_path) -> None:
+def test_build_app_connects_and_opens_nothing(tmp_path) -> None:
     settings = Settings(
         data_dir=tmp_path, nats_url="nats://127.0.0.1:1", routing=tmp_path / "missing.toml"
     )
 
     with capture_logs() as logs:
-        service = build_service(settings)
+        service = build_app(settings)
 
     assert service.settings is settings
     assert list(tmp_path.iterdir()) == []
