@@ -134,12 +134,21 @@ class Stack:
         return getattr(ingest, "http_port", None)
 
     async def stop(self) -> None:
-        """Stop services in reverse order, then what the caller started for them."""
-        for name in reversed(list(self.services)):
-            try:
-                await self.services[name].stop()
-            except Exception:  # one failing stop must not leave the others running
-                log.exception("service_stop_failed", service=name)
+        """Stop the services together, then what the caller started for them.
+
+        No service waits for another at stop: each commits what it handles and gives back
+        what it has not, and they meet only on NATS, which the closers stop last. One after
+        the other, their HTTP servers' shutdowns (uvicorn: ~0.15 s each) would add up.
+        """
+        names = list(self.services)
+        results = await asyncio.gather(
+            *(self.services[name].stop() for name in names), return_exceptions=True
+        )
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, Exception):  # one failing stop must not leave others running
+                log.error("service_stop_failed", service=name, exc_info=result)
+            elif isinstance(result, BaseException):
+                raise result
         for close in self._closers:
             close()
 
