@@ -30,7 +30,7 @@ _POLL_S = 1.0
 class DutyOfficer:
     """Watches open U0 alerts of the running notify service (in this process)."""
 
-    notify: Any  # services.notify.main.NotifyService; typed loosely like the runner does
+    notify: Any  # services.notify.service.NotifyService; typed loosely like the runner does
     mail_dir: Path | None
     console: Console
     escalating: UUID | None = None
