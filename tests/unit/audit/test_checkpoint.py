@@ -34,10 +34,6 @@ from tests.unit.audit.logs import accepted_wires, write_log
 from tests.unit.audit.test_replay_ticks import _history
 from tools.demo.generator import HISTORIC_START, iter_feed
 
-# Replays from checkpoints must give the bytes of a replay from the first entry, also in other
-# processes.
-pytestmark = pytest.mark.slow
-
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -65,6 +61,7 @@ def config() -> TrialConfig:
     return load_config()
 
 
+@pytest.mark.slow
 def test_a_replay_from_checkpoints_gives_the_bytes_of_a_replay_from_the_first_entry(
     tmp_path: Path, config: TrialConfig
 ) -> None:
@@ -83,6 +80,7 @@ def test_a_replay_from_checkpoints_gives_the_bytes_of_a_replay_from_the_first_en
     assert _from(again) == [rows]  # the whole log was there: nothing left to fold
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_as_of_replays_start_from_the_newest_checkpoint_before_their_cut(
     tmp_path: Path, config: TrialConfig, workers: int
@@ -102,6 +100,7 @@ def test_as_of_replays_start_from_the_newest_checkpoint_before_their_cut(
         assert _from(warm) == [newest or None] * workers
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_history_is_not_used(tmp_path: Path, config: TrialConfig) -> None:
     log, _ = _feed_log(tmp_path / "a")
     store = tmp_path / "checkpoints"
@@ -115,6 +114,7 @@ def test_a_checkpoint_of_another_history_is_not_used(tmp_path: Path, config: Tri
     assert _from(warm) == [100]  # the last position both histories share
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_is_passed_over_for_an_older_one(
     tmp_path: Path, config: TrialConfig
 ) -> None:
@@ -133,6 +133,7 @@ def test_a_damaged_checkpoint_is_passed_over_for_an_older_one(
     assert _from(warm) == [rows // 100 * 100]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_configuration_is_not_used(
     tmp_path: Path, config: TrialConfig
 ) -> None:
@@ -149,6 +150,7 @@ def test_a_checkpoint_of_another_configuration_is_not_used(
     )
 
 
+@pytest.mark.slow
 def test_a_replay_resumed_at_any_position_keeps_the_open_sae_clocks(
     tmp_path: Path, config: TrialConfig
 ) -> None:
@@ -174,6 +176,7 @@ def test_a_replay_resumed_at_any_position_keeps_the_open_sae_clocks(
             == "SAE-02"] == ["reminder", "reminder", "overdue", "overdue"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_fingerprint_is_the_same_in_every_process() -> None:
     # A set's order follows the per-process hash seed; a fingerprint that did would never
     # match the checkpoints of an earlier run.
@@ -197,6 +200,7 @@ def test_the_fingerprint_is_the_same_in_every_process() -> None:
     assert prints == {checkpoint.configs_fingerprint([Activation(0, load_config())])}
 
 
+@pytest.mark.slow
 def test_the_cli_replays_from_its_checkpoints_and_says_where_it_began(tmp_path: Path) -> None:
     feed = list(iter_feed(participants=4, weeks=2, start=HISTORIC_START))
     items = [(item, BASE + timedelta(minutes=i)) for i, item in enumerate(feed)]
@@ -231,6 +235,7 @@ def test_the_cli_replays_from_its_checkpoints_and_says_where_it_began(tmp_path: 
     assert {p.name: file_sha256(p) for p in bundle.iterdir()} == digests  # bundle untouched
 
 
+@pytest.mark.slow
 def test_a_replay_in_this_process_leaves_the_cycle_collector_as_it_found_it(
     tmp_path: Path, config: TrialConfig
 ) -> None:
@@ -246,6 +251,7 @@ def test_a_replay_in_this_process_leaves_the_cycle_collector_as_it_found_it(
         gc.enable()
 
 
+@pytest.mark.slow
 def test_a_later_export_of_the_same_log_starts_where_the_earlier_one_ended(
     tmp_path: Path, config: TrialConfig
 ) -> None:
