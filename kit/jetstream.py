@@ -383,11 +383,13 @@ class _Poll:
             raise
         finally:
             self._polling = False
+        if self._woken:
+            return list(first)  # stopping: no second fetch (our wake-up may still be queued)
         waiting = sub.pending_msgs
         if not waiting:
             info = await sub.consumer_info()
             waiting = info.num_pending or 0
-        if waiting <= 0 or limit <= 1:
+        if waiting <= 0 or limit <= 1 or self._woken:
             return list(first)
         try:
             rest = await sub.fetch(min(waiting, limit - 1), timeout=1.0)

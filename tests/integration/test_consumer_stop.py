@@ -3,7 +3,8 @@
 A consumer waiting in its long poll is woken by `stop()` instead of sitting out the poll,
 and the pull request it leaves behind must not swallow a message: whatever is published
 around the stop reaches the next consumer on the same durable without waiting for
-`ack_wait` (set far beyond the test's patience here).
+`ack_wait` (set far beyond the test's patience here). A batch being handled when stop()
+comes is never interrupted: it commits and is acknowledged.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import nats
 import pytest
 from nats.js import JetStreamContext
 
-from kit.jetstream import BatchConsumer, Delivery, LaneConsumer, ensure_stream
+from kit.jetstream import BatchConsumer, BatchHandler, Delivery, LaneConsumer, ensure_stream
 from kit.lanes import Lane
 
 pytestmark = pytest.mark.integration
@@ -48,13 +49,13 @@ class _Recorder:
         self.arrived.set()
 
 
-def _batch(js: JetStreamContext, stream: str, handler: _Recorder) -> BatchConsumer:
+def _batch(js: JetStreamContext, stream: str, handler: BatchHandler) -> BatchConsumer:
     return BatchConsumer(
         js, stream=stream, durable="stopper", handler=handler, ack_wait=_ACK_WAIT_S
     )
 
 
-def _lanes(js: JetStreamContext, stream: str, handler: _Recorder) -> LaneConsumer:
+def _lanes(js: JetStreamContext, stream: str, handler: BatchHandler) -> LaneConsumer:
     return LaneConsumer(
         js, stream=stream, durable="stopper", handler=handler, ack_wait=_ACK_WAIT_S,
         keyer=lambda data, subject: Lane(),
@@ -124,3 +125,29 @@ async def _settled(js: JetStreamContext, stream: str) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+@pytest.mark.parametrize("make", [_batch, _lanes], ids=["batch", "lanes"])
+async def test_stop_lets_the_handler_in_progress_finish_and_acknowledges_it(
+    js, make, namespace: str
+) -> None:
+    js, stream = js
+    entered, release = asyncio.Event(), asyncio.Event()
+    committed: list[bytes] = []
+
+    async def slow(batch: Sequence[Delivery]) -> None:
+        entered.set()
+        await release.wait()
+        committed.extend(d.data for d in batch)
+
+    consumer = make(js, stream, slow)
+    task = await _start(consumer)
+    await js.publish(f"{namespace}.stop.x", b"m1", stream=stream)
+    await asyncio.wait_for(entered.wait(), _PATIENCE_S)
+
+    consumer.stop()
+    release.set()
+    await asyncio.wait_for(task, _PATIENCE_S)
+
+    assert committed == [b"m1"]
+    assert await _settled(js, stream)  # acknowledged, not handed back
