@@ -16,7 +16,7 @@ from services.notify.core.errors import (
     DeliveryRefusedError,
     MailServerUnavailableError,
 )
-from services.notify.main import build_app
+from services.notify.main import Deps, build_app
 from services.notify.ports import OutgoingMail
 from tests.unit.notify.factories import SAFETY_OFFICER, make_routing, make_signal
 
@@ -254,3 +254,14 @@ def test_build_app_connects_and_opens_nothing(tmp_path) -> None:
     assert service.settings is settings
     assert list(tmp_path.iterdir()) == []
     assert logs == []
+
+
+def test_build_app_runs_on_the_injected_dependencies(tmp_path) -> None:
+    clock, mailer = ManualClock(), RecordingMailer()
+    settings = Settings(data_dir=tmp_path, nats_url="nats://127.0.0.1:1")
+
+    service = build_app(settings, Deps(clock=clock, mailer=mailer))
+
+    assert service.clock is clock
+    assert service._adapters.mailer is mailer
+    assert list(tmp_path.iterdir()) == []
