@@ -1,4 +1,4 @@
-"""The fault-injection run of issue 8 item 5, full size: 10,000 events and 24 kills.
+"""The fault-injection run, full size: 10,000 events and 24 kills.
 
 Starts its own nats-server and SMTP server (never the machine's shared NATS), runs the three
 services as processes, feeds the demo trial through the ingest API while it kill -9s them,

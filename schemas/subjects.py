@@ -22,7 +22,7 @@ URGENT_EVENT_TYPES: Final = frozenset(
     {"adverse_event_reported", "adverse_event_updated", "death_recorded", "fact_corrected"}
 )
 NOTIFY_DURABLE: Final = "notify-router"
-#: Notify's durable on the reports stream: it emails each issued DSMB report (issue 6).
+#: Notify's durable on the reports stream: it emails each issued DSMB report.
 NOTIFY_REPORTS_DURABLE: Final = "notify-reports"
 #: The console's durables: it projects facts, signals and notify's delivery facts.
 CONSOLE_FACTS_DURABLE: Final = "console-facts"

@@ -116,7 +116,7 @@ class Ingest:
         return final
 
     async def record_tick(self, trial_id: str, period_seconds: int) -> bool:
-        """Append the trial's clock tick for the current period boundary (issue 3, SAE-02).
+        """Append the trial's clock tick for the current period boundary (SAE-02).
 
         Returns False when that boundary's tick is on the log already (a duplicate).
         """

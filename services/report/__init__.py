@@ -1,1 +1,1 @@
-"""DSMB safety report by arm: a read-side service over the event log (issue 6)."""
+"""DSMB safety report by arm: a read-side service over the event log."""

@@ -1,4 +1,4 @@
-"""The fault-injection run (issue 8 item 5) at test size, inside `make test`.
+"""The fault-injection run at test size, inside `make test`.
 
 The same harness as `bench/chaos.py` (tools/chaos.py) with fewer events and kills: its
 own nats-server and SMTP server, the three services as processes killed with SIGKILL and

@@ -1,4 +1,5 @@
-"""Report the number of generated inputs the fuzz tests ran (issue 8 asks for the count)."""
+"""Report how many generated inputs the fuzz tests ran (a fuzz run that generated nothing
+proves nothing)."""
 
 from __future__ import annotations
 

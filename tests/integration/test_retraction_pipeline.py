@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 async def _post(stack: Stack, items: object) -> httpx.Response:
-    # The ingest API is authenticated (issue 8); the test stack accepts the tests' token.
+    # The ingest API is authenticated; the test stack accepts the tests' token.
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{stack.http_port}", headers=AUTH
     ) as client:

@@ -136,7 +136,7 @@ def _quantity(quantity: Quantity, analyte: Analyte, field: str, out: dict[str, A
         value = normalise(quantity.value, analyte, quantity.unit)
     except UnknownUnitError as exc:
         raise _FieldUnitError(field, str(exc)) from exc
-    # Checked in the canonical unit, so 80 °C and 176 °F are refused alike (issue 3).
+    # Checked in the canonical unit, so 80 °C and 176 °F are refused alike.
     why = impossible(value, analyte)
     if why is not None:
         raise _FieldUnitError(field.removesuffix(".unit") + ".value", why)

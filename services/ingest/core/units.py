@@ -90,9 +90,9 @@ VITAL_CATALOGUE: Final[dict[str, Analyte]] = {
     "urine_output": Analyte("urine_output", "mL/kg/h", "mL/kg/h"),
 }
 
-#: Physically impossible values, in the canonical unit: [lowest, highest] possible (issue 3
-#: "bad input"). The bounds are wide on purpose: a plausible-but-extreme value (bilirubin
-#: 900 µmol/L, temperature 42 °C) is accepted and graded; only what cannot be is refused.
+#: Physically impossible values, in the canonical unit: [lowest, highest] possible. Bad input
+#: is refused, not graded. The bounds are wide on purpose: a plausible-but-extreme value
+#: (bilirubin 900 µmol/L, temperature 42 °C) is accepted and graded; only what cannot be is refused.
 POSSIBLE: Final[dict[str, tuple[float, float]]] = {
     "alt": (0, 100_000),
     "ast": (0, 100_000),

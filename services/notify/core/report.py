@@ -1,6 +1,6 @@
 """DSMB report announcements (pure core): who hears about a `ReportIssued`, and what it says.
 
-Issue 6 item 3: the scheduled (monthly) and ad hoc (a stopping rule newly triggered) DSMB
+The scheduled (monthly) and ad hoc (a stopping rule newly triggered) DSMB
 reports are emailed to the DSMB through notify's outbox. The email carries no participant
 data: the as-of time, the log position and chain head the report was built from, the
 stopping rules that triggered with their numbers, randomised and deaths per arm, and a link

@@ -24,7 +24,7 @@ def fetch_event_log(
 ) -> Path:
     """Download a fresh snapshot of the log into `directory`; return the file's path.
 
-    `headers` carries credentials once ingest's audit routes require them (issue 8).
+    `headers` carries credentials once ingest's audit routes require them.
 
     Raises:
         SourceError: ingest cannot be reached, refuses, or the file arrived damaged.

@@ -1,4 +1,4 @@
-"""Clock ticks (issue 3, SAE-02): aligned to the period, deterministic ids, deduplicated."""
+"""Clock ticks (SAE-02): aligned to the period, deterministic ids, deduplicated."""
 
 from __future__ import annotations
 

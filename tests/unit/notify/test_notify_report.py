@@ -74,7 +74,7 @@ def make_report(kind: str = "dsmb_periodic", **numbers: float) -> ReportIssued:
 
 
 def test_periodic_report_goes_to_dsmb_and_chair_at_once_as_u3() -> None:
-    """Issue 6 item 3: the periodic report reaches every DSMB address, not via the digest."""
+    """The periodic report reaches every DSMB address, not via the digest."""
     report = make_report("dsmb_periodic")
 
     plans = plan_report(report, make_routing(ROUTING), reports_base_url=None)
