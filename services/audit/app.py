@@ -26,7 +26,7 @@ from services.audit.core.replayed import ReplayResult
 from services.audit.core.routing import required
 from services.audit.core.timeline import Timeline
 from services.audit.ports import BundleRecords, JudgedBy, Opened, Replayer
-from services.rules.published import TrialConfig
+from services.rules.published.model import TrialConfig
 
 
 @dataclass(frozen=True, slots=True)

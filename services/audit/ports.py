@@ -18,8 +18,8 @@ from services.audit.core.manifest import Manifest
 from services.audit.core.replayed import ReplayResult
 from services.audit.core.timeline import Timeline
 from services.audit.core.trail import TrailEntry
-from services.notify.published import Routing
-from services.rules.published import TrialConfig
+from services.notify.published.model import Routing
+from services.rules.published.model import TrialConfig
 
 
 class Described(TypedDict, total=False):

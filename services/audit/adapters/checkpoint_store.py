@@ -155,7 +155,7 @@ def code_fingerprint() -> str:
 #: a file: tests/unit/audit/test_checkpoint.py checks that none has moved away.
 CODE: Final = (
     ("services.rules.core", "**/*.py"),
-    ("services.rules", "published.py"),
+    ("services.rules.published", "model.py"),
     ("schemas", "**/*.py"),
     ("services.audit.core", "fold.py"),
     ("services.audit.core", "steps.py"),

@@ -28,9 +28,9 @@ from services.audit.adapters._partitions import STAGING, merge_partitions
 from services.audit.adapters.parquet_trail import write_journal
 from services.audit.core.errors import ExportError
 from services.audit.core.manifest import EVENT_LOG, SENT_JOURNAL, FileReport, Manifest
-from services.ingest.published import copy_event_log
-from services.notify.published import copy_notify_tables, read_sent_journal
-from services.rules.published import copy_rules_snapshot
+from services.ingest.published.snapshot import copy_event_log
+from services.notify.published.snapshot import copy_notify_tables, read_sent_journal
+from services.rules.published.snapshot import copy_rules_snapshot
 
 # The services' own file names (their Settings.duckdb_path, and notify's
 # sent_journal_path, under the data directory).

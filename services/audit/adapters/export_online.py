@@ -35,9 +35,9 @@ from services.audit.adapters._assemble import discard, finish, prepare
 from services.audit.adapters._partitions import STAGING, merge_partitions
 from services.audit.core.errors import ExportError
 from services.audit.core.manifest import EVENT_LOG, INGEST_HEADS, FileReport, Manifest
-from services.ingest.published import read_heads
-from services.notify.published import snapshot_subject as notify_subject
-from services.rules.published import snapshot_subject as rules_subject
+from services.ingest.published.snapshot import read_heads
+from services.notify.published.snapshot import snapshot_subject as notify_subject
+from services.rules.published.snapshot import snapshot_subject as rules_subject
 
 
 async def export_online(

@@ -13,8 +13,8 @@ from services.audit.app import AuditQueries
 from services.audit.core.journal import JournaledSent
 from services.audit.core.timeline import Timeline
 from services.audit.core.trail import TrailEntry
-from services.notify.published import Routing
-from services.rules.published import TrialConfig
+from services.notify.published.model import Routing
+from services.rules.published.model import TrialConfig
 
 
 class ParquetRecords:

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from services.audit.core.journal import JournaledSent
 from services.audit.core.manifest import AUDIT_TRAIL, SENT_JOURNAL, FileReport
 from services.audit.core.trail import TrailEntry
-from services.notify.published import JournaledSend
+from services.notify.published.model import JournaledSend
 
 _SCHEMA: Final = pa.schema(
     [

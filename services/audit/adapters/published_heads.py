@@ -14,7 +14,7 @@ import nats.errors
 
 from kit.nats_security import NatsClientSettings
 from services.audit.core.errors import AuditError
-from services.ingest.published import read_heads
+from services.ingest.published.snapshot import read_heads
 
 
 class HeadsUnavailableError(AuditError):

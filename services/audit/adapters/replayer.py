@@ -38,7 +38,7 @@ from services.audit.core.replayed import (
     merge,
 )
 from services.audit.core.timeline import Timeline
-from services.rules.published import TrialConfig
+from services.rules.published.model import TrialConfig
 
 __all__ = [
     "ParticipantView",

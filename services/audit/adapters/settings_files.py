@@ -12,8 +12,9 @@ from pathlib import Path
 
 from services.audit.core.errors import ConfigError, RoutingError
 from services.audit.core.steps import config_from_text
-from services.notify.published import Routing, RoutingFileError, parse_routing
-from services.rules.published import DEFAULT_TRIAL_CONFIG, TrialConfig
+from services.notify.published.model import Routing, RoutingFileError, parse_routing
+from services.rules.published.model import TrialConfig
+from services.rules.published.snapshot import DEFAULT_TRIAL_CONFIG
 
 #: The trial file the rules service reads when SAFETYMON_TRIAL_CONFIG is unset.
 PACKAGED_CONFIG = DEFAULT_TRIAL_CONFIG.name

@@ -20,7 +20,7 @@ from schemas import (
 )
 from services.audit.core import steps
 from services.audit.core.timeline import Timeline
-from services.rules.published import TrialConfig
+from services.rules.published.model import TrialConfig
 
 Key = tuple[str, str]
 #: Called with a log position once every fact up to it is folded (a checkpoint may be taken).

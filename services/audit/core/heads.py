@@ -14,9 +14,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from services.ingest.published import HEADS_FILE
-
-__all__ = ["HEADS_FILE", "heads_problems", "parse_heads"]
+__all__ = ["heads_problems", "parse_heads"]
 
 
 def parse_heads(lines: Iterable[bytes]) -> list[tuple[int, str, datetime]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas import SignalRaised, SignalUpdated
-from services.notify.published import REPORT_PARTICIPANT, Routing, plan_notifications
+from services.notify.published.model import REPORT_PARTICIPANT, Routing, plan_notifications
 
 __all__ = ["REPORT_PARTICIPANT", "Required", "Routing", "required"]
 

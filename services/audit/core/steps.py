@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-import services.rules.published as rules
+import services.rules.published.model as rules
 from schemas import ClinicalFact, ClockTicked, SignalRaised, SignalUpdated
 from services.audit.core.errors import ConfigError, RuleVersionError
-from services.rules.published import ParticipantState, TrialConfig
+from services.rules.published.model import ParticipantState, TrialConfig
 
 #: A participant's projection, as the engine folds it.
 State = ParticipantState

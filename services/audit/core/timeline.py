@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.rules.published import TrialConfig
+from services.rules.published.model import TrialConfig
 
 
 @dataclass(frozen=True, slots=True)

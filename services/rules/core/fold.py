@@ -3,7 +3,7 @@
 Every fold of the product goes through `apply`: the rules service (a batch at a time, each
 participant's inputs in log order), `fold` (the in-process replay tests and benchmarks use)
 and the audit's replay (`services/audit/core/fold.py`, through the one module the rules
-publish to it, `services/rules/published.py`). What a fact does to its participant (rules
+publish to it, `services/rules/published/model.py`). What a fact does to its participant (rules
 that raise are isolated and reported as SYS-01), which participants a tick reaches (its
 trial's, with an open SAE-02 or SUSAR-01 clock, in key order) and what counts as a change
 (identity: a state the rules did not replace) are decided here once. The drivers differ

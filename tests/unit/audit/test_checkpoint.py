@@ -288,7 +288,7 @@ def test_the_code_fingerprint_hashes_every_file_the_fold_runs() -> None:
         "services.audit.core.checkpoint_codec",
         "services.audit.adapters.log_reader",
         "services.audit.adapters.checkpoint_store",
-        "services.rules.published",
+        "services.rules.published.model",
         "services.rules.core.fold",
         "services.rules.core.engine",
         "schemas",

@@ -17,7 +17,7 @@ from services.audit.config import Settings
 from services.audit.core.replayed import ReplayResult
 from services.audit.core.timeline import Timeline
 from services.audit.main import Deps, build_app, build_queries
-from services.rules.published import TrialConfig
+from services.rules.published.model import TrialConfig
 from tests.unit.audit.bundles import write_bundle
 
 
