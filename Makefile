@@ -19,7 +19,7 @@ CHROMIUM ?= /usr/bin/chromium
 OPENSSL ?= /usr/bin/openssl
 PROMETHEUS ?= /usr/bin/prometheus
 
-.PHONY: demo dev-up test unit test-fast lint fmt bench chaos fault fuzz screenshots up down clean lock
+.PHONY: demo dev-up test unit lint fmt bench chaos fault fuzz screenshots up down clean lock
 
 # --require-hashes: pip refuses any file whose sha256 is not in the lock, and any package the
 # lock does not pin. The project itself goes in last, without dependencies and without build
