@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Literal, Protocol
 
 import structlog
+
+
+class ErrorLog(Protocol):
+    """The slice of a structlog logger that reports failures (event name + key/values)."""
+
+    def error(self, event: str, **kw: object) -> object:
+        """Log a failure; `exc_info=True` adds the exception in hand."""
+        ...
 
 
 def configure_logging(

@@ -13,19 +13,16 @@ import json
 from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
+
+from kit.logging import ErrorLog
+from schemas.snapshots import SnapshotRefusal, SnapshotReport
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
 
-Export = Callable[[Path], Awaitable[dict[str, Any]]]
-
-
-class ErrorLog(Protocol):
-    """The slice of a structlog logger a responder needs."""
-
-    def error(self, event: str, **kw: Any) -> Any:  # noqa: ANN401 - structlog returns Any
-        """Log a failed snapshot."""
+#: Writes a service's snapshot files into the directory and reports them.
+Export = Callable[[Path], Awaitable[SnapshotReport]]
 
 
 class SnapshotRequestError(ValueError):
@@ -94,7 +91,7 @@ def build_snapshot_responder(
             directory = requested_directory(
                 msg.data, default_root=default_root, files=files, owner=owner
             )
-            reply: dict[str, Any] = await export(directory)
+            reply: SnapshotReport | SnapshotRefusal = await export(directory)
         except (SnapshotRequestError, json.JSONDecodeError) as exc:  # the requester learns why
             reply = {"error": f"bad snapshot request: {exc}"}
         except Exception as exc:  # reported to the requester and logged, never swallowed

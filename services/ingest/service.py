@@ -13,7 +13,6 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import structlog
 import uvicorn
@@ -24,6 +23,7 @@ from kit.http_limits import server_options
 from kit.jetstream import ensure_stream
 from kit.metrics import Observability, new_registry
 from schemas import DUPLICATE_WINDOW_SECONDS, Subjects
+from schemas.snapshots import SnapshotReport
 from services.ingest.adapters.audit_export import EVENT_LOG_FILE, AuditExports
 from services.ingest.adapters.duckdb_log import DuckDBEventLog
 from services.ingest.adapters.head_anchor import JetStreamHeadAnchor
@@ -156,7 +156,7 @@ class IngestService:
         if self._relay is not None:
             await self._relay.drained(timeout)
 
-    async def export_snapshot(self, directory: Path) -> dict[str, Any]:
+    async def export_snapshot(self, directory: Path) -> SnapshotReport:
         """Write `event_log.parquet` into `directory` from this process (the file's only writer).
 
         Returns the directory and, per file, its path, rows, sha256 and chain summary

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -29,6 +28,7 @@ from kit.auth import TokenStore
 from kit.jetstream import BatchConsumer, ensure_stream
 from kit.metrics import Observability, new_registry
 from schemas import DUPLICATE_WINDOW_SECONDS, NOTIFY_DURABLE, Subjects
+from schemas.snapshots import SnapshotReport
 from schemas.subjects import NOTIFY_REPORTS_DURABLE
 from services.notify.adapters.audit_export import (
     AUDIT_TRAIL_FILE,
@@ -289,7 +289,7 @@ class NotifyService:
         ):
             self._subs.append(await self._broker.connection.subscribe(subject, cb=respond))
 
-    async def export_snapshot(self, directory: Path) -> dict[str, Any]:
+    async def export_snapshot(self, directory: Path) -> SnapshotReport:
         """Write the audit trail and outbox as Parquet into `directory` from this process.
 
         Returns the directory and, per file, its path, rows and sha256, with the audit

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import nats.errors
 import nats.js.errors
@@ -24,6 +24,7 @@ from faststream.nats import NatsBroker
 from kit.jetstream import ensure_stream
 from kit.metrics import Observability, new_registry
 from schemas import DUPLICATE_WINDOW_SECONDS, Subjects
+from schemas.snapshots import SnapshotReport
 from schemas.subjects import partition_snapshot_subject, rules_durable
 from services.rules.adapters.audit_export import (
     CONFIG_HISTORY_FILE,
@@ -104,7 +105,7 @@ class RulesService:
         # (one partition: the historical subject), as only it may open the file.
         n, store = self.settings.partitions, unit.store
 
-        async def snapshot(directory: Path) -> dict[str, Any]:
+        async def snapshot(directory: Path) -> SnapshotReport:
             return await self._snapshot_of(store, directory, partition=unit.partition)
 
         respond = build_snapshot_responder(
@@ -193,7 +194,7 @@ class RulesService:
         )
         self.metrics_port = await server.start()
 
-    async def export_snapshot(self, directory: Path) -> dict[str, Any]:
+    async def export_snapshot(self, directory: Path) -> SnapshotReport:
         """Write the signals and config history into `directory` (this file's only writer).
 
         Returns the directory and each file's path, rows and sha256.
@@ -205,7 +206,7 @@ class RulesService:
 
     async def _snapshot_of(
         self, store: RulesStore, directory: Path, *, partition: int
-    ) -> dict[str, Any]:
+    ) -> SnapshotReport:
         if not isinstance(store, DuckDBRulesStore):
             raise TypeError("this rules service keeps no DuckDB file: nothing to snapshot")
         files = await store.export_snapshot(directory)

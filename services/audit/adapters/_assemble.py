@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from kit.files import file_sha256
+from schemas.snapshots import FileReport
 from services.audit.adapters.bundle_reader import write_manifest
 from services.audit.core.errors import ExportError
 from services.audit.core.manifest import (
     ALL_FILES,
     MANIFEST_FILE,
-    FileReport,
     Manifest,
     build_manifest,
 )

@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kit.files import file_sha256
+from schemas.snapshots import FileReport
 from services.audit.core.errors import ExportError
-from services.audit.core.manifest import CONFIG_HISTORY, SIGNALS, FileReport
+from services.audit.core.manifest import CONFIG_HISTORY, SIGNALS
 
 #: Where an export gathers the partitions' copies inside the bundle directory (removed after).
 STAGING: Final = ".rules-partitions"

@@ -18,16 +18,17 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final, cast
+from typing import Final
 
 import duckdb
 
 from kit.files import file_sha256
+from schemas.snapshots import FileReport
 from services.audit.adapters._assemble import discard, finish, prepare
 from services.audit.adapters._partitions import STAGING, merge_partitions
 from services.audit.adapters.parquet_trail import write_journal
 from services.audit.core.errors import ExportError
-from services.audit.core.manifest import EVENT_LOG, SENT_JOURNAL, FileReport, Manifest
+from services.audit.core.manifest import EVENT_LOG, SENT_JOURNAL, Manifest
 from services.ingest.published.snapshot import copy_event_log
 from services.notify.published.snapshot import copy_notify_tables, read_sent_journal
 from services.rules.published.snapshot import copy_rules_snapshot
@@ -53,14 +54,14 @@ def export_offline(data_dir: Path, out: Path) -> Manifest:
     try:
         files: dict[str, FileReport] = {}
         with _read_only(data_dir / INGEST_FILE) as con:
-            files[EVENT_LOG] = cast("FileReport", copy_event_log(con, target))
+            files[EVENT_LOG] = copy_event_log(con, target)
         partitioned = _partition_files(data_dir)
         if partitioned:
             files.update(_rules_partitions(partitioned, target))
         else:
             with _read_only(data_dir / RULES_FILE) as con:
                 # signals and config history
-                files.update(cast("dict[str, FileReport]", copy_rules_snapshot(con, target)))
+                files.update(copy_rules_snapshot(con, target))
         with _read_only(data_dir / NOTIFY_FILE) as con:
             files.update(copy_notify_tables(con, target))
         journal = data_dir / NOTIFY_JOURNAL_FILE

@@ -30,11 +30,12 @@ from nats.aio.client import Client as NatsClient
 from kit.auth import bearer_headers
 from kit.files import file_sha256
 from kit.nats_security import NatsClientSettings
+from schemas.snapshots import FileReport
 from schemas.subjects import partition_snapshot_subject
 from services.audit.adapters._assemble import discard, finish, prepare
 from services.audit.adapters._partitions import STAGING, merge_partitions
 from services.audit.core.errors import ExportError
-from services.audit.core.manifest import EVENT_LOG, INGEST_HEADS, FileReport, Manifest
+from services.audit.core.manifest import EVENT_LOG, INGEST_HEADS, Manifest
 from services.ingest.published.snapshot import read_heads
 from services.notify.published.snapshot import snapshot_subject as notify_subject
 from services.rules.published.snapshot import snapshot_subject as rules_subject

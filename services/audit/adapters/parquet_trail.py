@@ -16,8 +16,9 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from schemas.snapshots import FileReport
 from services.audit.core.journal import JournaledSent
-from services.audit.core.manifest import AUDIT_TRAIL, SENT_JOURNAL, FileReport
+from services.audit.core.manifest import AUDIT_TRAIL, SENT_JOURNAL
 from services.audit.core.trail import TrailEntry
 from services.notify.published.model import JournaledSend
 

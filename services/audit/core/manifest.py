@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from schemas import GENESIS_HASH
+from schemas.snapshots import FileReport
 from services.audit.core.errors import ExportError
 
 FORMAT: Final = "safetymon-audit-bundle"
@@ -55,28 +56,6 @@ HASH_CHAIN: Final = {
     "algorithm": "hash_n = sha256(hash_{n-1} as lowercase hex ascii || hashed bytes of entry n)",
     "genesis": GENESIS_HASH,
 }
-
-
-class ChainHead(TypedDict):
-    """Where a chain a service snapshot holds starts and ends, as the service reports it."""
-
-    first_seq: int | None
-    last_seq: int | None
-    head: str
-
-
-class FileReport(TypedDict, total=False):
-    """A service's report of one snapshot file it wrote.
-
-    It arrives as JSON from another process, so every key is checked where it is used (a
-    missing or malformed one is an `ExportError`), never trusted.
-    """
-
-    path: str  # where the service wrote it (on its own machine or a shared volume)
-    rows: int
-    sha256: str
-    chain: ChainHead  # the chained files only
-    download: str  # ingest: the URL path the file is served under
 
 
 class ChainSummary(BaseModel):

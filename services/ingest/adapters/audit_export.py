@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,9 @@ from typing import Any, Final
 import duckdb
 
 from kit.duckdb_worker import transaction
+from kit.snapshots import Export
 from schemas import GENESIS_HASH
+from schemas.snapshots import ChainSpan, FileReport
 
 EVENT_LOG_FILE: Final = "event_log.parquet"
 #: Snapshot ids are timestamps (plus a counter on a clash); nothing else is ever resolved.
@@ -31,7 +32,7 @@ FROM event_log ORDER BY seq
 _SUMMARY = "SELECT count(*), min(seq), max(seq), arg_max(hash, seq) FROM event_log"
 
 
-def copy_event_log(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, Any]:
+def copy_event_log(con: duckdb.DuckDBPyConnection, directory: Path) -> FileReport:
     """COPY event_log, ordered by seq, to `<directory>/event_log.parquet`.
 
     The copy and the summary (rows, first and last seq, head hash) are read in one
@@ -44,7 +45,7 @@ def copy_event_log(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str,
         return con.execute(_SUMMARY).fetchone() or (0, None, None, None)
 
     rows, first, last, head = transaction(con, body)
-    chain = {"first_seq": first, "last_seq": last, "head": head or GENESIS_HASH}
+    chain: ChainSpan = {"first_seq": first, "last_seq": last, "head": head or GENESIS_HASH}
     return {"path": str(target), "rows": int(rows), "chain": chain}
 
 
@@ -58,7 +59,7 @@ class AuditExports:
     """Server-side snapshot directories `<root>/<snapshot id>/` and the export that fills one."""
 
     root: Path
-    export: Callable[[Path], Awaitable[dict[str, Any]]]
+    export: Export
     #: Snapshots kept: each holds a whole copy of the log, so older ones are removed when a
     #: new one is made (an export downloads its file right after asking for it).
     keep: int = 5

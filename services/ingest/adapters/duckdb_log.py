@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 from uuid import UUID
 
 import duckdb
@@ -14,6 +14,7 @@ import pyarrow as pa
 from kit.duckdb_worker import DuckDBWorker, transaction
 from kit.files import file_sha256
 from schemas import GENESIS_HASH
+from schemas.snapshots import FileReport
 from services.ingest.adapters.audit_export import copy_event_log
 from services.ingest.core.chain import Entry, LogHead, chain
 from services.ingest.core.dedupe import DedupeKey, Known
@@ -251,7 +252,7 @@ class DuckDBEventLog:
             )
         )
 
-    async def export_snapshot(self, directory: Path) -> dict[str, Any]:
+    async def export_snapshot(self, directory: Path) -> FileReport:
         """Write the log to `<directory>/event_log.parquet` on the writer thread.
 
         Returns the file's path, rows, sha256 and chain summary; the file is hashed off the

@@ -18,6 +18,7 @@ from kit import snapshots
 from kit.duckdb_worker import transaction
 from kit.snapshots import Export, SnapshotRequestError, new_snapshot_dir, sql_literal
 from schemas import GENESIS_HASH
+from schemas.snapshots import ChainSpan, FileReport
 from services.notify.ports import Logger
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def snapshot_subject(namespace: str) -> str:
     return f"{namespace}.notify.audit.snapshot"
 
 
-def copy_notify_tables(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, Any]:
+def copy_notify_tables(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, FileReport]:
     """COPY the audit trail (by seq) and the outbox to Parquet files in `directory`.
 
     Both copies and the chain summary are read in one transaction: they describe one moment.
@@ -73,7 +74,7 @@ def copy_notify_tables(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[
         return summary, int(outbox_rows[0])
 
     (rows, first, last, head), outbox_rows = transaction(con, body)
-    chain = {"first_seq": first, "last_seq": last, "head": head or GENESIS_HASH}
+    chain: ChainSpan = {"first_seq": first, "last_seq": last, "head": head or GENESIS_HASH}
     return {
         AUDIT_TRAIL_FILE: {"path": str(trail), "rows": int(rows), "chain": chain},
         OUTBOX_FILE: {"path": str(outbox), "rows": outbox_rows},

@@ -22,6 +22,7 @@ import pyarrow as pa
 from kit.duckdb_worker import DuckDBWorker, transaction
 from kit.files import file_sha256
 from schemas import Role, Urgency
+from schemas.snapshots import FileReport
 from services.notify.adapters import _duckdb_alerts as alerts
 from services.notify.adapters import _duckdb_sql as sql
 from services.notify.adapters._rows import notification_row, split_new
@@ -186,7 +187,7 @@ class DuckDBNotificationStore:
         rows = await self._run(lambda con: con.execute(sql.DEAD_LETTERS).fetchall())
         return [DeadLetter(int(r[0]), r[1], int(r[2]), r[3], bytes(r[4])) for r in rows]
 
-    async def export_snapshot(self, directory: Path) -> dict[str, Any]:
+    async def export_snapshot(self, directory: Path) -> dict[str, FileReport]:
         """Write the audit trail and outbox as Parquet into `directory` on the writer thread."""
         await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
         files = await self._run(lambda con: copy_notify_tables(con, directory))

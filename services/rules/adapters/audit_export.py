@@ -30,13 +30,15 @@ the table cannot be created) gives the file with its columns and no rows.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import duckdb
 
 from kit import snapshots
 from kit.duckdb_worker import transaction
+from kit.logging import ErrorLog
 from kit.snapshots import Export, sql_literal
+from schemas.snapshots import FileReport
 from services.rules.adapters._duckdb_sql import CONFIG_COLUMNS
 
 if TYPE_CHECKING:
@@ -90,7 +92,7 @@ WHERE false
 """
 
 
-def copy_signals(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, Any]:
+def copy_signals(con: duckdb.DuckDBPyConnection, directory: Path) -> FileReport:
     """COPY the signal outbox, in production order, to `<directory>/signals.parquet`.
 
     The copy and its row count are read in one transaction: they describe one moment.
@@ -100,15 +102,13 @@ def copy_signals(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, A
     )
 
 
-def copy_rules_snapshot(
-    con: duckdb.DuckDBPyConnection, directory: Path
-) -> dict[str, dict[str, Any]]:
+def copy_rules_snapshot(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, FileReport]:
     """COPY the signal outbox and the configuration history, both read in one transaction.
 
     Returns each file's report (path and rows) under its name.
     """
 
-    def body() -> dict[str, dict[str, Any]]:
+    def body() -> dict[str, FileReport]:
         ((kept,),) = con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'config_history'"
         ).fetchall()
@@ -131,7 +131,7 @@ def _signals_select(con: duckdb.DuckDBPyConnection) -> str:
 
 def _copy(
     con: duckdb.DuckDBPyConnection, directory: Path, name: str, select: str, count: str
-) -> dict[str, Any]:
+) -> FileReport:
     target = directory / name
     con.execute(f"COPY ({select}) TO {sql_literal(target)} (FORMAT parquet)")
     ((rows,),) = con.execute(count).fetchall()
@@ -151,7 +151,7 @@ def requested_directory(data: bytes, *, default_root: Path) -> Path:
 
 
 def build_snapshot_responder(
-    export: Export, *, default_root: Path, log: snapshots.ErrorLog
+    export: Export, *, default_root: Path, log: ErrorLog
 ) -> Callable[[Msg], Awaitable[None]]:
     """Build the NATS callback answering snapshot requests; every request gets a reply."""
     return snapshots.build_snapshot_responder(

@@ -19,6 +19,7 @@ import pyarrow as pa
 from kit.duckdb_worker import DuckDBWorker, transaction
 from kit.files import file_sha256
 from schemas import GENESIS_HASH, LOG_FACT_ADAPTER, ClockTicked
+from schemas.snapshots import FileReport
 from services.rules.adapters._duckdb_sql import (
     DEAD_LETTER_COLUMNS,
     SCHEMA,
@@ -310,7 +311,7 @@ class DuckDBRulesStore:
         rows = await self._run(lambda con: con.execute(sql, [limit]).fetchall())
         return [row_to_dead_letter(row) for row in reversed(rows)]
 
-    async def export_snapshot(self, directory: Path) -> dict[str, Any]:
+    async def export_snapshot(self, directory: Path) -> dict[str, FileReport]:
         """Write signals.parquet and rules_config_history.parquet into `directory` (audit).
 
         Both are copied on the writer thread in one transaction: they describe one moment.
