@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,6 +24,7 @@ from kit.auth import TokenStore
 from kit.embedded_http import EmbeddedHttpServer
 from kit.http_limits import BodyLimits, server_options
 from kit.jetstream import BatchConsumer, ensure_stream
+from kit.tasks import Supervisor
 from schemas import DUPLICATE_WINDOW_SECONDS, Subjects
 from services.console.adapters.duckdb_projection import DuckDBProjection
 from services.console.adapters.feed import build_consumers
@@ -41,7 +41,6 @@ from services.console.config import Settings
 from services.console.ports import Clock
 
 _MAX_BODY_BYTES = 16 * 1024
-_CRASH_BACKOFF_CAP_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +63,9 @@ class ConsoleService:
         self._clock = adapters.clock
         self._nc: Client | None = None
         self._consumers: list[BatchConsumer] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        # A crashed consumer is logged and restarted with backoff; only stop() ends it.
+        self._tasks = Supervisor(self._log, crash_event="console_task_crashed")
         self._http: EmbeddedHttpServer | None = None
-        self._stopping = False
         self.http_port: int | None = None
 
     @property
@@ -85,7 +84,7 @@ class ConsoleService:
                 js, projector, namespace=settings.namespace, max_batch=settings.max_batch
             )
             for consumer in self._consumers:
-                self._spawn(consumer.run)
+                self._tasks.spawn(consumer.run)
             await asyncio.gather(*(c.ready.wait() for c in self._consumers))
             self._http = EmbeddedHttpServer(
                 self._build_api(),
@@ -151,37 +150,16 @@ class ConsoleService:
         )
         return api
 
-    def _spawn(self, run: Callable[[], Awaitable[None]]) -> None:
-        self._tasks.append(asyncio.create_task(self._supervise(run)))
-
-    async def _supervise(self, run: Callable[[], Awaitable[None]]) -> None:
-        # A crashed consumer is logged and restarted with backoff; only stop() ends it.
-        failures = 0
-        while not self._stopping:
-            try:
-                await run()
-            except Exception:
-                failures += 1
-                self._log.exception("console_task_crashed", failures=failures)
-                await asyncio.sleep(min(_CRASH_BACKOFF_CAP_S, 0.5 * 2**failures))
-            else:
-                return
-
     async def stop(self) -> None:
         """End live streams, consumers and the server; close NATS and the file."""
-        self._stopping = True
+        self._tasks.halt()
         self.hub.close()
         if self._http is not None:
             http, self._http = self._http, None
             await http.stop()
         for consumer in self._consumers:
             consumer.stop()
-        tasks, self._tasks = self._tasks, []
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=5.0)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.stop(timeout=5.0)
         if self._nc is not None:
             nc, self._nc = self._nc, None
             with contextlib.suppress(Exception):
