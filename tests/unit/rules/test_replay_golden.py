@@ -3,7 +3,7 @@
 The digests in `replay_golden.json` were recorded from the rules engine *before* the replay
 performance work, so this is an honest regression check that every optimisation
 of `services/rules/core` is output-preserving: same facts, same signals (their JSON bytes,
-ids included, in the same order) and same final states (`ParticipantState.to_json`).
+ids included, in the same order) and same final states (`state_codec.encode_state`).
 
 Two histories, both deterministic (no uuid4, no clock):
 - "realistic": 40 participants of the demo feed (seed 1724398, 12 weeks), recorded in
