@@ -22,7 +22,7 @@ from schemas import NOTIFY_DURABLE, Subjects
 from schemas.subjects import rules_durable
 from tests.conftest import ReceivedMail, SmtpServer
 from tests.credentials import AUTH
-from tests.e2e.test_supervisor import _environment, _safetymon_up, _wait_http
+from tests.e2e.test_supervisor import DEV_UP, _environment, _safetymon_up, _wait_http
 from tests.factories import EXPECTED_PER_SITE, sae, unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -85,7 +85,7 @@ async def test_a_killed_worker_loses_and_repeats_no_email(
     )  # fmt: skip
     per_sae = len(EXPECTED_PER_SITE["S01"])
     with _safetymon_up(tmp_path, env) as up:
-        first = dict(up.wait_started(2 + W))
+        first = dict(up.wait_started(3 + W))
         _wait_http(up.http_port)
         before = await _post(up.http_port, 8)
         os.kill(first["rules-1"], signal.SIGKILL)
@@ -96,7 +96,7 @@ async def test_a_killed_worker_loses_and_repeats_no_email(
         up.process.send_signal(signal.SIGINT)
         up.process.wait(30)
 
-    assert sorted(first) == ["ingest", "notify", "rules-0", "rules-1"]
+    assert sorted(first) == ["console", "ingest", "notify", "rules-0", "rules-1"]
     assert any(name == "rules-1" and pid != first["rules-1"] for name, pid in up.started())
     sent = Counter((m.message["Message-ID"], r) for m in mails for r in m.rcpt_tos)
     per_fact = Counter(m.message["X-Safetymon-Correlation-Id"] for m in mails)
@@ -109,15 +109,15 @@ async def test_a_killed_worker_loses_and_repeats_no_email(
 async def test_workers_on_the_embedded_server_use_their_own_user(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
-    """`safetymon up` with its own NATS: each worker, as the rules user, binds its partitions."""
-    env = _environment(tmp_path, smtp_server)  # no SAFETYMON_NATS_URL: the embedded server
+    """The dev `up` with its own NATS: each worker, as the rules user, binds its partitions."""
+    env = _environment(tmp_path, smtp_server)  # no SAFETYMON_NATS_URL: the dev command embeds one
     env.update(
         SAFETYMON_PARTITIONS=str(N), SAFETYMON_RULES_WORKERS=str(W),
         SAFETYMON_CLOCK_TICK_SECONDS="0",
     )  # fmt: skip
     per_sae = len(EXPECTED_PER_SITE["S01"])
-    with _safetymon_up(tmp_path, env) as up:
-        first = dict(up.wait_started(2 + W))
+    with _safetymon_up(tmp_path, env, DEV_UP) as up:
+        first = dict(up.wait_started(3 + W))
         _wait_http(up.http_port)
         await _post(up.http_port, 6)
         mails = await _every_sae_alerted(smtp_server, per_sae, count=6)
@@ -126,7 +126,7 @@ async def test_workers_on_the_embedded_server_use_their_own_user(
 
     output = up.stdout.read_text(errors="replace") + up.stderr.read_text(errors="replace")
     sent = Counter((m.message["Message-ID"], r) for m in mails for r in m.rcpt_tos)
-    assert sorted(first) == ["ingest", "notify", "rules-0", "rules-1"]
+    assert sorted(first) == ["console", "ingest", "notify", "rules-0", "rules-1"]
     assert len({m.message["X-Safetymon-Correlation-Id"] for m in mails}) == 6
     assert set(sent.values()) == {1}
     assert "Authorization Violation" not in output

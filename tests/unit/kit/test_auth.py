@@ -2,6 +2,7 @@
 
 import json
 import multiprocessing
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Annotated
 
@@ -121,9 +122,20 @@ class TestTokenStore:
 
     @pytest.mark.slow
     def test_concurrent_writers_lose_no_token(self, store):
-        with multiprocessing.get_context("fork").Pool(4) as pool:
-            pool.starmap(_create_many, [(store.path, f"w{w}") for w in range(4)])
+        # spawn, not fork: by this point of a full run the test process has threads (DuckDB
+        # writers, event loops) and a child forked while one holds a lock can hang forever.
+        # The barrier lets the four start writing together once each has imported.
+        ctx = multiprocessing.get_context("spawn")
+        start = ctx.Barrier(4)
+        writers = [
+            ctx.Process(target=_create_many, args=(store.path, f"w{w}", start)) for w in range(4)
+        ]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(60)
 
+        assert [writer.exitcode for writer in writers] == [0, 0, 0, 0]
         assert len(store.list()) == 4 * 10
 
     def test_a_corrupt_file_is_an_error_not_an_empty_store(self, store):
@@ -175,8 +187,9 @@ class TestAuthSettings:
         assert settings.store().authenticate(BOOTSTRAP) is not None
 
 
-def _create_many(path: Path, prefix: str) -> None:
+def _create_many(path: Path, prefix: str, start: Barrier) -> None:
     store = TokenStore(path)
+    start.wait(60)
     for i in range(10):
         store.create(f"{prefix}-{i}", Role.dsmb)
 
