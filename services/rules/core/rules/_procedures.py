@@ -8,7 +8,7 @@ within its infection window (INF-07), which one, when it started and how many ho
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from clinical import windows
@@ -63,6 +63,17 @@ def latest_reaction(
         p
         for p in state.procedures
         if p.treatment == treatment and in_reaction_window(p, at, config)
+    )
+
+
+def latest_started_within(
+    state: ParticipantState, at: datetime, treatment: str, span: timedelta
+) -> Procedure | None:
+    """The latest `treatment` started at most `span` before `at` (and not after it)."""
+    return windows.latest(
+        p
+        for p in state.procedures
+        if p.treatment == treatment and p.started_at <= at <= p.started_at + span
     )
 
 

@@ -16,7 +16,7 @@ from schemas import ClinicalFact, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig, days
 from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_window_rule
 from services.rules.core.rules._alerting import INV_SO
-from services.rules.core.rules._procedures import MSC
+from services.rules.core.rules._procedures import MSC, latest_started_within
 from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.state import ParticipantState, Procedure
 
@@ -25,13 +25,7 @@ RULE_VERSION: Final = 1
 
 
 def _infusion(state: ParticipantState, at: datetime, config: TrialConfig) -> Procedure | None:
-    span = days(config.procedures.thromboembolic_days)
-    near = [
-        p
-        for p in state.procedures
-        if p.treatment == MSC and p.started_at <= at <= p.started_at + span
-    ]
-    return max(near, key=lambda p: (p.started_at, str(p.event_id)), default=None)
+    return latest_started_within(state, at, MSC, days(config.procedures.thromboembolic_days))
 
 
 _RULE: Final = AEWindowRule(

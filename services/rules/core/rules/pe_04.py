@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
+from clinical import windows
 from clinical.codes import RESPIRATORY_WORDS, term_has_word
 from schemas import ClinicalFact, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig, hours
@@ -28,12 +29,11 @@ RULE_VERSION: Final = 1
 
 def _session(state: ParticipantState, at: datetime, config: TrialConfig) -> Procedure | None:
     tail = hours(config.procedures.trali_hours)
-    near = [
+    return windows.latest(
         p
         for p in state.procedures
         if p.treatment == PE and p.started_at <= at <= end_of(p, config) + tail
-    ]
-    return max(near, key=lambda p: (p.started_at, str(p.event_id)), default=None)
+    )
 
 
 _RULE: Final = AEWindowRule(

@@ -27,7 +27,7 @@ from schemas import ClinicalFact, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig, hours
 from services.rules.core.rules._ae_window import AEWindowRule, evaluate_ae_window_rule
 from services.rules.core.rules._alerting import INV_SO
-from services.rules.core.rules._procedures import PE
+from services.rules.core.rules._procedures import PE, latest_started_within
 from services.rules.core.rules._triggers import AE_FACTS, on
 from services.rules.core.state import AdverseEventState, ParticipantState, Procedure
 
@@ -53,13 +53,7 @@ def is_catheter_complication(ae: AdverseEventState) -> bool:
 
 
 def _session(state: ParticipantState, at: datetime, config: TrialConfig) -> Procedure | None:
-    span = hours(config.procedures.catheter_hours)
-    near = [
-        p
-        for p in state.procedures
-        if p.treatment == PE and p.started_at <= at <= p.started_at + span
-    ]
-    return max(near, key=lambda p: (p.started_at, str(p.event_id)), default=None)
+    return latest_started_within(state, at, PE, hours(config.procedures.catheter_hours))
 
 
 _RULE: Final = AEWindowRule(

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Final
 from uuid import UUID
 
+from clinical import windows
 from schemas import (
     ClinicalFact,
     DeathRecorded,
@@ -112,14 +113,13 @@ def _death_reported(state: ParticipantState, fact: ClinicalFact) -> _Death | Non
 
 def _proximate_procedure(procedures: tuple[Procedure, ...], death: _Death) -> Procedure | None:
     """Return the latest UC-MSC/PE start whose 7-day window can contain the death, if any."""
-    candidates = [
+    return windows.latest(
         p
         for p in procedures
         if p.treatment in _PROTOCOL_PROCEDURES
         and p.started_at <= death.latest
         and death.earliest <= p.started_at + PROXIMITY_WINDOW
-    ]
-    return max(candidates, key=lambda p: (p.started_at, str(p.event_id)), default=None)
+    )
 
 
 def _reason(death: _Death, procedure: Procedure | None) -> str:

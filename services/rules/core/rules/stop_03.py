@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Final
 from uuid import UUID
 
+from clinical import windows
 from schemas import ClinicalFact, DeathRecorded, Role, SignalRaised, Urgency
 from services.rules.core.config import TrialConfig, days
 from services.rules.core.rules._alerting import Finding, emit, late_values
@@ -47,14 +48,13 @@ def _sentinel_procedure(
 ) -> Procedure | None:
     """The latest UC-MSC or PE started <= 7 d before `at` that `ae` is related to."""
     span = days(config.stopping.sentinel_days)
-    near = [
+    return windows.latest(
         p
         for p in state.procedures
         if p.treatment in {MSC, PE}
         and p.started_at <= at <= p.started_at + span
         and _related(ae, p)
-    ]
-    return max(near, key=lambda p: (p.started_at, str(p.event_id)), default=None)
+    )
 
 
 #: A recorded death, or the AE a report or update just set (`touched_ae`).
