@@ -9,15 +9,12 @@ SIGKILL and started again on the same ports and store, as a crashed machine come
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.embedded import free_port, nats_server_binary
+from tools.embedded import free_port, nats_server_binary, stop_process, wait_listening
 
 CLUSTER_NAME = "safetymon"
 
@@ -130,24 +127,14 @@ class LoopbackCluster:
         for node in self.nodes:
             if node.process is None:
                 continue
-            node.process.terminate()
-            try:
-                node.process.wait(10)
-            except subprocess.TimeoutExpired:
-                node.process.kill()
-                node.process.wait(5)
+            stop_process(node.process, grace=10.0)
             node.process = None
 
 
 def _wait_listening(node: Node, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if node.process is not None and node.process.poll() is not None:
-            msg = f"{node.name} exited with {node.process.returncode}; see its nats-server.log"
-            raise RuntimeError(msg)
-        with contextlib.suppress(OSError):
-            socket.create_connection(("127.0.0.1", node.port), timeout=0.2).close()
-            return
-        time.sleep(0.05)
-    msg = f"{node.name} did not listen on {node.port} within {timeout} s"
-    raise RuntimeError(msg)
+    if node.process is None:
+        msg = f"{node.name} is not running"
+        raise RuntimeError(msg)
+    wait_listening(
+        node.process, node.port, name=node.name, log="its nats-server.log", timeout=timeout
+    )

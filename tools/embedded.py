@@ -105,29 +105,43 @@ class EmbeddedNats:
         self._process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
             [binary, "-c", str(config)], stdout=log_file, stderr=log_file
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                msg = f"nats-server exited with {self._process.returncode}; see {log_file.name}"
-                raise RuntimeError(msg)
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            time.sleep(0.05)
-        msg = f"nats-server did not listen on {self.port} within {timeout} s"
-        raise RuntimeError(msg)
+        wait_listening(
+            self._process, self.port, name="nats-server", log=log_file.name, timeout=timeout
+        )
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(5)
+        stop_process(self._process, grace=5.0)
         self._process = None
+
+
+def wait_listening(
+    process: subprocess.Popen[bytes], port: int, *, name: str, log: str, timeout: float
+) -> None:
+    """Return once `port` on loopback accepts a connection; an exit before that names the log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            msg = f"{name} exited with {process.returncode}; see {log}"
+            raise RuntimeError(msg)
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        time.sleep(0.05)
+    msg = f"{name} did not listen on {port} within {timeout} s"
+    raise RuntimeError(msg)
+
+
+def stop_process(process: subprocess.Popen[bytes], *, grace: float) -> None:
+    """SIGTERM, then SIGKILL when it has not exited after `grace` seconds."""
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
 
 
 def _write_private(path: Path, text: str) -> None:
