@@ -13,6 +13,7 @@ import os
 import signal
 
 from kit.logging import configure_logging
+from safetymon.runner import stop_signalled
 from services.notify.config import Settings
 from services.notify.main import Deps, build_app
 
@@ -25,10 +26,7 @@ async def _run() -> None:
     settings = Settings()
     configure_logging(settings.log_format)
     service = build_app(settings, Deps(after_journal_write=_die))
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
+    stopping = stop_signalled()
     await service.start()
     try:
         await stopping.wait()
