@@ -71,18 +71,12 @@ def up(
 async def _up(services: tuple[ServiceName, ...], *, child_env: dict[str, str]) -> int:
     from safetymon.runner import default_data_dir
     from safetymon.supervised import run_supervised
-    from services.ingest.config import Settings as IngestSettings
-    from tools.stack import start_embedded
+    from tools.stack import on_embedded
 
-    data_dir = default_data_dir()
-    embedded = start_embedded(data_dir, services=services, namespace=IngestSettings().namespace)
-    try:
-        return await run_supervised(
-            embedded.infrastructure,
-            child_env=child_env,
-            services=services,
-            closers=(embedded.stop,),
-        )
-    except BaseException:
-        embedded.stop()  # idempotent: also when the failed start already ran it
-        raise
+    return await on_embedded(
+        default_data_dir(),
+        services,
+        lambda infrastructure, stop_embedded: run_supervised(
+            infrastructure, child_env=child_env, services=services, closers=(stop_embedded,)
+        ),
+    )

@@ -20,7 +20,7 @@ from safetymon.runner import ALL_SERVICES, default_data_dir
 from safetymon.supervised import SupervisedStack, start_supervised
 from schemas import SIGNAL_ADAPTER, Subjects
 from tools.demo_alerts import DutyOfficer, log_table
-from tools.stack import start_embedded
+from tools.stack import on_embedded
 
 
 async def run_demo(*, participants: int, seed: int, keep_running: bool, console: Console) -> None:
@@ -95,23 +95,19 @@ async def run_demo(*, participants: int, seed: int, keep_running: bool, console:
 
 async def _start(*, http_port: int, token: str, child_env: dict[str, str]) -> SupervisedStack:
     """The services as child processes on embedded servers (unless the environment names some)."""
-    from services.ingest.config import Settings as IngestSettings
-
     data_dir = default_data_dir()
-    namespace = IngestSettings().namespace
-    embedded = start_embedded(data_dir, services=ALL_SERVICES, namespace=namespace)
-    try:
-        return await start_supervised(
-            embedded.infrastructure,
+    return await on_embedded(
+        data_dir,
+        ALL_SERVICES,
+        lambda infrastructure, stop_embedded: start_supervised(
+            infrastructure,
             data_dir=data_dir,
             http_port=http_port,
             bootstrap_token=token,
             child_env=child_env,
-            closers=(embedded.stop,),
-        )
-    except BaseException:
-        embedded.stop()  # idempotent: also when the failed start already ran it
-        raise
+            closers=(stop_embedded,),
+        ),
+    )
 
 
 async def _finish(

@@ -8,10 +8,11 @@ none, and the demo's routing file when it names no routing.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
@@ -28,6 +29,7 @@ from schemas.subjects import DEFAULT_NAMESPACE
 from tools.embedded import EmbeddedNats, SmtpSink
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 def demo_routing() -> Path:
@@ -113,19 +115,36 @@ async def start_stack(
 
     `bootstrap_token` overrides SAFETYMON_BOOTSTRAP_TOKEN (the demo's one-run admin token).
     """
-    from services.ingest.config import Settings as IngestSettings
-
-    data_dir = data_dir or default_data_dir()
-    embedded = start_embedded(data_dir, services=services, namespace=IngestSettings().namespace)
-    try:
-        return await start_services(
+    data = data_dir or default_data_dir()
+    return await on_embedded(
+        data,
+        services,
+        lambda infrastructure, stop_embedded: start_services(
             services,
-            embedded.infrastructure,
-            data_dir=data_dir,
+            infrastructure,
+            data_dir=data,
             http_port=http_port,
             bootstrap_token=bootstrap_token,
-            closers=(embedded.stop,),
-        )
+            closers=(stop_embedded,),
+        ),
+    )
+
+
+async def on_embedded(
+    data_dir: Path,
+    services: Sequence[str],
+    start: Callable[[Infrastructure, Callable[[], None]], Awaitable[T]],
+) -> T:
+    """Start what `services` need embedded, then `start(infrastructure, stop_embedded)`.
+
+    What `start` returns owns the embedded servers (it gets their stop as a closer); a start
+    that fails stops them here.
+    """
+    from services.ingest.config import Settings as IngestSettings
+
+    embedded = start_embedded(data_dir, services=services, namespace=IngestSettings().namespace)
+    try:
+        return await start(embedded.infrastructure, embedded.stop)
     except BaseException:
         embedded.stop()  # idempotent: also when the failed start already ran it
         raise
