@@ -74,6 +74,8 @@ async def _signed_in(browser: Browser, console: Console, name: str, problems: Pr
     await page.get_by_label("Access token").fill(console.tokens[name])
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("heading", name="Alert inbox")).to_be_visible()
+    # The heading shows before the page's script has loaded; leaving now would abort it.
+    await page.wait_for_load_state()
     return page
 
 
@@ -246,6 +248,7 @@ async def test_keyboard_only_sign_in_and_every_control_is_labelled(
     await page.keyboard.press("Enter")
 
     await expect(page.get_by_role("heading", name="Alert inbox")).to_be_visible()
+    await page.wait_for_load_state()  # as in _signed_in: let the inbox's script finish loading
     for path in ("/inbox", f"/alerts/{signal_id}", f"/participants/{participant}", "/signin"):
         await page.goto(f"{console.url}{path}")
         assert await page.evaluate(_UNLABELLED) == [], path
